@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# What `make test` runs: static checks, then every test on SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+echo "== ruff";        $BIN/ruff check src tests bench
+echo "== mypy";        $BIN/mypy
+echo "== import-linter"; $BIN/lint-imports
+
+if [ -z "${INTERLOCK_TEST_POSTGRES_URL:-}" ]; then
+    INTERLOCK_TEST_POSTGRES_URL="$(scripts/postgres.sh start)"
+    export INTERLOCK_TEST_POSTGRES_URL
+    trap 'scripts/postgres.sh stop' EXIT
+fi
+# Under `make test` a missing PostgreSQL is a failure, never a skip.
+export INTERLOCK_REQUIRE_POSTGRES=1
+
+echo "== pytest (PostgreSQL at ${INTERLOCK_TEST_POSTGRES_URL})"
+$BIN/pytest "$@"

@@ -1,0 +1,220 @@
+"""``/api/v1/incidents``."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from interlock.api import presenters
+from interlock.api.auth import Caller, container, requires
+from interlock.api.problems import MEDIA_TYPE
+from interlock.api.schemas import (
+    CommentCreate,
+    IncidentCreate,
+    IncidentOut,
+    IncidentPatch,
+    PageOut,
+    Problem,
+    TimelineEntryOut,
+)
+from interlock.bootstrap import Container
+from interlock.domain.errors import InvalidInput
+from interlock.domain.incidents import Incident, Severity, Status, to_dict
+from interlock.domain.keys import Scope
+from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from interlock.ports.store import IncidentFilter, Transaction
+from interlock.services.incidents import Declaration
+
+_problems: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {MEDIA_TYPE: {}}}
+    for status in (400, 401, 403, 404, 409, 412, 413, 422)
+}
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], responses=_problems)
+
+Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
+Writer = Annotated[Caller, requires(Scope.INCIDENTS_WRITE)]
+App = Annotated[Container, Depends(container)]
+IfMatch = Annotated[str | None, Header(description='Answer 412 unless the version is this ETag')]
+IdempotencyKey = Annotated[str | None, Header(max_length=255)]
+IncidentKey = Annotated[str, "An id (inc_…) or a reference (INC-42)"]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.post("", status_code=201, response_model=IncidentOut, summary="Declare an incident")
+async def declare(
+    body: IncidentCreate, request: Request, caller: Writer, app: App,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    declaration = Declaration(**body.model_dump())
+
+    def create(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        return 201, to_dict(app.incidents.declare_in(tx, caller.viewer, declaration))
+
+    return await _idempotent(request, caller, app, idempotency_key, create)
+
+
+@router.get("", response_model=PageOut[IncidentOut], summary="List incidents, newest first")
+def list_incidents(
+    caller: Reader,
+    app: App,
+    status: Annotated[list[str] | None, Query(
+        description="triggered, acknowledged or resolved; repeat or comma-separate")] = None,
+    severity: Annotated[list[str] | None, Query(
+        description="critical, high, medium, low or info; repeat or comma-separate")] = None,
+    service: Annotated[str | None, Query(max_length=200)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    where = IncidentFilter(
+        statuses=frozenset(_split(status, Status, "status")),
+        severities=frozenset(_split(severity, Severity, "severity")),
+        service=_clean(service),
+        created_after=_utc(created_after),
+        created_before=_utc(created_before),
+        text=_clean(q),
+    )
+    page = app.incidents.list(caller.viewer, where, cursor=cursor, limit=limit)
+    return {"data": [to_dict(item) for item in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/{incident_id}", response_model=IncidentOut, summary="Read one incident")
+def get_incident(incident_id: IncidentKey, caller: Reader, app: App) -> Response:
+    return _incident_response(app.incidents.get(caller.viewer, incident_id))
+
+
+@router.patch("/{incident_id}", response_model=IncidentOut, summary="Change fields")
+def update_incident(
+    incident_id: IncidentKey, body: IncidentPatch, caller: Writer, app: App,
+    if_match: IfMatch = None,
+) -> Response:
+    try:
+        changes = body.changes()
+    except ValueError as error:
+        raise InvalidInput(str(error)) from error
+    incident = app.incidents.update(
+        caller.viewer, incident_id, changes,
+        expected_version=presenters.parse_if_match(if_match),
+    )
+    return _incident_response(incident)
+
+
+@router.post("/{incident_id}/acknowledge", response_model=IncidentOut)
+def acknowledge(incident_id: IncidentKey, caller: Writer, app: App, if_match: IfMatch = None
+                ) -> Response:
+    expected = presenters.parse_if_match(if_match)
+    return _incident_response(
+        app.incidents.acknowledge(caller.viewer, incident_id, expected_version=expected)
+    )
+
+
+@router.post("/{incident_id}/resolve", response_model=IncidentOut)
+def resolve(incident_id: IncidentKey, caller: Writer, app: App, if_match: IfMatch = None
+            ) -> Response:
+    expected = presenters.parse_if_match(if_match)
+    return _incident_response(
+        app.incidents.resolve(caller.viewer, incident_id, expected_version=expected)
+    )
+
+
+@router.post("/{incident_id}/reopen", response_model=IncidentOut)
+def reopen(incident_id: IncidentKey, caller: Writer, app: App, if_match: IfMatch = None
+           ) -> Response:
+    expected = presenters.parse_if_match(if_match)
+    return _incident_response(
+        app.incidents.reopen(caller.viewer, incident_id, expected_version=expected)
+    )
+
+
+@router.post("/{incident_id}/comments", status_code=201, response_model=TimelineEntryOut,
+             summary="Add a comment to the timeline")
+async def add_comment(
+    incident_id: IncidentKey, body: CommentCreate, request: Request, caller: Writer,
+    app: App, idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def create(tx: Transaction) -> tuple[int, dict[str, Any]]:
+        _, entry = app.incidents.comment_in(tx, caller.viewer, incident_id, body.body)
+        return 201, presenters.timeline_entry(entry)
+
+    return await _idempotent(request, caller, app, idempotency_key, create)
+
+
+@router.get("/{incident_id}/timeline", response_model=PageOut[TimelineEntryOut],
+            summary="The incident's history, oldest first")
+def timeline(
+    incident_id: IncidentKey, caller: Reader, app: App, limit: Limit = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    page = app.incidents.timeline(caller.viewer, incident_id, cursor=cursor, limit=limit)
+    return {
+        "data": [presenters.timeline_entry(entry) for entry in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+async def _idempotent(
+    request: Request, caller: Caller, app: Container, key: str | None, operation: Any
+) -> Response:
+    """Run a creating operation once per Idempotency-Key; without a key, just run it."""
+    if key is None:
+        def once() -> tuple[int, dict[str, Any]]:
+            with app.store.transaction(write=True) as tx:
+                result: tuple[int, dict[str, Any]] = operation(tx)
+                return result
+
+        status, body = await run_in_threadpool(once)
+        return _created(status, body, replayed=False)
+    raw = await request.body()
+    fingerprint = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw
+    ).hexdigest()
+    status, body, replayed = await run_in_threadpool(
+        app.idempotency.run, caller.key.id, key, fingerprint, operation
+    )
+    return _created(status, body, replayed=replayed)
+
+
+def _created(status: int, body: dict[str, Any], *, replayed: bool) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if "reference" in body and "version" in body:
+        headers["ETag"] = presenters.etag(body["version"])
+        headers["Location"] = f"/api/v1/incidents/{body['id']}"
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _incident_response(incident: Incident) -> Response:
+    return JSONResponse(to_dict(incident), headers={"ETag": presenters.etag(incident.version)})
+
+
+def _split(values: list[str] | None, kind: type[Any], name: str) -> list[Any]:
+    """``?status=a&status=b`` and ``?status=a,b`` alike."""
+    parts = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+    allowed = [member.value for member in kind]
+    wrong = [part for part in parts if part not in allowed]
+    if wrong:
+        raise InvalidInput(
+            f"{name} must be one of {', '.join(allowed)}; got {', '.join(wrong)[:200]}",
+            errors=[{"field": f"query.{name}", "message": f"one of {', '.join(allowed)}"}],
+        )
+    return [kind(part) for part in parts]
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise InvalidInput("query parameters must not contain NUL characters")
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

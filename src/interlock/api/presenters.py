@@ -1,0 +1,53 @@
+"""Domain objects to JSON-ready dicts, and HTTP conditional-request helpers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from interlock.domain.errors import BadRequest
+from interlock.domain.keys import ApiKey
+from interlock.domain.timeline import TimelineEntry
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version an ``If-Match`` header demands, or None when it demands none (absent
+    or ``*``)."""
+    if value is None or value.strip() == "*":
+        return None
+    match = _ETAG.match(value.strip())
+    if not match:
+        raise BadRequest('If-Match must be an ETag this API issued, like "3"')
+    return int(match.group(1))
+
+
+def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat().replace("+00:00", "Z"),
+        "kind": entry.kind,
+        "message": entry.message,
+        "actor": entry.actor,
+        "origin": entry.origin.to_dict(),
+        "incident_version": entry.incident_version,
+        "changes": entry.changes,
+        "body": entry.body,
+    }
+
+
+def api_key(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "scopes": sorted(scope.value for scope in key.scopes),
+        "prefix": key.prefix,
+        "created_at": key.created_at.isoformat().replace("+00:00", "Z"),
+        "revoked_at": key.revoked_at.isoformat().replace("+00:00", "Z") if key.revoked_at
+        else None,
+    }

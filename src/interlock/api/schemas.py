@@ -1,0 +1,142 @@
+"""Request and response bodies. Requests forbid unknown fields so a typo is an error,
+not a silently ignored change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from interlock.domain.incidents import SUMMARY_MAX, TITLE_MAX, Severity, Status, Visibility
+from interlock.domain.keys import Scope
+
+T = TypeVar("T")
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it on both databases alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[
+        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_storable)
+    ]
+
+
+Title = text(TITLE_MAX, 1)
+Summary = text(SUMMARY_MAX)
+Name = text(200, 1)
+LabelKey = text(100, 1)
+LabelValue = text(500)
+Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=64)]  # type: ignore[valid-type]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncidentCreate(Request):
+    title: Title  # type: ignore[valid-type]
+    severity: Severity = Severity.MEDIUM
+    summary: Summary = ""  # type: ignore[valid-type]
+    service: Name | None = None  # type: ignore[valid-type]
+    assignee: Name | None = None  # type: ignore[valid-type]
+    labels: Labels = Field(default_factory=dict)
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class IncidentPatch(Request):
+    """Only the fields present are changed; ``service`` and ``assignee`` may be null to
+    clear them."""
+
+    title: Title | None = None  # type: ignore[valid-type]
+    severity: Severity | None = None
+    summary: Summary | None = None  # type: ignore[valid-type]
+    service: Name | None = None  # type: ignore[valid-type]
+    assignee: Name | None = None  # type: ignore[valid-type]
+    labels: Labels | None = None
+    visibility: Visibility | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent; null is only meaningful for clearable ones."""
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        for name in ("title", "severity", "summary", "labels", "visibility"):
+            if name in given and given[name] is None:
+                raise ValueError(f"{name} cannot be null")
+        return given
+
+
+class CommentCreate(Request):
+    body: text(20_000, 1)  # type: ignore[valid-type]
+
+
+class KeyCreate(Request):
+    name: Name  # type: ignore[valid-type]
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(Scope))]
+
+
+class IncidentOut(BaseModel):
+    id: str = Field(examples=["inc_01JD3K2Q6W4Y8Z0A1B2C3D4E5F"])
+    reference: str = Field(examples=["INC-42"])
+    title: str
+    summary: str
+    status: Status
+    severity: Severity
+    service: str | None
+    assignee: str | None
+    labels: dict[str, str]
+    visibility: Visibility
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class OriginOut(BaseModel):
+    kind: str
+    id: str | None
+    name: str | None
+    actor: str | None
+
+
+class TimelineEntryOut(BaseModel):
+    id: str
+    at: datetime
+    kind: str
+    message: str
+    actor: str | None
+    origin: OriginOut
+    incident_version: int
+    changes: dict[str, Any]
+    body: str | None
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    scopes: list[Scope]
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret. Shown only in this response; store it now.")
+
+
+class PageOut(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None

@@ -1,0 +1,45 @@
+"""The one place that wires concrete adapters to the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from interlock.clock import SystemClock
+from interlock.config import Settings
+from interlock.ports.clock import Clock
+from interlock.services.idempotency import Idempotency
+from interlock.services.incidents import IncidentService
+from interlock.services.keys import KeyService
+from interlock.store import migrate
+from interlock.store.engine import create_engine
+from interlock.store.sql import SqlStore
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    store: SqlStore
+    incidents: IncidentService
+    keys: KeyService
+    idempotency: Idempotency
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: bool = False
+          ) -> Container:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    if migrate_schema:
+        migrate.upgrade(engine)
+    store = SqlStore(engine)
+    return Container(
+        settings=settings,
+        clock=clock,
+        store=store,
+        incidents=IncidentService(store, clock),
+        keys=KeyService(store, clock),
+        idempotency=Idempotency(store, clock),
+    )

@@ -1,0 +1,66 @@
+"""Settings: defaults, then an optional ``interlock.toml``, then ``INTERLOCK_*``
+environment variables, then command-line flags; later ones win."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "INTERLOCK_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and why."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = "sqlite:///./interlock.db"
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    #: The address people and tools use to reach this server (ingest URLs are built on it).
+    public_url: str | None = None
+    #: Largest request body the API accepts, in bytes.
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    #: SQLite's durability: NORMAL survives a crash of Interlock; FULL also a power cut.
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    #: Upgrade the schema when ``interlock serve`` starts.
+    auto_migrate: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def load(overrides: dict[str, Any] | None = None, *, environ: dict[str, str] | None = None
+         ) -> Settings:
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    config_path = Path(environ.get(ENV_PREFIX + "CONFIG", "interlock.toml"))
+    if config_path.is_file():
+        try:
+            values.update(tomllib.loads(config_path.read_text()))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{config_path}: {error}") from error
+    fields = Settings.model_fields
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX):].lower()
+            if key in fields:
+                values[key] = value
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from error

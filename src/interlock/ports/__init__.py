@@ -1,0 +1,1 @@
+"""Protocols the services depend on; adapters in store/, worker/, … implement them."""

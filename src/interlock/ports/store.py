@@ -1,0 +1,132 @@
+"""The store: transactions over repositories, one per kind of row.
+
+Services open a transaction, read and write through its repositories, and everything
+written inside one transaction (an incident change, its event, its timeline entry, an
+idempotency record) commits or rolls back together. Implementations translate their
+driver's errors into :mod:`interlock.domain.errors` (a lost race becomes
+:class:`~interlock.domain.errors.ConcurrentUpdate`).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from interlock.domain.events import Event
+from interlock.domain.incidents import Incident, Severity, Status
+from interlock.domain.keys import ApiKey
+from interlock.domain.timeline import TimelineEntry
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    statuses: frozenset[Status] = frozenset()
+    severities: frozenset[Severity] = frozenset()
+    service: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    text: str | None = None
+    include_private: bool = False
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    fingerprint: str
+    status_code: int
+    body: dict[str, Any]
+
+
+class IncidentRepository(Protocol):
+    def insert(self, incident: Incident) -> Incident:
+        """Store a new incident; the answer carries its assigned ``number``."""
+        ...
+
+    def get(self, key: str, *, for_update: bool = False) -> Incident | None:
+        """By id (``inc_…``) or reference (``INC-42``)."""
+        ...
+
+    def save(self, incident: Incident, *, expected_version: int) -> None:
+        """Write ``incident`` if the stored version is still ``expected_version``, else
+        raise ConcurrentUpdate."""
+        ...
+
+    def list(self, where: IncidentFilter, *, before: int | None, limit: int) -> list[Incident]:
+        """Newest first; ``before`` is the ``number`` of the last incident already seen."""
+        ...
+
+
+class EventLog(Protocol):
+    def append(self, event: Event) -> Event: ...
+
+    def for_incident(self, incident_id: str) -> list[Event]: ...
+
+
+class TimelineRepository(Protocol):
+    def append(self, entry: TimelineEntry) -> None: ...
+
+    def list(self, incident_id: str, *, after: int | None, limit: int) -> list[
+        tuple[int, TimelineEntry]
+    ]:
+        """Oldest first, each with its position for the next cursor."""
+        ...
+
+
+class KeyRepository(Protocol):
+    def insert(self, key: ApiKey, digest: str) -> None: ...
+
+    def find_by_digest(self, digest: str) -> ApiKey | None: ...
+
+    def get(self, key_id: str) -> ApiKey | None: ...
+
+    def list(self) -> list[ApiKey]: ...
+
+    def revoke(self, key_id: str, at: datetime) -> None: ...
+
+
+class IdempotencyRepository(Protocol):
+    def get(self, owner: str, key: str) -> StoredResponse | None: ...
+
+    def put(self, owner: str, key: str, response: StoredResponse, at: datetime) -> None:
+        """Raise ConcurrentUpdate if another transaction stored the same key first."""
+        ...
+
+    def purge(self, older_than: datetime) -> int: ...
+
+
+class Flags(Protocol):
+    def claim(self, name: str, value: str) -> bool:
+        """Set a one-time flag; True only for the first caller, ever."""
+        ...
+
+
+class Transaction(Protocol):
+    @property
+    def incidents(self) -> IncidentRepository: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def timeline(self) -> TimelineRepository: ...
+
+    @property
+    def keys(self) -> KeyRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def flags(self) -> Flags: ...
+
+
+class Store(Protocol):
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
+        """A unit of work. ``write=True`` takes the write lock up front on SQLite so
+        concurrent writers queue instead of failing on lock upgrade."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        ...

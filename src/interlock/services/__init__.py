@@ -1,0 +1,1 @@
+"""Use cases. They talk to ports only; bootstrap.py hands them concrete adapters."""

@@ -1,0 +1,208 @@
+"""Declaring, reading and changing incidents.
+
+Every write follows one path (:meth:`IncidentService._apply`): lock the incident, check
+the caller may see it and that ``If-Match`` still holds, compute the transition in the
+domain, and write the new state, its event and its timeline entry in one transaction.
+A command that would change nothing writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from interlock.domain import incidents as rules
+from interlock.domain.errors import Forbidden, NotFound, PreconditionFailed
+from interlock.domain.events import Event, EventType, Origin
+from interlock.domain.ids import new_id
+from interlock.domain.incidents import Incident, Severity, Transition, Visibility
+from interlock.domain.pagination import Page, check_limit, decode_cursor, encode_cursor
+from interlock.domain.timeline import TimelineEntry, describe
+from interlock.ports.clock import Clock
+from interlock.ports.store import IncidentFilter, Store, Transaction
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking, and whether private incidents exist for them."""
+
+    origin: Origin
+    can_see_private: bool
+
+
+@dataclass(frozen=True)
+class Declaration:
+    title: str
+    severity: Severity
+    summary: str = ""
+    service: str | None = None
+    assignee: str | None = None
+    labels: Mapping[str, str] | None = None
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class IncidentService:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, viewer: Viewer, key: str) -> Incident:
+        with self._store.transaction() as tx:
+            return _visible(tx, viewer, key)
+
+    def list(
+        self, viewer: Viewer, where: IncidentFilter, *, cursor: str | None, limit: int
+    ) -> Page[Incident]:
+        limit = check_limit(limit)
+        before = decode_cursor(cursor) if cursor else None
+        where = IncidentFilter(
+            **{**where.__dict__, "include_private": viewer.can_see_private}
+        )
+        with self._store.transaction() as tx:
+            rows = tx.incidents.list(where, before=before, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(rows[-1].number) if more else None)
+
+    def timeline(
+        self, viewer: Viewer, key: str, *, cursor: str | None, limit: int
+    ) -> Page[TimelineEntry]:
+        limit = check_limit(limit)
+        after = decode_cursor(cursor) if cursor else None
+        with self._store.transaction() as tx:
+            incident = _visible(tx, viewer, key)
+            rows = tx.timeline.list(incident.id, after=after, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([entry for _, entry in rows], encode_cursor(rows[-1][0]) if more else None)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def declare(self, viewer: Viewer, declaration: Declaration) -> Incident:
+        with self._store.transaction(write=True) as tx:
+            return self.declare_in(tx, viewer, declaration)
+
+    def declare_in(self, tx: Transaction, viewer: Viewer, declaration: Declaration) -> Incident:
+        """Declare inside the caller's transaction (idempotent requests, correlation)."""
+        if declaration.visibility is Visibility.PRIVATE and not viewer.can_see_private:
+            raise Forbidden("declaring a private incident needs the incidents:private scope")
+        now = self._clock.now()
+        incident = rules.declare(
+            incident_id=new_id("inc", now),
+            title=declaration.title,
+            severity=declaration.severity,
+            summary=declaration.summary,
+            service=declaration.service,
+            assignee=declaration.assignee,
+            labels=declaration.labels,
+            visibility=declaration.visibility,
+            now=now,
+        )
+        incident = tx.incidents.insert(incident)
+        _record(tx, Transition(incident, EventType.INCIDENT_CREATED, {}), viewer.origin, now)
+        return incident
+
+    def update(
+        self, viewer: Viewer, key: str, patch: Mapping[str, Any], *,
+        expected_version: int | None = None,
+    ) -> Incident:
+        if patch.get("visibility") is Visibility.PRIVATE and not viewer.can_see_private:
+            raise Forbidden("making an incident private needs the incidents:private scope")
+        return self._apply(
+            viewer, key, expected_version, lambda incident, now: rules.update(incident, patch, now)
+        )
+
+    def acknowledge(self, viewer: Viewer, key: str, *, expected_version: int | None = None
+                    ) -> Incident:
+        return self._apply(viewer, key, expected_version, rules.acknowledge)
+
+    def resolve(self, viewer: Viewer, key: str, *, expected_version: int | None = None
+                ) -> Incident:
+        return self._apply(viewer, key, expected_version, rules.resolve)
+
+    def reopen(self, viewer: Viewer, key: str, *, expected_version: int | None = None
+               ) -> Incident:
+        return self._apply(viewer, key, expected_version, rules.reopen)
+
+    def comment(self, viewer: Viewer, key: str, body: str) -> tuple[Incident, TimelineEntry]:
+        with self._store.transaction(write=True) as tx:
+            return self.comment_in(tx, viewer, key, body)
+
+    def comment_in(
+        self, tx: Transaction, viewer: Viewer, key: str, body: str
+    ) -> tuple[Incident, TimelineEntry]:
+        """Comment inside the caller's transaction (idempotent requests)."""
+        incident = _visible(tx, viewer, key, for_update=True)
+        now = self._clock.now()
+        transition = rules.comment(incident, body, now)
+        tx.incidents.save(transition.incident, expected_version=incident.version)
+        entry = _record(tx, transition, viewer.origin, now, body=body)
+        return transition.incident, entry
+
+    def _apply(
+        self,
+        viewer: Viewer,
+        key: str,
+        expected_version: int | None,
+        command: Callable[[Incident, datetime], Transition | None],
+    ) -> Incident:
+        with self._store.transaction(write=True) as tx:
+            incident = _visible(tx, viewer, key, for_update=True)
+            if expected_version is not None and expected_version != incident.version:
+                raise PreconditionFailed(
+                    f"{incident.reference} is at version {incident.version}, "
+                    f"not {expected_version}"
+                )
+            now = self._clock.now()
+            transition = command(incident, now)
+            if transition is None:
+                return incident
+            tx.incidents.save(transition.incident, expected_version=incident.version)
+            _record(tx, transition, viewer.origin, now)
+            return transition.incident
+
+
+def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = False) -> Incident:
+    """The incident, or NotFound: a private incident does not exist for those who may not
+    see it, so the answer must not differ from a missing one."""
+    incident = tx.incidents.get(key, for_update=for_update)
+    if incident is None or (incident.is_private and not viewer.can_see_private):
+        raise NotFound(f"no incident {key}")
+    return incident
+
+
+def _record(
+    tx: Transaction, transition: Transition, origin: Origin, now: datetime, *,
+    body: str | None = None,
+) -> TimelineEntry:
+    """Write the event and the timeline entry for a transition already saved."""
+    incident = transition.incident
+    data: dict[str, Any] = {"incident": rules.to_dict(incident), "changes": transition.changes}
+    entry = TimelineEntry(
+        id=new_id("tle", now),
+        incident_id=incident.id,
+        at=now,
+        kind=transition.event_type.value,
+        origin=origin,
+        incident_version=incident.version,
+        message=describe(transition),
+        changes=transition.changes,
+        body=body,
+    )
+    if body is not None:
+        data["comment"] = {"id": entry.id, "body": body, "actor": entry.actor}
+    tx.events.append(Event(
+        id=new_id("evt", now),
+        type=transition.event_type,
+        occurred_at=now,
+        origin=origin,
+        incident_id=incident.id,
+        incident_version=incident.version,
+        data=data,
+    ))
+    tx.timeline.append(entry)
+    return entry

@@ -1,0 +1,1 @@
+"""SQL storage on SQLite and PostgreSQL (SQLAlchemy Core), with Alembic migrations."""

@@ -1,0 +1,111 @@
+"""API keys, idempotency records and one-time flags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from interlock.domain.errors import ConcurrentUpdate
+from interlock.domain.keys import ApiKey, Scope
+from interlock.ports.store import StoredResponse
+from interlock.store.tables import api_keys, flags, idempotency_keys
+
+
+class SqlKeys:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def insert(self, key: ApiKey, digest: str) -> None:
+        self._connection.execute(
+            api_keys.insert().values(
+                id=key.id,
+                name=key.name,
+                digest=digest,
+                prefix=key.prefix,
+                scopes=sorted(scope.value for scope in key.scopes),
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    def find_by_digest(self, digest: str) -> ApiKey | None:
+        row = self._connection.execute(
+            sa.select(api_keys).where(api_keys.c.digest == digest)
+        ).mappings().first()
+        return _key(row) if row else None
+
+    def get(self, key_id: str) -> ApiKey | None:
+        row = self._connection.execute(
+            sa.select(api_keys).where(api_keys.c.id == key_id)
+        ).mappings().first()
+        return _key(row) if row else None
+
+    def list(self) -> list[ApiKey]:
+        rows = self._connection.execute(sa.select(api_keys).order_by(api_keys.c.created_at))
+        return [_key(row) for row in rows.mappings()]
+
+    def revoke(self, key_id: str, at: datetime) -> None:
+        self._connection.execute(
+            api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=at)
+        )
+
+
+class SqlIdempotency:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def get(self, owner: str, key: str) -> StoredResponse | None:
+        row = self._connection.execute(
+            sa.select(idempotency_keys).where(
+                idempotency_keys.c.owner == owner, idempotency_keys.c.key == key
+            )
+        ).mappings().first()
+        if row is None:
+            return None
+        return StoredResponse(row["fingerprint"], row["status_code"], row["body"])
+
+    def put(self, owner: str, key: str, response: StoredResponse, at: datetime) -> None:
+        try:
+            self._connection.execute(
+                idempotency_keys.insert().values(
+                    owner=owner,
+                    key=key,
+                    fingerprint=response.fingerprint,
+                    status_code=response.status_code,
+                    body=response.body,
+                    created_at=at,
+                )
+            )
+        except sa.exc.IntegrityError as error:
+            raise ConcurrentUpdate("the Idempotency-Key was stored by another request") from error
+
+    def purge(self, older_than: datetime) -> int:
+        result = self._connection.execute(
+            idempotency_keys.delete().where(idempotency_keys.c.created_at < older_than)
+        )
+        return result.rowcount
+
+
+class SqlFlags:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def claim(self, name: str, value: str) -> bool:
+        try:
+            with self._connection.begin_nested():
+                self._connection.execute(flags.insert().values(name=name, value=value))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+
+def _key(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        scopes=frozenset(Scope(scope) for scope in row["scopes"]),
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )

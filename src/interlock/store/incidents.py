@@ -1,0 +1,128 @@
+"""Incident rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+from interlock.domain.errors import ConcurrentUpdate
+from interlock.domain.incidents import Incident, Severity, Status, Visibility
+from interlock.ports.store import IncidentFilter
+from interlock.store.tables import incidents
+
+_REFERENCE = re.compile(r"^INC-(\d{1,18})$", re.IGNORECASE)
+
+
+class SqlIncidents:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def insert(self, incident: Incident) -> Incident:
+        values = _to_row(incident)
+        result = self._connection.execute(
+            incidents.insert().values(**values).returning(incidents.c.number)
+        )
+        return _replace_number(incident, result.scalar_one())
+
+    def get(self, key: str, *, for_update: bool = False) -> Incident | None:
+        match = _REFERENCE.match(key)
+        if match:
+            condition = incidents.c.number == int(match.group(1))
+        else:
+            condition = incidents.c.id == key
+        query = sa.select(incidents).where(condition)
+        if for_update:
+            query = query.with_for_update()
+        row = self._connection.execute(query).mappings().first()
+        return _from_row(row) if row else None
+
+    def save(self, incident: Incident, *, expected_version: int) -> None:
+        values = _to_row(incident)
+        del values["id"], values["number"], values["created_at"]
+        result = self._connection.execute(
+            incidents.update()
+            .where(incidents.c.id == incident.id, incidents.c.version == expected_version)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(f"{incident.reference} changed while it was being updated")
+
+    def list(self, where: IncidentFilter, *, before: int | None, limit: int) -> list[Incident]:
+        query = sa.select(incidents).order_by(incidents.c.number.desc()).limit(limit)
+        for condition in _conditions(where):
+            query = query.where(condition)
+        if before is not None:
+            query = query.where(incidents.c.number < before)
+        return [_from_row(row) for row in self._connection.execute(query).mappings()]
+
+
+def _conditions(where: IncidentFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if where.statuses:
+        conditions.append(incidents.c.status.in_(sorted(s.value for s in where.statuses)))
+    if where.severities:
+        conditions.append(incidents.c.severity.in_(sorted(s.value for s in where.severities)))
+    if where.service is not None:
+        conditions.append(incidents.c.service == where.service)
+    if where.created_after is not None:
+        conditions.append(incidents.c.created_at >= where.created_after)
+    if where.created_before is not None:
+        conditions.append(incidents.c.created_at < where.created_before)
+    if where.text:
+        escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(
+            sa.func.lower(incidents.c.title).like(f"%{escaped.lower()}%", escape="\\")
+        )
+    if not where.include_private:
+        conditions.append(incidents.c.visibility == Visibility.PUBLIC.value)
+    return conditions
+
+
+def _to_row(incident: Incident) -> dict[str, Any]:
+    row = {
+        "id": incident.id,
+        "number": incident.number or None,
+        "title": incident.title,
+        "summary": incident.summary,
+        "status": incident.status.value,
+        "severity": incident.severity.value,
+        "service": incident.service,
+        "assignee": incident.assignee,
+        "labels": dict(incident.labels),
+        "visibility": incident.visibility.value,
+        "version": incident.version,
+        "created_at": incident.created_at,
+        "updated_at": incident.updated_at,
+        "acknowledged_at": incident.acknowledged_at,
+        "resolved_at": incident.resolved_at,
+    }
+    if row["number"] is None:
+        del row["number"]
+    return row
+
+
+def _from_row(row: sa.RowMapping) -> Incident:
+    return Incident(
+        id=row["id"],
+        number=row["number"],
+        title=row["title"],
+        summary=row["summary"],
+        status=Status(row["status"]),
+        severity=Severity(row["severity"]),
+        service=row["service"],
+        assignee=row["assignee"],
+        labels=row["labels"] or {},
+        visibility=Visibility(row["visibility"]),
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        acknowledged_at=row["acknowledged_at"],
+        resolved_at=row["resolved_at"],
+    )
+
+
+def _replace_number(incident: Incident, number: int) -> Incident:
+    return dataclasses.replace(incident, number=number)

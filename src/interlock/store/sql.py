@@ -1,0 +1,57 @@
+"""The SQL store: one class for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from interlock.domain.errors import StoreUnavailable
+from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
+from interlock.store.engine import WRITE_OPTION
+from interlock.store.incidents import SqlIncidents
+from interlock.store.records import SqlEvents, SqlTimeline
+
+
+class SqlTransaction:
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.incidents = SqlIncidents(connection)
+        self.events = SqlEvents(connection)
+        self.timeline = SqlTimeline(connection)
+        self.keys = SqlKeys(connection)
+        self.idempotency = SqlIdempotency(connection)
+        self.flags = SqlFlags(connection)
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[SqlTransaction]:
+        try:
+            with self.engine.connect() as connection:
+                if write:
+                    connection.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    yield SqlTransaction(connection)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
+
+    def ping(self) -> None:
+        with self.transaction() as tx:
+            tx.connection.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(error: Exception) -> str:
+    return str(getattr(error, "orig", error)).splitlines()[0] if str(error) else type(error).__name__

@@ -1,0 +1,103 @@
+"""The schema. Alembic migrations under migrations/ must produce exactly this; a test
+compares the two on both databases."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from interlock.store.types import BigSerial, Json, UtcDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    # ``number`` gives the human reference INC-<number> and the keyset for pagination.
+    sa.Column("number", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("service", sa.String(200)),
+    sa.Column("assignee", sa.String(200)),
+    sa.Column("labels", Json, nullable=False),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("acknowledged_at", UtcDateTime),
+    sa.Column("resolved_at", UtcDateTime),
+    sa.Index(None, "status", "number"),
+    sa.Index(None, "service", "number"),
+    sa.Index(None, "created_at"),
+)
+
+timeline_entries = sa.Table(
+    "timeline_entries",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("incident_id", sa.String(40), sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("origin", Json, nullable=False),
+    sa.Column("incident_version", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("changes", Json, nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Index(None, "incident_id", "position"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("sequence", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("origin", Json, nullable=False),
+    sa.Column("incident_id", sa.String(40)),
+    sa.Column("incident_version", sa.Integer),
+    sa.Column("data", Json, nullable=False),
+    sa.Index(None, "incident_id", "sequence"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("scopes", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("owner", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("body", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "created_at"),
+)
+
+flags = sa.Table(
+    "flags",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

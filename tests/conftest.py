@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 
 from interlock import config
 from interlock.api.app import create_app
-from interlock.bootstrap import Container, build
+from interlock.bootstrap import build
 from interlock.clock import ManualClock, SystemClock
 from interlock.domain.keys import Scope
+from interlock.services.container import Container
 from interlock.store import migrate
 from interlock.store.engine import create_engine, normalise_url
 from interlock.store.tables import metadata

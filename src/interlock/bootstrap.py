@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from interlock.clock import SystemClock
 from interlock.config import Settings
 from interlock.ports.clock import Clock
+from interlock.services.container import Container
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.keys import KeyService
 from interlock.store import migrate
 from interlock.store.engine import create_engine
 from interlock.store.sql import SqlStore
-
-
-@dataclass
-class Container:
-    settings: Settings
-    clock: Clock
-    store: SqlStore
-    incidents: IncidentService
-    keys: KeyService
-    idempotency: Idempotency
-
-    def close(self) -> None:
-        self.store.close()
 
 
 def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: bool = False

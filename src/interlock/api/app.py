@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from interlock import __version__
 from interlock.api import health, incidents, keys, problems
 from interlock.api.middleware import BodyLimit, RequestMetrics
-from interlock.bootstrap import Container
+from interlock.services.container import Container
 
 DESCRIPTION = """
 Interlock keeps incident data in sync across monitoring, ticketing and chat.

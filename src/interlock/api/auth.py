@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from interlock.bootstrap import Container
 from interlock.domain.errors import Forbidden, Unauthenticated
 from interlock.domain.events import Origin, OriginKind
 from interlock.domain.keys import ApiKey, Scope
+from interlock.services.container import Container
 from interlock.services.incidents import Viewer
 
 _bearer = HTTPBearer(auto_error=False, description="An Interlock API key")

@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from interlock import __version__
 from interlock.api.auth import container
 from interlock.api.problems import problem
-from interlock.bootstrap import Container
 from interlock.domain.errors import StoreUnavailable
+from interlock.services.container import Container
 
 router = APIRouter(tags=["health"])
 App = Annotated[Container, Depends(container)]

@@ -22,12 +22,12 @@ from interlock.api.schemas import (
     Problem,
     TimelineEntryOut,
 )
-from interlock.bootstrap import Container
 from interlock.domain.errors import InvalidInput
 from interlock.domain.incidents import Incident, Severity, Status, to_dict
 from interlock.domain.keys import Scope
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.ports.store import IncidentFilter, Transaction
+from interlock.services.container import Container
 from interlock.services.incidents import Declaration
 
 _problems: dict[int | str, dict[str, Any]] = {

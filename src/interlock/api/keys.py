@@ -11,8 +11,8 @@ from interlock.api import presenters
 from interlock.api.auth import Caller, container, requires
 from interlock.api.problems import MEDIA_TYPE
 from interlock.api.schemas import KeyCreate, KeyCreated, KeyOut, PageOut, Problem
-from interlock.bootstrap import Container
 from interlock.domain.keys import Scope
+from interlock.services.container import Container
 
 _problems: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {MEDIA_TYPE: {}}} for status in (401, 403, 404, 422)

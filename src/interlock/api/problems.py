@@ -69,7 +69,8 @@ async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONR
     titles = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}
     title = titles.get(error.status_code, "Error")
     detail = error.detail if isinstance(error.detail, str) else title
-    return problem(error.status_code, title, detail, headers=error.headers)
+    headers = dict(error.headers) if error.headers else None
+    return problem(error.status_code, title, detail, headers=headers)
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -10,13 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from interlock import config
-from interlock.bootstrap import Container, build
+from interlock.bootstrap import build
 from interlock.domain.errors import InterlockError
 from interlock.domain.events import Origin, OriginKind
 from interlock.domain.incidents import Severity, Status
 from interlock.domain.keys import Scope
 from interlock.logs import configure as configure_logs
 from interlock.ports.store import IncidentFilter
+from interlock.services.container import Container
 from interlock.services.incidents import Viewer
 
 app = typer.Typer(help="Interlock: bi-directional incident integrations.", no_args_is_help=True)
@@ -81,8 +82,8 @@ def serve(
 @app.command()
 def migrate(db: Db = None) -> None:
     """Upgrade the database schema to this version of Interlock."""
-    from interlock.store.migrate import current_revision, head_revision, upgrade
     from interlock.store.engine import create_engine
+    from interlock.store.migrate import current_revision, head_revision, upgrade
 
     settings = _settings(database_url=db)
     engine = create_engine(settings.database_url)

@@ -130,3 +130,7 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
         ...
+
+    def close(self) -> None:
+        """Release connections; the store is not used again."""
+        ...

@@ -29,10 +29,9 @@ class SqlIncidents:
 
     def get(self, key: str, *, for_update: bool = False) -> Incident | None:
         match = _REFERENCE.match(key)
-        if match:
-            condition = incidents.c.number == int(match.group(1))
-        else:
-            condition = incidents.c.id == key
+        condition = (
+            incidents.c.number == int(match.group(1)) if match else incidents.c.id == key
+        )
         query = sa.select(incidents).where(condition)
         if for_update:
             query = query.with_for_update()

@@ -54,4 +54,5 @@ class SqlStore:
 
 
 def _first_line(error: Exception) -> str:
-    return str(getattr(error, "orig", error)).splitlines()[0] if str(error) else type(error).__name__
+    text = str(getattr(error, "orig", error))
+    return text.splitlines()[0] if text else type(error).__name__

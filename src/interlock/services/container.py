@@ -1,0 +1,26 @@
+"""The wired application, typed by ports only, so adapters (api, cli, worker) can hold
+it without importing each other. ``interlock.bootstrap.build`` makes one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from interlock.config import Settings
+from interlock.ports.clock import Clock
+from interlock.ports.store import Store
+from interlock.services.idempotency import Idempotency
+from interlock.services.incidents import IncidentService
+from interlock.services.keys import KeyService
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    store: Store
+    incidents: IncidentService
+    keys: KeyService
+    idempotency: Idempotency
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,1 @@
+"""The web console (server-rendered pages): see the web console issue."""

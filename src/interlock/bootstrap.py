@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from interlock.clock import SystemClock
 from interlock.config import Settings
+from interlock.domain.targets import parse_allowed_networks
 from interlock.ports.clock import Clock
 from interlock.services.container import Container
+from interlock.services.deliveries import DeliveryService
+from interlock.services.endpoints import EndpointService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.keys import KeyService
 from interlock.store import migrate
 from interlock.store.engine import create_engine
 from interlock.store.sql import SqlStore
+from interlock.worker.guard import ResolvingGuard
 
 
 def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: bool = False
@@ -28,4 +32,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         incidents=IncidentService(store, clock),
         keys=KeyService(store, clock),
         idempotency=Idempotency(store, clock),
+        endpoints=EndpointService(
+            store, clock, ResolvingGuard(parse_allowed_networks(settings.allowed_targets))
+        ),
+        deliveries=DeliveryService(store, clock),
     )

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "INTERLOCK_"
 
@@ -31,8 +31,27 @@ class Settings(BaseModel):
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     #: Upgrade the schema when ``interlock serve`` starts.
     auto_migrate: bool = True
+    #: Networks webhook URLs may point into although private or local, comma-separated
+    #: CIDRs (e.g. "127.0.0.0/8,10.1.0.0/16"). Empty: only public addresses.
+    allowed_targets: str = ""
+    #: Run the delivery worker inside ``interlock serve`` (off for scale-out).
+    embedded_worker: bool = True
+    #: Deliveries claimed per round, in flight per process, in flight per endpoint.
+    worker_batch: int = Field(200, ge=1, le=5000)
+    worker_max_in_flight: int = Field(1024, ge=1)
+    worker_per_endpoint: int = Field(32, ge=1)
+    #: Longest wait between looks at the queue when nothing woke the worker.
+    worker_poll_seconds: float = Field(1.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+
+    @field_validator("allowed_targets")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from interlock.domain.targets import parse_allowed_networks
+
+        parse_allowed_networks(value)
+        return value
 
     @property
     def base_url(self) -> str:

@@ -9,6 +9,7 @@ from interlock.domain.incidents import Severity, Visibility
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from interlock.services.incidents import Declaration
+from interlock.store.migrate import head_revision
 from tests.integration.test_concurrency import VIEWER
 
 
@@ -67,4 +68,4 @@ def test_incidents_list_shows_a_table(database_url: str, container: Container) -
 def test_migrate_reports_the_revision(database_url: str) -> None:
     result = interlock("migrate", database_url=database_url)
     assert result.returncode == 0, result.stderr
-    assert "schema at revision 0001" in result.stdout
+    assert f"schema at revision {head_revision()}" in result.stdout

@@ -7,8 +7,8 @@ from fastapi.responses import RedirectResponse
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from interlock import __version__
-from interlock.api import health, incidents, keys, problems
-from interlock.api.middleware import BodyLimit, RequestMetrics
+from interlock.api import endpoints, health, incidents, keys, problems
+from interlock.api.middleware import BodyLimit, RejectNul, RequestMetrics
 from interlock.services.container import Container
 
 DESCRIPTION = """
@@ -38,11 +38,13 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(incidents.router)
     app.include_router(keys.router)
+    app.include_router(endpoints.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
+    app.add_middleware(RejectNul)
     app.add_middleware(RequestMetrics, registry=registry)
     return app

@@ -10,16 +10,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from interlock.api import presenters
+from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
-from interlock.api.problems import MEDIA_TYPE
 from interlock.api.schemas import (
     CommentCreate,
     IncidentCreate,
     IncidentOut,
     IncidentPatch,
     PageOut,
-    Problem,
     TimelineEntryOut,
 )
 from interlock.domain.errors import InvalidInput
@@ -30,11 +28,10 @@ from interlock.ports.store import IncidentFilter, Transaction
 from interlock.services.container import Container
 from interlock.services.incidents import Declaration
 
-_problems: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {MEDIA_TYPE: {}}}
-    for status in (400, 401, 403, 404, 409, 412, 413, 422)
-}
-router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], responses=_problems)
+router = APIRouter(
+    prefix="/api/v1/incidents", tags=["incidents"],
+    responses=problems.documented(400, 401, 403, 404, 409, 412, 413, 415, 422),
+)
 
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 Writer = Annotated[Caller, requires(Scope.INCIDENTS_WRITE)]
@@ -77,8 +74,8 @@ def list_incidents(
         statuses=frozenset(_split(status, Status, "status")),
         severities=frozenset(_split(severity, Severity, "severity")),
         service=_clean(service),
-        created_after=_utc(created_after),
-        created_before=_utc(created_before),
+        created_after=_utc(created_after, "created_after"),
+        created_before=_utc(created_before, "created_before"),
         text=_clean(q),
     )
     page = app.incidents.list(caller.viewer, where, cursor=cursor, limit=limit)
@@ -214,7 +211,15 @@ def _clean(value: str | None) -> str | None:
     return value
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """In UTC; an offset that pushes the instant past year 1 or 9999 is refused, since
+    Python cannot represent it."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as error:
+        raise InvalidInput(
+            f"{name} is out of range once converted to UTC",
+            errors=[{"field": f"query.{name}", "message": "out of range in UTC"}],
+        ) from error

@@ -7,17 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from interlock.api import presenters
+from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
-from interlock.api.problems import MEDIA_TYPE
-from interlock.api.schemas import KeyCreate, KeyCreated, KeyOut, PageOut, Problem
+from interlock.api.schemas import KeyCreate, KeyCreated, KeyOut, PageOut
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 
-_problems: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {MEDIA_TYPE: {}}} for status in (401, 403, 404, 422)
-}
-router = APIRouter(prefix="/api/v1/keys", tags=["api keys"], responses=_problems)
+router = APIRouter(
+    prefix="/api/v1/keys", tags=["api keys"],
+    responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
+)
 Admin = Annotated[Caller, requires(Scope.ADMIN)]
 App = Annotated[Container, Depends(container)]
 

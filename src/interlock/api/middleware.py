@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request body limit and request metrics.
+"""Pure ASGI middleware: request body limit, NUL-free URLs and request metrics.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so they add microseconds,
 not a task and a queue, to every request.
@@ -31,7 +31,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+        if declared is not None and not declared.isdigit():
+            await _send_problem(send, 400, "Bad request", "bad-request",
+                                "the Content-Length header is not a number")
+            return
+        if declared is not None and int(declared) > self.limit:
             await _too_large(send, self.limit)
             return
         chunks: list[bytes] = []
@@ -59,6 +63,29 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class RejectNul:
+    """Refuse a NUL character anywhere in the path or query with 400.
+
+    No identifier or filter can contain one, and PostgreSQL cannot even compare text
+    with one, so a lookup like ``/incidents/%00`` would otherwise fail inside the store.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            await _send_problem(send, 400, "Bad request", "bad-request",
+                                "the URL must not contain NUL characters (%00)")
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
 
 
 class RequestMetrics:
@@ -108,16 +135,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def _too_large(send: Send, limit: int) -> None:
+    await _send_problem(send, 413, "Payload too large", "payload-too-large",
+                        f"the request body is larger than {limit} bytes")
+
+
+async def _send_problem(send: Send, status: int, title: str, slug: str, detail: str) -> None:
+    """Answer before the app runs (and before the body is read), so close the connection:
+    an unread body must not be taken for the next request."""
     body: dict[str, Any] = {
-        "type": "https://interlock.dev/problems/payload-too-large",
-        "title": "Payload too large",
-        "status": 413,
-        "detail": f"the request body is larger than {limit} bytes",
+        "type": f"https://interlock.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
     }
     payload = json.dumps(body).encode()
     await send({
         "type": "http.response.start",
-        "status": 413,
+        "status": status,
         "headers": [(b"content-type", MEDIA_TYPE.encode()),
                     (b"content-length", str(len(payload)).encode()),
                     (b"connection", b"close")],

@@ -9,7 +9,8 @@ from interlock.domain.errors import BadRequest
 from interlock.domain.keys import ApiKey
 from interlock.domain.timeline import TimelineEntry
 
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+#: ``"3"`` as issued, ``W/"3"`` from caches, and a bare ``3`` from hand-written calls.
+_ETAG = re.compile(r'^(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))$')
 
 
 def etag(version: int) -> str:
@@ -24,7 +25,7 @@ def parse_if_match(value: str | None) -> int | None:
     match = _ETAG.match(value.strip())
     if not match:
         raise BadRequest('If-Match must be an ETag this API issued, like "3"')
-    return int(match.group(1))
+    return int(match.group(1) or match.group(2))
 
 
 def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:

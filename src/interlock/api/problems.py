@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,10 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from interlock.api.schemas import Problem
 from interlock.domain.errors import InterlockError
 from interlock.logs import get_logger
 
 MEDIA_TYPE = "application/problem+json"
+#: What FastAPI says when decoding the body fails for a reason other than bad JSON
+#: syntax (bytes that are not UTF-8, nesting deeper than the recursion limit).
+_FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+_TITLES = {
+    400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 413: "Payload too large", 415: "Unsupported media type",
+}
 log = get_logger(__name__)
 
 
@@ -31,6 +41,18 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, as they are really sent: the Problem
+    schema under application/problem+json. (FastAPI's ``model=`` would document them as
+    application/json, so generated clients and schema checks would expect the wrong
+    media type.)"""
+    content = {MEDIA_TYPE: {"schema": Problem.model_json_schema()}}
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": content}
+        for status in statuses
+    }
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(InterlockError, _interlock_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -46,13 +68,20 @@ async def _interlock_error(_request: Request, error: InterlockError) -> JSONResp
     )
 
 
-async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
     items = error.errors()
-    if any(item.get("type") == "json_invalid" for item in items):
-        first = next(item for item in items if item.get("type") == "json_invalid")
-        reason = (first.get("ctx") or {}).get("error", "malformed")
+    malformed = next((item for item in items if item.get("type") == "json_invalid"), None)
+    if malformed is not None:
+        reason = (malformed.get("ctx") or {}).get("error", "malformed")
         return problem(400, "Bad request", f"the body is not valid JSON: {reason}",
                        slug="malformed-json")
+    if _body_not_json(request, items):
+        return problem(
+            415, "Unsupported media type",
+            f"the body must be sent as Content-Type: application/json, not "
+            f"{request.headers.get('content-type') or 'without a Content-Type'}",
+            slug="unsupported-media-type",
+        )
     errors = [
         {
             "field": ".".join(str(part) for part in item["loc"]),
@@ -65,12 +94,43 @@ async def _validation_error(_request: Request, error: RequestValidationError) ->
     return problem(422, "Invalid input", detail, slug="invalid-input", errors=errors)
 
 
+def _body_not_json(request: Request, items: Sequence[Any]) -> bool:
+    """FastAPI hands a non-JSON body to the model as raw bytes, which then fails as "not
+    an object"; the caller's real mistake is the Content-Type, so say that instead."""
+    if not any(tuple(item.get("loc", ()))[:1] == ("body",) for item in items):
+        return False
+    has_body = (request.headers.get("content-length", "0") != "0"
+                or "transfer-encoding" in request.headers)
+    return has_body and not is_json(request.headers.get("content-type"))
+
+
+def is_json(content_type: str | None) -> bool:
+    """``application/json`` or any ``application/*+json``, as FastAPI parses them."""
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-    titles = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}
-    title = titles.get(error.status_code, "Error")
+    if error.status_code == 400 and error.detail == _FASTAPI_PARSE_ERROR:
+        return problem(400, "Bad request", _unparsable_body(error.__cause__),
+                       slug="malformed-json")
+    title = _TITLES.get(error.status_code, "Error")
     detail = error.detail if isinstance(error.detail, str) else title
     headers = dict(error.headers) if error.headers else None
     return problem(error.status_code, title, detail, headers=headers)
+
+
+def _unparsable_body(cause: BaseException | None) -> str:
+    """Why a body FastAPI could not even hand to the JSON decoder failed, in words."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON: it is nested too deeply"
+    return "the body is not valid JSON"
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from interlock import config
 from interlock.bootstrap import build
@@ -63,8 +63,12 @@ def serve(
 
     settings = _settings(database_url=db, host=host, port=port)
     configure_logs(settings.log_level, settings.log_format)
-    container = build(settings, migrate_schema=settings.auto_migrate)
-    secret = container.keys.bootstrap_admin()
+    try:
+        container = build(settings, migrate_schema=settings.auto_migrate)
+        secret = container.keys.bootstrap_admin()
+    except InterlockError as error:
+        stderr.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(1) from error
     if secret is not None:
         stdout.print(
             "\n[bold]First start: an admin API key was created. It is shown only now.[/bold]\n"
@@ -108,7 +112,7 @@ def keys_create(
         raise typer.Exit(2) from error
     scopes = ", ".join(sorted(item.value for item in key.scopes))
     stdout.print(f"created {key.id} '{key.name}' with scopes {scopes}; the secret follows:",
-                 highlight=False)
+                 highlight=False, soft_wrap=True)
     print(secret)
 
 
@@ -116,7 +120,9 @@ def keys_create(
 def keys_list(db: Db = None) -> None:
     """List keys (never their secrets)."""
     container = _container(db)
-    table = Table("ID", "Name", "Prefix", "Scopes", "Created", "Revoked")
+    # The id is what `keys revoke` takes: never shorten it, however narrow the terminal.
+    table = Table(Column("ID", no_wrap=True, min_width=30), "Name", "Prefix", "Scopes",
+                  "Created", "Revoked")
     for key in container.keys.list():
         table.add_row(
             key.id, key.name, key.prefix + "…", ", ".join(sorted(s.value for s in key.scopes)),
@@ -180,8 +186,8 @@ def _redact(url: str) -> str:
         return url
     scheme, rest = url.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if has_password else ''}@{host}"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ class EventType(StrEnum):
     INCIDENT_COMMENT_ADDED = "incident.comment_added"
     INCIDENT_ALERT_ATTACHED = "incident.alert_attached"
     ENDPOINT_DISABLED = "endpoint.disabled"
+    #: Sent only to the endpoint under test, on request; nobody subscribes to it.
+    ENDPOINT_TEST = "endpoint.test"
 
 
 EVENT_DESCRIPTIONS: dict[EventType, str] = {
@@ -35,6 +37,9 @@ EVENT_DESCRIPTIONS: dict[EventType, str] = {
     EventType.INCIDENT_ALERT_ATTACHED: "An alert was correlated into the incident.",
     EventType.ENDPOINT_DISABLED: "A webhook endpoint was disabled after failing for days.",
 }
+
+#: Types an endpoint can subscribe to.
+SUBSCRIBABLE = tuple(EVENT_DESCRIPTIONS)
 
 
 class OriginKind(StrEnum):

@@ -18,6 +18,9 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+#: Positions are 64-bit row numbers; a larger one was never issued and no database
+#: column could compare with it.
+_MAX_POSITION = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ def decode_cursor(cursor: str) -> int:
         position = data["p"]
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as error:
         raise BadRequest("cursor is not one this API issued") from error
-    if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+    if (not isinstance(position, int) or isinstance(position, bool)
+            or not 0 <= position <= _MAX_POSITION):
         raise BadRequest("cursor is not one this API issued")
     return position
 

@@ -9,11 +9,14 @@ driver's errors into :mod:`interlock.domain.errors` (a lost race becomes
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
+from interlock.domain.endpoints import Endpoint
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import ApiKey
@@ -62,6 +65,19 @@ class EventLog(Protocol):
 
     def for_incident(self, incident_id: str) -> list[Event]: ...
 
+    def get(self, event_id: str) -> Event | None: ...
+
+    def undispatched(self, limit: int) -> list[Event]:
+        """The oldest events not yet fanned out, locked against other dispatchers."""
+        ...
+
+    def mark_dispatched(self, sequences: Sequence[int], at: datetime) -> None: ...
+
+    def list(self, *, before: int | None, limit: int, event_type: str | None = None
+             ) -> list[Event]:
+        """Newest first; ``before`` is the sequence of the last event already seen."""
+        ...
+
 
 class TimelineRepository(Protocol):
     def append(self, entry: TimelineEntry) -> None: ...
@@ -95,6 +111,78 @@ class IdempotencyRepository(Protocol):
     def purge(self, older_than: datetime) -> int: ...
 
 
+class EndpointRepository(Protocol):
+    def insert(self, endpoint: Endpoint) -> None: ...
+
+    def get(self, endpoint_id: str) -> Endpoint | None: ...
+
+    def save(self, endpoint: Endpoint) -> None: ...
+
+    def delete(self, endpoint_id: str) -> bool: ...
+
+    def enabled(self) -> list[Endpoint]: ...
+
+    def list(self, *, after: str | None, limit: int) -> list[Endpoint]:
+        """Oldest first, by id."""
+        ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery leased to one worker, with what is needed to send it."""
+
+    delivery: Delivery
+    event: Event
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to write after an attempt: the attempt row and the delivery's new state."""
+
+    attempt: Attempt
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+
+
+class DeliveryRepository(Protocol):
+    def insert_many(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    def claim(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int,
+        exclude_endpoints: Sequence[str] = (),
+    ) -> list[Claim]:
+        """Lease due pending deliveries: oldest due first, and never one while an older
+        delivery of the same incident to the same endpoint is still pending."""
+        ...
+
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
+        """Write attempts and delivery states; a delivery whose lease another worker
+        holds now keeps its state (the attempt is still recorded)."""
+        ...
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def find(self, event_id: str, endpoint_id: str) -> Delivery | None: ...
+
+    def for_event(self, event_id: str) -> list[Delivery]: ...
+
+    def reschedule(self, delivery_ids: Sequence[str], at: datetime, trigger: Trigger) -> int:
+        """Make deliveries pending and due at ``at`` (resend, recover)."""
+        ...
+
+    def failed_since(self, endpoint_id: str, since: datetime) -> list[str]: ...
+
+    def fail_pending(self, endpoint_id: str, reason: str, at: datetime) -> int: ...
+
+    def attempts(self, endpoint_id: str, *, before: int | None, limit: int
+                 ) -> list[tuple[int, Attempt]]:
+        """Newest first, each with its position for the next cursor."""
+        ...
+
+    def counts(self, endpoint_id: str) -> dict[str, int]: ...
+
+
 class Flags(Protocol):
     def claim(self, name: str, value: str) -> bool:
         """Set a one-time flag; True only for the first caller, ever."""
@@ -120,6 +208,12 @@ class Transaction(Protocol):
     @property
     def flags(self) -> Flags: ...
 
+    @property
+    def endpoints(self) -> EndpointRepository: ...
+
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
+
 
 class Store(Protocol):
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
@@ -133,4 +227,9 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is not used again."""
+        ...
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) after each commit that wrote events, so
+        delivery starts in milliseconds instead of on the next poll."""
         ...

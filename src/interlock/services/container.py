@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from interlock.config import Settings
 from interlock.ports.clock import Clock
 from interlock.ports.store import Store
+from interlock.services.deliveries import DeliveryService
+from interlock.services.endpoints import EndpointService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.keys import KeyService
@@ -21,6 +23,8 @@ class Container:
     incidents: IncidentService
     keys: KeyService
     idempotency: Idempotency
+    endpoints: EndpointService
+    deliveries: DeliveryService
 
     def close(self) -> None:
         self.store.close()

@@ -33,8 +33,11 @@ class Idempotency:
         self, owner: str, key: str, fingerprint: str, operation: Operation
     ) -> tuple[int, dict[str, Any], bool]:
         """Run ``operation`` once per (owner, key); returns (status, body, replayed)."""
-        if not key or len(key) > KEY_MAX:
-            raise InvalidInput(f"Idempotency-Key must be 1 to {KEY_MAX} characters")
+        if not key or len(key) > KEY_MAX or not key.isprintable():
+            # Control characters (NUL above all) cannot be stored in PostgreSQL text.
+            raise InvalidInput(
+                f"Idempotency-Key must be 1 to {KEY_MAX} printable characters"
+            )
         for _ in range(3):
             try:
                 return self._attempt(owner, key, fingerprint, operation)

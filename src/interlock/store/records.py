@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,12 +13,21 @@ from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.timeline import TimelineEntry
 from interlock.store.tables import events, timeline_entries
 
+#: PostgreSQL NOTIFY channel that wakes workers in other processes.
+EVENTS_CHANNEL = "interlock_events"
+
 
 class SqlEvents:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
+        #: True once this transaction wrote an event; the store wakes workers on commit.
+        self.appended = False
 
     def append(self, event: Event) -> Event:
+        if not self.appended and self._connection.dialect.name == "postgresql":
+            # Delivered at commit, to every listening worker process.
+            self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
+        self.appended = True
         result = self._connection.execute(
             events.insert()
             .values(
@@ -38,7 +49,38 @@ class SqlEvents:
             .where(events.c.incident_id == incident_id)
             .order_by(events.c.sequence)
         )
-        return [_event(row) for row in self._connection.execute(query).mappings()]
+        return [event_from_row(row) for row in self._connection.execute(query).mappings()]
+
+    def get(self, event_id: str) -> Event | None:
+        row = self._connection.execute(
+            sa.select(events).where(events.c.id == event_id)
+        ).mappings().first()
+        return event_from_row(row) if row else None
+
+    def undispatched(self, limit: int) -> list[Event]:
+        query = (
+            sa.select(events).where(events.c.dispatched_at.is_(None))
+            .order_by(events.c.sequence).limit(limit)
+        )
+        if self._connection.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [event_from_row(row) for row in self._connection.execute(query).mappings()]
+
+    def mark_dispatched(self, sequences: Sequence[int], at: datetime) -> None:
+        if sequences:
+            self._connection.execute(
+                events.update().where(events.c.sequence.in_(list(sequences)))
+                .values(dispatched_at=at)
+            )
+
+    def list(self, *, before: int | None, limit: int, event_type: str | None = None
+             ) -> list[Event]:
+        query = sa.select(events).order_by(events.c.sequence.desc()).limit(limit)
+        if before is not None:
+            query = query.where(events.c.sequence < before)
+        if event_type is not None:
+            query = query.where(events.c.type == event_type)
+        return [event_from_row(row) for row in self._connection.execute(query).mappings()]
 
 
 class SqlTimeline:
@@ -76,9 +118,10 @@ class SqlTimeline:
         ]
 
 
-def _event(row: sa.RowMapping) -> Event:
+def event_from_row(row: sa.RowMapping) -> Event:
+    """From an events row, or a join that carries its columns (``event_id`` for the id)."""
     return Event(
-        id=row["id"],
+        id=row["event_id"] if "event_id" in row else row["id"],
         type=EventType(row["type"]),
         occurred_at=row["occurred_at"],
         origin=Origin.from_dict(row["origin"]),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -10,6 +11,8 @@ from sqlalchemy.engine import Engine
 
 from interlock.domain.errors import StoreUnavailable
 from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
+from interlock.store.deliveries import SqlDeliveries
+from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
 from interlock.store.records import SqlEvents, SqlTimeline
@@ -24,11 +27,15 @@ class SqlTransaction:
         self.keys = SqlKeys(connection)
         self.idempotency = SqlIdempotency(connection)
         self.flags = SqlFlags(connection)
+        self.endpoints = SqlEndpoints(connection)
+        self.deliveries = SqlDeliveries(connection)
 
 
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -41,9 +48,17 @@ class SqlStore:
                 if write:
                     connection.execution_options(**{WRITE_OPTION: True})
                 with connection.begin():
-                    yield SqlTransaction(connection)
+                    tx = SqlTransaction(connection)
+                    yield tx
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
+        if tx.events.appended:
+            for listener in self._listeners:
+                listener()
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            self._listeners = [*self._listeners, callback]
 
     def ping(self) -> None:
         with self.transaction() as tx:

@@ -68,7 +68,14 @@ events = sa.Table(
     sa.Column("incident_id", sa.String(40)),
     sa.Column("incident_version", sa.Integer),
     sa.Column("data", Json, nullable=False),
+    #: Set once the event has been fanned out to endpoints (the outbox flag).
+    sa.Column("dispatched_at", UtcDateTime),
     sa.Index(None, "incident_id", "sequence"),
+    sa.Index(
+        "ix_events_undispatched", "sequence",
+        sqlite_where=sa.text("dispatched_at IS NULL"),
+        postgresql_where=sa.text("dispatched_at IS NULL"),
+    ),
 )
 
 api_keys = sa.Table(
@@ -100,4 +107,78 @@ flags = sa.Table(
     metadata,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("event_types", Json, nullable=False),
+    sa.Column("filter", Json, nullable=False),
+    sa.Column("headers", Json, nullable=False),
+    sa.Column("template", sa.Text),
+    sa.Column("timeout", sa.Float, nullable=False),
+    sa.Column("rate_limit", sa.Float),
+    sa.Column("secrets", Json, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("disabled_at", UtcDateTime),
+    sa.Column("failing_since", UtcDateTime),
+    sa.Column("last_success_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("event_sequence", sa.BigInteger, nullable=False),
+    sa.Column("endpoint_id", sa.String(40),
+              sa.ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("incident_id", sa.String(40)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("last_failure", sa.String(32)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "endpoint_id"),
+    # Claiming: due pending rows, oldest first.
+    sa.Index(None, "status", "next_attempt_at"),
+    # Per-incident order: is there an older pending delivery to this endpoint?
+    sa.Index(None, "endpoint_id", "incident_id", "status", "event_sequence"),
+    sa.Index(None, "endpoint_id", "status", "created_at"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("delivery_id", sa.String(40),
+              sa.ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("endpoint_id", sa.String(40),
+              sa.ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response_body", sa.Text, nullable=False),
+    sa.Column("failure", sa.String(32)),
+    sa.Column("detail", sa.Text),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Index(None, "endpoint_id", "position"),
+    sa.Index(None, "delivery_id", "position"),
 )

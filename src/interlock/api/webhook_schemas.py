@@ -1,0 +1,117 @@
+"""Request and response bodies for endpoints, attempts and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from interlock.api.schemas import Request, text
+from interlock.domain.delivery import DeliveryStatus, FailureKind, Trigger
+from interlock.domain.endpoints import DEFAULT_TIMEOUT
+
+Url = text(2048, 1)
+Description = text(500)
+HeaderValue = text(2000)
+Template = text(20_000, 1)
+EventTypeName = text(64, 1)
+EventTypes = Annotated[list[EventTypeName], Field(max_length=32)]  # type: ignore[valid-type]
+
+
+class EndpointCreate(Request):
+    url: Url  # type: ignore[valid-type]
+    description: Description = ""  # type: ignore[valid-type]
+    event_types: EventTypes | None = Field(
+        None, description="Empty or absent: all types")
+    filter: dict[str, Any] | None = Field(None, examples=[
+        {"severity": ["critical", "high"], "service": "checkout"}])
+    headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
+    template: Template | None = None  # type: ignore[valid-type]
+    timeout: float = Field(DEFAULT_TIMEOUT, description="Seconds, 1 to 60")
+    rate_limit: float | None = Field(None, description="Deliveries per second at most")
+    enabled: bool = True
+
+
+class EndpointPatch(Request):
+    url: Url | None = None  # type: ignore[valid-type]
+    description: Description | None = None  # type: ignore[valid-type]
+    event_types: EventTypes | None = None
+    filter: dict[str, Any] | None = None
+    headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
+    template: Template | None = None  # type: ignore[valid-type]
+    timeout: float | None = None
+    rate_limit: float | None = None
+    enabled: bool | None = None
+
+
+class EndpointOut(BaseModel):
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    filter: dict[str, Any]
+    headers: dict[str, str] = Field(description="Values of secret-looking headers are masked")
+    template: str | None
+    timeout: float
+    rate_limit: float | None
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointWithSecret(EndpointOut):
+    secret: str = Field(description="whsec_… signing secret; shown in this answer only")
+
+
+class Recover(Request):
+    since: datetime
+
+
+class Resend(Request):
+    endpoint_id: text(40, 1)  # type: ignore[valid-type]
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    message_id: str
+    endpoint_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    trigger: Trigger
+    last_status_code: int | None
+    last_failure: str | None
+
+
+class AttemptOut(BaseModel):
+    id: str
+    message_id: str
+    event_type: str
+    attempt: int
+    trigger: Trigger
+    at: datetime
+    duration_ms: float
+    status_code: int | None
+    response_body: str
+    failure: FailureKind | None
+    detail: str | None
+    next_attempt_at: datetime | None
+
+
+class MessageOut(BaseModel):
+    id: str = Field(description="The webhook-id receivers see")
+    type: str
+    timestamp: datetime
+    incident_id: str | None
+    incident_version: int | None
+    deliveries: list[DeliveryOut]
+
+
+class EventTypeOut(BaseModel):
+    name: str
+    description: str

@@ -1,0 +1,270 @@
+"""Webhook delivery as use cases: fan events out, lease due deliveries, build signed
+requests, and record what happened.
+
+The async loop that drives these lives in ``interlock.worker``; everything that decides
+(who gets an event, when to retry, when an endpoint is disabled) is here or in the
+domain, so it can be tested with a manual clock and no network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.domain import webhooks
+from interlock.domain.delivery import (
+    RESPONSE_BODY_LIMIT,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    FailureKind,
+    OutboundRequest,
+    SendResult,
+    Trigger,
+)
+from interlock.domain.endpoints import Endpoint
+from interlock.domain.events import SYSTEM, Event, EventType
+from interlock.domain.filters import Filter
+from interlock.domain.ids import new_id
+from interlock.domain.retry import DISABLE_AFTER, RetryPolicy
+from interlock.domain.templates import PayloadTemplate, TemplateError
+from interlock.ports.clock import Clock
+from interlock.ports.store import Claim, Outcome, Store, Transaction
+
+DEFAULT_LEASE = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A claim and how its attempt went."""
+
+    claim: Claim
+    result: SendResult
+    started_at: datetime
+
+
+class Prepared:
+    """The request for a claim, or why none could be built (a failing template)."""
+
+    def __init__(self, request: OutboundRequest | None, failure: SendResult | None) -> None:
+        self.request = request
+        self.failure = failure
+
+
+class DeliveryService:
+    def __init__(
+        self, store: Store, clock: Clock, *, policy: RetryPolicy | None = None,
+        lease: timedelta = DEFAULT_LEASE, disable_after: timedelta = DISABLE_AFTER,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._policy = policy or RetryPolicy()
+        self._lease = lease
+        self._disable_after = disable_after
+        self._templates: dict[str, PayloadTemplate] = {}
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    # -- fan-out -----------------------------------------------------------------------
+
+    def dispatch(self, limit: int = 500) -> int:
+        """Turn the oldest undispatched events into deliveries; returns events handled."""
+        now = self._clock.now()
+        with self._store.transaction(write=True) as tx:
+            pending = tx.events.undispatched(limit)
+            if not pending:
+                return 0
+            routes = [(endpoint, Filter.parse(endpoint.filter))
+                      for endpoint in tx.endpoints.enabled()]
+            tx.deliveries.insert_many([
+                _new_delivery(event, endpoint, now, Trigger.SCHEDULED)
+                for event in pending
+                for endpoint, where in routes
+                if _routes_to(event, endpoint, where)
+            ])
+            tx.events.mark_dispatched([event.sequence for event in pending], now)
+        return len(pending)
+
+    # -- leasing and sending -----------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, exclude_endpoints: Sequence[str] = ()
+              ) -> list[Claim]:
+        now = self._clock.now()
+        with self._store.transaction(write=True) as tx:
+            return tx.deliveries.claim(owner, now, now + self._lease, limit, exclude_endpoints)
+
+    def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
+        """Signed requests for claims, building each event's standard body only once."""
+        now = self._clock.now()
+        timestamp = int(now.timestamp())
+        bodies: dict[str, bytes] = {}
+        prepared = []
+        for claim in claims:
+            event, endpoint = claim.event, claim.endpoint
+            body_data = webhooks.payload(event.type.value, event.occurred_at, event.data)
+            try:
+                if endpoint.template:
+                    body = self._template(endpoint.template).render(body_data)
+                else:
+                    if event.id not in bodies:
+                        bodies[event.id] = webhooks.encode(body_data)
+                    body = bodies[event.id]
+            except TemplateError as error:
+                prepared.append(Prepared(None, SendResult(
+                    status=None, body="", duration=0.0, failure=FailureKind.TEMPLATE,
+                    detail=error.detail[:500],
+                )))
+                continue
+            headers = webhooks.headers(
+                event.id, timestamp, body, endpoint.live_secrets(now), endpoint.headers
+            )
+            prepared.append(Prepared(
+                OutboundRequest(endpoint.url, body, headers, endpoint.timeout), None
+            ))
+        return prepared
+
+    def _template(self, source: str) -> PayloadTemplate:
+        """Compiled templates, kept: compiling costs far more than rendering."""
+        template = self._templates.get(source)
+        if template is None:
+            if len(self._templates) >= 256:
+                self._templates.clear()
+            template = self._templates[source] = PayloadTemplate.compile(source)
+        return template
+
+    def record(self, owner: str, finished: Sequence[Finished]) -> None:
+        """Write every attempt and the next step for each delivery; update endpoint
+        health, disabling an endpoint that has failed without a success for too long."""
+        if not finished:
+            return
+        now = self._clock.now()
+        outcomes = [self._outcome(item, now) for item in finished]
+        with self._store.transaction(write=True) as tx:
+            tx.deliveries.complete(owner, outcomes, now)
+            self._update_health(tx, finished, now)
+
+    def _outcome(self, item: Finished, now: datetime) -> Outcome:
+        delivery, result = item.claim.delivery, item.result
+        number = delivery.attempts + 1
+        next_at: datetime | None = None
+        if result.succeeded:
+            status = DeliveryStatus.SUCCEEDED
+        elif delivery.trigger is Trigger.TEST:
+            status = DeliveryStatus.FAILED
+        else:
+            next_at = self._policy.after_failure(number, now, result.retry_after).next_attempt_at
+            status = DeliveryStatus.FAILED if next_at is None else DeliveryStatus.PENDING
+        attempt = Attempt(
+            id=new_id("atm", now),
+            delivery_id=delivery.id,
+            endpoint_id=delivery.endpoint_id,
+            event_id=delivery.event_id,
+            event_type=item.claim.event.type.value,
+            number=number,
+            trigger=delivery.trigger,
+            at=item.started_at,
+            duration_ms=round(result.duration * 1000, 3),
+            status_code=result.status,
+            response_body=result.body[:RESPONSE_BODY_LIMIT],
+            failure=result.failure,
+            detail=result.detail,
+            next_attempt_at=next_at,
+        )
+        return Outcome(attempt, status, next_at)
+
+    def _update_health(self, tx: Transaction, finished: Sequence[Finished], now: datetime
+                       ) -> None:
+        succeeded: set[str] = set()
+        failed: dict[str, datetime] = {}
+        for item in finished:
+            endpoint_id = item.claim.delivery.endpoint_id
+            if item.result.succeeded:
+                succeeded.add(endpoint_id)
+            elif item.claim.delivery.trigger is not Trigger.TEST:
+                failed.setdefault(endpoint_id, item.started_at)
+        for endpoint_id in succeeded | set(failed):
+            endpoint = tx.endpoints.get(endpoint_id)
+            if endpoint is None:
+                continue
+            changed = _health(endpoint, endpoint_id in succeeded, failed.get(endpoint_id), now,
+                              self._disable_after)
+            if changed != endpoint:
+                if endpoint.enabled and not changed.enabled:
+                    self._disable(tx, changed, now)
+                tx.endpoints.save(changed)
+
+    def _disable(self, tx: Transaction, endpoint: Endpoint, now: datetime) -> None:
+        tx.deliveries.fail_pending(endpoint.id, "endpoint_disabled", now)
+        tx.events.append(Event(
+            id=new_id("evt", now),
+            type=EventType.ENDPOINT_DISABLED,
+            occurred_at=now,
+            origin=SYSTEM,
+            data={"endpoint": {
+                "id": endpoint.id,
+                "url": endpoint.url,
+                "reason": endpoint.disabled_reason,
+                "failing_since": _iso(endpoint.failing_since),
+            }},
+        ))
+
+
+def disable_after_failures(
+    endpoint: Endpoint, now: datetime, limit: timedelta = DISABLE_AFTER
+) -> Endpoint:
+    """The endpoint, disabled if it has been failing without a success for ``limit``."""
+    if not endpoint.enabled or endpoint.failing_since is None:
+        return endpoint
+    if now - endpoint.failing_since < limit:
+        return endpoint
+    days = limit.total_seconds() / 86400
+    return dataclasses.replace(
+        endpoint, enabled=False, disabled_at=now, updated_at=now,
+        disabled_reason=f"no successful delivery for {days:g} days "
+                        f"(failing since {_iso(endpoint.failing_since)})",
+    )
+
+
+def _health(endpoint: Endpoint, succeeded: bool, failed_at: datetime | None, now: datetime,
+            limit: timedelta) -> Endpoint:
+    if succeeded:
+        if endpoint.failing_since is None and endpoint.last_success_at == now:
+            return endpoint
+        return dataclasses.replace(endpoint, failing_since=None, last_success_at=now)
+    if failed_at is None:
+        return endpoint
+    if endpoint.failing_since is None:
+        endpoint = dataclasses.replace(endpoint, failing_since=failed_at)
+    return disable_after_failures(endpoint, now, limit)
+
+
+def _routes_to(event: Event, endpoint: Endpoint, where: Filter) -> bool:
+    if event.type is EventType.ENDPOINT_TEST or not endpoint.wants(event.type):
+        return False
+    # Filters see what the receiver would see: a private incident only as id + version.
+    incident: Any = webhooks.redact(event.data).get("incident")
+    return where.matches(incident)
+
+
+def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, trigger: Trigger
+                  ) -> Delivery:
+    return Delivery(
+        id=new_id("dlv", now),
+        event_id=event.id,
+        event_sequence=event.sequence,
+        endpoint_id=endpoint.id,
+        incident_id=event.incident_id,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        trigger=trigger,
+        created_at=now,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

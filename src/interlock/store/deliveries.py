@@ -1,0 +1,271 @@
+"""Delivery and attempt rows: the leased work queue behind webhooks.
+
+Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several workers share the
+queue without waiting on each other; on SQLite the write transaction (BEGIN IMMEDIATE)
+already makes a claim exclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from interlock.domain.delivery import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    FailureKind,
+    Trigger,
+)
+from interlock.ports.store import Claim, Outcome
+from interlock.store.endpoints import from_row as endpoint_from_row
+from interlock.store.records import event_from_row
+from interlock.store.tables import attempts, deliveries, endpoints, events
+
+_PENDING = DeliveryStatus.PENDING.value
+
+
+class SqlDeliveries:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+
+    def insert_many(self, items: Sequence[Delivery]) -> None:
+        if not items:
+            return
+        self._connection.execute(deliveries.insert(), [
+            {
+                "id": item.id,
+                "event_id": item.event_id,
+                "event_sequence": item.event_sequence,
+                "endpoint_id": item.endpoint_id,
+                "incident_id": item.incident_id,
+                "status": item.status.value,
+                "attempts": item.attempts,
+                "next_attempt_at": item.next_attempt_at,
+                "trigger": item.trigger.value,
+                "created_at": item.created_at,
+                "updated_at": item.created_at,
+            }
+            for item in items
+        ])
+
+    def claim(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int,
+        exclude_endpoints: Sequence[str] = (),
+    ) -> list[Claim]:
+        ids = self._due(now, limit, exclude_endpoints)
+        if not ids:
+            return []
+        self._connection.execute(
+            deliveries.update().where(deliveries.c.id.in_(ids))
+            .values(lease_owner=owner, lease_expires_at=lease_until)
+        )
+        rows = self._connection.execute(
+            sa.select(deliveries, events.c.type, events.c.occurred_at, events.c.origin,
+                      events.c.incident_version, events.c.data, events.c.sequence)
+            .join(events, events.c.sequence == deliveries.c.event_sequence)
+            .where(deliveries.c.id.in_(ids))
+        ).mappings().all()
+        endpoint_ids = {row["endpoint_id"] for row in rows}
+        by_id = {
+            row["id"]: endpoint_from_row(row)
+            for row in self._connection.execute(
+                sa.select(endpoints).where(endpoints.c.id.in_(endpoint_ids))
+            ).mappings()
+        }
+        claims = [
+            Claim(delivery_from_row(row), event_from_row(row), by_id[row["endpoint_id"]])
+            for row in rows
+        ]
+        claims.sort(key=lambda claim: claim.delivery.event_sequence)
+        return claims
+
+    def _due(self, now: datetime, limit: int, exclude: Sequence[str]) -> list[str]:
+        older = deliveries.alias("older")
+        blocked = sa.exists().where(
+            older.c.endpoint_id == deliveries.c.endpoint_id,
+            older.c.incident_id == deliveries.c.incident_id,
+            older.c.status == _PENDING,
+            older.c.event_sequence < deliveries.c.event_sequence,
+        )
+        query = (
+            sa.select(deliveries.c.id)
+            .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+            .where(
+                deliveries.c.status == _PENDING,
+                deliveries.c.next_attempt_at <= now,
+                sa.or_(deliveries.c.lease_expires_at.is_(None),
+                       deliveries.c.lease_expires_at <= now),
+                endpoints.c.enabled.is_(True),
+                ~blocked,
+            )
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
+            .limit(limit)
+        )
+        if exclude:
+            query = query.where(deliveries.c.endpoint_id.not_in(list(exclude)))
+        if self._postgres:
+            query = query.with_for_update(of=deliveries, skip_locked=True)
+        return list(self._connection.execute(query).scalars())
+
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
+        if not outcomes:
+            return
+        self._connection.execute(attempts.insert(), [_attempt_row(o.attempt) for o in outcomes])
+        statement = (
+            deliveries.update()
+            .where(deliveries.c.id == sa.bindparam("b_id"),
+                   deliveries.c.lease_owner == sa.bindparam("b_owner"))
+            .values(
+                status=sa.bindparam("b_status"),
+                attempts=sa.bindparam("b_attempts"),
+                next_attempt_at=sa.bindparam("b_next"),
+                last_status_code=sa.bindparam("b_code"),
+                last_failure=sa.bindparam("b_failure"),
+                trigger=Trigger.SCHEDULED.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=at,
+            )
+        )
+        self._connection.execute(statement, [
+            {
+                "b_id": outcome.attempt.delivery_id,
+                "b_owner": owner,
+                "b_status": outcome.status.value,
+                "b_attempts": outcome.attempt.number,
+                "b_next": outcome.next_attempt_at,
+                "b_code": outcome.attempt.status_code,
+                "b_failure": outcome.attempt.failure.value if outcome.attempt.failure else None,
+            }
+            for outcome in outcomes
+        ])
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        row = self._connection.execute(
+            sa.select(deliveries).where(deliveries.c.id == delivery_id)
+        ).mappings().first()
+        return delivery_from_row(row) if row else None
+
+    def find(self, event_id: str, endpoint_id: str) -> Delivery | None:
+        row = self._connection.execute(
+            sa.select(deliveries).where(deliveries.c.event_id == event_id,
+                                        deliveries.c.endpoint_id == endpoint_id)
+        ).mappings().first()
+        return delivery_from_row(row) if row else None
+
+    def for_event(self, event_id: str) -> list[Delivery]:
+        rows = self._connection.execute(
+            sa.select(deliveries).where(deliveries.c.event_id == event_id)
+            .order_by(deliveries.c.position)
+        ).mappings()
+        return [delivery_from_row(row) for row in rows]
+
+    def reschedule(self, delivery_ids: Sequence[str], at: datetime, trigger: Trigger) -> int:
+        if not delivery_ids:
+            return 0
+        result = self._connection.execute(
+            deliveries.update().where(deliveries.c.id.in_(list(delivery_ids))).values(
+                status=_PENDING, next_attempt_at=at, trigger=trigger.value,
+                lease_owner=None, lease_expires_at=None, updated_at=at,
+            )
+        )
+        return result.rowcount
+
+    def failed_since(self, endpoint_id: str, since: datetime) -> list[str]:
+        query = sa.select(deliveries.c.id).where(
+            deliveries.c.endpoint_id == endpoint_id,
+            deliveries.c.status == DeliveryStatus.FAILED.value,
+            deliveries.c.created_at >= since,
+        ).order_by(deliveries.c.event_sequence)
+        return list(self._connection.execute(query).scalars())
+
+    def fail_pending(self, endpoint_id: str, reason: str, at: datetime) -> int:
+        result = self._connection.execute(
+            deliveries.update().where(
+                deliveries.c.endpoint_id == endpoint_id, deliveries.c.status == _PENDING
+            ).values(status=DeliveryStatus.FAILED.value, next_attempt_at=None,
+                     last_failure=reason[:32], lease_owner=None, lease_expires_at=None,
+                     updated_at=at)
+        )
+        return result.rowcount
+
+    def attempts(self, endpoint_id: str, *, before: int | None, limit: int
+                 ) -> list[tuple[int, Attempt]]:
+        query = (
+            sa.select(attempts).where(attempts.c.endpoint_id == endpoint_id)
+            .order_by(attempts.c.position.desc()).limit(limit)
+        )
+        if before is not None:
+            query = query.where(attempts.c.position < before)
+        return [(row["position"], attempt_from_row(row))
+                for row in self._connection.execute(query).mappings()]
+
+    def counts(self, endpoint_id: str) -> dict[str, int]:
+        rows = self._connection.execute(
+            sa.select(deliveries.c.status, sa.func.count())
+            .where(deliveries.c.endpoint_id == endpoint_id)
+            .group_by(deliveries.c.status)
+        ).all()
+        counts = {status.value: 0 for status in DeliveryStatus}
+        counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+
+def delivery_from_row(row: sa.RowMapping) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        event_id=row["event_id"],
+        event_sequence=row["event_sequence"],
+        endpoint_id=row["endpoint_id"],
+        incident_id=row["incident_id"],
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        trigger=Trigger(row["trigger"]),
+        created_at=row["created_at"],
+        last_status_code=row["last_status_code"],
+        last_failure=row["last_failure"],
+    )
+
+
+def attempt_from_row(row: sa.RowMapping) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        delivery_id=row["delivery_id"],
+        endpoint_id=row["endpoint_id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        number=row["number"],
+        trigger=Trigger(row["trigger"]),
+        at=row["at"],
+        duration_ms=row["duration_ms"],
+        status_code=row["status_code"],
+        response_body=row["response_body"],
+        failure=FailureKind(row["failure"]) if row["failure"] else None,
+        detail=row["detail"],
+        next_attempt_at=row["next_attempt_at"],
+    )
+
+
+def _attempt_row(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "delivery_id": attempt.delivery_id,
+        "endpoint_id": attempt.endpoint_id,
+        "event_id": attempt.event_id,
+        "event_type": attempt.event_type,
+        "number": attempt.number,
+        "trigger": attempt.trigger.value,
+        "at": attempt.at,
+        "duration_ms": attempt.duration_ms,
+        "status_code": attempt.status_code,
+        "response_body": attempt.response_body,
+        "failure": attempt.failure.value if attempt.failure else None,
+        "detail": attempt.detail,
+        "next_attempt_at": attempt.next_attempt_at,
+    }

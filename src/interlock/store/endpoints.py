@@ -1,0 +1,106 @@
+"""Webhook endpoint rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from interlock.domain.endpoints import Endpoint, SigningSecret
+from interlock.domain.events import EventType
+from interlock.store.tables import endpoints
+
+
+class SqlEndpoints:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def insert(self, endpoint: Endpoint) -> None:
+        self._connection.execute(endpoints.insert().values(**to_row(endpoint)))
+
+    def get(self, endpoint_id: str) -> Endpoint | None:
+        row = self._connection.execute(
+            sa.select(endpoints).where(endpoints.c.id == endpoint_id)
+        ).mappings().first()
+        return from_row(row) if row else None
+
+    def save(self, endpoint: Endpoint) -> None:
+        values = to_row(endpoint)
+        del values["id"], values["created_at"]
+        self._connection.execute(
+            endpoints.update().where(endpoints.c.id == endpoint.id).values(**values)
+        )
+
+    def delete(self, endpoint_id: str) -> bool:
+        result = self._connection.execute(
+            endpoints.delete().where(endpoints.c.id == endpoint_id)
+        )
+        return result.rowcount == 1
+
+    def enabled(self) -> list[Endpoint]:
+        query = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
+        return [from_row(row) for row in self._connection.execute(query).mappings()]
+
+    def list(self, *, after: str | None, limit: int) -> list[Endpoint]:
+        query = sa.select(endpoints).order_by(endpoints.c.id).limit(limit)
+        if after is not None:
+            query = query.where(endpoints.c.id > after)
+        return [from_row(row) for row in self._connection.execute(query).mappings()]
+
+
+def to_row(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": sorted(event_type.value for event_type in endpoint.event_types),
+        "filter": dict(endpoint.filter),
+        "headers": dict(endpoint.headers),
+        "template": endpoint.template,
+        "timeout": endpoint.timeout,
+        "rate_limit": endpoint.rate_limit,
+        "secrets": [
+            {"value": secret.value, "expires_at": _iso(secret.expires_at)}
+            for secret in endpoint.secrets
+        ],
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": endpoint.disabled_at,
+        "failing_since": endpoint.failing_since,
+        "last_success_at": endpoint.last_success_at,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
+
+
+def from_row(row: sa.RowMapping) -> Endpoint:
+    return Endpoint(
+        id=row["id"],
+        url=row["url"],
+        description=row["description"],
+        event_types=frozenset(EventType(value) for value in row["event_types"]),
+        filter=row["filter"] or {},
+        headers=row["headers"] or {},
+        template=row["template"],
+        timeout=row["timeout"],
+        rate_limit=row["rate_limit"],
+        secrets=tuple(
+            SigningSecret(item["value"], _parse(item["expires_at"])) for item in row["secrets"]
+        ),
+        enabled=row["enabled"],
+        disabled_reason=row["disabled_reason"],
+        disabled_at=row["disabled_at"],
+        failing_since=row["failing_since"],
+        last_success_at=row["last_success_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

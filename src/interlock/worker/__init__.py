@@ -1,0 +1,1 @@
+"""Background work: the delivery and sync loops and the HTTP sender they use."""

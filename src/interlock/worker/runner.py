@@ -1,0 +1,47 @@
+"""Running the worker: embedded next to the API (``interlock serve``) or alone
+(``interlock worker``), with the same parts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from interlock.domain.targets import parse_allowed_networks
+from interlock.logs import get_logger
+from interlock.services.container import Container
+from interlock.store.records import EVENTS_CHANNEL
+from interlock.worker.engine import DeliveryWorker, WorkerSettings
+from interlock.worker.sender import AiohttpSender
+from interlock.worker.wakeup import Wakeup, listen
+
+log = get_logger(__name__)
+
+
+async def run_worker(container: Container, stop: asyncio.Event) -> None:
+    """Deliver webhooks until ``stop`` is set."""
+    settings = container.settings
+    wakeup = Wakeup()
+    container.store.on_events_committed(wakeup.notify)
+    sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets))
+    worker = DeliveryWorker(
+        container.deliveries, sender, wakeup,
+        WorkerSettings(
+            batch=settings.worker_batch,
+            max_in_flight=settings.worker_max_in_flight,
+            per_endpoint=settings.worker_per_endpoint,
+            poll_interval=settings.worker_poll_seconds,
+        ),
+    )
+    helpers = []
+    if settings.database_url.startswith(("postgresql", "postgres")):
+        helpers.append(asyncio.create_task(
+            listen(settings.database_url, EVENTS_CHANNEL, wakeup, stop)
+        ))
+    log.info("worker started", worker=worker.name)
+    try:
+        await worker.run(stop)
+    finally:
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        await sender.close()
+        log.info("worker stopped", worker=worker.name)

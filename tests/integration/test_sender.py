@@ -1,0 +1,381 @@
+"""AiohttpSender against real HTTP servers on loopback: every outcome a receiver can
+produce becomes a SendResult a user can read, and nothing a receiver does stalls the
+sender or reaches a forbidden address.
+
+Each test drives its own event loop with asyncio.run, so no pytest plugin is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from interlock.domain.delivery import RESPONSE_BODY_LIMIT, FailureKind, OutboundRequest, SendResult
+from interlock.domain.targets import parse_allowed_networks
+from interlock.worker.sender import MAX_RETRY_AFTER, AiohttpSender, GuardedResolver, parse_retry_after
+
+LOCAL = parse_allowed_networks("127.0.0.0/8,::1/128")
+TIMEOUT = 0.5
+BIG_BODY = 50 * 1024 * 1024
+
+
+@dataclass
+class Receiver:
+    """An aiohttp.web server on 127.0.0.1 that records every request it is sent."""
+
+    port: int = 0
+    requests: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    big_written: int = 0
+    big_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _, _ in self.requests]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.path, dict(request.headers), await request.read()))
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport
+                          else None)
+        respond = getattr(self, "route_" + request.path.strip("/").replace("-", "_"))
+        response: web.StreamResponse = await respond(request)
+        return response
+
+    async def route_ok(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text="accepted")
+
+    async def route_fail(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=500, text="boom")
+
+    async def route_busy(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=429, text="slow down", headers={"Retry-After": "7"})
+
+    async def route_gone(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=410, text="endpoint removed")
+
+    async def route_hang(self, request: web.Request) -> web.StreamResponse:
+        await self.release.wait()
+        return web.Response(text="too late")
+
+    async def route_moved(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(self.url("/target"))
+
+    async def route_target(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text="should never be reached")
+
+    async def route_big(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": str(BIG_BODY)})
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            while self.big_written < BIG_BODY:
+                await response.write(chunk)
+                self.big_written += len(chunk)
+        except ConnectionError:
+            pass   # the sender hung up, as it should
+        finally:
+            self.big_done.set()
+        return response
+
+    async def route_stall_body(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"partial")
+        await self.release.wait()
+        return response
+
+
+@asynccontextmanager
+async def receiving(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", receiver.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    assert runner.addresses
+    receiver.port = runner.addresses[0][1]
+    try:
+        yield receiver
+    finally:
+        receiver.release.set()
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def sending(**options: Any) -> AsyncIterator[AiohttpSender]:
+    options.setdefault("allowed_networks", LOCAL)
+    sender = AiohttpSender(**options)
+    try:
+        yield sender
+    finally:
+        await sender.close()
+
+
+def post(url: str, body: bytes = b'{"type": "incident.created"}',
+         timeout: float = TIMEOUT, **headers: str) -> OutboundRequest:
+    return OutboundRequest(url=url, body=body, timeout=timeout,
+                           headers={"Content-Type": "application/json", **headers})
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(scenario())
+
+
+async def send_to(path: str, **request: Any) -> tuple[SendResult, Receiver]:
+    async with receiving() as receiver, sending() as sender:
+        result = await sender.send(post(receiver.url(path), **request))
+    return result, receiver
+
+
+def test_a_2xx_delivers_the_body_and_headers_intact() -> None:
+    body = '{"type": "incident.created", "data": {"title": "Ünïcode ✓"}}'.encode()
+
+    async def scenario() -> None:
+        result, receiver = await send_to("/ok", body=body, **{
+            "webhook-id": "msg_1", "webhook-signature": "v1,abc="})
+        assert result.succeeded and result.status == 200 and result.body == "accepted"
+        assert result.failure is None and result.retry_after is None
+        assert 0 < result.duration < TIMEOUT
+        [(path, headers, received)] = receiver.requests
+        assert (path, received) == ("/ok", body)
+        assert headers["webhook-id"] == "msg_1"
+        assert headers["webhook-signature"] == "v1,abc="
+        assert headers["Content-Type"] == "application/json"
+        assert "Cookie" not in headers
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(("path", "status", "text"), [
+    ("/fail", 500, "boom"), ("/gone", 410, "endpoint removed")])
+def test_an_error_status_is_a_response_not_a_failure_kind(
+        path: str, status: int, text: str) -> None:
+    async def scenario() -> None:
+        result, _ = await send_to(path)
+        assert (result.status, result.body, result.failure) == (status, text, None)
+        assert not result.succeeded
+
+    run(scenario)
+
+
+def test_retry_after_is_reported() -> None:
+    async def scenario() -> None:
+        result, _ = await send_to("/busy")
+        assert (result.status, result.retry_after, result.body) == (429, 7.0, "slow down")
+        assert not result.succeeded
+
+    run(scenario)
+
+
+def test_a_hanging_receiver_times_out_on_time() -> None:
+    async def scenario() -> None:
+        for path in ("/hang", "/stall-body"):
+            result, _ = await send_to(path)
+            assert (result.status, result.failure) == (None, FailureKind.TIMEOUT), path
+            assert TIMEOUT <= result.duration < TIMEOUT + 0.3
+            assert result.detail and "0.5 s" in result.detail
+
+    run(scenario)
+
+
+def test_a_reset_connection() -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(reset, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, sending() as sender:
+            result = await sender.send(post(f"http://127.0.0.1:{port}/"))
+        assert (result.status, result.failure) == (None, FailureKind.CONNECTION_RESET)
+        assert result.detail
+
+    run(scenario)
+
+
+def test_a_huge_body_is_cut_and_does_not_stall_the_sender() -> None:
+    async def scenario() -> None:
+        async with receiving() as receiver, sending() as sender:
+            started = time.perf_counter()
+            result = await sender.send(post(receiver.url("/big"), timeout=5))
+            assert time.perf_counter() - started < 1.0
+            assert result.status == 200 and result.succeeded
+            assert result.body == "x" * RESPONSE_BODY_LIMIT
+            await asyncio.wait_for(receiver.big_done.wait(), 2)
+            assert receiver.big_written < BIG_BODY / 2   # the connection was dropped
+            assert (await sender.send(post(receiver.url("/ok")))).succeeded
+
+    run(scenario)
+
+
+def test_redirects_are_not_followed() -> None:
+    async def scenario() -> None:
+        result, receiver = await send_to("/moved")
+        assert (result.status, result.failure) == (302, FailureKind.REDIRECT)
+        assert result.detail and receiver.url("/target") in result.detail
+        assert receiver.paths == ["/moved"]
+
+    run(scenario)
+
+
+def test_a_closed_port_is_connection_refused() -> None:
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def scenario() -> None:
+        async with sending() as sender:
+            result = await sender.send(post(f"http://127.0.0.1:{port}/"))
+        assert (result.status, result.failure) == (None, FailureKind.CONNECTION_REFUSED)
+        assert result.detail == f"connection refused by 127.0.0.1:{port}"
+
+    run(scenario)
+
+
+def test_an_unresolvable_name_is_a_dns_failure() -> None:
+    async def scenario() -> None:
+        async with sending() as sender:
+            result = await sender.send(post("http://nonexistent.invalid/hook"))
+        assert (result.status, result.failure) == (None, FailureKind.DNS)
+        assert result.detail and "nonexistent.invalid" in result.detail
+
+    run(scenario)
+
+
+def test_a_malformed_url_is_an_invalid_url() -> None:
+    async def scenario() -> None:
+        async with sending() as sender:
+            for url in ("ftp://example.com/", "http://user:pw@example.com/", "http://127.1/"):
+                result = await sender.send(post(url))
+                assert result.failure == FailureKind.INVALID_URL, url
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
+def test_a_forbidden_target_is_blocked_before_any_byte_is_sent(host: str) -> None:
+    async def scenario() -> None:
+        async with receiving() as receiver, sending(allowed_networks=()) as sender:
+            result = await sender.send(post(f"http://{host}:{receiver.port}/ok"))
+        assert (result.status, result.failure) == (None, FailureKind.BLOCKED_TARGET)
+        assert result.detail and "loopback" in result.detail
+        assert receiver.requests == []
+
+    run(scenario)
+
+
+def test_an_allowed_name_is_reached_through_the_guarded_resolver() -> None:
+    async def scenario() -> None:
+        async with receiving() as receiver, sending() as sender:
+            result = await sender.send(post(f"http://localhost:{receiver.port}/ok"))
+        assert result.succeeded
+
+    run(scenario)
+
+
+def test_the_resolver_drops_only_the_forbidden_addresses() -> None:
+    def answer(address: str) -> dict[str, Any]:
+        return {"hostname": "mixed.example", "host": address, "port": 443,
+                "family": socket.AF_INET, "proto": 6, "flags": 0}
+
+    class Inner:
+        async def resolve(self, host: str, port: int, family: int) -> list[dict[str, Any]]:
+            return [answer("10.0.0.7"), answer("93.184.215.14"), answer("169.254.169.254")]
+
+    async def scenario() -> None:
+        resolver = GuardedResolver()
+        resolver._inner = Inner()  # type: ignore[assignment]
+        kept = await resolver.resolve("mixed.example", 443)
+        assert [result["host"] for result in kept] == ["93.184.215.14"]
+
+    run(scenario)
+
+
+def test_connections_are_kept_alive() -> None:
+    async def scenario() -> None:
+        async with receiving() as receiver, sending() as sender:
+            for _ in range(3):
+                assert (await sender.send(post(receiver.url("/ok")))).succeeded
+        assert len(receiver.peers) == 3 and len(set(receiver.peers)) == 1
+
+    run(scenario)
+
+
+def test_a_hanging_endpoint_does_not_slow_a_healthy_one() -> None:
+    async def timed(sender: AiohttpSender, url: str, started: float,
+                    timeout: float) -> tuple[SendResult, float]:
+        result = await sender.send(post(url, timeout=timeout))
+        return result, time.perf_counter() - started
+
+    async def scenario() -> None:
+        async with receiving() as dead, receiving() as healthy, sending() as sender:
+            started = time.perf_counter()
+            hanging = [asyncio.create_task(timed(sender, dead.url("/hang"), started, 1.0))
+                       for _ in range(80)]   # more than the per-host connection limit
+            await asyncio.sleep(0.05)
+            fine = await asyncio.gather(*(timed(sender, healthy.url("/ok"), started, 1.0)
+                                          for _ in range(50)))
+            assert all(result.succeeded for result, _ in fine)
+            assert max(elapsed for _, elapsed in fine) < 0.5
+            stuck = await asyncio.gather(*hanging)
+            assert {result.failure for result, _ in stuck} == {FailureKind.TIMEOUT}
+            assert min(elapsed for _, elapsed in stuck) >= 1.0
+
+    run(scenario)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_an_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def scenario() -> None:
+        async with receiving(context) as receiver, sending() as sender:
+            result = await sender.send(post(f"https://127.0.0.1:{receiver.port}/ok"))
+        assert (result.status, result.failure) == (None, FailureKind.TLS)
+        assert result.detail and "certificate" in result.detail
+        assert receiver.requests == []
+
+    run(scenario)
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("7", 7.0), (" 120 ", 120.0), ("0", 0.0), ("1.5", 1.5),
+    ("99999999999", MAX_RETRY_AFTER),
+    (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),
+    (format_datetime(NOW - timedelta(hours=1), usegmt=True), 0.0),
+    (None, None), ("soon", None), ("-5", None), ("", None),
+])
+def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, NOW) == seconds

@@ -95,7 +95,8 @@ def clock() -> SystemClock:
 
 @pytest.fixture
 def manual_clock() -> ManualClock:
-    return ManualClock()
+    """Starts at the real time (receivers check webhook timestamps against it)."""
+    return ManualClock(SystemClock().now())
 
 
 @pytest.fixture
@@ -136,3 +137,20 @@ def writer(container: Container) -> dict[str, str]:
 @pytest.fixture
 def reader(container: Container) -> dict[str, str]:
     return make_key(container, Scope.INCIDENTS_READ, name="reader")
+
+
+@pytest.fixture
+def hub(database_url: str, manual_clock: ManualClock) -> Iterator[Container]:
+    """A container on a clock the test moves, allowed to deliver to loopback."""
+    settings = config.load(
+        {"database_url": database_url, "allowed_targets": "127.0.0.0/8"}, environ={}
+    )
+    built = build(settings, clock=manual_clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def hub_client(hub: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(hub), raise_server_exceptions=False) as test_client:
+        yield test_client

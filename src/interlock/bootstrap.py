@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from interlock.clock import SystemClock
 from interlock.config import Settings
 from interlock.domain.targets import parse_allowed_networks
@@ -35,5 +37,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         endpoints=EndpointService(
             store, clock, ResolvingGuard(parse_allowed_networks(settings.allowed_targets))
         ),
-        deliveries=DeliveryService(store, clock),
+        deliveries=DeliveryService(
+            store, clock, lease=timedelta(seconds=settings.worker_lease_seconds)
+        ),
     )

@@ -40,6 +40,9 @@ class Settings(BaseModel):
     worker_batch: int = Field(200, ge=1, le=5000)
     worker_max_in_flight: int = Field(1024, ge=1)
     worker_per_endpoint: int = Field(32, ge=1)
+    #: How long a claimed delivery stays leased to its worker; a worker that dies
+    #: mid-delivery has its deliveries sent again after this.
+    worker_lease_seconds: float = Field(120.0, ge=1)
     #: Longest wait between looks at the queue when nothing woke the worker.
     worker_poll_seconds: float = Field(1.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -26,8 +26,15 @@ import pytest
 from aiohttp import web
 
 from interlock.domain.delivery import RESPONSE_BODY_LIMIT, FailureKind, OutboundRequest, SendResult
+from interlock.domain.errors import InvalidInput
 from interlock.domain.targets import parse_allowed_networks
-from interlock.worker.sender import MAX_RETRY_AFTER, AiohttpSender, GuardedResolver, parse_retry_after
+from interlock.worker.sender import (
+    MAX_RETRY_AFTER,
+    AiohttpSender,
+    GuardedResolver,
+    parse_retry_after,
+)
+from interlock.worker.targets import check_target
 
 LOCAL = parse_allowed_networks("127.0.0.0/8,::1/128")
 TIMEOUT = 0.5
@@ -338,7 +345,7 @@ def test_a_hanging_endpoint_does_not_slow_a_healthy_one() -> None:
                        for _ in range(80)]   # more than the per-host connection limit
             await asyncio.sleep(0.05)
             fine = await asyncio.gather(*(timed(sender, healthy.url("/ok"), started, 1.0)
-                                          for _ in range(50)))
+                                          for _ in range(20)))
             assert all(result.succeeded for result, _ in fine)
             assert max(elapsed for _, elapsed in fine) < 0.5
             stuck = await asyncio.gather(*hanging)
@@ -363,6 +370,23 @@ def test_an_untrusted_certificate_is_a_tls_failure(tmp_path: Path) -> None:
         assert (result.status, result.failure) == (None, FailureKind.TLS)
         assert result.detail and "certificate" in result.detail
         assert receiver.requests == []
+
+    run(scenario)
+
+
+def test_check_target_resolves_and_refuses_forbidden_hosts() -> None:
+    async def scenario() -> None:
+        await check_target("http://localhost:8080/hook", LOCAL)
+        await check_target("https://[::1]/hook", LOCAL)
+        await check_target("https://93.184.215.14/hook")
+        for url, words in [("http://localhost/", "resolves to a forbidden address: 127.0.0.1"),
+                           ("http://169.254.169.254/", "metadata"),
+                           ("http://nonexistent.invalid/", "could not be resolved"),
+                           ("gopher://example.com/", "scheme")]:
+            with pytest.raises(InvalidInput, match=words):
+                await check_target(url)
+        with pytest.raises(InvalidInput, match="metadata"):
+            await check_target("http://169.254.169.254/", parse_allowed_networks("0.0.0.0/0"))
 
     run(scenario)
 

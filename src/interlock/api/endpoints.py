@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
+from interlock.api import problems
 from interlock.api.auth import Caller, authenticated, container, requires
-from interlock.api.problems import MEDIA_TYPE
-from interlock.api.schemas import PageOut, Problem
+from interlock.api.schemas import PageOut
 from interlock.api.webhook_schemas import (
     AttemptOut,
     DeliveryOut,
@@ -32,11 +32,8 @@ from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.services.container import Container
 from interlock.services.endpoints import EndpointSpec, Message
 
-_problems: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {MEDIA_TYPE: {}}}
-    for status in (400, 401, 403, 404, 422)
-}
-router = APIRouter(prefix="/api/v1", tags=["webhooks"], responses=_problems)
+router = APIRouter(prefix="/api/v1", tags=["webhooks"],
+                   responses=problems.documented(400, 401, 403, 404, 413, 415, 422))
 Manager = Annotated[Caller, requires(Scope.WEBHOOKS_MANAGE)]
 App = Annotated[Container, Depends(container)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

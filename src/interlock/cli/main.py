@@ -1,53 +1,31 @@
-"""``interlock``: serve, migrate, manage keys, look at incidents."""
+"""``interlock``: serve, run workers, migrate; subcommands for keys, incidents and
+deliveries live in their own modules."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Column, Table
 
-from interlock import config
 from interlock.bootstrap import build
+from interlock.cli.common import Db, fail, redact, settings, stdout
+from interlock.cli.deliveries import deliveries_app
+from interlock.cli.incidents import incidents_app
+from interlock.cli.keys import keys_app
+from interlock.config import Settings
 from interlock.domain.errors import InterlockError
-from interlock.domain.events import Origin, OriginKind
-from interlock.domain.incidents import Severity, Status
-from interlock.domain.keys import Scope
 from interlock.logs import configure as configure_logs
-from interlock.ports.store import IncidentFilter
 from interlock.services.container import Container
-from interlock.services.incidents import Viewer
 
 app = typer.Typer(help="Interlock: bi-directional incident integrations.", no_args_is_help=True)
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-incidents_app = typer.Typer(help="Look at incidents from the terminal.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(incidents_app, name="incidents")
-
-stdout = Console()
-stderr = Console(stderr=True)
-
-Db = Annotated[str | None, typer.Option("--db", help="Database URL (INTERLOCK_DATABASE_URL)")]
-
-
-def _settings(**overrides: object) -> config.Settings:
-    try:
-        return config.load(dict(overrides))
-    except config.ConfigError as error:
-        stderr.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
-
-
-def _container(db: str | None) -> Container:
-    settings = _settings(database_url=db)
-    configure_logs("warning", settings.log_format)
-    try:
-        return build(settings, migrate_schema=settings.auto_migrate)
-    except InterlockError as error:
-        stderr.print(f"[red]error:[/red] {error.detail}")
-        raise typer.Exit(1) from error
+app.add_typer(deliveries_app, name="deliveries")
 
 
 @app.command()
@@ -55,32 +33,90 @@ def serve(
     db: Db = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--no-worker",
+        help="Deliver webhooks in this process too (default); --no-worker for scale-out "
+             "next to `interlock worker`")] = None,
 ) -> None:
-    """Serve the API (and, on first start, print an admin API key)."""
-    import uvicorn
-
-    from interlock.api.app import create_app
-
-    settings = _settings(database_url=db, host=host, port=port)
-    configure_logs(settings.log_level, settings.log_format)
-    try:
-        container = build(settings, migrate_schema=settings.auto_migrate)
-        secret = container.keys.bootstrap_admin()
-    except InterlockError as error:
-        stderr.print(f"[red]error:[/red] {error.detail}")
-        raise typer.Exit(1) from error
+    """Serve the API and web console (and, on first start, print an admin API key)."""
+    loaded = settings(database_url=db, host=host, port=port, embedded_worker=worker)
+    configure_logs(loaded.log_level, loaded.log_format)
+    container = _start(loaded)
+    secret = _bootstrap(container)
     if secret is not None:
         stdout.print(
             "\n[bold]First start: an admin API key was created. It is shown only now.[/bold]\n"
             f"  export INTERLOCK_KEY={secret}\n"
         )
         sys.stdout.flush()
-    stdout.print(f"Interlock serving on {settings.base_url} (database: "
-                 f"{_redact(settings.database_url)})")
-    uvicorn.run(
-        create_app(container), host=settings.host, port=settings.port,
-        log_level=settings.log_level, proxy_headers=False, server_header=False,
-    )
+    stdout.print(f"Interlock serving on {loaded.base_url} (database: "
+                 f"{redact(loaded.database_url)}; worker: "
+                 f"{'embedded' if loaded.embedded_worker else 'off'})", highlight=False)
+    sys.stdout.flush()
+    asyncio.run(_serve(container))
+
+
+async def _serve(container: Container) -> None:
+    import uvicorn
+
+    from interlock.api.app import create_app
+    from interlock.worker.runner import run_worker
+
+    class Server(uvicorn.Server):
+        """Stops on SIGINT or SIGTERM without raising the signal again afterwards (as
+        uvicorn does), which would kill the process before the embedded worker has
+        recorded what it has in flight."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, self.handle_exit, signum, None)
+            try:
+                yield
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
+
+    loaded = container.settings
+    server = Server(uvicorn.Config(
+        create_app(container), host=loaded.host, port=loaded.port,
+        log_level=loaded.log_level, proxy_headers=False, server_header=False,
+    ))
+    stop = asyncio.Event()
+    worker = (asyncio.create_task(run_worker(container, stop))
+              if loaded.embedded_worker else None)
+    try:
+        await server.serve()  # returns on SIGINT / SIGTERM
+    finally:
+        stop.set()
+        if worker is not None:
+            await worker
+        container.close()
+
+
+@app.command("worker")
+def worker_command(db: Db = None) -> None:
+    """Deliver webhooks without serving the API (run several, on PostgreSQL)."""
+    loaded = settings(database_url=db)
+    configure_logs(loaded.log_level, loaded.log_format)
+    container = _start(loaded)
+    stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
+    sys.stdout.flush()
+    asyncio.run(_work(container))
+
+
+async def _work(container: Container) -> None:
+    from interlock.worker.runner import run_worker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await run_worker(container, stop)
+    finally:
+        container.close()
 
 
 @app.command()
@@ -89,105 +125,26 @@ def migrate(db: Db = None) -> None:
     from interlock.store.engine import create_engine
     from interlock.store.migrate import current_revision, head_revision, upgrade
 
-    settings = _settings(database_url=db)
-    engine = create_engine(settings.database_url)
+    loaded = settings(database_url=db)
+    engine = create_engine(loaded.database_url)
     before = current_revision(engine)
     upgrade(engine)
     after = current_revision(engine)
     stdout.print(f"schema at revision {after} (was {before or 'empty'}; head {head_revision()})")
 
 
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option(help="Who or what uses the key")],
-    scope: Annotated[list[Scope], typer.Option(help="Repeat for several scopes")],
-    db: Db = None,
-) -> None:
-    """Create a key. Its secret is printed alone on the last line, for scripts."""
-    container = _container(db)
+def _start(loaded: Settings) -> Container:
     try:
-        key, secret = container.keys.create(name, scope)
+        return build(loaded, migrate_schema=loaded.auto_migrate)
     except InterlockError as error:
-        stderr.print(f"[red]error:[/red] {error.detail}")
-        raise typer.Exit(2) from error
-    scopes = ", ".join(sorted(item.value for item in key.scopes))
-    stdout.print(f"created {key.id} '{key.name}' with scopes {scopes}; the secret follows:",
-                 highlight=False, soft_wrap=True)
-    print(secret)
+        raise fail(error, 1) from error
 
 
-@keys_app.command("list")
-def keys_list(db: Db = None) -> None:
-    """List keys (never their secrets)."""
-    container = _container(db)
-    # The id is what `keys revoke` takes: never shorten it, however narrow the terminal.
-    table = Table(Column("ID", no_wrap=True, min_width=30), "Name", "Prefix", "Scopes",
-                  "Created", "Revoked")
-    for key in container.keys.list():
-        table.add_row(
-            key.id, key.name, key.prefix + "…", ", ".join(sorted(s.value for s in key.scopes)),
-            key.created_at.strftime("%Y-%m-%d %H:%M"),
-            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
-        )
-    stdout.print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: str, db: Db = None) -> None:
-    """Revoke a key at once."""
-    container = _container(db)
+def _bootstrap(container: Container) -> str | None:
     try:
-        key = container.keys.revoke(key_id)
+        return container.keys.bootstrap_admin()
     except InterlockError as error:
-        stderr.print(f"[red]error:[/red] {error.detail}")
-        raise typer.Exit(1) from error
-    stdout.print(f"revoked {key.id} '{key.name}'", highlight=False)
-
-
-_STATUS_STYLE = {Status.TRIGGERED: "bold red", Status.ACKNOWLEDGED: "yellow",
-                 Status.RESOLVED: "green"}
-
-
-@incidents_app.command("list")
-def incidents_list(
-    status: Annotated[list[Status] | None, typer.Option(help="Repeat for several")] = None,
-    severity: Annotated[list[Severity] | None, typer.Option(help="Repeat for several")] = None,
-    service: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
-    db: Db = None,
-) -> None:
-    """The newest incidents, private ones included (this reads the database directly)."""
-    container = _container(db)
-    viewer = Viewer(Origin(OriginKind.SYSTEM, name="cli"), can_see_private=True)
-    where = IncidentFilter(
-        statuses=frozenset(status or []), severities=frozenset(severity or []), service=service
-    )
-    page = container.incidents.list(viewer, where, cursor=None, limit=limit)
-    table = Table("Ref", "Status", "Severity", "Service", "Title", "Assignee", "Created (UTC)")
-    for incident in page.items:
-        table.add_row(
-            incident.reference,
-            f"[{_STATUS_STYLE[incident.status]}]{incident.status.value}[/]",
-            incident.severity.value,
-            incident.service or "",
-            incident.title + (" [dim](private)[/dim]" if incident.is_private else ""),
-            incident.assignee or "",
-            incident.created_at.strftime("%Y-%m-%d %H:%M"),
-        )
-    if not page.items:
-        stdout.print("No incidents match.")
-        return
-    stdout.print(table)
-
-
-def _redact(url: str) -> str:
-    """A database URL without its password, for printing."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user, has_password, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if has_password else ''}@{host}"
+        raise fail(error, 1) from error
 
 
 if __name__ == "__main__":

@@ -182,6 +182,11 @@ class DeliveryRepository(Protocol):
 
     def counts(self, endpoint_id: str) -> dict[str, int]: ...
 
+    def recent_attempts(self, *, after: int | None, limit: int, endpoint_id: str | None = None
+                        ) -> list[tuple[int, Attempt]]:
+        """Oldest first after ``after``; with ``after`` None, the last ``limit``."""
+        ...
+
 
 class Flags(Protocol):
     def claim(self, name: str, value: str) -> bool:

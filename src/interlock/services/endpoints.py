@@ -8,7 +8,7 @@ sample events), the headers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -185,6 +185,13 @@ class EndpointService:
         rows = rows[:limit]
         return Page([attempt for _, attempt in rows],
                     encode_cursor(rows[-1][0]) if more else None)
+
+    def follow_attempts(self, *, after: int | None, limit: int = 100,
+                        endpoint_id: str | None = None) -> Sequence[tuple[int, Attempt]]:
+        """Attempts after a position, oldest first (for ``interlock deliveries tail``)."""
+        with self._store.transaction() as tx:
+            return tx.deliveries.recent_attempts(after=after, limit=limit,
+                                                 endpoint_id=endpoint_id)
 
     def counts(self, endpoint_id: str) -> dict[str, int]:
         with self._store.transaction() as tx:

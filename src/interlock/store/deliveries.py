@@ -205,6 +205,19 @@ class SqlDeliveries:
         return [(row["position"], attempt_from_row(row))
                 for row in self._connection.execute(query).mappings()]
 
+    def recent_attempts(self, *, after: int | None, limit: int, endpoint_id: str | None = None
+                        ) -> list[tuple[int, Attempt]]:
+        query = sa.select(attempts).limit(limit)
+        if endpoint_id is not None:
+            query = query.where(attempts.c.endpoint_id == endpoint_id)
+        if after is None:
+            newest = query.order_by(attempts.c.position.desc())
+            rows = list(self._connection.execute(newest).mappings())[::-1]
+        else:
+            query = query.where(attempts.c.position > after).order_by(attempts.c.position)
+            rows = list(self._connection.execute(query).mappings())
+        return [(row["position"], attempt_from_row(row)) for row in rows]
+
     def counts(self, endpoint_id: str) -> dict[str, int]:
         rows = self._connection.execute(
             sa.select(deliveries.c.status, sa.func.count())

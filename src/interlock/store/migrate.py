@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from interlock.domain.errors import StoreUnavailable
 from interlock.store.engine import WRITE_OPTION
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,6 +26,14 @@ def _config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        _upgrade(engine, revision)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise StoreUnavailable(f"cannot reach the database to migrate it: {reason}") from error
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     config = _config()
     with engine.connect() as connection:
         connection.execution_options(**{WRITE_OPTION: True})

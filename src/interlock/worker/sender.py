@@ -60,9 +60,11 @@ class GuardedResolver(AbstractResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
+        if not results:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host} has no addresses")
         kept = [result for result in results if _reason(result["host"], self._allowed) is None]
         if not kept:
-            reason = _reason(results[0]["host"], self._allowed) if results else "no addresses"
+            reason = _reason(results[0]["host"], self._allowed)
             raise BlockedTarget(f"{host} resolves to a forbidden address: {reason}")
         return kept
 
@@ -79,7 +81,13 @@ def _reason(address: str, allowed: tuple[Network, ...]) -> str | None:
 
 class AiohttpSender:
     """Implements ports.sender.Sender. Create it anywhere, but use it from one event
-    loop only: the session is made on first send, inside that loop."""
+    loop only: the session is made on first send, inside that loop.
+
+    ``limit`` caps open connections in all; ``limit_per_host`` caps them per receiver
+    (host, port and scheme), so receivers that hang hold at most that many each and the
+    rest stay free for healthy ones. ``allowed_networks`` is INTERLOCK_ALLOWED_TARGETS:
+    the otherwise forbidden networks this installation may call.
+    """
 
     def __init__(self, *, allowed_networks: Iterable[Network] = (), limit: int = 512,
                  limit_per_host: int = 64, keepalive_timeout: float = 30.0,

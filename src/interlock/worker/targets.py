@@ -30,7 +30,7 @@ async def check_target(url: str, allowed: Iterable[Network] = ()) -> None:
     else:
         addresses = await _resolve(endpoint.host, endpoint.port)
     for address in addresses:
-        reason = is_forbidden(address, allowed)
+        reason = _reason(address, allowed)
         if reason is not None:
             raise InvalidInput(f"URL host {endpoint.host!r} resolves to a forbidden address: "
                                f"{reason}. An operator can allow it in "
@@ -44,3 +44,10 @@ async def _resolve(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError) as error:
         raise InvalidInput(f"URL host {host!r} could not be resolved: {error}") from error
     return [str(info[4][0]) for info in infos]
+
+
+def _reason(address: str, allowed: tuple[Network, ...]) -> str | None:
+    try:
+        return is_forbidden(address, allowed)
+    except ValueError:
+        return f"{address!r} is not an IP address"

@@ -87,7 +87,8 @@ class Receiver:
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Tests end while handlers may still be hanging on purpose: do not wait for them.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         loop.run_until_complete(site.start())

@@ -147,7 +147,7 @@ class AiohttpSender:
         without asking the resolver. The check runs on the URL as aiohttp parses it, so a
         difference between two URL parsers cannot smuggle a host past it. Accepted URLs
         are remembered: the same few endpoints are sent to again and again, and the
-        check costs about as much as a tenth of a request."""
+        check (about 30 µs) is a noticeable share of a request's CPU time."""
         url = self._checked_urls.get(raw)
         if url is None:
             url = self._check_url(raw)

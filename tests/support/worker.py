@@ -1,0 +1,71 @@
+"""Running the real delivery worker: in a background thread, or as `interlock worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from interlock.domain.targets import parse_allowed_networks
+from interlock.services.container import Container
+from interlock.worker.engine import DeliveryWorker, WorkerSettings
+from interlock.worker.sender import AiohttpSender
+from interlock.worker.wakeup import Wakeup
+
+
+class BackgroundWorker:
+    """The worker loop on its own event loop thread, woken by the container's commits."""
+
+    def __init__(self, container: Container, settings: WorkerSettings | None = None) -> None:
+        self._container = container
+        self._settings = settings or WorkerSettings()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+
+    def __enter__(self) -> BackgroundWorker:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        wakeup = Wakeup()
+        self._container.store.on_events_committed(wakeup.notify)
+        sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
+        worker = DeliveryWorker(self._container.deliveries, sender, wakeup, self._settings)
+        self._started.set()
+        try:
+            await worker.run(self._stop)
+        finally:
+            await sender.close()
+
+
+def start_worker_process(database_url: str, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """`interlock worker` as a separate process, its output in ``log``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
+    env.update({
+        "INTERLOCK_DATABASE_URL": database_url,
+        "INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8",
+        "INTERLOCK_CONFIG": "/nonexistent",
+        "PYTHONUNBUFFERED": "1",
+        **{f"INTERLOCK_{name.upper()}": value for name, value in settings.items()},
+    })
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "interlock.cli.main", "worker"],
+            stdout=output, stderr=subprocess.STDOUT, env=env,
+        )

@@ -24,7 +24,7 @@ test: $(STAMP)
 	scripts/test.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

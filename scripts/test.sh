@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-echo "== ruff";        $BIN/ruff check src tests bench
+echo "== ruff";        $BIN/ruff check src tests bench scripts
 echo "== mypy";        $BIN/mypy
 echo "== import-linter"; $BIN/lint-imports
 

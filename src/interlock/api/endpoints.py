@@ -29,6 +29,7 @@ from interlock.domain.errors import InvalidInput
 from interlock.domain.events import EVENT_DESCRIPTIONS, EventType
 from interlock.domain.keys import Scope
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from interlock.domain.timestamps import rfc3339
 from interlock.services.container import Container
 from interlock.services.endpoints import EndpointSpec, Message
 
@@ -168,11 +169,11 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
         "rate_limit": endpoint.rate_limit,
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason,
-        "disabled_at": _iso(endpoint.disabled_at),
-        "failing_since": _iso(endpoint.failing_since),
-        "last_success_at": _iso(endpoint.last_success_at),
-        "created_at": _iso(endpoint.created_at),
-        "updated_at": _iso(endpoint.updated_at),
+        "disabled_at": rfc3339(endpoint.disabled_at),
+        "failing_since": rfc3339(endpoint.failing_since),
+        "last_success_at": rfc3339(endpoint.last_success_at),
+        "created_at": rfc3339(endpoint.created_at),
+        "updated_at": rfc3339(endpoint.updated_at),
     }
 
 
@@ -183,7 +184,7 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
         "endpoint_id": delivery.endpoint_id,
         "status": delivery.status.value,
         "attempts": delivery.attempts,
-        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "next_attempt_at": rfc3339(delivery.next_attempt_at),
         "trigger": delivery.trigger.value,
         "last_status_code": delivery.last_status_code,
         "last_failure": delivery.last_failure,
@@ -197,13 +198,13 @@ def attempt_view(attempt: Attempt) -> dict[str, Any]:
         "event_type": attempt.event_type,
         "attempt": attempt.number,
         "trigger": attempt.trigger.value,
-        "at": _iso(attempt.at),
+        "at": rfc3339(attempt.at),
         "duration_ms": attempt.duration_ms,
         "status_code": attempt.status_code,
         "response_body": attempt.response_body,
         "failure": attempt.failure.value if attempt.failure else None,
         "detail": attempt.detail,
-        "next_attempt_at": _iso(attempt.next_attempt_at),
+        "next_attempt_at": rfc3339(attempt.next_attempt_at),
     }
 
 
@@ -212,12 +213,10 @@ def message_view(message: Message) -> dict[str, Any]:
     return {
         "id": event.id,
         "type": event.type.value,
-        "timestamp": _iso(event.occurred_at),
+        "timestamp": rfc3339(event.occurred_at),
         "incident_id": event.incident_id,
         "incident_version": event.incident_version,
         "deliveries": [delivery_view(item) for item in message.deliveries],
     }
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

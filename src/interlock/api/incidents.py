@@ -103,31 +103,28 @@ def update_incident(
     return _incident_response(incident)
 
 
-@router.post("/{incident_id}/acknowledge", response_model=IncidentOut)
-def acknowledge(incident_id: IncidentKey, caller: Writer, app: App, if_match: IfMatch = None
-                ) -> Response:
-    expected = presenters.parse_if_match(if_match)
-    return _incident_response(
-        app.incidents.acknowledge(caller.viewer, incident_id, expected_version=expected)
-    )
+_STATUS_ACTIONS = {
+    "acknowledge": "Take the incident (409 if it is resolved)",
+    "resolve": "Resolve the incident",
+    "reopen": "Reopen a resolved incident (an open one is left as it is)",
+}
 
 
-@router.post("/{incident_id}/resolve", response_model=IncidentOut)
-def resolve(incident_id: IncidentKey, caller: Writer, app: App, if_match: IfMatch = None
-            ) -> Response:
-    expected = presenters.parse_if_match(if_match)
-    return _incident_response(
-        app.incidents.resolve(caller.viewer, incident_id, expected_version=expected)
-    )
+def _status_route(action: str, summary: str) -> None:
+    """``POST /incidents/{id}/<action>``: the status commands differ only in name."""
+
+    def change_status(incident_id: IncidentKey, caller: Writer, app: App,
+                      if_match: IfMatch = None) -> Response:
+        command = getattr(app.incidents, action)
+        expected = presenters.parse_if_match(if_match)
+        return _incident_response(command(caller.viewer, incident_id, expected_version=expected))
+
+    router.add_api_route(f"/{{incident_id}}/{action}", change_status, methods=["POST"],
+                         response_model=IncidentOut, name=action, summary=summary)
 
 
-@router.post("/{incident_id}/reopen", response_model=IncidentOut)
-def reopen(incident_id: IncidentKey, caller: Writer, app: App, if_match: IfMatch = None
-           ) -> Response:
-    expected = presenters.parse_if_match(if_match)
-    return _incident_response(
-        app.incidents.reopen(caller.viewer, incident_id, expected_version=expected)
-    )
+for _action, _summary in _STATUS_ACTIONS.items():
+    _status_route(_action, _summary)
 
 
 @router.post("/{incident_id}/comments", status_code=201, response_model=TimelineEntryOut,

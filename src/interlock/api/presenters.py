@@ -8,6 +8,7 @@ from typing import Any
 from interlock.domain.errors import BadRequest
 from interlock.domain.keys import ApiKey
 from interlock.domain.timeline import TimelineEntry
+from interlock.domain.timestamps import rfc3339
 
 #: ``"3"`` as issued, ``W/"3"`` from caches, and a bare ``3`` from hand-written calls.
 _ETAG = re.compile(r'^(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))$')
@@ -31,7 +32,7 @@ def parse_if_match(value: str | None) -> int | None:
 def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
-        "at": entry.at.isoformat().replace("+00:00", "Z"),
+        "at": rfc3339(entry.at),
         "kind": entry.kind,
         "message": entry.message,
         "actor": entry.actor,
@@ -48,7 +49,6 @@ def api_key(key: ApiKey) -> dict[str, Any]:
         "name": key.name,
         "scopes": sorted(scope.value for scope in key.scopes),
         "prefix": key.prefix,
-        "created_at": key.created_at.isoformat().replace("+00:00", "Z"),
-        "revoked_at": key.revoked_at.isoformat().replace("+00:00", "Z") if key.revoked_at
-        else None,
+        "created_at": rfc3339(key.created_at),
+        "revoked_at": rfc3339(key.revoked_at),
     }

@@ -17,6 +17,7 @@ from typing import Any
 
 from interlock.domain.errors import Conflict, InvalidInput
 from interlock.domain.events import EventType
+from interlock.domain.timestamps import rfc3339
 
 
 class Status(StrEnum):
@@ -210,10 +211,10 @@ def to_dict(incident: Incident) -> dict[str, Any]:
         "labels": dict(incident.labels),
         "visibility": incident.visibility.value,
         "version": incident.version,
-        "created_at": _timestamp(incident.created_at),
-        "updated_at": _timestamp(incident.updated_at),
-        "acknowledged_at": _timestamp(incident.acknowledged_at),
-        "resolved_at": _timestamp(incident.resolved_at),
+        "created_at": rfc3339(incident.created_at),
+        "updated_at": rfc3339(incident.updated_at),
+        "acknowledged_at": rfc3339(incident.acknowledged_at),
+        "resolved_at": rfc3339(incident.resolved_at),
     }
 
 
@@ -262,13 +263,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, datetime):
-        return _timestamp(value)
+        return rfc3339(value)
     if isinstance(value, Mapping):
         return dict(value)
     return value
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")

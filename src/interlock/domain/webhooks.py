@@ -14,13 +14,15 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+from interlock.domain.timestamps import rfc3339
+
 USER_AGENT = "Interlock-Webhooks/1"
 
 
 def payload(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "type": event_type,
-        "timestamp": occurred_at.isoformat().replace("+00:00", "Z"),
+        "timestamp": rfc3339(occurred_at),
         "data": redact(data),
     }
 

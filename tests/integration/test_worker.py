@@ -128,3 +128,17 @@ def test_two_workers_share_the_queue_without_doubling_deliveries(
     assert len(webhook_ids) == len(set(webhook_ids)) == 150
     assert {json.loads(r.body)["data"]["incident"]["id"] for r in received} == set(ids)
     assert log.read_text().count("worker started") == 2
+
+
+def test_an_endpoint_rate_limit_spaces_its_deliveries(hub: Container) -> None:
+    with Receiver() as limited, Receiver() as unlimited, BackgroundWorker(
+        hub, WorkerSettings(poll_interval=0.2)
+    ):
+        endpoint_for(hub, limited.url, rate_limit=5)
+        endpoint_for(hub, unlimited.url)
+        declare_many(hub, 11)
+        fast = unlimited.wait_for(11, timeout=10)
+        slow = limited.wait_for(11, timeout=20)
+    # Ten gaps at five per second: at least two seconds from first to last.
+    assert slow[-1].at - slow[0].at >= 1.9
+    assert fast[-1].at - fast[0].at < slow[-1].at - slow[0].at

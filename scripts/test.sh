@@ -16,5 +16,12 @@ fi
 # Under `make test` a missing PostgreSQL is a failure, never a skip.
 export INTERLOCK_REQUIRE_POSTGRES=1
 
-echo "== pytest (PostgreSQL at ${INTERLOCK_TEST_POSTGRES_URL})"
+if [ -z "${INTERLOCK_TEST_ALERTMANAGER:-}" ]; then
+    INTERLOCK_TEST_ALERTMANAGER="$(scripts/alertmanager.sh ensure)"
+    export INTERLOCK_TEST_ALERTMANAGER
+fi
+# Likewise a missing Alertmanager (tests start their own on free loopback ports).
+export INTERLOCK_REQUIRE_ALERTMANAGER=1
+
+echo "== pytest (PostgreSQL at ${INTERLOCK_TEST_POSTGRES_URL}, Alertmanager ${INTERLOCK_TEST_ALERTMANAGER})"
 $BIN/pytest "$@"

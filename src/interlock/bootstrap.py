@@ -13,7 +13,10 @@ from interlock.services.deliveries import DeliveryService
 from interlock.services.endpoints import EndpointService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
+from interlock.services.ingest import AlertProcessor, Intake
 from interlock.services.keys import KeyService
+from interlock.services.sources import MaintenanceService, SourceService
+from interlock.sources.options import SourceParsers
 from interlock.store import migrate
 from interlock.store.engine import create_engine
 from interlock.store.sql import SqlStore
@@ -27,17 +30,22 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
     if migrate_schema:
         migrate.upgrade(engine)
     store = SqlStore(engine)
+    incidents = IncidentService(store, clock)
+    parsers = SourceParsers()
+    lease = timedelta(seconds=settings.worker_lease_seconds)
     return Container(
         settings=settings,
         clock=clock,
         store=store,
-        incidents=IncidentService(store, clock),
+        incidents=incidents,
         keys=KeyService(store, clock),
         idempotency=Idempotency(store, clock),
         endpoints=EndpointService(
             store, clock, ResolvingGuard(parse_allowed_networks(settings.allowed_targets))
         ),
-        deliveries=DeliveryService(
-            store, clock, lease=timedelta(seconds=settings.worker_lease_seconds)
-        ),
+        deliveries=DeliveryService(store, clock, lease=lease),
+        sources=SourceService(store, clock, parsers),
+        maintenance=MaintenanceService(store, clock),
+        intake=Intake(store, clock),
+        alerts=AlertProcessor(store, clock, parsers, incidents, lease=lease),
     )

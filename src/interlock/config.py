@@ -27,6 +27,9 @@ class Settings(BaseModel):
     public_url: str | None = None
     #: Largest request body the API accepts, in bytes.
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    #: Largest alert payload a source may send, in bytes (an Alertmanager group of
+    #: 10,000 alerts is about 5 MB).
+    ingest_max_body_bytes: int = Field(8 * 1_048_576, ge=1024)
     #: SQLite's durability: NORMAL survives a crash of Interlock; FULL also a power cut.
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     #: Upgrade the schema when ``interlock serve`` starts.

@@ -44,7 +44,7 @@ class BackgroundWorker:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         wakeup = Wakeup()
-        self._container.store.on_events_committed(wakeup.notify)
+        self._container.store.on_work_committed(wakeup.notify)
         sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
         worker = DeliveryWorker(self._container.deliveries, sender, wakeup, self._settings)
         self._started.set()

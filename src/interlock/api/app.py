@@ -1,14 +1,16 @@
-"""The FastAPI application."""
+"""The application: FastAPI for the API, raw ASGI for ingest."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock import __version__
-from interlock.api import endpoints, health, incidents, keys, problems
-from interlock.api.middleware import BodyLimit, RejectNul, RequestMetrics
+from interlock.api import endpoints, health, incidents, keys, problems, sources
+from interlock.api.ingest import GroupCommit, IngestApp
+from interlock.api.middleware import BodyLimit, HttpMetrics, RejectNul, RequestMetrics
 from interlock.services.container import Container
 
 DESCRIPTION = """
@@ -20,7 +22,44 @@ Authenticate with `Authorization: Bearer <api key>`. Errors are
 """
 
 
-def create_app(container: Container) -> FastAPI:
+class _IngestRoute:
+    """Stands in for a Starlette route so metrics label ingest requests by template."""
+
+    path = "/ingest/{source_id}"
+
+
+class Interlock:
+    """The outermost ASGI app: ingest requests go straight to the raw ingest app (the
+    hot path); everything else to FastAPI."""
+
+    def __init__(self, api: FastAPI, ingest: IngestApp) -> None:
+        self.api = api
+        self.state = api.state
+        self._ingest = RequestMetrics(_route_ingest(ingest), api.state.http_metrics)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/ingest/"):
+            await self._ingest(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def _route_ingest(ingest: IngestApp) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = _IngestRoute
+        await ingest(scope, receive, send)
+
+    return app
+
+
+def create_app(container: Container) -> Interlock:
+    api = create_api(container)
+    ingest = IngestApp(container.intake, GroupCommit(container.intake),
+                       container.settings.ingest_max_body_bytes)
+    return Interlock(api, ingest)
+
+
+def create_api(container: Container) -> FastAPI:
     app = FastAPI(
         title="Interlock",
         version=__version__,
@@ -39,6 +78,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(keys.router)
     app.include_router(endpoints.router)
+    app.include_router(sources.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -46,5 +86,7 @@ def create_app(container: Container) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     app.add_middleware(RejectNul)
-    app.add_middleware(RequestMetrics, registry=registry)
+    metrics = HttpMetrics(registry)
+    app.state.http_metrics = metrics
+    app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -88,9 +88,10 @@ def _has_nul(scope: Scope) -> bool:
     return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
 
 
-class RequestMetrics:
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
-        self.app = app
+class HttpMetrics:
+    """The request counters, made once per registry and shared by every entry point."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "interlock_http_requests", "HTTP requests answered",
             ["method", "route", "status"], registry=registry,
@@ -100,6 +101,13 @@ class RequestMetrics:
             ["method", "route"], registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.requests = metrics.requests
+        self.duration = metrics.duration
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

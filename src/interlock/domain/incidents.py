@@ -197,6 +197,20 @@ def comment(incident: Incident, body: str, now: datetime) -> Transition:
     )
 
 
+def attach_alert(incident: Incident, severity: Severity, now: datetime) -> Transition:
+    """An alert joins the incident; the incident takes the alert's severity if worse."""
+    changes: dict[str, dict[str, Any]] = {}
+    values: dict[str, Any] = {}
+    if severity.rank > incident.severity.rank:
+        changes["severity"] = {"from": incident.severity.value, "to": severity.value}
+        values["severity"] = severity
+    return Transition(
+        incident=_bump(incident, now, **values),
+        event_type=EventType.INCIDENT_ALERT_ATTACHED,
+        changes=changes,
+    )
+
+
 def to_dict(incident: Incident) -> dict[str, Any]:
     """The incident as the API and webhook payloads show it."""
     return {

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from interlock.domain.alerts import Alert, PayloadStatus, ReceivedPayload
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import ApiKey
+from interlock.domain.maintenance import MaintenanceWindow
+from interlock.domain.sources import Source
 from interlock.domain.timeline import TimelineEntry
 
 
@@ -188,6 +191,80 @@ class DeliveryRepository(Protocol):
         ...
 
 
+class SourceRepository(Protocol):
+    def insert(self, source: Source) -> None: ...
+
+    def get(self, source_id: str) -> Source | None: ...
+
+    def save(self, source: Source) -> None: ...
+
+    def delete(self, source_id: str) -> bool: ...
+
+    def list(self, *, after: str | None, limit: int) -> list[Source]: ...
+
+
+class PayloadRepository(Protocol):
+    def insert_many(self, items: Sequence[ReceivedPayload]) -> None: ...
+
+    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
+              ) -> list[ReceivedPayload]:
+        """Lease pending payloads oldest first, never one while an older payload of the
+        same source is pending: a source's alerts are applied in the order received."""
+        ...
+
+    def finish(self, payload: ReceivedPayload, owner: str) -> None:
+        """Write the outcome carried by ``payload`` and release its lease."""
+        ...
+
+    def get(self, payload_id: str) -> ReceivedPayload | None: ...
+
+    def list(self, source_id: str, *, before: int | None, limit: int,
+             status: PayloadStatus | None = None) -> list[ReceivedPayload]:
+        """Newest first."""
+        ...
+
+
+class AlertRepository(Protocol):
+    def find(self, source_id: str, fingerprint: str) -> Alert | None: ...
+
+    def insert(self, alert: Alert) -> None: ...
+
+    def save(self, alert: Alert) -> None: ...
+
+    def for_incident(self, incident_id: str) -> list[Alert]: ...
+
+    def firing_for_incident(self, incident_id: str) -> int: ...
+
+    def list(self, *, before: int | None, limit: int, source_id: str | None = None,
+             suppressed: bool | None = None) -> list[tuple[int, Alert]]: ...
+
+
+class CorrelationRepository(Protocol):
+    def get(self, source_id: str, group_key: str) -> str | None: ...
+
+    def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None: ...
+
+
+class MaintenanceRepository(Protocol):
+    def insert(self, window: MaintenanceWindow) -> None: ...
+
+    def get(self, window_id: str) -> MaintenanceWindow | None: ...
+
+    def save(self, window: MaintenanceWindow) -> None: ...
+
+    def delete(self, window_id: str) -> bool: ...
+
+    def every(self) -> list[MaintenanceWindow]: ...
+
+    def active(self, at: datetime) -> list[MaintenanceWindow]: ...
+
+    def count(self, window_id: str, *, dropped: int = 0, suppressed: int = 0) -> None: ...
+
+    def counts(self, window_id: str) -> tuple[int, int]:
+        """(dropped, suppressed) so far."""
+        ...
+
+
 class Flags(Protocol):
     def claim(self, name: str, value: str) -> bool:
         """Set a one-time flag; True only for the first caller, ever."""
@@ -219,6 +296,21 @@ class Transaction(Protocol):
     @property
     def deliveries(self) -> DeliveryRepository: ...
 
+    @property
+    def sources(self) -> SourceRepository: ...
+
+    @property
+    def payloads(self) -> PayloadRepository: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
+
+    @property
+    def correlations(self) -> CorrelationRepository: ...
+
+    @property
+    def maintenance(self) -> MaintenanceRepository: ...
+
 
 class Store(Protocol):
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
@@ -234,7 +326,7 @@ class Store(Protocol):
         """Release connections; the store is not used again."""
         ...
 
-    def on_events_committed(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from any thread) after each commit that wrote events, so
-        delivery starts in milliseconds instead of on the next poll."""
+    def on_work_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) after each commit that wrote events or
+        received payloads, so the worker starts in milliseconds, not on its next poll."""
         ...

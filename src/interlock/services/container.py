@@ -12,7 +12,9 @@ from interlock.services.deliveries import DeliveryService
 from interlock.services.endpoints import EndpointService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
+from interlock.services.ingest import AlertProcessor, Intake
 from interlock.services.keys import KeyService
+from interlock.services.sources import MaintenanceService, SourceService
 
 
 @dataclass
@@ -25,6 +27,10 @@ class Container:
     idempotency: Idempotency
     endpoints: EndpointService
     deliveries: DeliveryService
+    sources: SourceService
+    maintenance: MaintenanceService
+    intake: Intake
+    alerts: AlertProcessor
 
     def close(self) -> None:
         self.store.close()

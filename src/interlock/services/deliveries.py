@@ -105,14 +105,15 @@ class DeliveryService:
         prepared = []
         for claim in claims:
             event, endpoint = claim.event, claim.endpoint
-            body_data = webhooks.payload(event.type.value, event.occurred_at, event.data)
             try:
                 if endpoint.template:
-                    body = self._template(endpoint.template).render(body_data)
-                else:
-                    if event.id not in bodies:
-                        bodies[event.id] = webhooks.encode(body_data)
+                    body = self._template(endpoint.template).render(
+                        webhooks.payload(event.type.value, event.occurred_at, event.data))
+                elif event.id in bodies:
                     body = bodies[event.id]
+                else:
+                    body = bodies[event.id] = webhooks.encode(
+                        webhooks.payload(event.type.value, event.occurred_at, event.data))
             except TemplateError as error:
                 prepared.append(Prepared(None, SendResult(
                     status=None, body="", duration=0.0, failure=FailureKind.TEMPLATE,

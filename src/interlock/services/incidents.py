@@ -8,12 +8,13 @@ A command that would change nothing writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from interlock.domain import incidents as rules
+from interlock.domain.alerts import Alert
 from interlock.domain.errors import Forbidden, NotFound, PreconditionFailed
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.ids import new_id
@@ -22,6 +23,8 @@ from interlock.domain.pagination import Page, check_limit, decode_cursor, encode
 from interlock.domain.timeline import TimelineEntry, describe
 from interlock.ports.clock import Clock
 from interlock.ports.store import IncidentFilter, Store, Transaction
+
+Command = Callable[[Incident, datetime], Transition | None]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,11 @@ class IncidentService:
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(rows[-1].number) if more else None)
+
+    def alerts(self, viewer: Viewer, key: str) -> Sequence[Alert]:
+        with self._store.transaction() as tx:
+            incident = _visible(tx, viewer, key)
+            return tx.alerts.for_incident(incident.id)
 
     def timeline(
         self, viewer: Viewer, key: str, *, cursor: str | None, limit: int
@@ -148,22 +156,50 @@ class IncidentService:
         viewer: Viewer,
         key: str,
         expected_version: int | None,
-        command: Callable[[Incident, datetime], Transition | None],
+        command: Command,
     ) -> Incident:
         with self._store.transaction(write=True) as tx:
-            incident = _visible(tx, viewer, key, for_update=True)
-            if expected_version is not None and expected_version != incident.version:
-                raise PreconditionFailed(
-                    f"{incident.reference} is at version {incident.version}, "
-                    f"not {expected_version}"
-                )
-            now = self._clock.now()
-            transition = command(incident, now)
-            if transition is None:
-                return incident
-            tx.incidents.save(transition.incident, expected_version=incident.version)
-            _record(tx, transition, viewer.origin, now)
-            return transition.incident
+            return self.apply_in(tx, viewer, key, command, expected_version=expected_version)
+
+    def apply_in(
+        self, tx: Transaction, viewer: Viewer, key: str, command: Command, *,
+        expected_version: int | None = None, note: str | None = None,
+    ) -> Incident:
+        """Run a status or field command inside the caller's transaction. ``note``
+        replaces the timeline's sentence (say why: "all 3 alerts resolved")."""
+        incident = _visible(tx, viewer, key, for_update=True)
+        if expected_version is not None and expected_version != incident.version:
+            raise PreconditionFailed(
+                f"{incident.reference} is at version {incident.version}, "
+                f"not {expected_version}"
+            )
+        now = self._clock.now()
+        transition = command(incident, now)
+        if transition is None:
+            return incident
+        tx.incidents.save(transition.incident, expected_version=incident.version)
+        _record(tx, transition, viewer.origin, now, message=note)
+        return transition.incident
+
+    def attach_alerts_in(
+        self, tx: Transaction, viewer: Viewer, key: str, alerts: Sequence[Mapping[str, Any]], *,
+        count: int, severity: Severity,
+    ) -> Incident:
+        """Record that ``count`` alerts joined the incident, in one
+        ``incident.alert_attached`` event listing the first of them."""
+        incident = _visible(tx, viewer, key, for_update=True)
+        now = self._clock.now()
+        transition = rules.attach_alert(incident, severity, now)
+        tx.incidents.save(transition.incident, expected_version=incident.version)
+        titles = ", ".join(str(alert["title"]) for alert in alerts[:3])
+        more = f" and {count - 3} more" if count > 3 else ""
+        message = (f"Alert attached: {titles}" if count == 1
+                   else f"{count} alerts attached: {titles}{more}")
+        if transition.changes:
+            message += f"; severity raised to {severity.value}"
+        _record(tx, transition, viewer.origin, now, message=message,
+                extra={"alerts": [dict(alert) for alert in alerts], "alert_count": count})
+        return transition.incident
 
 
 def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = False) -> Incident:
@@ -177,11 +213,13 @@ def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = Fa
 
 def _record(
     tx: Transaction, transition: Transition, origin: Origin, now: datetime, *,
-    body: str | None = None,
+    body: str | None = None, message: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     """Write the event and the timeline entry for a transition already saved."""
     incident = transition.incident
-    data: dict[str, Any] = {"incident": rules.to_dict(incident), "changes": transition.changes}
+    data: dict[str, Any] = {"incident": rules.to_dict(incident), "changes": transition.changes,
+                            **(extra or {})}
     entry = TimelineEntry(
         id=new_id("tle", now),
         incident_id=incident.id,
@@ -189,7 +227,7 @@ def _record(
         kind=transition.event_type.value,
         origin=origin,
         incident_version=incident.version,
-        message=describe(transition),
+        message=message or describe(transition),
         changes=transition.changes,
         body=body,
     )

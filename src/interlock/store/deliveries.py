@@ -65,11 +65,16 @@ class SqlDeliveries:
             .values(lease_owner=owner, lease_expires_at=lease_until)
         )
         rows = self._connection.execute(
-            sa.select(deliveries, events.c.type, events.c.occurred_at, events.c.origin,
-                      events.c.incident_version, events.c.data, events.c.sequence)
-            .join(events, events.c.sequence == deliveries.c.event_sequence)
-            .where(deliveries.c.id.in_(ids))
+            sa.select(deliveries).where(deliveries.c.id.in_(ids))
         ).mappings().all()
+        # An event usually goes to several endpoints: read and decode each one once.
+        by_sequence = {
+            row["sequence"]: event_from_row(row)
+            for row in self._connection.execute(
+                sa.select(events).where(
+                    events.c.sequence.in_(list({row["event_sequence"] for row in rows})))
+            ).mappings()
+        }
         endpoint_ids = {row["endpoint_id"] for row in rows}
         by_id = {
             row["id"]: endpoint_from_row(row)
@@ -78,7 +83,8 @@ class SqlDeliveries:
             ).mappings()
         }
         claims = [
-            Claim(delivery_from_row(row), event_from_row(row), by_id[row["endpoint_id"]])
+            Claim(delivery_from_row(row), by_sequence[row["event_sequence"]],
+                  by_id[row["endpoint_id"]])
             for row in rows
         ]
         claims.sort(key=lambda claim: claim.delivery.event_sequence)

@@ -11,11 +11,13 @@ from sqlalchemy.engine import Engine
 
 from interlock.domain.errors import StoreUnavailable
 from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
+from interlock.store.alerts import SqlAlerts, SqlCorrelations, SqlPayloads
 from interlock.store.deliveries import SqlDeliveries
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
 from interlock.store.records import SqlEvents, SqlTimeline
+from interlock.store.sources import SqlMaintenance, SqlSources
 
 
 class SqlTransaction:
@@ -29,6 +31,11 @@ class SqlTransaction:
         self.flags = SqlFlags(connection)
         self.endpoints = SqlEndpoints(connection)
         self.deliveries = SqlDeliveries(connection)
+        self.sources = SqlSources(connection)
+        self.payloads = SqlPayloads(connection)
+        self.alerts = SqlAlerts(connection)
+        self.correlations = SqlCorrelations(connection)
+        self.maintenance = SqlMaintenance(connection)
 
 
 class SqlStore:
@@ -52,11 +59,11 @@ class SqlStore:
                     yield tx
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
-        if tx.events.appended:
+        if tx.events.appended or tx.payloads.inserted:
             for listener in self._listeners:
                 listener()
 
-    def on_events_committed(self, callback: Callable[[], None]) -> None:
+    def on_work_committed(self, callback: Callable[[], None]) -> None:
         with self._listeners_lock:
             self._listeners = [*self._listeners, callback]
 

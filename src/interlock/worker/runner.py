@@ -10,6 +10,7 @@ from interlock.logs import get_logger
 from interlock.services.container import Container
 from interlock.store.records import EVENTS_CHANNEL
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
+from interlock.worker.processing import process_alerts
 from interlock.worker.sender import AiohttpSender
 from interlock.worker.wakeup import Wakeup, listen
 
@@ -17,10 +18,11 @@ log = get_logger(__name__)
 
 
 async def run_worker(container: Container, stop: asyncio.Event) -> None:
-    """Deliver webhooks until ``stop`` is set."""
+    """Process alerts and deliver webhooks until ``stop`` is set."""
     settings = container.settings
-    wakeup = Wakeup()
-    container.store.on_events_committed(wakeup.notify)
+    wakeup, alerts_wakeup = Wakeup(), Wakeup()
+    container.store.on_work_committed(wakeup.notify)
+    container.store.on_work_committed(alerts_wakeup.notify)
     sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets))
     worker = DeliveryWorker(
         container.deliveries, sender, wakeup,
@@ -31,15 +33,17 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
             poll_interval=settings.worker_poll_seconds,
         ),
     )
-    helpers = []
+    helpers = [asyncio.create_task(process_alerts(
+        container.alerts, alerts_wakeup, stop, worker.name, settings.worker_poll_seconds))]
     if settings.database_url.startswith(("postgresql", "postgres")):
         helpers.append(asyncio.create_task(
-            listen(settings.database_url, EVENTS_CHANNEL, wakeup, stop)
+            listen(settings.database_url, EVENTS_CHANNEL, [wakeup, alerts_wakeup], stop)
         ))
     log.info("worker started", worker=worker.name)
     try:
         await worker.run(stop)
     finally:
+        await asyncio.wait(helpers[:1], timeout=30)  # let a payload in progress finish
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)

@@ -44,8 +44,9 @@ class Wakeup:
         self._event.clear()
 
 
-async def listen(database_url: str, channel: str, wakeup: Wakeup, stop: asyncio.Event) -> None:
-    """Forward PostgreSQL notifications on ``channel`` to ``wakeup`` until ``stop``;
+async def listen(database_url: str, channel: str, wakeups: list[Wakeup],
+                 stop: asyncio.Event) -> None:
+    """Forward PostgreSQL notifications on ``channel`` to ``wakeups`` until ``stop``;
     reconnect after failures, since polling covers the gap."""
     import psycopg
 
@@ -54,9 +55,11 @@ async def listen(database_url: str, channel: str, wakeup: Wakeup, stop: asyncio.
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {channel}")
-                wakeup.notify()  # anything committed while we were not listening
-                async for _ in conn.notifies():
+                for wakeup in wakeups:  # anything committed while we were not listening
                     wakeup.notify()
+                async for _ in conn.notifies():
+                    for wakeup in wakeups:
+                        wakeup.notify()
                     if stop.is_set():
                         break
         except (psycopg.Error, OSError) as error:

@@ -1,0 +1,226 @@
+"""``POST /ingest/{source_id}``: the hot path, in raw ASGI.
+
+A FastAPI route costs several times what this does per request (measured here: raw
+ASGI ~24,000 POSTs/s, a FastAPI route ~5,700/s), and monitoring tools in a storm send
+many. Each request is authenticated from a cached source, then handed to a writer that
+commits whatever has queued up in one transaction (group commit) and answers every
+request in it once the commit is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import math
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
+
+from interlock.domain.alerts import PayloadStatus, ReceivedPayload
+from interlock.domain.errors import InterlockError, StoreUnavailable
+from interlock.domain.sources import GRAFANA_SIGNATURE_HEADER, Source
+from interlock.services.ingest import Intake
+
+PROBLEM = b"application/problem+json"
+_Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]"]]
+BATCH_MAX = 500
+
+
+class GroupCommit:
+    """Commit payloads in batches: one transaction for everything queued meanwhile."""
+
+    def __init__(self, intake: Intake) -> None:
+        self._intake = intake
+        self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def write(self, payload: ReceivedPayload) -> None:
+        """Return once ``payload`` is committed."""
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            # One writer per event loop (uvicorn has one; test clients may have several).
+            queue = self._queues[loop] = asyncio.Queue()
+            task = loop.create_task(self._run(queue))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            for old in [known for known in self._queues if known.is_closed()]:
+                del self._queues[old]
+        done: asyncio.Future[None] = loop.create_future()
+        await queue.put((payload, done))
+        await done
+
+    async def _run(self, queue: _Queue) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < BATCH_MAX:
+                batch.append(queue.get_nowait())
+            try:
+                await run_in_threadpool(self._intake.store, [item for item, _ in batch])
+            except Exception as error:  # every waiter must hear of it
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+
+class _Bucket:
+    """A per-source token bucket for the rate limit (per process)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = max(rate, 1.0)
+        self.updated = time.monotonic()
+
+    def take(self) -> float:
+        """0 when allowed, else the seconds until a token is free."""
+        now = time.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class IngestApp:
+    def __init__(self, intake: Intake, writer: GroupCommit, max_body: int) -> None:
+        self._intake = intake
+        self._writer = writer
+        self._max_body = max_body
+        self._buckets: dict[str, _Bucket] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        source_id = path[len("/ingest/"):].strip("/")
+        if scope["method"] != "POST":
+            await _problem(send, 405, "Method not allowed", "send alerts with POST",
+                           [(b"allow", b"POST")])
+            return
+        headers = {key.decode("latin-1"): value.decode("latin-1")
+                   for key, value in scope["headers"]}
+        body = await _body(receive, headers, self._max_body)
+        if body is None:
+            await _problem(send, 413, "Payload too large",
+                           f"the body is larger than {self._max_body} bytes")
+            return
+        try:
+            source = await self._source(source_id)
+            if source is None or not source.enabled:
+                # Same answer as bad credentials: do not tell which sources exist.
+                raise _Refused(401, "Unauthenticated", "missing or wrong source credentials")
+            self._authenticate(source, headers, scope.get("query_string", b""), body)
+            wait = self._rate(source)
+            if wait:
+                retry = str(math.ceil(wait))
+                await _problem(send, 429, "Too many requests",
+                               f"this source accepts {source.rate_limit:g} requests per "
+                               f"second; retry in {retry} s", [(b"retry-after", retry.encode())])
+                return
+            payload = self._intake.received(source, body, headers.get("content-type", ""))
+            await self._writer.write(payload)
+        except _Refused as refused:
+            extra = ([(b"www-authenticate", b'Basic realm="interlock", Bearer')]
+                     if refused.status == 401 else [])
+            await _problem(send, refused.status, refused.title, refused.detail, extra)
+            return
+        except StoreUnavailable as error:
+            await _problem(send, 503, "Store unavailable", error.detail, [(b"retry-after", b"5")])
+            return
+        if payload.status is PayloadStatus.FAILED:
+            await _problem(send, 400, "Bad request",
+                           f"{payload.error}; kept as payload {payload.id}")
+            return
+        await _json(send, 202, {"id": payload.id, "status": "accepted"})
+
+    async def _source(self, source_id: str) -> Source | None:
+        return await run_in_threadpool(self._intake.source, source_id)
+
+    def _authenticate(self, source: Source, headers: dict[str, str], query: bytes,
+                      body: bytes) -> None:
+        token = _token(headers.get("authorization"), query)
+        standard = ({name: headers[name] for name in
+                     ("webhook-id", "webhook-timestamp", "webhook-signature")}
+                    if "webhook-signature" in headers else None)
+        timestamp = headers.get(source.timestamp_header.lower()) if source.timestamp_header \
+            else None
+        try:
+            self._intake.authenticate(
+                source, token=token, signature=headers.get(GRAFANA_SIGNATURE_HEADER),
+                timestamp=timestamp, body=body, standard_headers=standard)
+        except InterlockError as error:
+            raise _Refused(401, "Unauthenticated", error.detail) from error
+
+    def _rate(self, source: Source) -> float:
+        if not source.rate_limit:
+            return 0.0
+        bucket = self._buckets.get(source.id)
+        if bucket is None or bucket.rate != source.rate_limit:
+            bucket = self._buckets[source.id] = _Bucket(source.rate_limit)
+        return bucket.take()
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+def _token(authorization: str | None, query: bytes) -> str | None:
+    """A token from ``Bearer``, a Basic-auth password, or ``?token=``."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip()
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return decoded.partition(":")[2]
+    if query:
+        values = parse_qs(query.decode("latin-1")).get("token")
+        if values:
+            return values[0]
+    return None
+
+
+async def _body(receive: Receive, headers: dict[str, str], limit: int) -> bytes | None:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _json(send: Send, status: int, body: dict[str, Any],
+                content_type: bytes = b"application/json",
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    encoded = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", content_type), (b"content-length", str(len(encoded)).encode()),
+        *(extra or [])]})
+    await send({"type": "http.response.body", "body": encoded})
+
+
+async def _problem(send: Send, status: int, title: str, detail: str,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await _json(send, status, {"type": "about:blank", "title": title, "status": status,
+                               "detail": detail}, PROBLEM, extra)

@@ -1,0 +1,288 @@
+"""``/api/v1/sources``, ``/api/v1/maintenance``, ``/api/v1/alerts`` and an incident's
+alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from interlock.api import problems
+from interlock.api.auth import Caller, container, requires
+from interlock.api.schemas import Request as Body
+from interlock.api.schemas import text
+from interlock.domain.alerts import ReceivedPayload, SourceKind, alert_to_dict
+from interlock.domain.errors import InvalidInput
+from interlock.domain.keys import Scope
+from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow
+from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from interlock.domain.sources import DEFAULT_GROUPING, Source
+from interlock.domain.timestamps import rfc3339
+from interlock.services.container import Container
+from interlock.services.sources import Credentials, SourceSpec
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"],
+                   responses=problems.documented(400, 401, 403, 404, 413, 415, 422))
+Manager = Annotated[Caller, requires(Scope.SOURCES_MANAGE)]
+Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
+App = Annotated[Container, Depends(container)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+Name = text(200, 1)
+BODY_PREVIEW = 2048
+
+
+class SourceCreate(Body):
+    name: Name  # type: ignore[valid-type]
+    kind: SourceKind
+    options: dict[str, Any] | None = Field(None, description=(
+        "service_label, severity_label, fingerprint_fields; for generic sources a "
+        "mapping of title, severity, status, fingerprint, service, … to JMESPath"))
+    grouping: text(200, 1) = Field(DEFAULT_GROUPING, description=(  # type: ignore[valid-type]
+        "Alerts with the same key share an incident: {service}, {name}, {severity}, "
+        "{title}, {fingerprint}, {labels.NAME}"))
+    auto_resolve: bool = True
+    reopen_window_seconds: float = Field(3600, ge=0)
+    rate_limit: float | None = Field(None, description="Requests per second at most")
+    enabled: bool = True
+    signed: bool = Field(False, description="grafana: HMAC secret; generic: whsec_ secret")
+    timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
+
+
+class SourcePatch(Body):
+    name: Name | None = None  # type: ignore[valid-type]
+    options: dict[str, Any] | None = None
+    grouping: text(200, 1) | None = None  # type: ignore[valid-type]
+    auto_resolve: bool | None = None
+    reopen_window_seconds: float | None = Field(None, ge=0)
+    rate_limit: float | None = None
+    enabled: bool | None = None
+    timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
+
+
+class SourceOut(BaseModel):
+    id: str
+    name: str
+    kind: SourceKind
+    ingest_url: str
+    options: dict[str, Any]
+    grouping: str
+    auto_resolve: bool
+    reopen_window_seconds: float
+    rate_limit: float | None
+    enabled: bool
+    signed: bool
+    timestamp_header: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SourceCreated(SourceOut):
+    token: str = Field(description="Shown only in this answer")
+    signing_secret: str | None = Field(description="Shown only in this answer")
+
+
+class MaintenanceCreate(Body):
+    name: Name  # type: ignore[valid-type]
+    starts_at: datetime
+    ends_at: datetime
+    mode: MaintenanceMode = MaintenanceMode.SUPPRESS
+    matchers: dict[str, Any] | None = Field(None, examples=[{"service": "checkout"}])
+    source_id: text(40, 1) | None = None  # type: ignore[valid-type]
+
+
+class MaintenancePatch(Body):
+    name: Name | None = None  # type: ignore[valid-type]
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    mode: MaintenanceMode | None = None
+    matchers: dict[str, Any] | None = None
+
+
+@router.post("/sources", status_code=201, response_model=SourceCreated,
+             summary="Create a source; its token (and signing secret) are in this answer only")
+def create_source(body: SourceCreate, request: Request, _caller: Manager, app: App
+                  ) -> JSONResponse:
+    source, credentials = app.sources.create(SourceSpec(
+        name=body.name, kind=body.kind, options=body.options, grouping=body.grouping,
+        auto_resolve=body.auto_resolve,
+        reopen_window=timedelta(seconds=body.reopen_window_seconds),
+        rate_limit=body.rate_limit, enabled=body.enabled, signed=body.signed,
+        timestamp_header=body.timestamp_header))
+    return JSONResponse(_created(source, credentials, app), status_code=201)
+
+
+@router.get("/sources", response_model=dict[str, Any])
+def list_sources(_caller: Manager, app: App, limit: Limit = DEFAULT_LIMIT,
+                 cursor: Cursor = None) -> dict[str, Any]:
+    page = app.sources.list(cursor=cursor, limit=limit)
+    return {"data": [source_view(item, app) for item in page.items],
+            "next_cursor": page.next_cursor}
+
+
+@router.get("/sources/{source_id}", response_model=SourceOut)
+def get_source(source_id: str, _caller: Manager, app: App) -> dict[str, Any]:
+    return source_view(app.sources.get(source_id), app)
+
+
+@router.patch("/sources/{source_id}", response_model=SourceOut)
+def update_source(source_id: str, body: SourcePatch, _caller: Manager, app: App
+                  ) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "grouping", "auto_resolve", "enabled", "reopen_window_seconds"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(f"{name} cannot be null")
+    if "reopen_window_seconds" in changes:
+        changes["reopen_window"] = timedelta(seconds=changes.pop("reopen_window_seconds"))
+    if "options" in changes and changes["options"] is None:
+        changes["options"] = {}
+    source = app.sources.update(source_id, changes)
+    app.intake.forget(source_id)
+    return source_view(source, app)
+
+
+@router.post("/sources/{source_id}/rotate-token", response_model=SourceCreated,
+             summary="A new token; the old one stops working at once")
+def rotate_token(source_id: str, _caller: Manager, app: App) -> dict[str, Any]:
+    source, credentials = app.sources.rotate_token(source_id)
+    app.intake.forget(source_id)
+    return _created(source, credentials, app)
+
+
+@router.delete("/sources/{source_id}", status_code=204, response_class=Response)
+def delete_source(source_id: str, _caller: Manager, app: App) -> Response:
+    app.sources.delete(source_id)
+    app.intake.forget(source_id)
+    return Response(status_code=204)
+
+
+@router.get("/sources/{source_id}/payloads", response_model=dict[str, Any],
+            summary="What the source sent, newest first, with parse errors")
+def list_payloads(source_id: str, _caller: Manager, app: App, limit: Limit = DEFAULT_LIMIT,
+                  cursor: Cursor = None) -> dict[str, Any]:
+    page = app.sources.payloads(source_id, cursor=cursor, limit=limit)
+    return {"data": [payload_view(item) for item in page.items],
+            "next_cursor": page.next_cursor}
+
+
+@router.get("/alerts", response_model=dict[str, Any], summary="Alerts, newest first")
+def list_alerts(_caller: Reader, app: App, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+                source_id: Annotated[str | None, Query(max_length=40)] = None,
+                suppressed: bool | None = None) -> dict[str, Any]:
+    page = app.sources.alerts(cursor=cursor, limit=limit, source_id=source_id,
+                              suppressed=suppressed)
+    return {"data": [alert_to_dict(item) for item in page.items],
+            "next_cursor": page.next_cursor}
+
+
+@router.get("/incidents/{incident_id}/alerts", response_model=dict[str, Any],
+            tags=["incidents"], summary="The alerts correlated into an incident")
+def incident_alerts(incident_id: str, caller: Reader, app: App) -> dict[str, Any]:
+    alerts = app.incidents.alerts(caller.viewer, incident_id)
+    return {"data": [alert_to_dict(item) for item in alerts], "next_cursor": None}
+
+
+@router.post("/maintenance", status_code=201, response_model=dict[str, Any],
+             summary="Plan a maintenance window")
+def create_window(body: MaintenanceCreate, _caller: Manager, app: App) -> JSONResponse:
+    window = app.maintenance.create(
+        body.name, _utc(body.starts_at), _utc(body.ends_at), body.mode, body.matchers,
+        body.source_id)
+    return JSONResponse(window_view(window, (0, 0)), status_code=201)
+
+
+@router.get("/maintenance", response_model=dict[str, Any])
+def list_windows(_caller: Manager, app: App) -> dict[str, Any]:
+    return {"data": [window_view(window, counts) for window, counts in app.maintenance.list()],
+            "next_cursor": None}
+
+
+@router.get("/maintenance/{window_id}", response_model=dict[str, Any])
+def get_window(window_id: str, _caller: Manager, app: App) -> dict[str, Any]:
+    window, counts = app.maintenance.get(window_id)
+    return window_view(window, counts)
+
+
+@router.patch("/maintenance/{window_id}", response_model=dict[str, Any])
+def update_window(window_id: str, body: MaintenancePatch, _caller: Manager, app: App
+                  ) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("starts_at", "ends_at"):
+        if name in changes:
+            if changes[name] is None:
+                raise InvalidInput(f"{name} cannot be null")
+            changes[name] = _utc(changes[name])
+    if "matchers" in changes and changes["matchers"] is None:
+        changes["matchers"] = {}
+    app.maintenance.update(window_id, changes)
+    window, counts = app.maintenance.get(window_id)
+    return window_view(window, counts)
+
+
+@router.delete("/maintenance/{window_id}", status_code=204, response_class=Response)
+def delete_window(window_id: str, _caller: Manager, app: App) -> Response:
+    app.maintenance.delete(window_id)
+    return Response(status_code=204)
+
+
+def source_view(source: Source, app: Container) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "name": source.name,
+        "kind": source.kind.value,
+        "ingest_url": app.settings.base_url + source.ingest_path(),
+        "options": dict(source.options),
+        "grouping": source.grouping,
+        "auto_resolve": source.auto_resolve,
+        "reopen_window_seconds": source.reopen_window.total_seconds(),
+        "rate_limit": source.rate_limit,
+        "enabled": source.enabled,
+        "signed": source.signing_secret is not None,
+        "timestamp_header": source.timestamp_header,
+        "created_at": rfc3339(source.created_at),
+        "updated_at": rfc3339(source.updated_at),
+    }
+
+
+def payload_view(payload: ReceivedPayload) -> dict[str, Any]:
+    preview = payload.body[:BODY_PREVIEW].decode("utf-8", errors="replace")
+    return {
+        "id": payload.id,
+        "received_at": rfc3339(payload.received_at),
+        "content_type": payload.content_type,
+        "size": len(payload.body),
+        "status": payload.status.value,
+        "error": payload.error,
+        "alerts": payload.alerts,
+        "dropped": payload.dropped,
+        "suppressed": payload.suppressed,
+        "processed_at": rfc3339(payload.processed_at),
+        "body_preview": preview,
+    }
+
+
+def window_view(window: MaintenanceWindow, counts: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "id": window.id,
+        "name": window.name,
+        "starts_at": rfc3339(window.starts_at),
+        "ends_at": rfc3339(window.ends_at),
+        "mode": window.mode.value,
+        "matchers": dict(window.matchers),
+        "source_id": window.source_id,
+        "dropped": counts[0],
+        "suppressed": counts[1],
+        "created_at": rfc3339(window.created_at),
+    }
+
+
+def _created(source: Source, credentials: Credentials, app: Container) -> dict[str, Any]:
+    return {**source_view(source, app), "token": credentials.token,
+            "signing_secret": credentials.signing_secret}
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

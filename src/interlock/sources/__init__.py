@@ -1,0 +1,87 @@
+"""Inbound formats: one pure parser per monitoring tool, from its decoded JSON payload to
+:class:`~interlock.domain.alerts.Signal` values.
+
+A parser never does I/O and never raises anything but
+:class:`~interlock.domain.alerts.ParseError`, whose message names the field at fault.
+Sources import only :mod:`interlock.domain` (an import-linter contract holds it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from interlock.domain.alerts import ParseError, ParseOptions, Signal, SourceKind
+from interlock.domain.errors import InvalidInput
+from interlock.sources.alertmanager import parse_alertmanager
+from interlock.sources.datadog import parse_datadog
+from interlock.sources.generic import MAPPING_FIELDS, check_mapping, parse_generic
+from interlock.sources.grafana import parse_grafana
+from interlock.sources.pagerduty import parse_pagerduty
+
+Parser = Callable[[Any, ParseOptions], list[Signal]]
+
+PARSERS: dict[SourceKind, Parser] = {
+    SourceKind.ALERTMANAGER: parse_alertmanager,
+    SourceKind.GRAFANA: parse_grafana,
+    SourceKind.DATADOG: parse_datadog,
+    SourceKind.PAGERDUTY: parse_pagerduty,
+    SourceKind.GENERIC: parse_generic,
+}
+
+__all__ = [
+    "MAPPING_FIELDS",
+    "PARSERS",
+    "ParseError",
+    "ParseOptions",
+    "Parser",
+    "check_mapping",
+    "parse",
+    "parse_options",
+]
+
+
+def parse(kind: SourceKind, payload: Any, options: ParseOptions | None = None) -> list[Signal]:
+    """The signals in one decoded payload of ``kind``'s format (possibly none: a Grafana
+    notification of pending alerts only)."""
+    return PARSERS[kind](payload, options or ParseOptions())
+
+
+def parse_options(kind: SourceKind, raw: Mapping[str, Any]) -> ParseOptions:
+    """A source's stored options (``service_label``, ``severity_label``,
+    ``fingerprint_fields``, ``mapping``) as :class:`ParseOptions`, checked as a user
+    saves them: :class:`InvalidInput` names each bad field. A generic source needs a
+    mapping; other kinds must not have one."""
+    known = {"service_label", "severity_label", "fingerprint_fields", "mapping"}
+    errors = [{"field": key, "message": "unknown option"} for key in raw if key not in known]
+    for key in ("service_label", "severity_label"):
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
+            errors.append({"field": key, "message": "a label name of 1 to 200 characters"})
+    fields = raw.get("fingerprint_fields", ())
+    if not isinstance(fields, list | tuple) or len(fields) > 50 or not all(
+            isinstance(name, str) and 0 < len(name) <= 200 for name in fields):
+        errors.append({"field": "fingerprint_fields",
+                       "message": "a list of at most 50 label or field names"})
+        fields = ()
+    mapping = raw.get("mapping")
+    if kind is SourceKind.GENERIC:
+        if mapping is None:
+            errors.append({"field": "mapping.title", "message": "a generic source needs a "
+                                                                 "mapping with a title"})
+        else:
+            try:
+                check_mapping(mapping)
+            except InvalidInput as exc:
+                errors.extend(exc.errors or [])
+    elif mapping:
+        errors.append({"field": "mapping", "message": "only generic sources have a mapping"})
+    if errors:
+        first = errors[0]
+        raise InvalidInput(f"{first['field']}: {first['message']}", errors=errors)
+    return ParseOptions(
+        service_label=raw.get("service_label") or "service",
+        severity_label=raw.get("severity_label") or "severity",
+        fingerprint_fields=tuple(fields),
+        mapping=dict(mapping) if kind is SourceKind.GENERIC and mapping else {},
+    )

@@ -1,0 +1,207 @@
+"""Received payloads (the ingest queue), alerts and correlation rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
+from interlock.domain.incidents import Severity
+from interlock.store.records import EVENTS_CHANNEL
+from interlock.store.tables import alerts, correlations, payloads
+
+_PENDING = PayloadStatus.PENDING.value
+
+
+class SqlPayloads:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+        #: True once this transaction stored payloads; the store wakes workers on commit.
+        self.inserted = False
+
+    def insert_many(self, items: Sequence[ReceivedPayload]) -> None:
+        if not items:
+            return
+        if self._postgres and not self.inserted:
+            self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
+        self.inserted = True
+        self._connection.execute(payloads.insert(), [_payload_row(item) for item in items])
+
+    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
+              ) -> list[ReceivedPayload]:
+        older = payloads.alias("older")
+        blocked = sa.exists().where(
+            older.c.source_id == payloads.c.source_id,
+            older.c.status == _PENDING,
+            older.c.position < payloads.c.position,
+        )
+        query = (
+            sa.select(payloads.c.position)
+            .where(payloads.c.status == _PENDING,
+                   sa.or_(payloads.c.lease_expires_at.is_(None),
+                          payloads.c.lease_expires_at <= now),
+                   ~blocked)
+            .order_by(payloads.c.position).limit(limit)
+        )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        positions = list(self._connection.execute(query).scalars())
+        if not positions:
+            return []
+        self._connection.execute(
+            payloads.update().where(payloads.c.position.in_(positions))
+            .values(lease_owner=owner, lease_expires_at=lease_until,
+                    attempts=payloads.c.attempts + 1)
+        )
+        rows = self._connection.execute(
+            sa.select(payloads).where(payloads.c.position.in_(positions))
+            .order_by(payloads.c.position)
+        ).mappings()
+        return [_payload(row) for row in rows]
+
+    def finish(self, payload: ReceivedPayload, owner: str) -> None:
+        self._connection.execute(
+            payloads.update()
+            .where(payloads.c.id == payload.id, payloads.c.lease_owner == owner)
+            .values(status=payload.status.value, error=payload.error, alerts=payload.alerts,
+                    dropped=payload.dropped, suppressed=payload.suppressed,
+                    processed_at=payload.processed_at, lease_owner=None,
+                    lease_expires_at=None)
+        )
+
+    def get(self, payload_id: str) -> ReceivedPayload | None:
+        row = self._connection.execute(
+            sa.select(payloads).where(payloads.c.id == payload_id)).mappings().first()
+        return _payload(row) if row else None
+
+    def list(self, source_id: str, *, before: int | None, limit: int,
+             status: PayloadStatus | None = None) -> list[ReceivedPayload]:
+        query = (sa.select(payloads).where(payloads.c.source_id == source_id)
+                 .order_by(payloads.c.position.desc()).limit(limit))
+        if before is not None:
+            query = query.where(payloads.c.position < before)
+        if status is not None:
+            query = query.where(payloads.c.status == status.value)
+        return [_payload(row) for row in self._connection.execute(query).mappings()]
+
+
+class SqlAlerts:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def find(self, source_id: str, fingerprint: str) -> Alert | None:
+        row = self._connection.execute(
+            sa.select(alerts).where(alerts.c.source_id == source_id,
+                                    alerts.c.fingerprint == fingerprint)
+        ).mappings().first()
+        return _alert(row) if row else None
+
+    def insert(self, alert: Alert) -> None:
+        self._connection.execute(alerts.insert().values(**_alert_row(alert)))
+
+    def save(self, alert: Alert) -> None:
+        values = _alert_row(alert)
+        del values["id"], values["source_id"], values["fingerprint"]
+        self._connection.execute(alerts.update().where(alerts.c.id == alert.id).values(**values))
+
+    def for_incident(self, incident_id: str) -> list[Alert]:
+        query = (sa.select(alerts).where(alerts.c.incident_id == incident_id)
+                 .order_by(alerts.c.position))
+        return [_alert(row) for row in self._connection.execute(query).mappings()]
+
+    def firing_for_incident(self, incident_id: str) -> int:
+        return self._connection.execute(
+            sa.select(sa.func.count()).select_from(alerts).where(
+                alerts.c.incident_id == incident_id,
+                alerts.c.status == AlertStatus.FIRING.value)
+        ).scalar_one()
+
+    def list(self, *, before: int | None, limit: int, source_id: str | None = None,
+             suppressed: bool | None = None) -> list[tuple[int, Alert]]:
+        query = sa.select(alerts).order_by(alerts.c.position.desc()).limit(limit)
+        if before is not None:
+            query = query.where(alerts.c.position < before)
+        if source_id is not None:
+            query = query.where(alerts.c.source_id == source_id)
+        if suppressed is True:
+            query = query.where(alerts.c.suppressed_by.is_not(None))
+        elif suppressed is False:
+            query = query.where(alerts.c.suppressed_by.is_(None))
+        return [(row["position"], _alert(row))
+                for row in self._connection.execute(query).mappings()]
+
+
+class SqlCorrelations:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def get(self, source_id: str, group_key: str) -> str | None:
+        found: str | None = self._connection.execute(
+            sa.select(correlations.c.incident_id).where(
+                correlations.c.source_id == source_id, correlations.c.group_key == group_key)
+        ).scalar()
+        return found
+
+    def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None:
+        updated = self._connection.execute(
+            correlations.update().where(correlations.c.source_id == source_id,
+                                        correlations.c.group_key == group_key)
+            .values(incident_id=incident_id, updated_at=at)
+        ).rowcount
+        if not updated:
+            self._connection.execute(correlations.insert().values(
+                source_id=source_id, group_key=group_key, incident_id=incident_id,
+                updated_at=at))
+
+
+def _payload_row(payload: ReceivedPayload) -> dict[str, Any]:
+    return {
+        "id": payload.id,
+        "source_id": payload.source_id,
+        "received_at": payload.received_at,
+        "content_type": payload.content_type,
+        "body": payload.body,
+        "status": payload.status.value,
+        "error": payload.error,
+        "alerts": payload.alerts,
+        "dropped": payload.dropped,
+        "suppressed": payload.suppressed,
+        "attempts": payload.attempts,
+        "processed_at": payload.processed_at,
+    }
+
+
+def _payload(row: sa.RowMapping) -> ReceivedPayload:
+    return ReceivedPayload(
+        id=row["id"],
+        source_id=row["source_id"],
+        received_at=row["received_at"],
+        content_type=row["content_type"],
+        body=bytes(row["body"]),
+        status=PayloadStatus(row["status"]),
+        error=row["error"],
+        alerts=row["alerts"],
+        dropped=row["dropped"],
+        suppressed=row["suppressed"],
+        processed_at=row["processed_at"],
+        attempts=row["attempts"],
+        position=row["position"],
+    )
+
+
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    row = {field.name: getattr(alert, field.name) for field in dataclasses.fields(alert)}
+    row.update(status=alert.status.value, severity=alert.severity.value,
+               labels=dict(alert.labels), annotations=dict(alert.annotations))
+    return row
+
+
+def _alert(row: sa.RowMapping) -> Alert:
+    values = {field.name: row[field.name] for field in dataclasses.fields(Alert)}
+    values.update(status=AlertStatus(row["status"]), severity=Severity(row["severity"]))
+    return Alert(**values)

@@ -1,0 +1,26 @@
+"""The alert-processing loop: parse, deduplicate and correlate received payloads."""
+
+from __future__ import annotations
+
+import asyncio
+
+from interlock.domain.errors import StoreUnavailable
+from interlock.logs import get_logger
+from interlock.services.ingest import AlertProcessor
+from interlock.worker.wakeup import Wakeup
+
+log = get_logger(__name__)
+
+
+async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,
+                         name: str, poll_interval: float = 1.0) -> None:
+    """Process payloads as they arrive until ``stop``; a payload in progress finishes."""
+    wakeup.bind(asyncio.get_running_loop())
+    while not stop.is_set():
+        try:
+            claimed = await asyncio.to_thread(processor.process, name)
+        except StoreUnavailable as error:
+            log.warning("store unavailable; retrying", error=error.detail)
+            claimed = 0
+        if not claimed:
+            await wakeup.wait(poll_interval)

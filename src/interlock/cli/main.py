@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from interlock.bootstrap import build
+from interlock.cli.alerts import alerts_app
 from interlock.cli.common import Db, fail, redact, settings, stdout
 from interlock.cli.deliveries import deliveries_app
 from interlock.cli.incidents import incidents_app
@@ -26,6 +27,7 @@ app = typer.Typer(help="Interlock: bi-directional incident integrations.", no_ar
 app.add_typer(keys_app, name="keys")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()

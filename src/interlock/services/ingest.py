@@ -150,7 +150,7 @@ class AlertProcessor:
         after MAX_ATTEMPTS it is set aside as failed, with the reason, for a person."""
         try:
             with self._store.transaction(write=True) as tx:
-                outcome = self._apply(tx, payload)
+                outcome, _ = self._apply(tx, payload)
                 tx.payloads.finish(outcome, owner)
                 return outcome
         except Exception as error:  # recorded on the payload, never lost
@@ -165,24 +165,36 @@ class AlertProcessor:
                 tx.payloads.finish(failed, owner)
             return failed
 
-    def _apply(self, tx: Transaction, payload: ReceivedPayload) -> ReceivedPayload:
+    def process_now(self, payload: ReceivedPayload) -> tuple[ReceivedPayload, list[str]]:
+        """Store and apply a payload at once, outside the queue (``interlock alerts
+        send``); returns it as stored and the ids of the incidents it touched."""
+        with self._store.transaction(write=True) as tx:
+            outcome, touched = (payload, []) if payload.status is PayloadStatus.FAILED \
+                else self._apply(tx, payload)
+            tx.payloads.insert_many([outcome])
+        return outcome, touched
+
+    def _apply(self, tx: Transaction, payload: ReceivedPayload
+               ) -> tuple[ReceivedPayload, list[str]]:
         now = self._clock.now()
         source = tx.sources.get(payload.source_id)
         if source is None:
-            return _failed(payload, now, "the source was deleted")
+            return _failed(payload, now, "the source was deleted"), []
         try:
             signals = self._parse(source.kind, json.loads(payload.body), source.options)
         except (ParseError, ValueError, UnicodeDecodeError) as error:
-            return _failed(payload, now, str(error))
+            return _failed(payload, now, str(error)), []
         viewer = Viewer(Origin(OriginKind.SOURCE, source.id, source.name), can_see_private=True)
         windows = tx.maintenance.active(now)
         effects = _Effects()
         for signal in signals:
             self._signal(tx, source, signal, windows, viewer, now, effects)
         self._write_effects(tx, source, viewer, effects)
+        touched = sorted(set(effects.attached) | effects.resolved | effects.acknowledged)
         return dataclasses.replace(
             payload, status=PayloadStatus.PROCESSED, processed_at=now, error=None,
-            alerts=effects.alerts, dropped=effects.dropped, suppressed=effects.suppressed)
+            alerts=effects.alerts, dropped=effects.dropped, suppressed=effects.suppressed,
+        ), touched
 
     def _signal(self, tx: Transaction, source: Source, signal: Signal,
                 windows: list[MaintenanceWindow], viewer: Viewer, now: datetime,

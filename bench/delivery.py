@@ -1,0 +1,939 @@
+"""Benchmark of webhook delivery: throughput, isolation from a hanging endpoint,
+latency, and the loopback ceiling. Not a test: it prints figures.
+
+    .venv/bin/python bench/delivery.py                       # SQLite, about 1.5 minutes
+    .venv/bin/python bench/delivery.py --db postgresql://postgres@127.0.0.1:54329/postgres
+
+Everything runs on this machine, on 127.0.0.1, as real processes:
+
+* a webhook receiver (aiohttp, in its own process) that verifies the signature of every
+  request with the ``standardwebhooks`` reference library, counts per path, records
+  arrival times, and takes latency as arrival time minus ``data.incident.updated_at``
+  (set by Interlock just before its commit, so the figure is conservative);
+* ``interlock serve --no-worker`` to create endpoints and incidents through the API,
+  then ``interlock worker`` to deliver them (throughput, hanging endpoint);
+* ``interlock serve`` with its embedded worker for latency, at a fixed rate of
+  incident changes (comments) through the API;
+* a raw aiohttp client posting signed bodies to the same receiver: the ceiling.
+
+Each scenario gets a fresh database: a file in a temporary directory on SQLite, a
+temporary database (``CREATE DATABASE``, dropped afterwards) on PostgreSQL. Every
+process and temporary file is removed at the end, also after a failure or Ctrl-C.
+``INTERLOCK_WORKER_*`` and ``INTERLOCK_SQLITE_SYNCHRONOUS`` from the environment are
+passed to Interlock; other ``INTERLOCK_*`` variables are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+HOST = "127.0.0.1"
+PASSED_ENV = ("INTERLOCK_WORKER_", "INTERLOCK_SQLITE_SYNCHRONOUS")
+TARGET_THROUGHPUT = 2000.0  # signed deliveries/s on SQLite
+TARGET_P99_MS = 50.0  # at 200 changes/s
+TARGET_HANG_LOSS = 0.10  # what a hanging endpoint may cost the others
+
+
+# -- the receiver (its own process) ----------------------------------------------------
+
+
+class _PathStats:
+    __slots__ = ("arrivals", "dupes", "ids")
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        self.ids: set[str] = set()
+        self.dupes = 0
+
+
+class Receiver:
+    """``POST /h/{name}`` answers 204 at once; ``POST /hang/{name}`` answers only after
+    ``hang_seconds`` (the sender times out first). Both verify the signature with
+    ``{name}``'s secret, set with ``POST /secrets {name: secret}``."""
+
+    def __init__(self, hang_seconds: float) -> None:
+        self.hang_seconds = hang_seconds
+        self.webhooks: dict[str, Webhook] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.paths: dict[str, _PathStats] = defaultdict(_PathStats)
+        self.invalid = 0
+        self.invalid_detail: list[str] = []
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.sample: str | None = None
+
+    async def deliver(self, request: web.Request) -> web.Response:
+        arrived = time.time()
+        body = await request.read()
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        webhook = self.webhooks.get(name)
+        try:
+            if webhook is None:
+                raise WebhookVerificationError(f"no secret for {name}")
+            payload = webhook.verify(body, request.headers)  # type: ignore[arg-type]
+        except WebhookVerificationError as error:
+            self.invalid += 1
+            if len(self.invalid_detail) < 5:
+                self.invalid_detail.append(f"{request.path}: {error}")
+            return web.Response(status=401)
+        stats = self.paths[f"{kind}/{name}"]
+        stats.arrivals.append(arrived)
+        message_id = request.headers["webhook-id"]
+        if message_id in stats.ids:
+            stats.dupes += 1
+        else:
+            stats.ids.add(message_id)
+        incident = (payload.get("data") or {}).get("incident") or {}
+        updated_at = incident.get("updated_at")
+        if updated_at:
+            changed = datetime.fromisoformat(updated_at).timestamp()
+            self.latency[payload.get("type", "?")].append(arrived - changed)
+        if kind == "hang":
+            await asyncio.sleep(self.hang_seconds)
+        elif self.sample is None:
+            self.sample = body.decode()
+        return web.Response(status=204)
+
+    async def set_secrets(self, request: web.Request) -> web.Response:
+        for name, secret in (await request.json()).items():
+            self.webhooks[name] = Webhook(secret)
+        return web.json_response({"names": len(self.webhooks)})
+
+    async def do_reset(self, _request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"reset": True})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("paths")
+        names = wanted.split(",") if wanted else [p for p in self.paths if p.startswith("h/")]
+        return web.json_response({
+            "paths": {path: {"count": len(s.arrivals), "unique": len(s.ids), "dupes": s.dupes}
+                      for path, s in self.paths.items()},
+            "union": _summary([self.paths[p] for p in names if p in self.paths]),
+            "invalid": self.invalid,
+            "invalid_detail": self.invalid_detail,
+            "latency": {kind: _percentiles(values) for kind, values in self.latency.items()},
+            "sample": self.sample,
+        })
+
+
+def _summary(paths: list[_PathStats]) -> dict[str, Any]:
+    arrivals = sorted(t for s in paths for t in s.arrivals)
+    count = len(arrivals)
+    result: dict[str, Any] = {
+        "count": count, "unique": sum(len(s.ids) for s in paths),
+        "dupes": sum(s.dupes for s in paths), "first": None, "last": None,
+        "rate": None, "rate_10_90": None,
+    }
+    if count:
+        result["first"], result["last"] = arrivals[0], arrivals[-1]
+    if count > 1 and arrivals[-1] > arrivals[0]:
+        result["rate"] = (count - 1) / (arrivals[-1] - arrivals[0])
+        low, high = int(count * 0.1), int(count * 0.9)
+        if high > low and arrivals[high] > arrivals[low]:
+            result["rate_10_90"] = (high - low) / (arrivals[high] - arrivals[low])
+    return result
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int]:
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return {"n": 0}
+
+    def rank(q: float) -> float:
+        return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] * 1000
+
+    return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99),
+            "max": ordered[-1] * 1000, "min": ordered[0] * 1000}
+
+
+def receiver_main(conn: Connection, hang_seconds: float) -> None:
+    """The receiver process: Ctrl-C is the parent's to handle; it terminates us."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_serve_receiver(conn, hang_seconds))
+
+
+async def _serve_receiver(conn: Connection, hang_seconds: float) -> None:
+    receiver = Receiver(hang_seconds)
+    app = web.Application(client_max_size=2**20)
+    app.router.add_post("/{kind:h|hang}/{name}", receiver.deliver)
+    app.router.add_post("/secrets", receiver.set_secrets)
+    app.router.add_post("/reset", receiver.do_reset)
+    app.router.add_get("/stats", receiver.stats)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    sock.listen(1024)
+    await web.SockSite(runner, sock, backlog=1024).start()
+    conn.send(sock.getsockname()[1])
+    conn.close()
+    await asyncio.Event().wait()
+
+
+# -- processes, databases, temporary files ---------------------------------------------
+
+
+class Failed(Exception):
+    """A phase could not run; the message says why (with a log tail when useful)."""
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"    | {line}" for line in text[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.popen.kill()
+                self.popen.wait(5)
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    tmp: Path
+    procs: list[Proc] = field(default_factory=list)
+    pg_databases: list[str] = field(default_factory=list)
+    receiver: multiprocessing.process.BaseProcess | None = None
+
+    @property
+    def postgres(self) -> bool:
+        return self.args.db is not None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("INTERLOCK_") or k.startswith(PASSED_ENV)}
+        env.update(INTERLOCK_ALLOWED_TARGETS="127.0.0.0/8", INTERLOCK_LOG_LEVEL="warning",
+                   INTERLOCK_AUTO_MIGRATE="true", PYTHONUNBUFFERED="1")
+        return env
+
+    def spawn(self, name: str, *arguments: str) -> Proc:
+        log_path = self.tmp / f"{name}.log"
+        with log_path.open("wb") as log:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "interlock.cli.main", *arguments],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env(), cwd=self.tmp, start_new_session=True,
+            )
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def new_database(self, label: str) -> str:
+        if not self.postgres:
+            return f"sqlite:///{self.tmp / (label + '.db')}"
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        name = f"interlock_bench_{os.getpid()}_{label}"
+        with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.pg_databases.append(name)
+        return make_url(self.args.db).set(database=name).render_as_string(hide_password=False)
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+        if self.receiver is not None and self.receiver.is_alive():
+            self.receiver.terminate()
+            self.receiver.join(5)
+            if self.receiver.is_alive():
+                self.receiver.kill()
+                self.receiver.join(5)
+        if self.pg_databases:
+            import psycopg
+
+            try:
+                with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
+                    for name in self.pg_databases:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except psycopg.Error as error:
+                print(f"could not drop {', '.join(self.pg_databases)}: {error}", file=sys.stderr)
+            self.pg_databases.clear()
+
+
+def _libpq(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- talking to Interlock and the receiver -------------------------------------------
+
+
+@dataclass
+class Interlock:
+    proc: Proc
+    base: str
+    api: aiohttp.ClientSession
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        async with self.api.request(method, self.base + path, json=body) as response:
+            text = await response.text()
+            if response.status != expect:
+                raise Failed(f"{method} {path}: {response.status} {text[:300]}")
+            return json.loads(text) if text else None
+
+
+async def start_interlock(ctx: Context, label: str, db_url: str, *, worker: bool
+                          ) -> Interlock:
+    port = free_port()
+    proc = ctx.spawn(f"{label}-serve", "serve", "--worker" if worker else "--no-worker",
+                     "--port", str(port), "--db", db_url)
+    key = None
+    deadline = time.monotonic() + 60
+    while key is None:
+        if proc.popen.poll() is not None:
+            raise Failed(f"interlock serve exited ({proc.popen.returncode}):\n{proc.log_tail()}")
+        if time.monotonic() > deadline:
+            raise Failed(f"interlock serve printed no key within 60 s:\n{proc.log_tail()}")
+        found = re.search(r"INTERLOCK_KEY=(ilk_[A-Za-z0-9_\-]+)", proc.log_path.read_text())
+        key = found.group(1) if found else None
+        await asyncio.sleep(0.1)
+    api = aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {key}"},
+        connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=30))
+    interlock = Interlock(proc, f"http://{HOST}:{port}", api)
+    while True:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with api.get(interlock.base + "/readyz") as response:
+                if response.status == 200:
+                    return interlock
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            await api.close()
+            raise Failed(f"interlock serve never became ready:\n{proc.log_tail()}")
+        await asyncio.sleep(0.1)
+
+
+async def stop_interlock(ctx: Context, interlock: Interlock) -> None:
+    await interlock.api.close()
+    await asyncio.to_thread(ctx.stop, interlock.proc)
+
+
+@dataclass
+class ReceiverClient:
+    http: aiohttp.ClientSession
+    base: str
+
+    async def post(self, path: str, body: Any) -> Any:
+        async with self.http.post(self.base + path, json=body) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def stats(self, paths: Iterable[str] | None = None) -> dict[str, Any]:
+        params = {"paths": ",".join(paths)} if paths is not None else {}
+        async with self.http.get(self.base + "/stats", params=params) as response:
+            response.raise_for_status()
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def wait_for(self, paths: list[str], expected: int, timeout: float,
+                       progress: str = "", cpu_of: dict[str, int | None] | None = None
+                       ) -> dict[str, Any]:
+        """Until ``expected`` distinct messages arrived on ``paths``, or ``timeout``.
+        With ``cpu_of`` ({name: pid}), the answer's "cpu" holds each process's CPU
+        seconds from the first arrival to the end, and "cpu_count" the arrivals."""
+        deadline = time.monotonic() + timeout
+        next_print = time.monotonic() + 5
+        cpu_start: dict[str, float | None] = {}
+        count_start = 0
+        while True:
+            stats = await self.stats(paths)
+            unique = stats["union"]["unique"]
+            if cpu_of and not cpu_start and unique:
+                cpu_start = {name: cpu_seconds(pid) for name, pid in cpu_of.items()}
+                count_start = stats["union"]["count"]
+            if cpu_of and cpu_start:
+                end = {name: cpu_seconds(pid) for name, pid in cpu_of.items()}
+                stats["cpu"] = {name: (end[name] or 0.0) - (cpu_start[name] or 0.0)
+                                for name in cpu_of
+                                if end[name] is not None and cpu_start[name] is not None}
+                stats["cpu_count"] = stats["union"]["count"] - count_start
+            if unique >= expected or time.monotonic() > deadline:
+                if unique < expected:
+                    print(f"    ! only {unique:,} of {expected:,} arrived within {timeout:g} s")
+                return stats
+            if progress and time.monotonic() > next_print:
+                print(f"    {progress}: {unique:,} / {expected:,}", flush=True)
+                next_print += 5
+            await asyncio.sleep(0.1)
+
+
+async def create_endpoints(interlock: Interlock, receiver: ReceiverClient, names: list[str],
+                           timeout: float, hanging: Iterable[str] = ()) -> dict[str, str]:
+    """Endpoint ids by name; each points at the receiver's path for its name."""
+    hang = set(hanging)
+    ids, keys = {}, {}
+    for name in names:
+        kind = "hang" if name in hang else "h"
+        answer = await interlock.call("POST", "/api/v1/endpoints", {
+            "url": f"{receiver.base}/{kind}/{name}", "timeout": timeout,
+            "description": f"bench {name}",
+        }, expect=201)
+        ids[name], keys[name] = answer["id"], answer["secret"]
+    await receiver.post("/secrets", keys)
+    return ids
+
+
+async def create_incidents(interlock: Interlock, count: int, concurrency: int = 16
+                           ) -> tuple[list[str], float]:
+    """Incident ids, and the API's rate of creating them."""
+    ids: list[str] = []
+    todo = iter(range(count))
+
+    async def one_worker() -> None:
+        for i in todo:
+            answer = await interlock.call("POST", "/api/v1/incidents", {
+                "title": f"Checkout returns 502 (bench #{i})", "severity": "high",
+                "service": "checkout", "summary": "Error rate above 5 % on /pay since 04:12.",
+                "labels": {"team": "payments", "region": "eu-west-1"},
+            }, expect=201)
+            ids.append(answer["id"])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_worker() for _ in range(concurrency)))
+    return ids, count / (time.perf_counter() - started)
+
+
+# -- phases ----------------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    label: str
+    expected: int
+    stats: dict[str, Any]
+    wall: float  # worker start to last arrival
+    enqueue_rate: float
+    hanging_attempts: int = 0
+
+    @property
+    def rate(self) -> float:
+        return float(self.stats["union"]["rate"] or 0.0)
+
+
+async def throughput_phase(ctx: Context, receiver: ReceiverClient, label: str, *,
+                           hang: bool) -> Throughput:
+    args = ctx.args
+    names = [f"{label}{i}" for i in range(args.endpoints)]
+    hanging = names[-1:] if hang else []
+    healthy = [name for name in names if name not in hanging]
+    paths = [f"h/{name}" for name in healthy]
+    expected = args.incidents * len(healthy)
+    db_url = ctx.new_database(label)
+    interlock = await start_interlock(ctx, label, db_url, worker=False)
+    try:
+        await create_endpoints(interlock, receiver, names, args.timeout, hanging)
+        _, enqueue_rate = await create_incidents(interlock, args.incidents)
+        print(f"    {args.incidents:,} incidents created ({enqueue_rate:,.0f}/s through the "
+              f"API) -> {args.incidents * len(names):,} deliveries queued", flush=True)
+        await receiver.post("/reset", {})
+        worker_started = time.time()
+        worker = ctx.spawn(f"{label}-worker", "worker", "--db", db_url)
+        try:
+            stats = await receiver.wait_for(
+                paths, expected, args.phase_timeout, progress="delivered",
+                cpu_of={"worker": worker.popen.pid,
+                        "receiver": ctx.receiver.pid if ctx.receiver else None})
+        finally:
+            if worker.popen.poll() is not None:
+                print(f"    ! worker exited ({worker.popen.returncode}):\n{worker.log_tail()}")
+            await asyncio.to_thread(ctx.stop, worker)
+    finally:
+        await stop_interlock(ctx, interlock)
+    last = stats["union"]["last"] or worker_started
+    result = Throughput(label, expected, stats, last - worker_started, enqueue_rate)
+    if hang:
+        result.hanging_attempts = stats["paths"].get(f"hang/{hanging[0]}", {}).get("count", 0)
+    return result
+
+
+def throughput_line(result: Throughput) -> str:
+    union = result.stats["union"]
+    steady = union["rate_10_90"] or 0.0
+    cpu = cpu_line(result.stats)
+    return (cpu + "\n" if cpu else "") + (
+        f"    {union['unique']:,}/{result.expected:,} delivered, {union['dupes']} duplicates, "
+        f"{result.stats['invalid']} bad signatures; {result.rate:,.0f}/s first->last "
+        f"arrival ({steady:,.0f}/s for the middle 80 %), "
+        f"{result.wall:.1f} s from worker start")
+
+
+def cpu_line(stats: dict[str, Any]) -> str:
+    """CPU per delivery: steadier than rates on a shared machine."""
+    count = stats.get("cpu_count") or 0
+    if count < 100:
+        return ""
+    return "    CPU per delivery (from the first arrival): " + ", ".join(
+        f"{name} {seconds / count * 1e6:,.0f} us" for name, seconds in stats["cpu"].items())
+
+
+@dataclass
+class Latency:
+    endpoints: int
+    rate: float
+    seconds: float
+    expected: int
+    received: int
+    achieved_rate: float
+    api_p99_ms: float
+    api_errors: int
+    percentiles: dict[str, float | int]
+    invalid: int
+
+
+async def drive_changes(interlock: Interlock, incidents: list[str], rate: float,
+                        seconds: float) -> tuple[float, float, int]:
+    """Comments at a fixed rate, open loop (each is sent on schedule, whether or not the
+    ones before it have been answered). Returns the rate reached, the API's p99 in ms,
+    and errors."""
+    total = int(rate * seconds)
+    loop = asyncio.get_running_loop()
+    api_times: list[float] = []
+    errors = 0
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        sent = time.perf_counter()
+        try:
+            await interlock.call("POST", f"/api/v1/incidents/{incidents[i % len(incidents)]}"
+                                 "/comments", {"body": f"bench change {i}"}, expect=201)
+            api_times.append(time.perf_counter() - sent)
+        except (Failed, aiohttp.ClientError, TimeoutError) as error:
+            errors += 1
+            if errors <= 3:
+                print(f"    ! change {i} failed: {error}")
+
+    tasks = []
+    started = loop.time()
+    for i in range(total):
+        delay = started + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - started
+    api_times.sort()
+    api_p99 = api_times[min(len(api_times) - 1, math.ceil(0.99 * len(api_times)) - 1)] * 1000 \
+        if api_times else float("nan")
+    return total / elapsed, api_p99, errors
+
+
+async def latency_phase(ctx: Context, receiver: ReceiverClient) -> list[Latency]:
+    args = ctx.args
+    label = "lat"
+    names = [f"{label}{i}" for i in range(args.endpoints)]
+    db_url = ctx.new_database(label)
+    interlock = await start_interlock(ctx, label, db_url, worker=True)
+    results = []
+    try:
+        ids = await create_endpoints(interlock, receiver, names, args.timeout)
+        incidents, _ = await create_incidents(interlock, args.latency_incidents)
+        await receiver.wait_for([f"h/{name}" for name in names],
+                                len(incidents) * len(names), args.phase_timeout)
+        enabled = set(names)
+        for count in args.latency_endpoints:
+            wanted = set(names[:count])
+            for name in names:
+                if (name in wanted) != (name in enabled):
+                    await interlock.call("PATCH", f"/api/v1/endpoints/{ids[name]}",
+                                         {"enabled": name in wanted})
+            enabled = wanted
+            await asyncio.sleep(0.5)
+            await receiver.post("/reset", {})
+            print(f"    {args.rate:g} changes/s for {args.seconds:g} s, "
+                  f"{count} endpoint{'s' if count != 1 else ''} "
+                  f"({args.rate * count:,.0f} deliveries/s)", flush=True)
+            achieved, api_p99, errors = await drive_changes(
+                interlock, incidents, args.rate, args.seconds)
+            expected = int(args.rate * args.seconds) * count
+            stats = await receiver.wait_for([f"h/{name}" for name in sorted(wanted)],
+                                            expected - errors * count, 30)
+            percentiles = stats["latency"].get("incident.comment_added", {"n": 0})
+            results.append(Latency(count, args.rate, args.seconds, expected,
+                                   stats["union"]["unique"], achieved, api_p99, errors,
+                                   percentiles, stats["invalid"]))
+            print(latency_line(results[-1]), flush=True)
+    finally:
+        await stop_interlock(ctx, interlock)
+    return results
+
+
+def latency_line(result: Latency) -> str:
+    p = result.percentiles
+    if not p.get("n"):
+        return "    no latency samples"
+    return (f"    latency p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms, "
+            f"max {p['max']:.1f} ms over {p['n']:,} deliveries "
+            f"({result.received:,}/{result.expected:,} arrived; changes sent at "
+            f"{result.achieved_rate:,.0f}/s, API p99 {result.api_p99_ms:.1f} ms, "
+            f"{result.api_errors} API errors, {result.invalid} bad signatures)")
+
+
+@dataclass
+class Ceiling:
+    rate: float
+    requests: int
+    failures: int
+    invalid: int
+
+
+async def ceiling_phase(ctx: Context, receiver: ReceiverClient, sample: str | None) -> Ceiling:
+    """A plain aiohttp client posting pre-signed bodies as fast as the receiver takes
+    them, with as many connections as Interlock's sender uses for one receiver host."""
+    args = ctx.args
+    names = [f"ceil{i}" for i in range(args.endpoints)]
+    keys = {name: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+            for name in names}
+    await receiver.post("/secrets", keys)
+    body = (sample or _synthetic_body()).encode()
+    now = int(time.time())
+    requests = []
+    for i in range(2000):
+        name = names[i % len(names)]
+        message_id = f"msg_{uuid.uuid4().hex}"
+        signature = Webhook(keys[name]).sign(message_id, datetime.fromtimestamp(now, UTC),
+                                             body.decode())
+        requests.append((f"{receiver.base}/h/{name}", {
+            "content-type": "application/json", "webhook-id": message_id,
+            "webhook-timestamp": str(now), "webhook-signature": signature,
+        }))
+    await receiver.post("/reset", {})
+    sent = failures = 0
+    stop_at = 0.0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+            limit=args.concurrency, limit_per_host=args.concurrency)) as session:
+
+        async def client(start: int) -> None:
+            nonlocal sent, failures
+            i = start
+            while time.perf_counter() < stop_at:
+                url, headers = requests[i % len(requests)]
+                i += args.concurrency
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    sent += 1
+                    failures += response.status != 204
+
+        # A short warm-up opens the connections, then the measured run.
+        stop_at = time.perf_counter() + 0.5
+        await asyncio.gather(*(client(i) for i in range(args.concurrency)))
+        sent = failures = 0
+        started = time.perf_counter()
+        stop_at = started + args.ceiling_seconds
+        await asyncio.gather(*(client(i) for i in range(args.concurrency)))
+        elapsed = time.perf_counter() - started
+    stats = await receiver.stats()
+    return Ceiling(sent / elapsed, sent, failures, stats["invalid"])
+
+
+def _synthetic_body() -> str:
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    incident = {
+        "id": "inc_01BENCH", "reference": "INC-1", "title": "Checkout returns 502 (bench #1)",
+        "summary": "Error rate above 5 % on /pay since 04:12.", "status": "triggered",
+        "severity": "high", "service": "checkout", "assignee": None,
+        "labels": {"region": "eu-west-1", "team": "payments"}, "visibility": "public",
+        "version": 1, "created_at": now, "updated_at": now, "acknowledged_at": None,
+        "resolved_at": None,
+    }
+    return json.dumps({"type": "incident.created", "timestamp": now,
+                       "data": {"incident": incident, "changes": {}}}, separators=(",", ":"))
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    healthy: Throughput | None = None
+    hanging: Throughput | None = None
+    latency: list[Latency] = field(default_factory=list)
+    ceiling: Ceiling | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+async def run(ctx: Context, receiver_port: int, results: Results) -> None:
+    args = ctx.args
+    base = f"http://{HOST}:{receiver_port}"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        receiver = ReceiverClient(http, base)
+
+        async def phase(title: str, body: Callable[[], Awaitable[None]]) -> None:
+            print(f"\n== {title}", flush=True)
+            started = time.perf_counter()
+            try:
+                await body()
+            except Failed as error:
+                print(f"    ! {error}")
+                results.errors.append(f"{title}: {str(error).splitlines()[0]}")
+            print(f"    ({time.perf_counter() - started:.1f} s)", flush=True)
+
+        async def healthy() -> None:
+            results.healthy = await throughput_phase(ctx, receiver, "tput", hang=False)
+            print(throughput_line(results.healthy))
+
+        async def ceiling() -> None:
+            sample = None
+            if results.healthy is not None:
+                sample = results.healthy.stats.get("sample")
+            results.ceiling = await ceiling_phase(ctx, receiver, sample)
+            c = results.ceiling
+            print(f"    {c.rate:,.0f} POSTs/s ({c.requests:,} in {args.ceiling_seconds:g} s, "
+                  f"{args.concurrency} concurrent; {c.failures} non-204, "
+                  f"{c.invalid} bad signatures)")
+
+        async def hanging() -> None:
+            results.hanging = await throughput_phase(ctx, receiver, "hang", hang=True)
+            print(throughput_line(results.hanging))
+            print(f"    the hanging endpoint was tried {results.hanging.hanging_attempts} "
+                  f"times meanwhile (timeout {args.timeout:g} s)")
+
+        async def latency() -> None:
+            results.latency = await latency_phase(ctx, receiver)
+
+        n = args.endpoints
+        if not args.skip_throughput:
+            await phase(f"Throughput: {args.incidents:,} incidents x {n} endpoints, "
+                        "`interlock worker`", healthy)
+        if not args.skip_ceiling:
+            await phase("Ceiling: raw aiohttp client -> the same receiver", ceiling)
+        if not args.skip_hang:
+            await phase(f"Hanging endpoint: 1 of {n} hangs (timeout {args.timeout:g} s), "
+                        f"{args.incidents:,} incidents", hanging)
+        if not args.skip_latency:
+            await phase(f"Latency: `interlock serve` with its embedded worker, "
+                        f"{args.rate:g} changes/s", latency)
+
+
+def print_summary(ctx: Context, results: Results) -> None:
+    args = ctx.args
+    rows: list[tuple[str, str, str, str]] = []
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    db = "PostgreSQL" if ctx.postgres else "SQLite"
+    healthy, hanging, ceiling = results.healthy, results.hanging, results.ceiling
+    nine = f"{args.endpoints - 1} healthy"
+    if healthy:
+        rows.append((f"throughput, {db}, {args.endpoints} endpoints", f"{healthy.rate:,.0f}/s",
+                     f">= {TARGET_THROUGHPUT:,.0f}/s",
+                     verdict(healthy.rate >= TARGET_THROUGHPUT) if not ctx.postgres else "-"))
+    if ceiling:
+        rows.append(("ceiling: raw aiohttp client", f"{ceiling.rate:,.0f}/s", "", ""))
+        if healthy:
+            rows.append(("  Interlock / ceiling", f"{healthy.rate / ceiling.rate:.2f}", "", ""))
+    if hanging:
+        union = hanging.stats["union"]
+        rows.append((f"{nine}, 1 hanging", f"{hanging.rate:,.0f}/s", "", ""))
+        if healthy:
+            before = _rate_of(healthy.stats, [f"h/tput{i}" for i in range(args.endpoints - 1)])
+            rows.append((f"{nine}, all healthy", f"{before:,.0f}/s", "", ""))
+            if before:
+                ratio = hanging.rate / before
+                rows.append(("  with hanging / all healthy", f"{ratio:.2f}",
+                             f">= {1 - TARGET_HANG_LOSS:.2f}",
+                             verdict(ratio >= 1 - TARGET_HANG_LOSS)))
+        if union["unique"] < hanging.expected:
+            rows.append((f"  {nine}: not delivered", f"{hanging.expected - union['unique']:,}",
+                         "0", "MISSED"))
+    for item in results.latency:
+        p = item.percentiles
+        where = f"{item.endpoints} endpoint{'s' if item.endpoints != 1 else ''}"
+        if p.get("n"):
+            rows.append((f"latency p50/p95/p99, {where}",
+                         f"{p['p50']:.0f}/{p['p95']:.0f}/{p['p99']:.0f} ms",
+                         f"p99 <= {TARGET_P99_MS:g} ms", verdict(p["p99"] <= TARGET_P99_MS)))
+            rows.append((f"  max, {where} ({item.rate * item.endpoints:,.0f} deliveries/s)",
+                         f"{p['max']:.0f} ms", "", ""))
+        if item.received < item.expected:
+            rows.append((f"  not delivered, {where}", f"{item.expected - item.received:,}", "0",
+                         "MISSED"))
+    invalid = sum(
+        [r.stats["invalid"] for r in (healthy, hanging) if r]
+        + [item.invalid for item in results.latency] + ([ceiling.invalid] if ceiling else [])
+    )
+    dupes = sum(r.stats["union"]["dupes"] for r in (healthy, hanging) if r)
+    rows.append(("bad signatures at the receiver", str(invalid), "0", verdict(invalid == 0)))
+    rows.append(("duplicate deliveries (throughput runs)", str(dupes), "", ""))
+    width = max(len(row[0]) for row in rows)
+    print(f"\nSummary ({db}, {args.incidents:,} incidents, {os.cpu_count()} CPUs)")
+    print(f"  {'':{width}}  {'figure':>22}  {'target':<16} verdict")
+    for name, value, target, mark in rows:
+        print(f"  {name:{width}}  {value:>22}  {target:<16} {mark}")
+    for error in results.errors:
+        print(f"  ! {error}")
+
+
+def _rate_of(stats: dict[str, Any], paths: list[str]) -> float:
+    """Delivery rate over some paths of a finished run, from the per-path counts and the
+    run's first and last arrival (the paths were sent to interleaved)."""
+    union = stats["union"]
+    if not union["rate"]:
+        return 0.0
+    share = sum(stats["paths"].get(p, {}).get("count", 0) for p in paths) / union["count"]
+    return float(union["rate"]) * share
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="a PostgreSQL URL to bench on (default: SQLite in a "
+                        "temporary directory); temporary databases are made on its server")
+    parser.add_argument("--incidents", type=int, default=1000,
+                        help="incidents created per throughput run (default 1000)")
+    parser.add_argument("--endpoints", type=int, default=10, help="endpoints (default 10)")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="every endpoint's timeout in seconds (default 5)")
+    parser.add_argument("--rate", type=float, default=200.0,
+                        help="incident changes per second in the latency run (default 200)")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="length of each latency run (default 10)")
+    parser.add_argument("--latency-endpoints", default="1,10",
+                        help="endpoints receiving the changes in the latency runs, "
+                             "comma-separated (default 1,10)")
+    parser.add_argument("--latency-incidents", type=int, default=200,
+                        help="incidents the changes go round (default 200)")
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="concurrent requests of the ceiling client (default 64, "
+                             "Interlock's connections per receiver host)")
+    parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--phase-timeout", type=float, default=60.0,
+                        help="longest wait for one run's deliveries (default 60 s)")
+    for name in ("throughput", "ceiling", "hang", "latency"):
+        parser.add_argument(f"--skip-{name}", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (databases, logs)")
+    args = parser.parse_args()
+    try:
+        args.latency_endpoints = [int(x) for x in args.latency_endpoints.split(",") if x]
+    except ValueError:
+        parser.error("--latency-endpoints: comma-separated numbers")
+    if not 2 <= args.endpoints <= 100:
+        parser.error("--endpoints: 2 to 100")
+    if not 1 <= args.incidents <= 100_000:
+        parser.error("--incidents: 1 to 100,000")
+    if not 0 < args.rate <= 5000 or not 0 < args.seconds <= 120:
+        parser.error("--rate: up to 5000, --seconds: up to 120")
+    if any(not 1 <= n <= args.endpoints for n in args.latency_endpoints):
+        parser.error(f"--latency-endpoints: each 1 to {args.endpoints}")
+    if args.db and not re.match(r"^postgres(ql)?(\+\w+)?://", args.db):
+        parser.error("--db: a postgresql:// URL (SQLite is the default)")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="interlock-bench-"))
+    ctx = Context(args, tmp)
+    results = Results()
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    started = time.perf_counter()
+    code = 0
+    try:
+        parent, child = multiprocessing.get_context("spawn").Pipe(duplex=False)
+        ctx.receiver = multiprocessing.get_context("spawn").Process(
+            target=receiver_main, args=(child, 3600.0), name="bench-receiver", daemon=True)
+        ctx.receiver.start()
+        if not parent.poll(30):
+            raise Failed("the receiver did not start")
+        port = parent.recv()
+        passed = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+        print(f"receiver on http://{HOST}:{port}; database: "
+              f"{'PostgreSQL' if ctx.postgres else 'SQLite'}; temp dir {tmp}"
+              + (f"; passing {passed}" if passed else ""), flush=True)
+        asyncio.run(run(ctx, port, results))
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        code = 130
+    except Failed as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = 1
+    finally:
+        ctx.cleanup()
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    if code == 0:
+        print_summary(ctx, results)
+        print(f"\n(total {time.perf_counter() - started:.0f} s)")
+        code = 1 if results.errors else 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -72,7 +72,7 @@ def test_alertmanager_groups_become_incidents_and_resolve(
                 "web-1": 2, "web-2": 2, "web-3": 1}
             assert len(incidents()) == 2
 
-            alertmanager.resolve(latency + [alert("HighLatency", service="checkout",
+            alertmanager.resolve([*latency, alert("HighLatency", service="checkout",
                                                   severity="warning", instance="web-3")])
 
             def latency_resolved() -> dict[str, Any] | None:

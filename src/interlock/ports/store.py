@@ -125,6 +125,10 @@ class EndpointRepository(Protocol):
 
     def enabled(self) -> list[Endpoint]: ...
 
+    def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
+        """End the failure streak of these endpoints and note their last success."""
+        ...
+
     def list(self, *, after: str | None, limit: int) -> list[Endpoint]:
         """Oldest first, by id."""
         ...

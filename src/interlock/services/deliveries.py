@@ -187,12 +187,13 @@ class DeliveryService:
                 succeeded.add(endpoint_id)
             elif item.claim.delivery.trigger is not Trigger.TEST:
                 failed.setdefault(endpoint_id, item.started_at)
-        for endpoint_id in succeeded | set(failed):
+        # One statement for every endpoint that succeeded: this runs for every batch.
+        tx.endpoints.mark_succeeded(sorted(succeeded), now)
+        for endpoint_id in set(failed) - succeeded:
             endpoint = tx.endpoints.get(endpoint_id)
             if endpoint is None:
                 continue
-            changed = _health(endpoint, endpoint_id in succeeded, failed.get(endpoint_id), now,
-                              self._disable_after)
+            changed = _failed(endpoint, failed[endpoint_id], now, self._disable_after)
             if changed != endpoint:
                 if endpoint.enabled and not changed.enabled:
                     self._disable(tx, changed, now)
@@ -230,14 +231,9 @@ def disable_after_failures(
     )
 
 
-def _health(endpoint: Endpoint, succeeded: bool, failed_at: datetime | None, now: datetime,
-            limit: timedelta) -> Endpoint:
-    if succeeded:
-        if endpoint.failing_since is None and endpoint.last_success_at == now:
-            return endpoint
-        return dataclasses.replace(endpoint, failing_since=None, last_success_at=now)
-    if failed_at is None:
-        return endpoint
+def _failed(endpoint: Endpoint, failed_at: datetime, now: datetime, limit: timedelta
+            ) -> Endpoint:
+    """The endpoint after a failed attempt: its failure streak started, or too long."""
     if endpoint.failing_since is None:
         endpoint = dataclasses.replace(endpoint, failing_since=failed_at)
     return disable_after_failures(endpoint, now, limit)

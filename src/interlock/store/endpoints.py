@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,13 @@ class SqlEndpoints:
     def enabled(self) -> list[Endpoint]:
         query = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
         return [from_row(row) for row in self._connection.execute(query).mappings()]
+
+    def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
+        if endpoint_ids:
+            self._connection.execute(
+                endpoints.update().where(endpoints.c.id.in_(list(endpoint_ids)))
+                .values(failing_since=None, last_success_at=at)
+            )
 
     def list(self, *, after: str | None, limit: int) -> list[Endpoint]:
         query = sa.select(endpoints).order_by(endpoints.c.id).limit(limit)

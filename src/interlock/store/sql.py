@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -42,6 +43,8 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
+        self._serialise_writes = engine.dialect.name == "sqlite"
+        self._writers = threading.RLock()
         self._listeners_lock = threading.Lock()
 
     @property
@@ -50,6 +53,17 @@ class SqlStore:
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[SqlTransaction]:
+        # SQLite has one writer at a time. Waiting threads of this process queue on a
+        # lock, which hands over the moment it is free; SQLite's own busy handler would
+        # have them sleep in growing steps (seconds under load). Other processes still
+        # meet the busy handler.
+        with self._writers if write and self._serialise_writes else contextlib.nullcontext():
+            tx = yield from self._transaction(write)
+        if tx.events.appended or tx.payloads.inserted:
+            for listener in self._listeners:
+                listener()
+
+    def _transaction(self, write: bool) -> Generator[SqlTransaction, None, SqlTransaction]:
         try:
             with self.engine.connect() as connection:
                 if write:
@@ -59,9 +73,7 @@ class SqlStore:
                     yield tx
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
-        if tx.events.appended or tx.payloads.inserted:
-            for listener in self._listeners:
-                listener()
+        return tx
 
     def on_work_committed(self, callback: Callable[[], None]) -> None:
         with self._listeners_lock:

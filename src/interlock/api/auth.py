@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from interlock.domain.errors import Forbidden, Unauthenticated
 from interlock.domain.events import Origin, OriginKind
@@ -29,24 +30,32 @@ class Caller:
         )
 
 
-def container(request: Request) -> Container:
+# These dependencies are ``async`` on purpose: FastAPI runs a plain ``def`` dependency
+# in its thread pool, and a hop there and back costs more than what they do.
+
+
+async def container(request: Request) -> Container:
     found: Container = request.app.state.container
     return found
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
-    return Caller(container(request).keys.authenticate(credentials.credentials))
+    keys = (await container(request)).keys
+    key = keys.recently_authenticated(credentials.credentials)
+    if key is None:
+        key = await run_in_threadpool(keys.authenticate, credentials.credentials)
+    return Caller(key)
 
 
 def requires(scope: Scope) -> object:
     """A dependency that admits callers whose key allows ``scope``."""
 
-    def check(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
         if not caller.key.allows(scope):
             raise Forbidden(f"this API key lacks the {scope.value} scope")
         return caller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from interlock.domain import keys as rules
@@ -13,12 +14,16 @@ from interlock.ports.store import Store
 
 NAME_MAX = 200
 BOOTSTRAP_FLAG = "bootstrap_admin_key"
+#: How long a successful authentication is trusted from memory (see
+#: KeyService.recently_authenticated).
+AUTH_CACHE_SECONDS = 1.0
 
 
 class KeyService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._recent: dict[str, tuple[float, ApiKey]] = {}
 
     def create(self, name: str, scopes: Iterable[Scope]) -> tuple[ApiKey, str]:
         """Returns the key and its secret. The secret is never available again."""
@@ -60,11 +65,24 @@ class KeyService:
         return secret
 
     def authenticate(self, secret: str) -> ApiKey:
+        digest = rules.digest(secret)
         with self._store.transaction() as tx:
-            key = tx.keys.find_by_digest(rules.digest(secret))
+            key = tx.keys.find_by_digest(digest)
         if key is None or not key.is_active:
             raise Unauthenticated("the API key is unknown or revoked")
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[digest] = (time.monotonic(), key)
         return key
+
+    def recently_authenticated(self, secret: str) -> ApiKey | None:
+        """A key that authenticated within the last AUTH_CACHE_SECONDS, without touching
+        the database; None means: call :meth:`authenticate`. A revocation made by this
+        process applies at once; one made by another process within that time."""
+        found = self._recent.get(rules.digest(secret))
+        if found is None or time.monotonic() - found[0] > AUTH_CACHE_SECONDS:
+            return None
+        return found[1]
 
     def list(self) -> list[ApiKey]:
         with self._store.transaction() as tx:
@@ -84,6 +102,8 @@ class KeyService:
                 raise NotFound(f"no API key {key_id}")
             if key.is_active:
                 tx.keys.revoke(key_id, self._clock.now())
+        self._recent.clear()
+        with self._store.transaction() as tx:
             revoked = tx.keys.get(key_id)
         assert revoked is not None
         return revoked

@@ -12,6 +12,9 @@ from interlock.ports.store import StoredResponse
 from interlock.store.tables import api_keys, flags, idempotency_keys
 
 
+_BY_DIGEST = sa.select(api_keys).where(api_keys.c.digest == sa.bindparam("digest"))
+
+
 class SqlKeys:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
@@ -30,9 +33,7 @@ class SqlKeys:
         )
 
     def find_by_digest(self, digest: str) -> ApiKey | None:
-        row = self._connection.execute(
-            sa.select(api_keys).where(api_keys.c.digest == digest)
-        ).mappings().first()
+        row = self._connection.execute(_BY_DIGEST, {"digest": digest}).mappings().first()
         return _key(row) if row else None
 
     def get(self, key_id: str) -> ApiKey | None:

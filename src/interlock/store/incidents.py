@@ -15,36 +15,40 @@ from interlock.store.tables import incidents
 
 _REFERENCE = re.compile(r"^INC-(\d{1,18})$", re.IGNORECASE)
 
+# Statements built once: SQLAlchemy spends more time building a statement than SQLite
+# spends running one of these, and they run on every incident change.
+_INSERT = incidents.insert().returning(incidents.c.number)
+_BY_ID = sa.select(incidents).where(incidents.c.id == sa.bindparam("key"))
+_BY_NUMBER = sa.select(incidents).where(incidents.c.number == sa.bindparam("key"))
+_LOOKUPS = {
+    (False, False): _BY_ID, (False, True): _BY_ID.with_for_update(),
+    (True, False): _BY_NUMBER, (True, True): _BY_NUMBER.with_for_update(),
+}
+_SAVE = incidents.update().where(
+    incidents.c.id == sa.bindparam("b_id"), incidents.c.version == sa.bindparam("b_expected")
+)
+
 
 class SqlIncidents:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
 
     def insert(self, incident: Incident) -> Incident:
-        values = _to_row(incident)
-        result = self._connection.execute(
-            incidents.insert().values(**values).returning(incidents.c.number)
-        )
+        result = self._connection.execute(_INSERT, _to_row(incident))
         return _replace_number(incident, result.scalar_one())
 
     def get(self, key: str, *, for_update: bool = False) -> Incident | None:
         match = _REFERENCE.match(key)
-        condition = (
-            incidents.c.number == int(match.group(1)) if match else incidents.c.id == key
-        )
-        query = sa.select(incidents).where(condition)
-        if for_update:
-            query = query.with_for_update()
-        row = self._connection.execute(query).mappings().first()
+        query = _LOOKUPS[(match is not None, for_update)]
+        value: int | str = int(match.group(1)) if match else key
+        row = self._connection.execute(query, {"key": value}).mappings().first()
         return _from_row(row) if row else None
 
     def save(self, incident: Incident, *, expected_version: int) -> None:
         values = _to_row(incident)
         del values["id"], values["number"], values["created_at"]
         result = self._connection.execute(
-            incidents.update()
-            .where(incidents.c.id == incident.id, incidents.c.version == expected_version)
-            .values(**values)
+            _SAVE, {**values, "b_id": incident.id, "b_expected": expected_version}
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{incident.reference} changed while it was being updated")

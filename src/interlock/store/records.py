@@ -15,6 +15,7 @@ from interlock.store.tables import events, timeline_entries
 
 #: PostgreSQL NOTIFY channel that wakes workers in other processes.
 EVENTS_CHANNEL = "interlock_events"
+_INSERT_EVENT = events.insert().returning(events.c.sequence)
 
 
 class SqlEvents:
@@ -28,19 +29,15 @@ class SqlEvents:
             # Delivered at commit, to every listening worker process.
             self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
         self.appended = True
-        result = self._connection.execute(
-            events.insert()
-            .values(
-                id=event.id,
-                type=event.type.value,
-                occurred_at=event.occurred_at,
-                origin=event.origin.to_dict(),
-                incident_id=event.incident_id,
-                incident_version=event.incident_version,
-                data=event.data,
-            )
-            .returning(events.c.sequence)
-        )
+        result = self._connection.execute(_INSERT_EVENT, {
+            "id": event.id,
+            "type": event.type.value,
+            "occurred_at": event.occurred_at,
+            "origin": event.origin.to_dict(),
+            "incident_id": event.incident_id,
+            "incident_version": event.incident_version,
+            "data": event.data,
+        })
         return dataclasses.replace(event, sequence=result.scalar_one())
 
     def for_incident(self, incident_id: str) -> list[Event]:
@@ -88,19 +85,17 @@ class SqlTimeline:
         self._connection = connection
 
     def append(self, entry: TimelineEntry) -> None:
-        self._connection.execute(
-            timeline_entries.insert().values(
-                id=entry.id,
-                incident_id=entry.incident_id,
-                at=entry.at,
-                kind=entry.kind,
-                origin=entry.origin.to_dict(),
-                incident_version=entry.incident_version,
-                message=entry.message,
-                changes=entry.changes,
-                body=entry.body,
-            )
-        )
+        self._connection.execute(timeline_entries.insert(), {
+            "id": entry.id,
+            "incident_id": entry.incident_id,
+            "at": entry.at,
+            "kind": entry.kind,
+            "origin": entry.origin.to_dict(),
+            "incident_version": entry.incident_version,
+            "message": entry.message,
+            "changes": entry.changes,
+            "body": entry.body,
+        })
 
     def list(
         self, incident_id: str, *, after: int | None, limit: int

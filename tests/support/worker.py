@@ -45,7 +45,8 @@ class BackgroundWorker:
         self._stop = asyncio.Event()
         wakeup = Wakeup()
         self._container.store.on_work_committed(wakeup.notify)
-        sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
+        sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
+                               limit_per_host=0)
         worker = DeliveryWorker(self._container.deliveries, sender, wakeup, self._settings)
         self._started.set()
         try:

@@ -73,29 +73,41 @@ class DeliveryService:
 
     def dispatch(self, limit: int = 500) -> int:
         """Turn the oldest undispatched events into deliveries; returns events handled."""
-        now = self._clock.now()
         with self._store.transaction(write=True) as tx:
-            pending = tx.events.undispatched(limit)
-            if not pending:
-                return 0
-            routes = [(endpoint, Filter.parse(endpoint.filter))
-                      for endpoint in tx.endpoints.enabled()]
-            tx.deliveries.insert_many([
-                _new_delivery(event, endpoint, now, Trigger.SCHEDULED)
-                for event in pending
-                for endpoint, where in routes
-                if _routes_to(event, endpoint, where)
-            ])
-            tx.events.mark_dispatched([event.sequence for event in pending], now)
+            return self._dispatch_in(tx, self._clock.now(), limit)
+
+    def _dispatch_in(self, tx: Transaction, now: datetime, limit: int) -> int:
+        pending = tx.events.undispatched(limit)
+        if not pending:
+            return 0
+        routes = [(endpoint, Filter.parse(endpoint.filter))
+                  for endpoint in tx.endpoints.enabled()]
+        tx.deliveries.insert_many([
+            _new_delivery(event, endpoint, now, Trigger.SCHEDULED)
+            for event in pending
+            for endpoint, where in routes
+            if _routes_to(event, endpoint, where)
+        ])
+        tx.events.mark_dispatched([event.sequence for event in pending], now)
         return len(pending)
 
     # -- leasing and sending -----------------------------------------------------------
 
     def claim(self, owner: str, limit: int, exclude_endpoints: Sequence[str] = ()
               ) -> list[Claim]:
+        return self.dispatch_and_claim(owner, limit, exclude_endpoints)[1]
+
+    def dispatch_and_claim(self, owner: str, limit: int, exclude_endpoints: Sequence[str] = ()
+                           ) -> tuple[int, list[Claim]]:
+        """Fan out new events and lease due deliveries in one transaction: on SQLite every
+        transaction waits its turn for the one writer, so fewer is faster. Returns the
+        events fanned out and the claims."""
         now = self._clock.now()
         with self._store.transaction(write=True) as tx:
-            return tx.deliveries.claim(owner, now, now + self._lease, limit, exclude_endpoints)
+            dispatched = self._dispatch_in(tx, now, 500)
+            claims = tx.deliveries.claim(owner, now, now + self._lease, limit,
+                                         exclude_endpoints)
+        return dispatched, claims
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
         """Signed requests for claims, building each event's standard body only once."""

@@ -99,13 +99,13 @@ class DeliveryWorker:
 
     async def _step(self) -> bool:
         """One round; True when there may be more work right away."""
-        dispatched = await asyncio.to_thread(self._service.dispatch)
         room = self._settings.max_in_flight - self._in_flight
         if room <= 0:
+            await asyncio.to_thread(self._service.dispatch)
             return False
         full = [endpoint_id for endpoint_id, lane in self._lanes.items() if lane.full]
-        claims = await asyncio.to_thread(
-            self._service.claim, self.name, min(self._settings.batch, room), full
+        dispatched, claims = await asyncio.to_thread(
+            self._service.dispatch_and_claim, self.name, min(self._settings.batch, room), full
         )
         if claims:
             prepared = self._service.prepare(claims)

@@ -23,7 +23,10 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
     wakeup, alerts_wakeup = Wakeup(), Wakeup()
     container.store.on_work_committed(wakeup.notify)
     container.store.on_work_committed(alerts_wakeup.notify)
-    sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets))
+    # Fairness is per endpoint (each has its own lane); a per-host cap would let one
+    # hanging endpoint starve others that share its host, so there is none.
+    sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets),
+                           limit=settings.worker_max_in_flight, limit_per_host=0)
     worker = DeliveryWorker(
         container.deliveries, sender, wakeup,
         WorkerSettings(

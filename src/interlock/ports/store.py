@@ -9,7 +9,7 @@ driver's errors into :mod:`interlock.domain.errors` (a lost race becomes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,22 +150,30 @@ class Outcome:
     attempt: Attempt
     status: DeliveryStatus
     next_attempt_at: datetime | None
+    #: The delivery's incident: when it is finished, the next one waiting is due.
+    incident_id: str | None = None
 
 
 class DeliveryRepository(Protocol):
     def insert_many(self, deliveries: Sequence[Delivery]) -> None: ...
 
+    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
+        """(endpoint id, incident id) of every pending delivery of these incidents, locked
+        so that none finishes unseen while new ones are queued behind it."""
+        ...
+
     def claim(
         self, owner: str, now: datetime, lease_until: datetime, limit: int,
         exclude_endpoints: Sequence[str] = (),
     ) -> list[Claim]:
-        """Lease due pending deliveries: oldest due first, and never one while an older
-        delivery of the same incident to the same endpoint is still pending."""
+        """Lease due pending deliveries, oldest due first. (Deliveries waiting behind an
+        older one of the same incident to the same endpoint have no due time yet.)"""
         ...
 
     def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
-        """Write attempts and delivery states; a delivery whose lease another worker
-        holds now keeps its state (the attempt is still recorded)."""
+        """Write attempts and delivery states, and make due the next delivery waiting
+        behind each one that finished. A delivery whose lease another worker holds now
+        keeps its state (the attempt is still recorded)."""
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...

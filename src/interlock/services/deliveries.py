@@ -82,12 +82,21 @@ class DeliveryService:
             return 0
         routes = [(endpoint, Filter.parse(endpoint.filter))
                   for endpoint in tx.endpoints.enabled()]
-        tx.deliveries.insert_many([
-            _new_delivery(event, endpoint, now, Trigger.SCHEDULED)
-            for event in pending
-            for endpoint, where in routes
-            if _routes_to(event, endpoint, where)
-        ])
+        # One incident's messages to one endpoint go in order: a delivery queued behind
+        # a pending one waits (no due time) until that one finishes.
+        queued = tx.deliveries.pending_pairs(
+            {event.incident_id for event in pending if event.incident_id})
+        created = []
+        for event in pending:
+            for endpoint, where in routes:
+                if not _routes_to(event, endpoint, where):
+                    continue
+                pair = (endpoint.id, event.incident_id or "")
+                waits = event.incident_id is not None and pair in queued
+                queued.add(pair)
+                created.append(_new_delivery(event, endpoint, now, Trigger.SCHEDULED,
+                                             waiting=waits))
+        tx.deliveries.insert_many(created)
         tx.events.mark_dispatched([event.sequence for event in pending], now)
         return len(pending)
 
@@ -187,7 +196,7 @@ class DeliveryService:
             detail=result.detail,
             next_attempt_at=next_at,
         )
-        return Outcome(attempt, status, next_at)
+        return Outcome(attempt, status, next_at, delivery.incident_id)
 
     def _update_health(self, tx: Transaction, finished: Sequence[Finished], now: datetime
                        ) -> None:
@@ -259,8 +268,8 @@ def _routes_to(event: Event, endpoint: Endpoint, where: Filter) -> bool:
     return where.matches(incident)
 
 
-def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, trigger: Trigger
-                  ) -> Delivery:
+def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, trigger: Trigger, *,
+                  waiting: bool = False) -> Delivery:
     return Delivery(
         id=new_id("dlv", now),
         event_id=event.id,
@@ -269,7 +278,7 @@ def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, trigger: Trig
         incident_id=event.incident_id,
         status=DeliveryStatus.PENDING,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=None if waiting else now,
         trigger=trigger,
         created_at=now,
     )

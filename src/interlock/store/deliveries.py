@@ -7,7 +7,7 @@ already makes a claim exclusive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,16 @@ from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
 
 _PENDING = DeliveryStatus.PENDING.value
+_WAITING = deliveries.alias("waiting")
+#: Make due the oldest delivery waiting behind one that just finished.
+_PROMOTE = deliveries.update().where(
+    deliveries.c.id == sa.select(_WAITING.c.id).where(
+        _WAITING.c.endpoint_id == sa.bindparam("p_endpoint"),
+        _WAITING.c.incident_id == sa.bindparam("p_incident"),
+        _WAITING.c.status == _PENDING,
+        _WAITING.c.next_attempt_at.is_(None),
+    ).order_by(_WAITING.c.event_sequence).limit(1).scalar_subquery()
+).values(next_attempt_at=sa.bindparam("p_at"))
 
 
 class SqlDeliveries:
@@ -57,16 +67,15 @@ class SqlDeliveries:
         self, owner: str, now: datetime, lease_until: datetime, limit: int,
         exclude_endpoints: Sequence[str] = (),
     ) -> list[Claim]:
-        ids = self._due(now, limit, exclude_endpoints)
-        if not ids:
-            return []
-        self._connection.execute(
-            deliveries.update().where(deliveries.c.id.in_(ids))
-            .values(lease_owner=owner, lease_expires_at=lease_until)
-        )
+        # One statement picks, locks and leases: each row is written once.
         rows = self._connection.execute(
-            sa.select(deliveries).where(deliveries.c.id.in_(ids))
+            deliveries.update()
+            .where(deliveries.c.position.in_(self._due(now, limit, exclude_endpoints)))
+            .values(lease_owner=owner, lease_expires_at=lease_until)
+            .returning(*deliveries.c)
         ).mappings().all()
+        if not rows:
+            return []
         # An event usually goes to several endpoints: read and decode each one once.
         by_sequence = {
             row["sequence"]: event_from_row(row)
@@ -90,33 +99,39 @@ class SqlDeliveries:
         claims.sort(key=lambda claim: claim.delivery.event_sequence)
         return claims
 
-    def _due(self, now: datetime, limit: int, exclude: Sequence[str]) -> list[str]:
-        older = deliveries.alias("older")
-        blocked = sa.exists().where(
-            older.c.endpoint_id == deliveries.c.endpoint_id,
-            older.c.incident_id == deliveries.c.incident_id,
-            older.c.status == _PENDING,
-            older.c.event_sequence < deliveries.c.event_sequence,
+    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
+        if not incident_ids:
+            return set()
+        query = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
+            deliveries.c.incident_id.in_(sorted(incident_ids)),
+            deliveries.c.status == _PENDING,
         )
+        if self._postgres:
+            query = query.with_for_update()
+        return {(row[0], row[1]) for row in self._connection.execute(query)}
+
+    def _due(self, now: datetime, limit: int, exclude: Sequence[str]) -> sa.Select[Any]:
+        """The positions of the deliveries to claim, as a subquery: a walk of the
+        partial index ix_deliveries_due in claim order that stops after ``limit``."""
+        disabled = self._connection.execute(
+            sa.select(endpoints.c.id).where(endpoints.c.enabled.is_(False))).scalars().all()
+        skipped = sorted({*exclude, *disabled})
         query = (
-            sa.select(deliveries.c.id)
-            .join(endpoints, endpoints.c.id == deliveries.c.endpoint_id)
+            sa.select(deliveries.c.position)
             .where(
                 deliveries.c.status == _PENDING,
                 deliveries.c.next_attempt_at <= now,
                 sa.or_(deliveries.c.lease_expires_at.is_(None),
                        deliveries.c.lease_expires_at <= now),
-                endpoints.c.enabled.is_(True),
-                ~blocked,
             )
             .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
             .limit(limit)
         )
-        if exclude:
-            query = query.where(deliveries.c.endpoint_id.not_in(list(exclude)))
+        if skipped:
+            query = query.where(deliveries.c.endpoint_id.not_in(skipped))
         if self._postgres:
-            query = query.with_for_update(of=deliveries, skip_locked=True)
-        return list(self._connection.execute(query).scalars())
+            query = query.with_for_update(skip_locked=True)
+        return query
 
     def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
         if not outcomes:
@@ -150,6 +165,14 @@ class SqlDeliveries:
             }
             for outcome in outcomes
         ])
+        finished = [
+            {"p_endpoint": outcome.attempt.endpoint_id, "p_incident": outcome.incident_id,
+             "p_at": at}
+            for outcome in outcomes
+            if outcome.status is not DeliveryStatus.PENDING and outcome.incident_id is not None
+        ]
+        if finished:
+            self._connection.execute(_PROMOTE, finished)
 
     def get(self, delivery_id: str) -> Delivery | None:
         row = self._connection.execute(

@@ -152,8 +152,12 @@ deliveries = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("event_id", "endpoint_id"),
-    # Claiming: due pending rows, oldest first.
-    sa.Index(None, "status", "next_attempt_at"),
+    # Claiming: due pending rows in the order they are claimed, so LIMIT stops early.
+    sa.Index(
+        "ix_deliveries_due", "next_attempt_at", "event_sequence",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
     # Per-incident order: is there an older pending delivery to this endpoint?
     sa.Index(None, "endpoint_id", "incident_id", "status", "event_sequence"),
     sa.Index(None, "endpoint_id", "status", "created_at"),

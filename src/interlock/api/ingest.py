@@ -142,6 +142,9 @@ class IngestApp:
         await _json(send, 202, {"id": payload.id, "status": "accepted"})
 
     async def _source(self, source_id: str) -> Source | None:
+        cached = self._intake.cached_source(source_id)
+        if cached is not None:
+            return cached
         return await run_in_threadpool(self._intake.source, source_id)
 
     def _authenticate(self, source: Source, headers: dict[str, str], query: bytes,

@@ -76,6 +76,13 @@ class Intake:
         self._cache[source_id] = (time.monotonic(), found)
         return found
 
+    def cached_source(self, source_id: str) -> Source | None:
+        """The source if it is in the cache and fresh, without touching the database."""
+        cached = self._cache.get(source_id)
+        if cached is not None and time.monotonic() - cached[0] < SOURCE_CACHE_SECONDS:
+            return cached[1]
+        return None
+
     def forget(self, source_id: str) -> None:
         self._cache.pop(source_id, None)
 

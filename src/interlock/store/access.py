@@ -11,7 +11,6 @@ from interlock.domain.keys import ApiKey, Scope
 from interlock.ports.store import StoredResponse
 from interlock.store.tables import api_keys, flags, idempotency_keys
 
-
 _BY_DIGEST = sa.select(api_keys).where(api_keys.c.digest == sa.bindparam("digest"))
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
 from interlock.domain.incidents import Severity
 from interlock.store.records import EVENTS_CHANNEL
-from interlock.store.tables import alerts, correlations, payloads
+from interlock.store.tables import alerts, correlations, payloads, sources
 
 _PENDING = PayloadStatus.PENDING.value
 
@@ -34,35 +34,35 @@ class SqlPayloads:
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:
-        older = payloads.alias("older")
-        blocked = sa.exists().where(
-            older.c.source_id == payloads.c.source_id,
-            older.c.status == _PENDING,
-            older.c.position < payloads.c.position,
-        )
-        query = (
-            sa.select(payloads.c.position)
-            .where(payloads.c.status == _PENDING,
-                   sa.or_(payloads.c.lease_expires_at.is_(None),
-                          payloads.c.lease_expires_at <= now),
-                   ~blocked)
-            .order_by(payloads.c.position).limit(limit)
-        )
+        """Lease the oldest pending payloads of sources no other worker is busy with.
+
+        A source is ready when it has pending payloads and none of them is leased; on
+        PostgreSQL its row is locked (SKIP LOCKED) for the claim, so two workers never
+        lease payloads of one source at once and each source's payloads are applied in
+        the order they arrived. Every lookup is an index probe on pending payloads: the
+        cost does not grow with the payloads already processed.
+        """
+        pending = sa.exists().where(payloads.c.source_id == sources.c.id,
+                                    payloads.c.status == _PENDING)
+        leased = sa.exists().where(payloads.c.source_id == sources.c.id,
+                                   payloads.c.status == _PENDING,
+                                   payloads.c.lease_expires_at > now)
+        ready = sa.select(sources.c.id).where(pending, ~leased)
         if self._postgres:
-            query = query.with_for_update(skip_locked=True)
-        positions = list(self._connection.execute(query).scalars())
-        if not positions:
+            ready = ready.with_for_update(skip_locked=True)
+        source_ids = list(self._connection.execute(ready).scalars())
+        if not source_ids:
             return []
-        self._connection.execute(
-            payloads.update().where(payloads.c.position.in_(positions))
+        oldest = (sa.select(payloads.c.position)
+                  .where(payloads.c.status == _PENDING, payloads.c.source_id.in_(source_ids))
+                  .order_by(payloads.c.position).limit(limit))
+        rows = self._connection.execute(
+            payloads.update().where(payloads.c.position.in_(oldest))
             .values(lease_owner=owner, lease_expires_at=lease_until,
                     attempts=payloads.c.attempts + 1)
-        )
-        rows = self._connection.execute(
-            sa.select(payloads).where(payloads.c.position.in_(positions))
-            .order_by(payloads.c.position)
-        ).mappings()
-        return [_payload(row) for row in rows]
+            .returning(*payloads.c)
+        ).mappings().all()
+        return sorted((_payload(row) for row in rows), key=lambda payload: payload.position)
 
     def finish(self, payload: ReceivedPayload, owner: str) -> None:
         self._connection.execute(

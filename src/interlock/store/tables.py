@@ -225,8 +225,13 @@ payloads = sa.Table(
     sa.Column("processed_at", UtcDateTime),
     sa.Column("lease_owner", sa.String(64)),
     sa.Column("lease_expires_at", UtcDateTime),
-    sa.Index(None, "status", "position"),
     sa.Index(None, "source_id", "position"),
+    # The ingest queue: only pending payloads, by source in arrival order.
+    sa.Index(
+        "ix_payloads_pending", "source_id", "position",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
 )
 
 alerts = sa.Table(

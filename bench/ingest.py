@@ -1,0 +1,1005 @@
+"""Benchmark of alert ingest: Interlock's durable Alertmanager ingest URL against
+Prometheus Alertmanager's own in-memory ``POST /api/v2/alerts``, the worker's rate of
+processing what was accepted, and processing latency at 1,000 vs 1,000,000 stored
+alerts. Not a test: it prints figures.
+
+    .venv/bin/python bench/ingest.py                        # SQLite, about 2 minutes
+    .venv/bin/python bench/ingest.py --db postgresql://postgres@127.0.0.1:54329/postgres
+
+Everything runs on this machine, on 127.0.0.1, as real processes:
+
+* Debian's ``prometheus-alertmanager`` (path from ``scripts/alertmanager.sh ensure``),
+  clustering off, log level warn, one route grouping by alertname and service to a
+  webhook on a dead local port (group_wait 30 s, so it barely tries);
+* ``interlock serve`` with its embedded worker, on a fresh database, with one
+  Alertmanager source created through the API.
+
+Throughput: N distinct alerts (labels alertname, service, instance, severity;
+annotation summary), cut into batches of one group each; the same batches are posted
+to both, by an aiohttp client with bounded concurrency: to Alertmanager as its v2 body
+(a JSON array), to Interlock as Alertmanager's webhook payload (version "4") with the
+source token as Bearer. Alertmanager keeps alerts in memory; Interlock answers 202 only
+once the payload is committed. Then the bench waits for the worker to process (parse,
+deduplicate, correlate) the backlog, reading the payloads table.
+
+Latency at scale: on a second fresh database, 1,000 alerts are ingested into a source
+(100 groups), then payloads are sent one at a time (each 5 new alerts and 5 repeats of
+one group; every 10th a new group) and each is timed from the POST to the moment the
+bench sees it processed in the database. Then ~1,000,000 alerts (and a correlation row
+per 10 of them) are inserted straight into the database for another source, so every
+dedup and correlation lookup walks the big indexes, and the same measurement is
+repeated.
+
+Each scenario gets a fresh database: a file in a temporary directory on SQLite, a
+temporary database (``CREATE DATABASE``, dropped afterwards) on PostgreSQL. Every
+process and temporary file is removed at the end, also after a failure or Ctrl-C.
+``INTERLOCK_WORKER_*`` and ``INTERLOCK_SQLITE_SYNCHRONOUS`` from the environment are
+passed to Interlock; other ``INTERLOCK_*`` variables are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+
+from interlock.domain.ids import new_id
+from interlock.store.engine import create_engine
+from interlock.store.tables import alerts as alerts_table
+from interlock.store.tables import correlations as correlations_table
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+PASSED_ENV = ("INTERLOCK_WORKER_", "INTERLOCK_SQLITE_SYNCHRONOUS")
+TARGET_RATIO = 0.5  # Interlock's durable ingest / Alertmanager's in-memory ingest
+TARGET_SCALE = 0.20  # latency at 1M stored alerts within 20 % of that at 1,000
+ALERTNAMES = ("HighErrorRate", "HighLatency", "DiskFull", "DiskWillFillIn4h", "NodeDown",
+              "TargetDown", "CPUThrottling", "MemoryPressure", "PodCrashLooping",
+              "CertificateExpiry", "QueueBacklog", "ReplicationLag", "Probefailure",
+              "OOMKilled", "KubeJobFailed", "TooManyRestarts", "SlowQueries",
+              "ConnectionsExhausted", "BackupMissing", "ClockSkew")
+SEVERITIES = ("critical", "warning", "warning", "info")
+
+
+# -- processes, databases, temporary files ---------------------------------------------
+
+
+class Failed(Exception):
+    """A phase could not run; the message says why (with a log tail when useful)."""
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(f"    | {line}" for line in text[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.popen.kill()
+                self.popen.wait(5)
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    tmp: Path
+    procs: list[Proc] = field(default_factory=list)
+    pg_databases: list[str] = field(default_factory=list)
+    engines: list[sa.Engine] = field(default_factory=list)
+
+    @property
+    def postgres(self) -> bool:
+        return self.args.db is not None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("INTERLOCK_") or k.startswith(PASSED_ENV)}
+        env.update(INTERLOCK_LOG_LEVEL="warning", INTERLOCK_AUTO_MIGRATE="true",
+                   PYTHONUNBUFFERED="1")
+        # Loopback only: no proxy between the bench and what it measures.
+        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+            env.pop(name, None)
+            env.pop(name.upper(), None)
+        return env
+
+    def spawn(self, name: str, command: list[str], cwd: Path | None = None) -> Proc:
+        log_path = self.tmp / f"{name}.log"
+        with log_path.open("wb") as log:
+            popen = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env(), cwd=cwd or self.tmp, start_new_session=True,
+            )
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def new_database(self, label: str) -> str:
+        if not self.postgres:
+            return f"sqlite:///{self.tmp / (label + '.db')}"
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        name = f"interlock_ingest_bench_{os.getpid()}_{label}"
+        with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.pg_databases.append(name)
+        return make_url(self.args.db).set(database=name).render_as_string(hide_password=False)
+
+    def engine(self, url: str) -> sa.Engine:
+        engine = create_engine(url)
+        self.engines.append(engine)
+        return engine
+
+    def cleanup(self) -> None:
+        for engine in self.engines:
+            engine.dispose()
+        self.engines.clear()
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+        if self.pg_databases:
+            import psycopg
+
+            try:
+                with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
+                    for name in self.pg_databases:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except psycopg.Error as error:
+                print(f"could not drop {', '.join(self.pg_databases)}: {error}", file=sys.stderr)
+            self.pg_databases.clear()
+
+
+def _libpq(url: str) -> str:
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    """Milliseconds; ``n`` is the count."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if not n:
+        return {"n": 0}
+
+    def rank(q: float) -> float:
+        return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] * 1000
+
+    return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99),
+            "max": ordered[-1] * 1000, "mean": sum(ordered) / n * 1000}
+
+
+# -- Alertmanager and Interlock --------------------------------------------------------
+
+
+@dataclass
+class Alertmanager:
+    proc: Proc
+    base: str
+
+
+async def start_alertmanager(ctx: Context, http: aiohttp.ClientSession) -> Alertmanager:
+    found = subprocess.run([str(ROOT / "scripts" / "alertmanager.sh"), "ensure"],
+                           capture_output=True, text=True, check=False)
+    binary = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else ""
+    if found.returncode != 0 or not binary:
+        raise Failed(f"scripts/alertmanager.sh ensure failed: {found.stderr[-500:]}")
+    home = ctx.tmp / "alertmanager"
+    home.mkdir()
+    dead = free_port()  # nothing listens there: notifications fail fast, off the hot path
+    config = {
+        "global": {"resolve_timeout": "5m"},
+        "route": {"receiver": "dead", "group_by": ["alertname", "service"],
+                  "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
+        "receivers": [{"name": "dead", "webhook_configs": [
+            {"url": f"http://{HOST}:{dead}/hook", "send_resolved": True}]}],
+    }
+    (home / "alertmanager.yml").write_text(json.dumps(config, indent=2))  # JSON is YAML
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    proc = ctx.spawn("alertmanager", [
+        binary, f"--config.file={home / 'alertmanager.yml'}",
+        f"--storage.path={home / 'data'}", f"--web.listen-address={HOST}:{port}",
+        f"--web.external-url={base}", "--cluster.listen-address=", "--log.level=warn",
+    ], cwd=home)
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with http.get(base + "/-/ready") as response:
+                if response.status == 200:
+                    return Alertmanager(proc, base)
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            raise Failed(f"Alertmanager never became ready:\n{proc.log_tail()}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Interlock:
+    proc: Proc
+    base: str
+    api: aiohttp.ClientSession
+    db_url: str
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        async with self.api.request(method, self.base + path, json=body) as response:
+            text = await response.text()
+            if response.status != expect:
+                raise Failed(f"{method} {path}: {response.status} {text[:300]}")
+            return json.loads(text) if text else None
+
+    async def source(self, name: str) -> tuple[str, str, str]:
+        """(id, ingest URL, token) of a new Alertmanager source."""
+        answer = await self.call("POST", "/api/v1/sources",
+                                 {"name": name, "kind": "alertmanager"}, expect=201)
+        return answer["id"], answer["ingest_url"], answer["token"]
+
+
+def interlock_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "interlock.cli.main", *arguments]
+
+
+async def start_interlock(ctx: Context, label: str, worker: bool = True) -> Interlock:
+    db_url = ctx.new_database(label)
+    port = free_port()
+    proc = ctx.spawn(f"{label}-serve", interlock_command(
+        "serve", "--worker" if worker else "--no-worker", "--port", str(port), "--db", db_url))
+    key = None
+    deadline = time.monotonic() + 60
+    while key is None:
+        if proc.popen.poll() is not None:
+            raise Failed(f"interlock serve exited ({proc.popen.returncode}):\n{proc.log_tail()}")
+        if time.monotonic() > deadline:
+            raise Failed(f"interlock serve printed no key within 60 s:\n{proc.log_tail()}")
+        found = re.search(r"INTERLOCK_KEY=(ilk_[A-Za-z0-9_\-]+)", proc.log_path.read_text())
+        key = found.group(1) if found else None
+        await asyncio.sleep(0.1)
+    api = aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {key}"},
+        connector=aiohttp.TCPConnector(limit=16), timeout=aiohttp.ClientTimeout(total=30))
+    interlock = Interlock(proc, f"http://{HOST}:{port}", api, db_url)
+    while True:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with api.get(interlock.base + "/readyz") as response:
+                if response.status == 200:
+                    return interlock
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            await api.close()
+            raise Failed(f"interlock serve never became ready:\n{proc.log_tail()}")
+        await asyncio.sleep(0.1)
+
+
+async def stop_interlock(ctx: Context, interlock: Interlock) -> None:
+    await interlock.api.close()
+    await asyncio.to_thread(ctx.stop, interlock.proc)
+
+
+# -- alerts and bodies -----------------------------------------------------------------
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Alerts:
+    """Distinct alerts: each has its own instance label; ``group`` picks alertname and
+    service (the default grouping is ``{service}/{name}``)."""
+
+    def __init__(self) -> None:
+        self.serial = 0
+        self.started = _stamp(datetime.now(UTC) - timedelta(minutes=5))
+
+    def new(self, group: int) -> dict[str, Any]:
+        self.serial += 1
+        i = self.serial
+        name = ALERTNAMES[group % len(ALERTNAMES)]
+        service = f"svc{group // len(ALERTNAMES):04d}"
+        return {
+            "labels": {"alertname": name, "service": service,
+                       "instance": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}:"
+                                   f"{9100 + (i >> 24)}",
+                       "severity": SEVERITIES[group % len(SEVERITIES)]},
+            "annotations": {"summary": f"{name} on {service} (instance #{i})"},
+            "startsAt": self.started,
+            "generatorURL": f"http://prometheus.invalid/graph?g0.expr={name}",
+        }
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """16 hex digits of a hash of the sorted labels, like Alertmanager's own."""
+    text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def alertmanager_body(batch: list[dict[str, Any]]) -> bytes:
+    return json.dumps(batch, separators=(",", ":")).encode()
+
+
+def webhook_body(batch: list[dict[str, Any]], external: str = "http://alertmanager.invalid"
+                 ) -> bytes:
+    """Alertmanager's webhook payload (version 4) for one group."""
+    common = dict(batch[0]["labels"])
+    for item in batch[1:]:
+        common = {k: v for k, v in common.items() if item["labels"].get(k) == v}
+    group_labels = {k: batch[0]["labels"][k] for k in ("alertname", "service")}
+    return json.dumps({
+        "version": "4",
+        "groupKey": "{}:" + "{" + ",".join(f'{k}="{v}"' for k, v in group_labels.items()) + "}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "interlock",
+        "groupLabels": group_labels,
+        "commonLabels": common,
+        "commonAnnotations": {},
+        "externalURL": external,
+        "alerts": [{
+            "status": "firing", "labels": item["labels"], "annotations": item["annotations"],
+            "startsAt": item["startsAt"], "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": item["generatorURL"], "fingerprint": fingerprint(item["labels"]),
+        } for item in batch],
+    }, separators=(",", ":")).encode()
+
+
+def make_batches(alerts: Alerts, count: int, batch: int, groups: int
+                 ) -> list[list[dict[str, Any]]]:
+    """``count`` new alerts in batches of ``batch``, each batch one group (round robin)."""
+    batches = []
+    for index in range(math.ceil(count / batch)):
+        size = min(batch, count - index * batch)
+        batches.append([alerts.new(index % groups) for _ in range(size)])
+    return batches
+
+
+# -- driving -----------------------------------------------------------------------------
+
+
+@dataclass
+class Drive:
+    requests: int
+    alerts: int
+    seconds: float
+    statuses: Counter[int]
+    errors: Counter[str]
+    latency: dict[str, float]
+    cpu: float | None
+    ids: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.alerts / self.seconds if self.seconds else 0.0
+
+    @property
+    def request_rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+async def drive(url: str, bodies: list[tuple[bytes, int]], headers: dict[str, str],
+                concurrency: int, time_limit: float, pid: int | None,
+                collect_ids: bool = False) -> Drive:
+    """POST each body (with its alert count) once, ``concurrency`` at a time, until all
+    are sent or ``time_limit`` passes."""
+    statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    ids: list[str] = []
+    sent = alerts = 0
+    todo = iter(bodies)
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=60),
+            headers={"content-type": "application/json", **headers}) as session:
+        stop_at = time.perf_counter() + time_limit
+
+        async def client() -> None:
+            nonlocal sent, alerts
+            for body, count in todo:
+                if time.perf_counter() > stop_at:
+                    return
+                started = time.perf_counter()
+                try:
+                    async with session.post(url, data=body) as response:
+                        answer = await response.read()
+                        statuses[response.status] += 1
+                        if collect_ids and response.status == 202:
+                            ids.append(json.loads(answer)["id"])
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    errors[type(error).__name__] += 1
+                    continue
+                latencies.append(time.perf_counter() - started)
+                sent += 1
+                alerts += count
+
+        cpu_before = cpu_seconds(pid)
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        cpu_after = cpu_seconds(pid)
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Drive(sent, alerts, seconds, statuses, errors, _percentiles(latencies), cpu, ids)
+
+
+def drive_line(what: str, result: Drive) -> str:
+    statuses = ", ".join(f"{n:,}x{code}" for code, n in sorted(result.statuses.items()))
+    errors = ", ".join(f"{n}x{name}" for name, n in result.errors.items())
+    lat = result.latency
+    cpu = (f"; server CPU {result.cpu / result.seconds * 100:.0f} %"
+           if result.cpu is not None and result.seconds else "")
+    return (f"    {what}: {result.rate:,.0f} alerts/s, {result.request_rate:,.0f} POSTs/s "
+            f"({result.alerts:,} alerts in {result.requests:,} POSTs, {result.seconds:.2f} s; "
+            f"{statuses}{'; errors ' + errors if errors else ''}; response p50/p99 "
+            f"{lat.get('p50', 0):.1f}/{lat.get('p99', 0):.1f} ms{cpu})")
+
+
+# -- reading Interlock's database ------------------------------------------------------
+
+
+def payload_counts(engine: sa.Engine, source_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT status, count(*), coalesce(sum(alerts), 0), min(received_at), "
+            "max(processed_at) FROM payloads WHERE source_id = :s GROUP BY status"),
+            {"s": source_id}).all()
+    by_status = {row[0]: {"payloads": row[1], "alerts": row[2], "first": row[3],
+                          "last": row[4]} for row in rows}
+    return by_status
+
+
+def table_count(engine: sa.Engine, table: str, source_id: str | None = None) -> int:
+    with engine.connect() as conn:
+        if source_id is None:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE source_id = :s"),
+                                {"s": source_id}).scalar_one())
+
+
+async def wait_processed(engine: sa.Engine, source_id: str, expected: int, timeout: float,
+                         progress: str = "") -> tuple[dict[str, Any], float]:
+    """Until ``expected`` payloads of the source are processed or failed, or
+    ``timeout``; returns the counts by status and the wall-clock time it was seen."""
+    deadline = time.monotonic() + timeout
+    next_print = time.monotonic() + 5
+    while True:
+        counts = await asyncio.to_thread(payload_counts, engine, source_id)
+        done = sum(v["payloads"] for k, v in counts.items() if k != "pending")
+        now = time.perf_counter()
+        if done >= expected:
+            return counts, now
+        if time.monotonic() > deadline:
+            print(f"    ! only {done:,} of {expected:,} payloads processed within {timeout:g} s")
+            return counts, now
+        if progress and time.monotonic() > next_print:
+            print(f"    {progress}: {done:,} / {expected:,} payloads", flush=True)
+            next_print += 5
+        await asyncio.sleep(0.05)
+
+
+# -- phase 1: throughput ---------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    alertmanager: Drive
+    interlock: Drive
+    processed_alerts: int = 0
+    processed_payloads: int = 0
+    failed_payloads: int = 0
+    pending_payloads: int = 0
+    stored_alerts: int = 0
+    incidents: int = 0
+    process_seconds: float = 0.0  # from the first POST to the last payload processed
+    drain_seconds: float = 0.0  # after the last 202
+    backlog_at_end: int = 0  # payloads still pending at the last 202
+
+    @property
+    def ratio(self) -> float:
+        return self.interlock.rate / self.alertmanager.rate if self.alertmanager.rate else 0.0
+
+    @property
+    def process_rate(self) -> float:
+        return self.processed_alerts / self.process_seconds if self.process_seconds else 0.0
+
+
+async def throughput_phase(ctx: Context, http: aiohttp.ClientSession) -> Throughput:
+    args = ctx.args
+    am = await start_alertmanager(ctx, http)
+    interlock = await start_interlock(ctx, "tput", worker=not args.no_worker)
+    worker: Proc | None = None
+    try:
+        source_id, ingest_url, token = await interlock.source("bench alertmanager")
+        engine = ctx.engine(interlock.db_url)
+        alerts = Alerts()
+        warm = make_batches(alerts, args.batch * 200, args.batch, args.groups)
+        batches = make_batches(alerts, args.alerts, args.batch, args.groups)
+        am_bodies = [(alertmanager_body(b), len(b)) for b in batches]
+        il_bodies = [(webhook_body(b, am.base), len(b)) for b in batches]
+        size_am = sum(len(b) for b, _ in am_bodies) / len(am_bodies)
+        size_il = sum(len(b) for b, _ in il_bodies) / len(il_bodies)
+        print(f"    {args.alerts:,} distinct alerts in {len(batches):,} batches of {args.batch} "
+              f"({args.groups} groups), {args.concurrency} concurrent; bodies "
+              f"{size_am:,.0f} B (Alertmanager v2) / {size_il:,.0f} B (webhook)", flush=True)
+        am_url = am.base + "/api/v2/alerts"
+        auth = {"authorization": f"Bearer {token}"}
+
+        # Warm-up: connections, caches, the first groups and incidents.
+        await drive(am_url, [(alertmanager_body(b), len(b)) for b in warm], {},
+                    args.concurrency, 30, None)
+        warm_result = await drive(ingest_url, [(webhook_body(b, am.base), len(b)) for b in warm],
+                                  auth, args.concurrency, 30, None)
+        if warm_result.statuses.get(202, 0) != len(warm):
+            raise Failed(f"warm-up: Interlock answered {dict(warm_result.statuses)}:\n"
+                         f"{interlock.proc.log_tail()}")
+        if not args.no_worker:
+            await wait_processed(engine, source_id, len(warm), args.phase_timeout)
+
+        am_result = await drive(am_url, am_bodies, {}, args.concurrency, args.time_limit,
+                                am.proc.popen.pid)
+        print(drive_line("Alertmanager POST /api/v2/alerts (in memory)", am_result), flush=True)
+        first_post = time.perf_counter()
+        il_result = await drive(ingest_url, il_bodies, auth, args.concurrency,
+                                args.time_limit, interlock.proc.popen.pid)
+        last_answer = time.perf_counter()
+        print(drive_line("Interlock POST /ingest/{source} (durable)", il_result), flush=True)
+        result = Throughput(am_result, il_result)
+        counts = await asyncio.to_thread(payload_counts, engine, source_id)
+        result.backlog_at_end = counts.get("pending", {}).get("payloads", 0)
+        expected = len(warm) + il_result.statuses.get(202, 0)
+        if args.no_worker:
+            # `interlock worker` alone on the backlog: the worker's rate by itself.
+            first_post = last_answer = time.perf_counter()
+            worker = ctx.spawn("tput-worker", interlock_command("worker", "--db",
+                                                                interlock.db_url))
+        counts, seen = await wait_processed(engine, source_id, expected, args.phase_timeout,
+                                            "processing")
+        processed = counts.get("processed", {})
+        result.processed_payloads = processed.get("payloads", 0) - len(warm)
+        result.processed_alerts = processed.get("alerts", 0) - sum(len(b) for b in warm)
+        result.failed_payloads = counts.get("failed", {}).get("payloads", 0)
+        result.pending_payloads = counts.get("pending", {}).get("payloads", 0)
+        result.process_seconds = seen - first_post
+        result.drain_seconds = seen - last_answer
+        result.stored_alerts = await asyncio.to_thread(table_count, engine, "alerts", source_id)
+        result.incidents = await asyncio.to_thread(table_count, engine, "incidents")
+        since = "`interlock worker` started" if args.no_worker else "the first POST"
+        print(f"    worker: {result.processed_alerts:,} alerts in "
+              f"{result.processed_payloads:,} payloads processed (parse, dedup, correlate) "
+              f"{result.process_seconds:.1f} s after {since}: "
+              f"{result.process_rate:,.0f} alerts/s; backlog at the last 202: "
+              f"{result.backlog_at_end:,} payloads, drained {result.drain_seconds:.1f} s later; "
+              f"{result.failed_payloads} failed, {result.pending_payloads} pending; "
+              f"{result.stored_alerts:,} alerts stored, {result.incidents:,} incidents",
+              flush=True)
+        return result
+    finally:
+        if worker is not None:
+            await asyncio.to_thread(ctx.stop, worker)
+        await stop_interlock(ctx, interlock)
+        await asyncio.to_thread(ctx.stop, am.proc)
+
+
+# -- phase 2: latency at 1,000 and 1,000,000 stored alerts --------------------------
+
+
+@dataclass
+class Latency:
+    stored: int
+    end_to_end: dict[str, float]
+    accept: dict[str, float]
+    server: dict[str, float]  # processed_at - received_at, from the database
+
+
+@dataclass
+class Scale:
+    small: Latency | None = None
+    large: Latency | None = None
+    load_seconds: float = 0.0
+    loaded_alerts: int = 0
+    loaded_correlations: int = 0
+
+    def ratio(self, key: str = "p50") -> float:
+        if not self.small or not self.large or not self.small.end_to_end.get(key):
+            return 0.0
+        return self.large.end_to_end[key] / self.small.end_to_end[key]
+
+
+class Groups:
+    """The alerts each group of the measured source has fired, for repeats."""
+
+    def __init__(self, alerts: Alerts) -> None:
+        self.alerts = alerts
+        self.fired: dict[int, list[dict[str, Any]]] = {}
+        self.next_new = 1_000_000
+
+    def batch(self, group: int, new: int, repeats: int) -> list[dict[str, Any]]:
+        seen = self.fired.setdefault(group, [])
+        fresh = [self.alerts.new(group) for _ in range(new)]
+        batch = seen[-repeats:] + fresh if repeats else fresh
+        seen.extend(fresh)
+        return batch
+
+    def new_group(self) -> int:
+        self.next_new += 1
+        return self.next_new
+
+
+async def measure_latency(interlock: Interlock, engine: sa.Engine, ingest_url: str,
+                          token: str, groups: Groups, count: int, source_id: str,
+                          seed_groups: int) -> Latency:
+    """Send ``count`` payloads one at a time; each is timed from its POST to the moment
+    the bench reads it as processed."""
+    end_to_end: list[float] = []
+    accept: list[float] = []
+    ids: list[str] = []
+    query = sa.text("SELECT status FROM payloads WHERE id = :id")
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    warm = 20
+    with engine.connect() as conn:
+        for index in range(count + warm):
+            group = groups.new_group() if index % 10 == 9 else index % seed_groups
+            body = webhook_body(groups.batch(group, 5, 5))
+            started = time.perf_counter()
+            async with interlock.api.post(ingest_url, data=body, headers=headers) as response:
+                answer = await response.read()
+                if response.status != 202:
+                    raise Failed(f"ingest answered {response.status}: {answer[:300]!r}")
+            accepted = time.perf_counter()
+            payload_id = json.loads(answer)["id"]
+            deadline = accepted + 30
+            while True:
+                status = conn.execute(query, {"id": payload_id}).scalar()
+                conn.rollback()  # a fresh snapshot for the next read
+                if status != "pending":
+                    break
+                if time.perf_counter() > deadline:
+                    raise Failed(f"payload {payload_id} not processed within 30 s")
+                await asyncio.sleep(0.0005)
+            if status != "processed":
+                raise Failed(f"payload {payload_id} is {status}")
+            done = time.perf_counter()
+            if index >= warm:
+                end_to_end.append(done - started)
+                accept.append(accepted - started)
+                ids.append(payload_id)
+        rows = conn.execute(sa.text(
+            "SELECT received_at, processed_at FROM payloads WHERE source_id = :s "
+            "ORDER BY position DESC LIMIT :n"), {"s": source_id, "n": count}).all()
+        stored = int(conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one())
+    server = [(datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
+              for a, b in rows]
+    return Latency(stored, _percentiles(end_to_end), _percentiles(accept), _percentiles(server))
+
+
+def bulk_rows(source_id: str, count: int, per_group: int) -> Iterator[tuple[list[dict[str, Any]],
+                                                                        list[dict[str, Any]]]]:
+    """Alert rows (and their groups' correlation rows) in chunks."""
+    chunk = 20_000
+    now = datetime.now(UTC)
+    made = 0
+    while made < count:
+        alert_rows: list[dict[str, Any]] = []
+        correlation_rows: list[dict[str, Any]] = []
+        incident = ""
+        for i in range(made, min(count, made + chunk)):
+            group = i // per_group
+            name = ALERTNAMES[group % len(ALERTNAMES)]
+            service = f"bulk{group // len(ALERTNAMES):06d}"
+            key = f"{service}/{name}"
+            if i % per_group == 0:
+                incident = new_id("inc", now)
+                correlation_rows.append({"source_id": source_id, "group_key": key,
+                                         "incident_id": incident, "updated_at": now})
+            labels = {"alertname": name, "service": service,
+                      "instance": f"node-{i}:9100", "severity": "warning"}
+            alert_rows.append({
+                "id": new_id("alr", now), "source_id": source_id,
+                "fingerprint": fingerprint(labels), "status": "firing",
+                "title": f"{name} on {service}", "severity": "medium", "name": name,
+                "service": service, "summary": f"{name} on {service} (node {i})",
+                "labels": labels, "annotations": {"summary": f"{name} on {service}"},
+                "url": "http://prometheus.invalid/graph", "starts_at": now, "ends_at": None,
+                "first_seen_at": now, "last_seen_at": now, "count": 1,
+                "incident_id": incident, "group_key": key, "suppressed_by": None,
+            })
+        made += len(alert_rows)
+        yield alert_rows, correlation_rows
+
+
+def bulk_load(ctx: Context, engine: sa.Engine, source_id: str) -> tuple[int, int, float]:
+    args = ctx.args
+    started = time.perf_counter()
+    alerts_done = correlations_done = 0
+    next_print = started + 10
+    with engine.connect() as conn:
+        if not ctx.postgres:
+            conn.exec_driver_sql("PRAGMA cache_size=-262144")
+            conn.commit()
+        for alert_rows, correlation_rows in bulk_rows(source_id, args.bulk_alerts,
+                                                      args.bulk_per_group):
+            with conn.begin():
+                conn.execute(alerts_table.insert(), alert_rows)
+                if correlation_rows:
+                    conn.execute(correlations_table.insert(), correlation_rows)
+            alerts_done += len(alert_rows)
+            correlations_done += len(correlation_rows)
+            if time.perf_counter() > next_print:
+                rate = alerts_done / (time.perf_counter() - started)
+                print(f"    loaded {alerts_done:,} alerts ({rate:,.0f}/s)", flush=True)
+                next_print += 10
+        if ctx.postgres:
+            conn.exec_driver_sql("ANALYZE alerts")
+            conn.exec_driver_sql("ANALYZE correlations")
+        else:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.commit()
+    return alerts_done, correlations_done, time.perf_counter() - started
+
+
+def latency_line(label: str, item: Latency) -> str:
+    e, a, s = item.end_to_end, item.accept, item.server
+    return (f"    {label} ({item.stored:,} alerts stored): POST -> processed p50/p95/p99 "
+            f"{e['p50']:.1f}/{e['p95']:.1f}/{e['p99']:.1f} ms (mean {e['mean']:.1f}); "
+            f"202 p50 {a['p50']:.1f} ms; received_at -> processed_at p50 {s['p50']:.1f} ms "
+            f"({e['n']} payloads of 10 alerts)")
+
+
+async def scale_phase(ctx: Context, results: Scale) -> None:
+    args = ctx.args
+    interlock = await start_interlock(ctx, "scale")
+    try:
+        source_id, ingest_url, token = await interlock.source("measured")
+        bulk_id, _, _ = await interlock.source("bulk (loaded into the database)")
+        engine = ctx.engine(interlock.db_url)
+        alerts = Alerts()
+        groups = Groups(alerts)
+        # About 1,000 alerts stored: 100 groups of 10, through the ingest URL.
+        seed = [(webhook_body(groups.batch(g, 10, 0)), 10) for g in range(args.seed_groups)]
+        await drive(ingest_url, seed, {"authorization": f"Bearer {token}"}, 8, 60, None)
+        await wait_processed(engine, source_id, len(seed), args.phase_timeout)
+        results.small = await measure_latency(interlock, engine, ingest_url, token, groups,
+                                              args.latency_payloads, source_id, args.seed_groups)
+        print(latency_line("small", results.small), flush=True)
+        print(f"    bulk-loading {args.bulk_alerts:,} alerts into another source ...", flush=True)
+        loaded = await asyncio.to_thread(bulk_load, ctx, engine, bulk_id)
+        results.loaded_alerts, results.loaded_correlations, results.load_seconds = loaded
+        print(f"    loaded {results.loaded_alerts:,} alerts and {results.loaded_correlations:,} "
+              f"correlations in {results.load_seconds:.1f} s "
+              f"({results.loaded_alerts / results.load_seconds:,.0f} alerts/s)", flush=True)
+        results.large = await measure_latency(interlock, engine, ingest_url, token, groups,
+                                              args.latency_payloads, source_id, args.seed_groups)
+        print(latency_line("large", results.large), flush=True)
+    finally:
+        await stop_interlock(ctx, interlock)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    throughput: Throughput | None = None
+    scale: Scale = field(default_factory=Scale)
+    errors: list[str] = field(default_factory=list)
+
+
+async def run(ctx: Context, results: Results) -> None:
+    args = ctx.args
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+
+        async def phase(title: str, body: Callable[[], Awaitable[None]]) -> None:
+            print(f"\n== {title}", flush=True)
+            started = time.perf_counter()
+            try:
+                await body()
+            except Failed as error:
+                print(f"    ! {error}")
+                results.errors.append(f"{title}: {str(error).splitlines()[0]}")
+            print(f"    ({time.perf_counter() - started:.1f} s)", flush=True)
+
+        async def throughput() -> None:
+            results.throughput = await throughput_phase(ctx, http)
+
+        async def scale() -> None:
+            await scale_phase(ctx, results.scale)
+
+        if not args.skip_throughput:
+            await phase(f"Throughput: {args.alerts:,} alerts, batches of {args.batch}, "
+                        "Alertmanager vs `interlock serve`", throughput)
+        if not args.skip_scale:
+            await phase(f"Latency at scale: ~1,000 vs ~{args.bulk_alerts:,} stored alerts",
+                        scale)
+
+
+def print_summary(ctx: Context, results: Results) -> None:
+    rows: list[tuple[str, str, str, str]] = []
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    db = "PostgreSQL" if ctx.postgres else "SQLite"
+    t = results.throughput
+    if t:
+        rows.append(("Alertmanager in-memory ingest", f"{t.alertmanager.rate:,.0f} alerts/s",
+                     "", ""))
+        rows.append((f"Interlock durable ingest ({db})", f"{t.interlock.rate:,.0f} alerts/s",
+                     "", ""))
+        rows.append(("  POSTs/s Alertmanager / Interlock",
+                     f"{t.alertmanager.request_rate:,.0f} / {t.interlock.request_rate:,.0f}",
+                     "", ""))
+        rows.append(("  Interlock / Alertmanager", f"{t.ratio:.2f}",
+                     f">= {TARGET_RATIO:.2f} (goal 1)", verdict(t.ratio >= TARGET_RATIO)))
+        accepted = t.interlock.statuses.get(202, 0)
+        rows.append(("  Interlock non-202 answers or errors",
+                     f"{t.interlock.requests - accepted + sum(t.interlock.errors.values()):,}",
+                     "0", verdict(accepted == t.interlock.requests and not t.interlock.errors)))
+        rows.append(("worker processing (parse, dedup, correlate)"
+                     + (", alone" if ctx.args.no_worker else ", embedded"),
+                     f"{t.process_rate:,.0f} alerts/s", "", ""))
+        rows.append(("  backlog drained after the last 202", f"{t.drain_seconds:.1f} s", "", ""))
+        lost = t.interlock.alerts - t.processed_alerts
+        rows.append(("  accepted alerts not processed", f"{lost:,}", "0", verdict(lost == 0)))
+    s = results.scale
+    if s.small and s.large:
+        for label, item in (("~1,000", s.small), (f"~{s.loaded_alerts:,}", s.large)):
+            e = item.end_to_end
+            rows.append((f"latency p50/p95 at {label} stored ({item.stored:,})",
+                         f"{e['p50']:.1f}/{e['p95']:.1f} ms", "", ""))
+        rows.append(("  large / small (p50)", f"{s.ratio('p50'):.2f}",
+                     f"<= {1 + TARGET_SCALE:.2f}", verdict(s.ratio("p50") <= 1 + TARGET_SCALE)))
+        rows.append(("  large / small (mean)", f"{s.ratio('mean'):.2f}", "", ""))
+        rows.append(("  large / small (p95)", f"{s.ratio('p95'):.2f}", "", ""))
+    if not rows:
+        rows.append(("(no figures)", "", "", ""))
+    width = max(len(row[0]) for row in rows)
+    print(f"\nSummary ({db}, {os.cpu_count()} CPUs)")
+    print(f"  {'':{width}}  {'figure':>20}  {'target':<16} verdict")
+    for name, value, target, mark in rows:
+        print(f"  {name:{width}}  {value:>20}  {target:<16} {mark}")
+    for error in results.errors:
+        print(f"  ! {error}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="a PostgreSQL URL to bench on (default: SQLite in a "
+                        "temporary directory); temporary databases are made on its server")
+    parser.add_argument("--alerts", type=int, default=20_000,
+                        help="distinct alerts sent to each in the throughput run (default "
+                             "20,000)")
+    parser.add_argument("--batch", type=int, default=10,
+                        help="alerts per POST, one group each (default 10)")
+    parser.add_argument("--groups", type=int, default=1000,
+                        help="alert groups (alertname x service) the alerts fall into "
+                             "(default 1000)")
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="concurrent POSTs (default 64)")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="longest time spent posting to each (default 60 s)")
+    parser.add_argument("--phase-timeout", type=float, default=120.0,
+                        help="longest wait for the worker to process a backlog (default "
+                             "120 s)")
+    parser.add_argument("--bulk-alerts", type=int, default=1_000_000,
+                        help="alerts loaded into the database for the latency run "
+                             "(default 1,000,000)")
+    parser.add_argument("--bulk-per-group", type=int, default=10,
+                        help="loaded alerts per correlation row (default 10)")
+    parser.add_argument("--seed-groups", type=int, default=100,
+                        help="groups of 10 alerts ingested before the first latency run "
+                             "(default 100: 1,000 alerts)")
+    parser.add_argument("--latency-payloads", type=int, default=300,
+                        help="payloads timed in each latency run (default 300)")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="throughput run: `interlock serve --no-worker` takes the alerts, "
+                             "then `interlock worker` alone processes the backlog (default: "
+                             "the embedded worker processes while alerts arrive)")
+    for name in ("throughput", "scale"):
+        parser.add_argument(f"--skip-{name}", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (databases, logs)")
+    args = parser.parse_args()
+    if not 1 <= args.batch <= 1000:
+        parser.error("--batch: 1 to 1000")
+    if not args.batch <= args.alerts <= 1_000_000:
+        parser.error("--alerts: --batch to 1,000,000")
+    if not 1 <= args.concurrency <= 1024 or not 1 <= args.groups <= 100_000:
+        parser.error("--concurrency: 1 to 1024; --groups: 1 to 100,000")
+    if not 1 <= args.bulk_alerts <= 20_000_000 or args.bulk_per_group < 1:
+        parser.error("--bulk-alerts: 1 to 20,000,000; --bulk-per-group: at least 1")
+    if not 1 <= args.seed_groups <= 10_000 or not 10 <= args.latency_payloads <= 10_000:
+        parser.error("--seed-groups: 1 to 10,000; --latency-payloads: 10 to 10,000")
+    if args.db and not re.match(r"^postgres(ql)?(\+\w+)?://", args.db):
+        parser.error("--db: a postgresql:// URL (SQLite is the default)")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="interlock-ingest-bench-"))
+    ctx = Context(args, tmp)
+    results = Results()
+
+    def terminate(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    started = time.perf_counter()
+    code = 0
+    passed = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
+    print(f"database: {'PostgreSQL' if ctx.postgres else 'SQLite'}; temp dir {tmp}"
+          + (f"; passing {passed}" if passed else ""), flush=True)
+    try:
+        asyncio.run(run(ctx, results))
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        code = 130
+    except Failed as error:
+        print(f"error: {error}", file=sys.stderr)
+        code = 1
+    finally:
+        ctx.cleanup()
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if code == 0:
+        print_summary(ctx, results)
+        print(f"\n(total {time.perf_counter() - started:.0f} s)")
+        code = 1 if results.errors else 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -142,9 +142,24 @@ class AlertProcessor:
         self._incidents = incidents
         self._lease = lease
 
-    def process(self, owner: str, limit: int = 50) -> int:
-        """Claim and process pending payloads; returns how many were claimed."""
+    def process(self, owner: str, limit: int = 20) -> int:
+        """Claim and process pending payloads; returns how many were claimed.
+
+        A batch is claimed, applied and committed in one transaction, since transactions
+        are what SQLite serialises; a crash rolls the leases back with the rest. If
+        anything unexpected fails, the batch is rolled back and done again one payload
+        per transaction, so one bad payload cannot hold back the others.
+        """
         now = self._clock.now()
+        try:
+            with self._store.transaction(write=True) as tx:
+                claimed = tx.payloads.claim(owner, now, now + self._lease, limit)
+                for payload in claimed:
+                    outcome, _ = self._apply(tx, payload)
+                    tx.payloads.finish(outcome, owner)
+            return len(claimed)
+        except Exception as error:  # retried payload by payload just below
+            log.warning("batch failed; processing one payload at a time", error=repr(error))
         with self._store.transaction(write=True) as tx:
             claimed = tx.payloads.claim(owner, now, now + self._lease, limit)
         for payload in claimed:

@@ -15,6 +15,16 @@ from interlock.store.records import EVENTS_CHANNEL
 from interlock.store.tables import alerts, correlations, payloads, sources
 
 _PENDING = PayloadStatus.PENDING.value
+# Built once: correlation runs these for every alert of every payload.
+_FIND_ALERT = sa.select(alerts).where(alerts.c.source_id == sa.bindparam("b_source"),
+                                      alerts.c.fingerprint == sa.bindparam("b_fingerprint"))
+_SAVE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
+_FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
+    correlations.c.source_id == sa.bindparam("b_source"),
+    correlations.c.group_key == sa.bindparam("b_key"))
+_SAVE_CORRELATION = correlations.update().where(
+    correlations.c.source_id == sa.bindparam("b_source"),
+    correlations.c.group_key == sa.bindparam("b_key"))
 
 
 class SqlPayloads:
@@ -96,18 +106,18 @@ class SqlAlerts:
 
     def find(self, source_id: str, fingerprint: str) -> Alert | None:
         row = self._connection.execute(
-            sa.select(alerts).where(alerts.c.source_id == source_id,
-                                    alerts.c.fingerprint == fingerprint)
+            _FIND_ALERT, {"b_source": source_id, "b_fingerprint": fingerprint}
         ).mappings().first()
         return _alert(row) if row else None
 
     def insert(self, alert: Alert) -> None:
-        self._connection.execute(alerts.insert().values(**_alert_row(alert)))
+        self._connection.execute(alerts.insert(), _alert_row(alert))
 
     def save(self, alert: Alert) -> None:
         values = _alert_row(alert)
-        del values["id"], values["source_id"], values["fingerprint"]
-        self._connection.execute(alerts.update().where(alerts.c.id == alert.id).values(**values))
+        del values["source_id"], values["fingerprint"]
+        values["b_id"] = values.pop("id")
+        self._connection.execute(_SAVE_ALERT, values)
 
     def for_incident(self, incident_id: str) -> list[Alert]:
         query = (sa.select(alerts).where(alerts.c.incident_id == incident_id)
@@ -142,21 +152,18 @@ class SqlCorrelations:
 
     def get(self, source_id: str, group_key: str) -> str | None:
         found: str | None = self._connection.execute(
-            sa.select(correlations.c.incident_id).where(
-                correlations.c.source_id == source_id, correlations.c.group_key == group_key)
+            _FIND_CORRELATION, {"b_source": source_id, "b_key": group_key}
         ).scalar()
         return found
 
     def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None:
-        updated = self._connection.execute(
-            correlations.update().where(correlations.c.source_id == source_id,
-                                        correlations.c.group_key == group_key)
-            .values(incident_id=incident_id, updated_at=at)
-        ).rowcount
+        updated = self._connection.execute(_SAVE_CORRELATION, {
+            "b_source": source_id, "b_key": group_key, "incident_id": incident_id,
+            "updated_at": at}).rowcount
         if not updated:
-            self._connection.execute(correlations.insert().values(
-                source_id=source_id, group_key=group_key, incident_id=incident_id,
-                updated_at=at))
+            self._connection.execute(correlations.insert(), {
+                "source_id": source_id, "group_key": group_key, "incident_id": incident_id,
+                "updated_at": at})
 
 
 def _payload_row(payload: ReceivedPayload) -> dict[str, Any]:

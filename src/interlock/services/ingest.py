@@ -142,7 +142,7 @@ class AlertProcessor:
         self._incidents = incidents
         self._lease = lease
 
-    def process(self, owner: str, limit: int = 20) -> int:
+    def process(self, owner: str, limit: int = 5) -> int:
         """Claim and process pending payloads; returns how many were claimed.
 
         A batch is claimed, applied and committed in one transaction, since transactions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -39,12 +40,49 @@ class SqlTransaction:
         self.maintenance = SqlMaintenance(connection)
 
 
+class FairLock:
+    """A reentrant lock that hands over in arrival order. Python's own locks do not, and
+    a thread that writes in a loop (the alert processor) would retake the lock ahead of
+    threads that have been waiting (the ingest writer)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: collections.deque[tuple[int, threading.Event]] = collections.deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._guard:
+            if self._owner == me:
+                self._depth += 1
+                return
+            if self._owner is None and not self._waiting:
+                self._owner, self._depth = me, 1
+                return
+            turn = threading.Event()
+            self._waiting.append((me, turn))
+        turn.wait()  # release() made us the owner before setting it
+
+    def __exit__(self, *_: object) -> None:
+        with self._guard:
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._waiting:
+                self._owner, turn = self._waiting.popleft()
+                self._depth = 1
+                turn.set()
+            else:
+                self._owner = None
+
+
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
         self._serialise_writes = engine.dialect.name == "sqlite"
-        self._writers = threading.RLock()
+        self._writers = FairLock()
         self._listeners_lock = threading.Lock()
 
     @property

@@ -35,6 +35,8 @@ from interlock.ports.clock import Clock
 from interlock.ports.store import Claim, Outcome, Store, Transaction
 
 DEFAULT_LEASE = timedelta(seconds=120)
+#: Events fanned out per transaction at most.
+DISPATCH_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class DeliveryService:
 
     # -- fan-out -----------------------------------------------------------------------
 
-    def dispatch(self, limit: int = 500) -> int:
+    def dispatch(self, limit: int = DISPATCH_BATCH) -> int:
         """Turn the oldest undispatched events into deliveries; returns events handled."""
         with self._store.transaction(write=True) as tx:
             return self._dispatch_in(tx, self._clock.now(), limit)
@@ -113,7 +115,7 @@ class DeliveryService:
         events fanned out and the claims."""
         now = self._clock.now()
         with self._store.transaction(write=True) as tx:
-            dispatched = self._dispatch_in(tx, now, 500)
+            dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH)
             claims = tx.deliveries.claim(owner, now, now + self._lease, limit,
                                          exclude_endpoints)
         return dispatched, claims

@@ -19,7 +19,7 @@ from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
 from interlock.ports.sender import Sender
 from interlock.ports.store import Claim
-from interlock.services.deliveries import DeliveryService, Finished, Prepared
+from interlock.services.deliveries import DISPATCH_BATCH, DeliveryService, Finished, Prepared
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -111,7 +111,10 @@ class DeliveryWorker:
             prepared = self._service.prepare(claims)
             for claim, request in zip(claims, prepared, strict=True):
                 self._start(claim, request)
-        return bool(dispatched) or len(claims) >= min(self._settings.batch, room)
+        # The claim already took what the fan-out made; only a full batch means more
+        # is waiting. New events wake the loop themselves.
+        return len(claims) >= min(self._settings.batch, room) or (
+            dispatched >= DISPATCH_BATCH)
 
     def _start(self, claim: Claim, prepared: Prepared) -> None:
         lane = self._lane(claim)

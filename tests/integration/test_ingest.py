@@ -390,3 +390,18 @@ def test_sources_need_the_sources_scope_and_hide_their_token(
                               json={"name": "g", "kind": "generic"})
     assert generic.status_code == 422
     assert "mapping" in generic.json()["detail"]
+
+
+def test_out_of_range_numbers_are_named_not_crashed_on(
+    hub_client: TestClient, admin_key: Headers
+) -> None:
+    for field, value in (("reopen_window_seconds", 1e300), ("reopen_window_seconds", -1),
+                         ("rate_limit", 1e300), ("rate_limit", 0)):
+        response = hub_client.post("/api/v1/sources", headers=admin_key, json={
+            "name": "x", "kind": "alertmanager", field: value})
+        assert response.status_code == 422, (field, value, response.text)
+        assert field in response.json()["detail"]
+    endpoint = hub_client.post("/api/v1/endpoints", headers=admin_key,
+                               json={"url": "https://example.com/hook", "timeout": 1e300})
+    assert endpoint.status_code == 422
+    assert "timeout" in endpoint.json()["detail"]

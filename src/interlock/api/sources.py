@@ -33,6 +33,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 Name = text(200, 1)
 BODY_PREVIEW = 2048
+#: Thirty days, in seconds: the longest reopen window (and far below timedelta's range).
+REOPEN_WINDOW_LIMIT = 30 * 86_400
 
 
 class SourceCreate(Body):
@@ -45,8 +47,9 @@ class SourceCreate(Body):
         "Alerts with the same key share an incident: {service}, {name}, {severity}, "
         "{title}, {fingerprint}, {labels.NAME}"))
     auto_resolve: bool = True
-    reopen_window_seconds: float = Field(3600, ge=0)
-    rate_limit: float | None = Field(None, description="Requests per second at most")
+    reopen_window_seconds: float = Field(3600, ge=0, le=REOPEN_WINDOW_LIMIT)
+    rate_limit: float | None = Field(None, gt=0, le=100_000,
+                                     description="Requests per second at most")
     enabled: bool = True
     signed: bool = Field(False, description="grafana: HMAC secret; generic: whsec_ secret")
     timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
@@ -57,8 +60,8 @@ class SourcePatch(Body):
     options: dict[str, Any] | None = None
     grouping: text(200, 1) | None = None  # type: ignore[valid-type]
     auto_resolve: bool | None = None
-    reopen_window_seconds: float | None = Field(None, ge=0)
-    rate_limit: float | None = None
+    reopen_window_seconds: float | None = Field(None, ge=0, le=REOPEN_WINDOW_LIMIT)
+    rate_limit: float | None = Field(None, gt=0, le=100_000)
     enabled: bool | None = None
     timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
 

@@ -28,8 +28,9 @@ class EndpointCreate(Request):
         {"severity": ["critical", "high"], "service": "checkout"}])
     headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
     template: Template | None = None  # type: ignore[valid-type]
-    timeout: float = Field(DEFAULT_TIMEOUT, description="Seconds, 1 to 60")
-    rate_limit: float | None = Field(None, description="Deliveries per second at most")
+    timeout: float = Field(DEFAULT_TIMEOUT, ge=1, le=60, description="Seconds, 1 to 60")
+    rate_limit: float | None = Field(None, gt=0, le=10_000,
+                                     description="Deliveries per second at most")
     enabled: bool = True
 
 
@@ -40,8 +41,8 @@ class EndpointPatch(Request):
     filter: dict[str, Any] | None = None
     headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
     template: Template | None = None  # type: ignore[valid-type]
-    timeout: float | None = None
-    rate_limit: float | None = None
+    timeout: float | None = Field(None, ge=1, le=60)
+    rate_limit: float | None = Field(None, gt=0, le=10_000)
     enabled: bool | None = None
 
 

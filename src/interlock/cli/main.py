@@ -53,7 +53,7 @@ def serve(
         sys.stdout.flush()
     stdout.print(f"Interlock serving on {loaded.base_url} (database: "
                  f"{redact(loaded.database_url)}; worker: "
-                 f"{'own process' if loaded.embedded_worker else 'off'})", highlight=False)
+                 f"{'embedded' if loaded.embedded_worker else 'off'})", highlight=False)
     sys.stdout.flush()
     asyncio.run(_serve(container))
 
@@ -62,7 +62,7 @@ async def _serve(container: Container) -> None:
     import uvicorn
 
     from interlock.api.app import create_app
-    from interlock.worker.child import WorkerProcess
+    from interlock.worker.runner import run_worker
 
     class Server(uvicorn.Server):
         """Stops on SIGINT or SIGTERM without raising the signal again afterwards (as
@@ -85,47 +85,38 @@ async def _serve(container: Container) -> None:
         create_app(container), host=loaded.host, port=loaded.port,
         log_level=loaded.log_level, proxy_headers=False, server_header=False,
     ))
-    worker = WorkerProcess(loaded.database_url) if loaded.embedded_worker else None
-    if worker is not None:
-        container.store.on_work_committed(worker.notify)
-        await worker.start()
+    stop = asyncio.Event()
+    worker = (asyncio.create_task(run_worker(container, stop))
+              if loaded.embedded_worker else None)
     try:
         await server.serve()  # returns on SIGINT / SIGTERM
     finally:
+        stop.set()
         if worker is not None:
-            await worker.stop()
+            await worker
         container.close()
 
 
 @app.command("worker")
-def worker_command(
-    db: Db = None,
-    wakeup_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
-) -> None:
-    """Process alerts and deliver webhooks without serving the API (run several, on
-    PostgreSQL)."""
+def worker_command(db: Db = None) -> None:
+    """Deliver webhooks without serving the API (run several, on PostgreSQL)."""
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
     container = _start(loaded)
-    if wakeup_fd is None:
-        stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
-        sys.stdout.flush()
-    asyncio.run(_work(container, wakeup_fd))
+    stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
+    sys.stdout.flush()
+    asyncio.run(_work(container))
 
 
-async def _work(container: Container, wakeup_fd: int | None) -> None:
+async def _work(container: Container) -> None:
     from interlock.worker.runner import run_worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM,) if wakeup_fd is not None else (signal.SIGINT,
-                                                                   signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if wakeup_fd is not None:
-        # Ctrl-C reaches the whole process group; the server decides when this stops.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        await run_worker(container, stop, wakeup_fd)
+        await run_worker(container, stop)
     finally:
         container.close()
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 from interlock.domain.targets import parse_allowed_networks
 from interlock.logs import get_logger
@@ -18,36 +17,12 @@ from interlock.worker.wakeup import Wakeup, listen
 log = get_logger(__name__)
 
 
-def _read_wakeups(fd: int, wakeups: list[Wakeup], stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-
-    def readable() -> None:
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        if data:
-            for wakeup in wakeups:
-                wakeup.notify()
-            return
-        loop.remove_reader(fd)  # the server closed the pipe: it is stopping
-        stop.set()
-
-    loop.add_reader(fd, readable)
-
-
-async def run_worker(container: Container, stop: asyncio.Event,
-                     wakeup_fd: int | None = None) -> None:
-    """Process alerts and deliver webhooks until ``stop`` is set. ``wakeup_fd`` is the
-    read end of a pipe from ``interlock serve`` (see worker.child): a byte means new
-    work, its end means stop."""
+async def run_worker(container: Container, stop: asyncio.Event) -> None:
+    """Process alerts and deliver webhooks until ``stop`` is set."""
     settings = container.settings
     wakeup, alerts_wakeup = Wakeup(), Wakeup()
     container.store.on_work_committed(wakeup.notify)
     container.store.on_work_committed(alerts_wakeup.notify)
-    if wakeup_fd is not None:
-        _read_wakeups(wakeup_fd, [wakeup, alerts_wakeup], stop)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
     # hanging endpoint starve others that share its host, so there is none.
     sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets),

@@ -28,34 +28,48 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
-import math
 import multiprocessing
 import os
-import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-HOST = "127.0.0.1"
-PASSED_ENV = ("INTERLOCK_WORKER_", "INTERLOCK_SQLITE_SYNCHRONOUS")
+from harness import (
+    HOST,
+    Context,
+    Failed,
+    Interlock,
+    argument_parser,
+    check_db,
+    cpu_seconds,
+    interlock_command,
+    nearest_rank,
+    parse_arguments,
+    percentiles_ms,
+    phase,
+    print_table,
+    run_bench,
+    setup_line,
+    start_interlock,
+    stop_interlock,
+    temp_dir,
+    verdict,
+)
+
 TARGET_THROUGHPUT = 2000.0  # signed deliveries/s on SQLite
 TARGET_P99_MS = 50.0  # at 200 changes/s
 TARGET_HANG_LOSS = 0.10  # what a hanging endpoint may cost the others
@@ -140,7 +154,7 @@ class Receiver:
             "union": _summary([self.paths[p] for p in names if p in self.paths]),
             "invalid": self.invalid,
             "invalid_detail": self.invalid_detail,
-            "latency": {kind: _percentiles(values) for kind, values in self.latency.items()},
+            "latency": {kind: percentiles_ms(values) for kind, values in self.latency.items()},
             "sample": self.sample,
         })
 
@@ -161,19 +175,6 @@ def _summary(paths: list[_PathStats]) -> dict[str, Any]:
         if high > low and arrivals[high] > arrivals[low]:
             result["rate_10_90"] = (high - low) / (arrivals[high] - arrivals[low])
     return result
-
-
-def _percentiles(values: list[float]) -> dict[str, float | int]:
-    ordered = sorted(values)
-    n = len(ordered)
-    if not n:
-        return {"n": 0}
-
-    def rank(q: float) -> float:
-        return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] * 1000
-
-    return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99),
-            "max": ordered[-1] * 1000, "min": ordered[0] * 1000}
 
 
 def receiver_main(conn: Connection, hang_seconds: float) -> None:
@@ -201,179 +202,26 @@ async def _serve_receiver(conn: Connection, hang_seconds: float) -> None:
     await asyncio.Event().wait()
 
 
-# -- processes, databases, temporary files ---------------------------------------------
-
-
-class Failed(Exception):
-    """A phase could not run; the message says why (with a log tail when useful)."""
+# -- processes ------------------------------------------------------------------------
 
 
 @dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
+class DeliveryContext(Context):
+    """The shared context, plus the receiver process (stopped after Interlock's)."""
 
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"    | {line}" for line in text[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.popen.kill()
-                self.popen.wait(5)
-
-
-@dataclass
-class Context:
-    args: argparse.Namespace
-    tmp: Path
-    procs: list[Proc] = field(default_factory=list)
-    pg_databases: list[str] = field(default_factory=list)
     receiver: multiprocessing.process.BaseProcess | None = None
 
-    @property
-    def postgres(self) -> bool:
-        return self.args.db is not None
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("INTERLOCK_") or k.startswith(PASSED_ENV)}
-        env.update(INTERLOCK_ALLOWED_TARGETS="127.0.0.0/8", INTERLOCK_LOG_LEVEL="warning",
-                   INTERLOCK_AUTO_MIGRATE="true", PYTHONUNBUFFERED="1")
-        return env
-
-    def spawn(self, name: str, *arguments: str) -> Proc:
-        log_path = self.tmp / f"{name}.log"
-        with log_path.open("wb") as log:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "interlock.cli.main", *arguments],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env(), cwd=self.tmp, start_new_session=True,
-            )
-        proc = Proc(name, popen, log_path)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: Proc) -> None:
-        proc.stop()
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def new_database(self, label: str) -> str:
-        if not self.postgres:
-            return f"sqlite:///{self.tmp / (label + '.db')}"
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        name = f"interlock_bench_{os.getpid()}_{label}"
-        with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_databases.append(name)
-        return make_url(self.args.db).set(database=name).render_as_string(hide_password=False)
-
-    def cleanup(self) -> None:
-        for proc in reversed(self.procs):
-            proc.stop()
-        self.procs.clear()
+    def stop_processes(self) -> None:
+        super().stop_processes()
         if self.receiver is not None and self.receiver.is_alive():
             self.receiver.terminate()
             self.receiver.join(5)
             if self.receiver.is_alive():
                 self.receiver.kill()
                 self.receiver.join(5)
-        if self.pg_databases:
-            import psycopg
-
-            try:
-                with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
-                    for name in self.pg_databases:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except psycopg.Error as error:
-                print(f"could not drop {', '.join(self.pg_databases)}: {error}", file=sys.stderr)
-            self.pg_databases.clear()
 
 
-def _libpq(url: str) -> str:
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# -- talking to Interlock and the receiver -------------------------------------------
-
-
-@dataclass
-class Interlock:
-    proc: Proc
-    base: str
-    api: aiohttp.ClientSession
-
-    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        async with self.api.request(method, self.base + path, json=body) as response:
-            text = await response.text()
-            if response.status != expect:
-                raise Failed(f"{method} {path}: {response.status} {text[:300]}")
-            return json.loads(text) if text else None
-
-
-async def start_interlock(ctx: Context, label: str, db_url: str, *, worker: bool
-                          ) -> Interlock:
-    port = free_port()
-    proc = ctx.spawn(f"{label}-serve", "serve", "--worker" if worker else "--no-worker",
-                     "--port", str(port), "--db", db_url)
-    key = None
-    deadline = time.monotonic() + 60
-    while key is None:
-        if proc.popen.poll() is not None:
-            raise Failed(f"interlock serve exited ({proc.popen.returncode}):\n{proc.log_tail()}")
-        if time.monotonic() > deadline:
-            raise Failed(f"interlock serve printed no key within 60 s:\n{proc.log_tail()}")
-        found = re.search(r"INTERLOCK_KEY=(ilk_[A-Za-z0-9_\-]+)", proc.log_path.read_text())
-        key = found.group(1) if found else None
-        await asyncio.sleep(0.1)
-    api = aiohttp.ClientSession(
-        headers={"Authorization": f"Bearer {key}"},
-        connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=30))
-    interlock = Interlock(proc, f"http://{HOST}:{port}", api)
-    while True:
-        with contextlib.suppress(aiohttp.ClientError):
-            async with api.get(interlock.base + "/readyz") as response:
-                if response.status == 200:
-                    return interlock
-        if proc.popen.poll() is not None or time.monotonic() > deadline:
-            await api.close()
-            raise Failed(f"interlock serve never became ready:\n{proc.log_tail()}")
-        await asyncio.sleep(0.1)
-
-
-async def stop_interlock(ctx: Context, interlock: Interlock) -> None:
-    await interlock.api.close()
-    await asyncio.to_thread(ctx.stop, interlock.proc)
+# -- talking to the receiver ----------------------------------------------------------
 
 
 @dataclass
@@ -478,7 +326,7 @@ class Throughput:
         return float(self.stats["union"]["rate"] or 0.0)
 
 
-async def throughput_phase(ctx: Context, receiver: ReceiverClient, label: str, *,
+async def throughput_phase(ctx: DeliveryContext, receiver: ReceiverClient, label: str, *,
                            hang: bool) -> Throughput:
     args = ctx.args
     names = [f"{label}{i}" for i in range(args.endpoints)]
@@ -487,7 +335,7 @@ async def throughput_phase(ctx: Context, receiver: ReceiverClient, label: str, *
     paths = [f"h/{name}" for name in healthy]
     expected = args.incidents * len(healthy)
     db_url = ctx.new_database(label)
-    interlock = await start_interlock(ctx, label, db_url, worker=False)
+    interlock = await start_interlock(ctx, label, db_url, worker=False, connections=64)
     try:
         await create_endpoints(interlock, receiver, names, args.timeout, hanging)
         _, enqueue_rate = await create_incidents(interlock, args.incidents)
@@ -495,7 +343,7 @@ async def throughput_phase(ctx: Context, receiver: ReceiverClient, label: str, *
               f"API) -> {args.incidents * len(names):,} deliveries queued", flush=True)
         await receiver.post("/reset", {})
         worker_started = time.time()
-        worker = ctx.spawn(f"{label}-worker", "worker", "--db", db_url)
+        worker = ctx.spawn(f"{label}-worker", interlock_command("worker", "--db", db_url))
         try:
             stats = await receiver.wait_for(
                 paths, expected, args.phase_timeout, progress="delivered",
@@ -580,17 +428,16 @@ async def drive_changes(interlock: Interlock, incidents: list[str], rate: float,
     await asyncio.gather(*tasks)
     elapsed = loop.time() - started
     api_times.sort()
-    api_p99 = api_times[min(len(api_times) - 1, math.ceil(0.99 * len(api_times)) - 1)] * 1000 \
-        if api_times else float("nan")
+    api_p99 = nearest_rank(api_times, 0.99) * 1000 if api_times else float("nan")
     return total / elapsed, api_p99, errors
 
 
-async def latency_phase(ctx: Context, receiver: ReceiverClient) -> list[Latency]:
+async def latency_phase(ctx: DeliveryContext, receiver: ReceiverClient) -> list[Latency]:
     args = ctx.args
     label = "lat"
     names = [f"{label}{i}" for i in range(args.endpoints)]
     db_url = ctx.new_database(label)
-    interlock = await start_interlock(ctx, label, db_url, worker=True)
+    interlock = await start_interlock(ctx, label, db_url, worker=True, connections=64)
     results = []
     try:
         ids = await create_endpoints(interlock, receiver, names, args.timeout)
@@ -644,7 +491,8 @@ class Ceiling:
     invalid: int
 
 
-async def ceiling_phase(ctx: Context, receiver: ReceiverClient, sample: str | None) -> Ceiling:
+async def ceiling_phase(ctx: DeliveryContext, receiver: ReceiverClient, sample: str | None
+                        ) -> Ceiling:
     """A plain aiohttp client posting pre-signed bodies as fast as the receiver takes
     them, with as many connections as Interlock's sender uses for one receiver host."""
     args = ctx.args
@@ -719,21 +567,11 @@ class Results:
     errors: list[str] = field(default_factory=list)
 
 
-async def run(ctx: Context, receiver_port: int, results: Results) -> None:
+async def run(ctx: DeliveryContext, receiver_port: int, results: Results) -> None:
     args = ctx.args
     base = f"http://{HOST}:{receiver_port}"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         receiver = ReceiverClient(http, base)
-
-        async def phase(title: str, body: Callable[[], Awaitable[None]]) -> None:
-            print(f"\n== {title}", flush=True)
-            started = time.perf_counter()
-            try:
-                await body()
-            except Failed as error:
-                print(f"    ! {error}")
-                results.errors.append(f"{title}: {str(error).splitlines()[0]}")
-            print(f"    ({time.perf_counter() - started:.1f} s)", flush=True)
 
         async def healthy() -> None:
             results.healthy = await throughput_phase(ctx, receiver, "tput", hang=False)
@@ -761,25 +599,21 @@ async def run(ctx: Context, receiver_port: int, results: Results) -> None:
         n = args.endpoints
         if not args.skip_throughput:
             await phase(f"Throughput: {args.incidents:,} incidents x {n} endpoints, "
-                        "`interlock worker`", healthy)
+                        "`interlock worker`", healthy, results.errors)
         if not args.skip_ceiling:
-            await phase("Ceiling: raw aiohttp client -> the same receiver", ceiling)
+            await phase("Ceiling: raw aiohttp client -> the same receiver", ceiling, results.errors)
         if not args.skip_hang:
             await phase(f"Hanging endpoint: 1 of {n} hangs (timeout {args.timeout:g} s), "
-                        f"{args.incidents:,} incidents", hanging)
+                        f"{args.incidents:,} incidents", hanging, results.errors)
         if not args.skip_latency:
             await phase(f"Latency: `interlock serve` with its embedded worker, "
-                        f"{args.rate:g} changes/s", latency)
+                        f"{args.rate:g} changes/s", latency, results.errors)
 
 
-def print_summary(ctx: Context, results: Results) -> None:
+def print_summary(ctx: DeliveryContext, results: Results) -> None:
     args = ctx.args
     rows: list[tuple[str, str, str, str]] = []
-
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "MISSED"
-
-    db = "PostgreSQL" if ctx.postgres else "SQLite"
+    db = ctx.database
     healthy, hanging, ceiling = results.healthy, results.hanging, results.ceiling
     nine = f"{args.endpoints - 1} healthy"
     if healthy:
@@ -823,13 +657,8 @@ def print_summary(ctx: Context, results: Results) -> None:
     dupes = sum(r.stats["union"]["dupes"] for r in (healthy, hanging) if r)
     rows.append(("bad signatures at the receiver", str(invalid), "0", verdict(invalid == 0)))
     rows.append(("duplicate deliveries (throughput runs)", str(dupes), "", ""))
-    width = max(len(row[0]) for row in rows)
-    print(f"\nSummary ({db}, {args.incidents:,} incidents, {os.cpu_count()} CPUs)")
-    print(f"  {'':{width}}  {'figure':>22}  {'target':<16} verdict")
-    for name, value, target, mark in rows:
-        print(f"  {name:{width}}  {value:>22}  {target:<16} {mark}")
-    for error in results.errors:
-        print(f"  ! {error}")
+    print_table(f"Summary ({db}, {args.incidents:,} incidents, {os.cpu_count()} CPUs)",
+                rows, results.errors, figure_width=22)
 
 
 def _rate_of(stats: dict[str, Any], paths: list[str]) -> float:
@@ -843,10 +672,7 @@ def _rate_of(stats: dict[str, Any], paths: list[str]) -> float:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", help="a PostgreSQL URL to bench on (default: SQLite in a "
-                        "temporary directory); temporary databases are made on its server")
+    parser = argument_parser(__doc__)
     parser.add_argument("--incidents", type=int, default=1000,
                         help="incidents created per throughput run (default 1000)")
     parser.add_argument("--endpoints", type=int, default=10, help="endpoints (default 10)")
@@ -867,11 +693,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
     parser.add_argument("--phase-timeout", type=float, default=60.0,
                         help="longest wait for one run's deliveries (default 60 s)")
-    for name in ("throughput", "ceiling", "hang", "latency"):
-        parser.add_argument(f"--skip-{name}", action="store_true")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (databases, logs)")
-    args = parser.parse_args()
+    args = parse_arguments(parser, skips=("throughput", "ceiling", "hang", "latency"))
     try:
         args.latency_endpoints = [int(x) for x in args.latency_endpoints.split(",") if x]
     except ValueError:
@@ -884,24 +706,17 @@ def parse_args() -> argparse.Namespace:
         parser.error("--rate: up to 5000, --seconds: up to 120")
     if any(not 1 <= n <= args.endpoints for n in args.latency_endpoints):
         parser.error(f"--latency-endpoints: each 1 to {args.endpoints}")
-    if args.db and not re.match(r"^postgres(ql)?(\+\w+)?://", args.db):
-        parser.error("--db: a postgresql:// URL (SQLite is the default)")
+    check_db(parser, args)
     return args
 
 
 def main() -> int:
     args = parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="interlock-bench-"))
-    ctx = Context(args, tmp)
+    ctx = DeliveryContext(args, temp_dir("interlock-bench-"),
+                          extra_env={"INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8"})
     results = Results()
 
-    def terminate(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    started = time.perf_counter()
-    code = 0
-    try:
+    def body() -> None:
         parent, child = multiprocessing.get_context("spawn").Pipe(duplex=False)
         ctx.receiver = multiprocessing.get_context("spawn").Process(
             target=receiver_main, args=(child, 3600.0), name="bench-receiver", daemon=True)
@@ -909,30 +724,10 @@ def main() -> int:
         if not parent.poll(30):
             raise Failed("the receiver did not start")
         port = parent.recv()
-        passed = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
-        print(f"receiver on http://{HOST}:{port}; database: "
-              f"{'PostgreSQL' if ctx.postgres else 'SQLite'}; temp dir {tmp}"
-              + (f"; passing {passed}" if passed else ""), flush=True)
+        print(f"receiver on http://{HOST}:{port}; {setup_line(ctx)}", flush=True)
         asyncio.run(run(ctx, port, results))
-    except KeyboardInterrupt:
-        print("\ninterrupted; cleaning up", file=sys.stderr)
-        code = 130
-    except Failed as error:
-        print(f"error: {error}", file=sys.stderr)
-        code = 1
-    finally:
-        ctx.cleanup()
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            import shutil
 
-            shutil.rmtree(tmp, ignore_errors=True)
-    if code == 0:
-        print_summary(ctx, results)
-        print(f"\n(total {time.perf_counter() - started:.0f} s)")
-        code = 1 if results.errors else 0
-    return code
+    return run_bench(ctx, body, lambda: print_summary(ctx, results), results.errors)
 
 
 if __name__ == "__main__":

@@ -46,16 +46,11 @@ import hashlib
 import json
 import math
 import os
-import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,14 +59,34 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
+from harness import (
+    HOST,
+    Context,
+    Failed,
+    Interlock,
+    Proc,
+    argument_parser,
+    check_db,
+    cpu_seconds,
+    free_port,
+    interlock_command,
+    parse_arguments,
+    percentiles_ms,
+    phase,
+    print_table,
+    run_bench,
+    setup_line,
+    start_interlock,
+    stop_interlock,
+    temp_dir,
+    verdict,
+)
 from interlock.domain.ids import new_id
 from interlock.store.engine import create_engine
 from interlock.store.tables import alerts as alerts_table
 from interlock.store.tables import correlations as correlations_table
 
-HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
-PASSED_ENV = ("INTERLOCK_WORKER_", "INTERLOCK_SQLITE_SYNCHRONOUS")
 TARGET_RATIO = 0.5  # Interlock's durable ingest / Alertmanager's in-memory ingest
 TARGET_SCALE = 0.20  # latency at 1M stored alerts within 20 % of that at 1,000
 ALERTNAMES = ("HighErrorRate", "HighLatency", "DiskFull", "DiskWillFillIn4h", "NodeDown",
@@ -82,89 +97,15 @@ ALERTNAMES = ("HighErrorRate", "HighLatency", "DiskFull", "DiskWillFillIn4h", "N
 SEVERITIES = ("critical", "warning", "warning", "info")
 
 
-# -- processes, databases, temporary files ---------------------------------------------
-
-
-class Failed(Exception):
-    """A phase could not run; the message says why (with a log tail when useful)."""
+# -- processes, databases -------------------------------------------------------------
 
 
 @dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
+class IngestContext(Context):
+    """The shared context, plus the SQLAlchemy engines the bench reads Interlock's
+    database with (disposed of first)."""
 
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(f"    | {line}" for line in text[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.popen.kill()
-                self.popen.wait(5)
-
-
-@dataclass
-class Context:
-    args: argparse.Namespace
-    tmp: Path
-    procs: list[Proc] = field(default_factory=list)
-    pg_databases: list[str] = field(default_factory=list)
     engines: list[sa.Engine] = field(default_factory=list)
-
-    @property
-    def postgres(self) -> bool:
-        return self.args.db is not None
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("INTERLOCK_") or k.startswith(PASSED_ENV)}
-        env.update(INTERLOCK_LOG_LEVEL="warning", INTERLOCK_AUTO_MIGRATE="true",
-                   PYTHONUNBUFFERED="1")
-        # Loopback only: no proxy between the bench and what it measures.
-        for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            env.pop(name, None)
-            env.pop(name.upper(), None)
-        return env
-
-    def spawn(self, name: str, command: list[str], cwd: Path | None = None) -> Proc:
-        log_path = self.tmp / f"{name}.log"
-        with log_path.open("wb") as log:
-            popen = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env(), cwd=cwd or self.tmp, start_new_session=True,
-            )
-        proc = Proc(name, popen, log_path)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: Proc) -> None:
-        proc.stop()
-        if proc in self.procs:
-            self.procs.remove(proc)
-
-    def new_database(self, label: str) -> str:
-        if not self.postgres:
-            return f"sqlite:///{self.tmp / (label + '.db')}"
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        name = f"interlock_ingest_bench_{os.getpid()}_{label}"
-        with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.pg_databases.append(name)
-        return make_url(self.args.db).set(database=name).render_as_string(hide_password=False)
 
     def engine(self, url: str) -> sa.Engine:
         engine = create_engine(url)
@@ -175,53 +116,7 @@ class Context:
         for engine in self.engines:
             engine.dispose()
         self.engines.clear()
-        for proc in reversed(self.procs):
-            proc.stop()
-        self.procs.clear()
-        if self.pg_databases:
-            import psycopg
-
-            try:
-                with psycopg.connect(_libpq(self.args.db), autocommit=True) as conn:
-                    for name in self.pg_databases:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except psycopg.Error as error:
-                print(f"could not drop {', '.join(self.pg_databases)}: {error}", file=sys.stderr)
-            self.pg_databases.clear()
-
-
-def _libpq(url: str) -> str:
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    """Milliseconds; ``n`` is the count."""
-    ordered = sorted(values)
-    n = len(ordered)
-    if not n:
-        return {"n": 0}
-
-    def rank(q: float) -> float:
-        return ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] * 1000
-
-    return {"n": n, "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99),
-            "max": ordered[-1] * 1000, "mean": sum(ordered) / n * 1000}
+        super().cleanup()
 
 
 # -- Alertmanager and Interlock --------------------------------------------------------
@@ -233,7 +128,7 @@ class Alertmanager:
     base: str
 
 
-async def start_alertmanager(ctx: Context, http: aiohttp.ClientSession) -> Alertmanager:
+async def start_alertmanager(ctx: IngestContext, http: aiohttp.ClientSession) -> Alertmanager:
     found = subprocess.run([str(ROOT / "scripts" / "alertmanager.sh"), "ensure"],
                            capture_output=True, text=True, check=False)
     binary = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else ""
@@ -268,64 +163,11 @@ async def start_alertmanager(ctx: Context, http: aiohttp.ClientSession) -> Alert
         await asyncio.sleep(0.05)
 
 
-@dataclass
-class Interlock:
-    proc: Proc
-    base: str
-    api: aiohttp.ClientSession
-    db_url: str
-
-    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        async with self.api.request(method, self.base + path, json=body) as response:
-            text = await response.text()
-            if response.status != expect:
-                raise Failed(f"{method} {path}: {response.status} {text[:300]}")
-            return json.loads(text) if text else None
-
-    async def source(self, name: str) -> tuple[str, str, str]:
-        """(id, ingest URL, token) of a new Alertmanager source."""
-        answer = await self.call("POST", "/api/v1/sources",
-                                 {"name": name, "kind": "alertmanager"}, expect=201)
-        return answer["id"], answer["ingest_url"], answer["token"]
-
-
-def interlock_command(*arguments: str) -> list[str]:
-    return [sys.executable, "-m", "interlock.cli.main", *arguments]
-
-
-async def start_interlock(ctx: Context, label: str, worker: bool = True) -> Interlock:
-    db_url = ctx.new_database(label)
-    port = free_port()
-    proc = ctx.spawn(f"{label}-serve", interlock_command(
-        "serve", "--worker" if worker else "--no-worker", "--port", str(port), "--db", db_url))
-    key = None
-    deadline = time.monotonic() + 60
-    while key is None:
-        if proc.popen.poll() is not None:
-            raise Failed(f"interlock serve exited ({proc.popen.returncode}):\n{proc.log_tail()}")
-        if time.monotonic() > deadline:
-            raise Failed(f"interlock serve printed no key within 60 s:\n{proc.log_tail()}")
-        found = re.search(r"INTERLOCK_KEY=(ilk_[A-Za-z0-9_\-]+)", proc.log_path.read_text())
-        key = found.group(1) if found else None
-        await asyncio.sleep(0.1)
-    api = aiohttp.ClientSession(
-        headers={"Authorization": f"Bearer {key}"},
-        connector=aiohttp.TCPConnector(limit=16), timeout=aiohttp.ClientTimeout(total=30))
-    interlock = Interlock(proc, f"http://{HOST}:{port}", api, db_url)
-    while True:
-        with contextlib.suppress(aiohttp.ClientError):
-            async with api.get(interlock.base + "/readyz") as response:
-                if response.status == 200:
-                    return interlock
-        if proc.popen.poll() is not None or time.monotonic() > deadline:
-            await api.close()
-            raise Failed(f"interlock serve never became ready:\n{proc.log_tail()}")
-        await asyncio.sleep(0.1)
-
-
-async def stop_interlock(ctx: Context, interlock: Interlock) -> None:
-    await interlock.api.close()
-    await asyncio.to_thread(ctx.stop, interlock.proc)
+async def create_source(interlock: Interlock, name: str) -> tuple[str, str, str]:
+    """(id, ingest URL, token) of a new Alertmanager source."""
+    answer = await interlock.call("POST", "/api/v1/sources",
+                                  {"name": name, "kind": "alertmanager"}, expect=201)
+    return answer["id"], answer["ingest_url"], answer["token"]
 
 
 # -- alerts and bodies -----------------------------------------------------------------
@@ -469,7 +311,7 @@ async def drive(url: str, bodies: list[tuple[bytes, int]], headers: dict[str, st
         seconds = time.perf_counter() - started
         cpu_after = cpu_seconds(pid)
     cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return Drive(sent, alerts, seconds, statuses, errors, _percentiles(latencies), cpu, ids)
+    return Drive(sent, alerts, seconds, statuses, errors, percentiles_ms(latencies), cpu, ids)
 
 
 def drive_line(what: str, result: Drive) -> str:
@@ -553,13 +395,13 @@ class Throughput:
         return self.processed_alerts / self.process_seconds if self.process_seconds else 0.0
 
 
-async def throughput_phase(ctx: Context, http: aiohttp.ClientSession) -> Throughput:
+async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession) -> Throughput:
     args = ctx.args
     am = await start_alertmanager(ctx, http)
     interlock = await start_interlock(ctx, "tput", worker=not args.no_worker)
     worker: Proc | None = None
     try:
-        source_id, ingest_url, token = await interlock.source("bench alertmanager")
+        source_id, ingest_url, token = await create_source(interlock, "bench alertmanager")
         engine = ctx.engine(interlock.db_url)
         alerts = Alerts()
         warm = make_batches(alerts, args.batch * 200, args.batch, args.groups)
@@ -719,7 +561,8 @@ async def measure_latency(interlock: Interlock, engine: sa.Engine, ingest_url: s
         stored = int(conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one())
     server = [(datetime.fromisoformat(str(b)) - datetime.fromisoformat(str(a))).total_seconds()
               for a, b in rows]
-    return Latency(stored, _percentiles(end_to_end), _percentiles(accept), _percentiles(server))
+    return Latency(stored, percentiles_ms(end_to_end), percentiles_ms(accept),
+                   percentiles_ms(server))
 
 
 def bulk_rows(source_id: str, count: int, per_group: int) -> Iterator[tuple[list[dict[str, Any]],
@@ -757,7 +600,7 @@ def bulk_rows(source_id: str, count: int, per_group: int) -> Iterator[tuple[list
         yield alert_rows, correlation_rows
 
 
-def bulk_load(ctx: Context, engine: sa.Engine, source_id: str) -> tuple[int, int, float]:
+def bulk_load(ctx: IngestContext, engine: sa.Engine, source_id: str) -> tuple[int, int, float]:
     args = ctx.args
     started = time.perf_counter()
     alerts_done = correlations_done = 0
@@ -795,12 +638,12 @@ def latency_line(label: str, item: Latency) -> str:
             f"({e['n']} payloads of 10 alerts)")
 
 
-async def scale_phase(ctx: Context, results: Scale) -> None:
+async def scale_phase(ctx: IngestContext, results: Scale) -> None:
     args = ctx.args
     interlock = await start_interlock(ctx, "scale")
     try:
-        source_id, ingest_url, token = await interlock.source("measured")
-        bulk_id, _, _ = await interlock.source("bulk (loaded into the database)")
+        source_id, ingest_url, token = await create_source(interlock, "measured")
+        bulk_id, _, _ = await create_source(interlock, "bulk (loaded into the database)")
         engine = ctx.engine(interlock.db_url)
         alerts = Alerts()
         groups = Groups(alerts)
@@ -834,19 +677,9 @@ class Results:
     errors: list[str] = field(default_factory=list)
 
 
-async def run(ctx: Context, results: Results) -> None:
+async def run(ctx: IngestContext, results: Results) -> None:
     args = ctx.args
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-
-        async def phase(title: str, body: Callable[[], Awaitable[None]]) -> None:
-            print(f"\n== {title}", flush=True)
-            started = time.perf_counter()
-            try:
-                await body()
-            except Failed as error:
-                print(f"    ! {error}")
-                results.errors.append(f"{title}: {str(error).splitlines()[0]}")
-            print(f"    ({time.perf_counter() - started:.1f} s)", flush=True)
 
         async def throughput() -> None:
             results.throughput = await throughput_phase(ctx, http)
@@ -856,19 +689,15 @@ async def run(ctx: Context, results: Results) -> None:
 
         if not args.skip_throughput:
             await phase(f"Throughput: {args.alerts:,} alerts, batches of {args.batch}, "
-                        "Alertmanager vs `interlock serve`", throughput)
+                        "Alertmanager vs `interlock serve`", throughput, results.errors)
         if not args.skip_scale:
             await phase(f"Latency at scale: ~1,000 vs ~{args.bulk_alerts:,} stored alerts",
-                        scale)
+                        scale, results.errors)
 
 
-def print_summary(ctx: Context, results: Results) -> None:
+def print_summary(ctx: IngestContext, results: Results) -> None:
     rows: list[tuple[str, str, str, str]] = []
-
-    def verdict(ok: bool) -> str:
-        return "ok" if ok else "MISSED"
-
-    db = "PostgreSQL" if ctx.postgres else "SQLite"
+    db = ctx.database
     t = results.throughput
     if t:
         rows.append(("Alertmanager in-memory ingest", f"{t.alertmanager.rate:,.0f} alerts/s",
@@ -902,20 +731,12 @@ def print_summary(ctx: Context, results: Results) -> None:
         rows.append(("  large / small (p95)", f"{s.ratio('p95'):.2f}", "", ""))
     if not rows:
         rows.append(("(no figures)", "", "", ""))
-    width = max(len(row[0]) for row in rows)
-    print(f"\nSummary ({db}, {os.cpu_count()} CPUs)")
-    print(f"  {'':{width}}  {'figure':>20}  {'target':<16} verdict")
-    for name, value, target, mark in rows:
-        print(f"  {name:{width}}  {value:>20}  {target:<16} {mark}")
-    for error in results.errors:
-        print(f"  ! {error}")
+    print_table(f"Summary ({db}, {os.cpu_count()} CPUs)", rows, results.errors,
+                figure_width=20)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", help="a PostgreSQL URL to bench on (default: SQLite in a "
-                        "temporary directory); temporary databases are made on its server")
+    parser = argument_parser(__doc__)
     parser.add_argument("--alerts", type=int, default=20_000,
                         help="distinct alerts sent to each in the throughput run (default "
                              "20,000)")
@@ -945,11 +766,7 @@ def parse_args() -> argparse.Namespace:
                         help="throughput run: `interlock serve --no-worker` takes the alerts, "
                              "then `interlock worker` alone processes the backlog (default: "
                              "the embedded worker processes while alerts arrive)")
-    for name in ("throughput", "scale"):
-        parser.add_argument(f"--skip-{name}", action="store_true")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (databases, logs)")
-    args = parser.parse_args()
+    args = parse_arguments(parser, skips=("throughput", "scale"))
     if not 1 <= args.batch <= 1000:
         parser.error("--batch: 1 to 1000")
     if not args.batch <= args.alerts <= 1_000_000:
@@ -960,45 +777,21 @@ def parse_args() -> argparse.Namespace:
         parser.error("--bulk-alerts: 1 to 20,000,000; --bulk-per-group: at least 1")
     if not 1 <= args.seed_groups <= 10_000 or not 10 <= args.latency_payloads <= 10_000:
         parser.error("--seed-groups: 1 to 10,000; --latency-payloads: 10 to 10,000")
-    if args.db and not re.match(r"^postgres(ql)?(\+\w+)?://", args.db):
-        parser.error("--db: a postgresql:// URL (SQLite is the default)")
+    check_db(parser, args)
     return args
 
 
 def main() -> int:
     args = parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="interlock-ingest-bench-"))
-    ctx = Context(args, tmp)
+    ctx = IngestContext(args, temp_dir("interlock-ingest-bench-"),
+                        db_prefix="interlock_ingest_bench", clear_proxy_env=True)
     results = Results()
 
-    def terminate(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    started = time.perf_counter()
-    code = 0
-    passed = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV)}
-    print(f"database: {'PostgreSQL' if ctx.postgres else 'SQLite'}; temp dir {tmp}"
-          + (f"; passing {passed}" if passed else ""), flush=True)
-    try:
+    def body() -> None:
+        print(setup_line(ctx), flush=True)
         asyncio.run(run(ctx, results))
-    except KeyboardInterrupt:
-        print("\ninterrupted; cleaning up", file=sys.stderr)
-        code = 130
-    except Failed as error:
-        print(f"error: {error}", file=sys.stderr)
-        code = 1
-    finally:
-        ctx.cleanup()
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if code == 0:
-        print_summary(ctx, results)
-        print(f"\n(total {time.perf_counter() - started:.0f} s)")
-        code = 1 if results.errors else 0
-    return code
+
+    return run_bench(ctx, body, lambda: print_summary(ctx, results), results.errors)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ class Intake:
         self._store = store
         self._clock = clock
         self._cache: dict[str, tuple[float, Source | None]] = {}
+        self._last_stored = 0.0
 
     def source(self, source_id: str) -> Source | None:
         """The source, from a short-lived cache: the ingest path reads it per request."""
@@ -119,6 +120,11 @@ class Intake:
         """Commit a batch of payloads: once this returns, they survive a crash."""
         with self._store.transaction(write=True) as tx:
             tx.payloads.insert_many(payloads)
+        self._last_stored = time.monotonic()
+
+    def busy(self, within: float = 0.05) -> bool:
+        """Whether this process stored payloads in the last ``within`` seconds."""
+        return time.monotonic() - self._last_stored < within
 
 
 @dataclass

@@ -37,7 +37,8 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
         ),
     )
     helpers = [asyncio.create_task(process_alerts(
-        container.alerts, alerts_wakeup, stop, worker.name, settings.worker_poll_seconds))]
+        container.alerts, container.intake, alerts_wakeup, stop, worker.name,
+        settings.worker_poll_seconds))]
     if settings.database_url.startswith(("postgresql", "postgres")):
         helpers.append(asyncio.create_task(
             listen(settings.database_url, EVENTS_CHANNEL, [wakeup, alerts_wakeup], stop)

@@ -69,3 +69,28 @@ def test_migrate_reports_the_revision(database_url: str) -> None:
     result = interlock("migrate", database_url=database_url)
     assert result.returncode == 0, result.stderr
     assert f"schema at revision {head_revision()}" in result.stdout
+
+
+def test_alerts_send_processes_a_payload_and_names_the_incident(
+    database_url: str, container: Container
+) -> None:
+    from pathlib import Path
+
+    from interlock.domain.alerts import SourceKind
+    from interlock.services.sources import SourceSpec
+
+    source, _ = container.sources.create(SourceSpec(name="pd", kind=SourceKind.PAGERDUTY))
+    fixture = Path(__file__).parent.parent / "fixtures" / "sources" / "pagerduty-docs-trigger.json"
+    result = interlock("alerts", "send", "--source", source.id, "--file", str(fixture),
+                       database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "1 alerts" in result.stdout
+    assert "INC-1 triggered" in result.stdout
+    broken = subprocess.run(
+        [sys.executable, "-m", "interlock.cli.main", "alerts", "send", "--source", source.id,
+         "--file", "-", "--db", database_url],
+        input='{"event_action": "trigger"}', capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "160", "INTERLOCK_CONFIG": "/nonexistent"},
+    )
+    assert broken.returncode == 1
+    assert "failed" in broken.stdout

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     public_url: str | None = None
     #: Largest request body the API accepts, in bytes.
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    #: Threads that run API requests' database work.
+    api_threads: int = Field(8, ge=1, le=200)
     #: Largest alert payload a source may send, in bytes (an Alertmanager group of
     #: 10,000 alerts is about 5 MB).
     ingest_max_body_bytes: int = Field(8 * 1_048_576, ge=1024)

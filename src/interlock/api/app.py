@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -60,6 +64,15 @@ def create_app(container: Container) -> Interlock:
 
 
 def create_api(container: Container) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Requests run their database work in these threads. On SQLite every write
+        # queues for one writer anyway; fewer threads means a shorter queue in front of
+        # the delivery worker's transactions, so webhooks leave sooner.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            container.settings.api_threads)
+        yield
+
     app = FastAPI(
         title="Interlock",
         version=__version__,
@@ -67,6 +80,7 @@ def create_api(container: Container) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)

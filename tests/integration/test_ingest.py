@@ -405,3 +405,13 @@ def test_out_of_range_numbers_are_named_not_crashed_on(
                                json={"url": "https://example.com/hook", "timeout": 1e300})
     assert endpoint.status_code == 422
     assert "timeout" in endpoint.json()["detail"]
+
+
+def test_maintenance_times_out_of_range_in_utc_are_named(
+    hub_client: TestClient, admin_key: Headers
+) -> None:
+    response = hub_client.post("/api/v1/maintenance", headers=admin_key, json={
+        "name": "too early", "starts_at": "0001-01-01T00:00:00+05:00",
+        "ends_at": "2030-01-01T00:00:00Z"})
+    assert response.status_code == 422
+    assert "starts_at" in response.json()["detail"]

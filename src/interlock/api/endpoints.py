@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from interlock.api import problems
 from interlock.api.auth import Caller, authenticated, container, requires
+from interlock.api.presenters import as_utc
 from interlock.api.schemas import PageOut
 from interlock.api.webhook_schemas import (
     AttemptOut,
@@ -103,8 +104,7 @@ def send_test(endpoint_id: str, caller: Manager, app: App) -> JSONResponse:
 @router.post("/endpoints/{endpoint_id}/recover", status_code=202,
              summary="Send again every message that failed since a time")
 def recover(endpoint_id: str, body: Recover, _caller: Manager, app: App) -> JSONResponse:
-    since = body.since if body.since.tzinfo else body.since.replace(tzinfo=app.clock.now().tzinfo)
-    count = app.endpoints.recover(endpoint_id, since)
+    count = app.endpoints.recover(endpoint_id, as_utc(body.since, "body.since"))
     return JSONResponse({"rescheduled": count}, status_code=202)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -74,8 +74,8 @@ def list_incidents(
         statuses=frozenset(_split(status, Status, "status")),
         severities=frozenset(_split(severity, Severity, "severity")),
         service=_clean(service),
-        created_after=_utc(created_after, "created_after"),
-        created_before=_utc(created_before, "created_before"),
+        created_after=presenters.as_utc(created_after, "query.created_after"),
+        created_before=presenters.as_utc(created_before, "query.created_before"),
         text=_clean(q),
     )
     page = app.incidents.list(caller.viewer, where, cursor=cursor, limit=limit)
@@ -206,17 +206,3 @@ def _clean(value: str | None) -> str | None:
     if "\x00" in value:
         raise InvalidInput("query parameters must not contain NUL characters")
     return value
-
-
-def _utc(value: datetime | None, name: str) -> datetime | None:
-    """In UTC; an offset that pushes the instant past year 1 or 9999 is refused, since
-    Python cannot represent it."""
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError as error:
-        raise InvalidInput(
-            f"{name} is out of range once converted to UTC",
-            errors=[{"field": f"query.{name}", "message": "out of range in UTC"}],
-        ) from error

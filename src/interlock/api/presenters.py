@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
-from interlock.domain.errors import BadRequest
+from interlock.domain.errors import BadRequest, InvalidInput
 from interlock.domain.keys import ApiKey
 from interlock.domain.timeline import TimelineEntry
 from interlock.domain.timestamps import rfc3339
@@ -27,6 +28,28 @@ def parse_if_match(value: str | None) -> int | None:
     if not match:
         raise BadRequest('If-Match must be an ETag this API issued, like "3"')
     return int(match.group(1) or match.group(2))
+
+
+@overload
+def as_utc(value: datetime, field: str) -> datetime: ...
+
+
+@overload
+def as_utc(value: None, field: str) -> None: ...
+
+
+def as_utc(value: datetime | None, field: str) -> datetime | None:
+    """A request's datetime in UTC (naive ones are taken as UTC). An offset that pushes
+    the instant past year 1 or 9999 is refused: Python cannot represent it."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as error:
+        raise InvalidInput(
+            f"{field.rpartition('.')[2]} is out of range once converted to UTC",
+            errors=[{"field": field, "message": "out of range in UTC"}],
+        ) from error
 
 
 def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:

@@ -3,7 +3,7 @@ alerts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from interlock.api import problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.presenters import as_utc
 from interlock.api.schemas import Request as Body
 from interlock.api.schemas import text
 from interlock.domain.alerts import ReceivedPayload, SourceKind, alert_to_dict
@@ -192,7 +193,8 @@ def incident_alerts(incident_id: str, caller: Reader, app: App) -> dict[str, Any
              summary="Plan a maintenance window")
 def create_window(body: MaintenanceCreate, _caller: Manager, app: App) -> JSONResponse:
     window = app.maintenance.create(
-        body.name, _utc(body.starts_at), _utc(body.ends_at), body.mode, body.matchers,
+        body.name, as_utc(body.starts_at, "body.starts_at"),
+        as_utc(body.ends_at, "body.ends_at"), body.mode, body.matchers,
         body.source_id)
     return JSONResponse(window_view(window, (0, 0)), status_code=201)
 
@@ -217,7 +219,7 @@ def update_window(window_id: str, body: MaintenancePatch, _caller: Manager, app:
         if name in changes:
             if changes[name] is None:
                 raise InvalidInput(f"{name} cannot be null")
-            changes[name] = _utc(changes[name])
+            changes[name] = as_utc(changes[name], f"body.{name}")
     if "matchers" in changes and changes["matchers"] is None:
         changes["matchers"] = {}
     app.maintenance.update(window_id, changes)
@@ -285,7 +287,3 @@ def window_view(window: MaintenanceWindow, counts: tuple[int, int]) -> dict[str,
 def _created(source: Source, credentials: Credentials, app: Container) -> dict[str, Any]:
     return {**source_view(source, app), "token": credentials.token,
             "signing_secret": credentials.signing_secret}
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -21,12 +21,12 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
+from interlock.api.problems import send_problem
 from interlock.domain.alerts import PayloadStatus, ReceivedPayload
 from interlock.domain.errors import InterlockError, StoreUnavailable
 from interlock.domain.sources import GRAFANA_SIGNATURE_HEADER, Source
 from interlock.services.ingest import Intake
 
-PROBLEM = b"application/problem+json"
 _Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]"]]
 BATCH_MAX = 500
 
@@ -102,15 +102,15 @@ class IngestApp:
         path: str = scope["path"]
         source_id = path[len("/ingest/"):].strip("/")
         if scope["method"] != "POST":
-            await _problem(send, 405, "Method not allowed", "send alerts with POST",
-                           [(b"allow", b"POST")])
+            await send_problem(send, 405, "Method not allowed", "send alerts with POST",
+                               headers=[(b"allow", b"POST")])
             return
         headers = {key.decode("latin-1"): value.decode("latin-1")
                    for key, value in scope["headers"]}
         body = await _body(receive, headers, self._max_body)
         if body is None:
-            await _problem(send, 413, "Payload too large",
-                           f"the body is larger than {self._max_body} bytes")
+            await send_problem(send, 413, "Payload too large",
+                               f"the body is larger than {self._max_body} bytes", close=True)
             return
         try:
             source = await self._source(source_id)
@@ -121,23 +121,26 @@ class IngestApp:
             wait = self._rate(source)
             if wait:
                 retry = str(math.ceil(wait))
-                await _problem(send, 429, "Too many requests",
-                               f"this source accepts {source.rate_limit:g} requests per "
-                               f"second; retry in {retry} s", [(b"retry-after", retry.encode())])
+                await send_problem(send, 429, "Too many requests",
+                                   f"this source accepts {source.rate_limit:g} requests per "
+                                   f"second; retry in {retry} s",
+                                   headers=[(b"retry-after", retry.encode())])
                 return
             payload = self._intake.received(source, body, headers.get("content-type", ""))
             await self._writer.write(payload)
         except _Refused as refused:
             extra = ([(b"www-authenticate", b'Basic realm="interlock", Bearer')]
                      if refused.status == 401 else [])
-            await _problem(send, refused.status, refused.title, refused.detail, extra)
+            await send_problem(send, refused.status, refused.title, refused.detail,
+                               headers=extra)
             return
         except StoreUnavailable as error:
-            await _problem(send, 503, "Store unavailable", error.detail, [(b"retry-after", b"5")])
+            await send_problem(send, 503, "Store unavailable", error.detail,
+                               headers=[(b"retry-after", b"5")])
             return
         if payload.status is PayloadStatus.FAILED:
-            await _problem(send, 400, "Bad request",
-                           f"{payload.error}; kept as payload {payload.id}")
+            await send_problem(send, 400, "Bad request",
+                               f"{payload.error}; kept as payload {payload.id}")
             return
         await _json(send, 202, {"id": payload.id, "status": "accepted"})
 
@@ -213,17 +216,9 @@ async def _body(receive: Receive, headers: dict[str, str], limit: int) -> bytes 
             return b"".join(chunks)
 
 
-async def _json(send: Send, status: int, body: dict[str, Any],
-                content_type: bytes = b"application/json",
-                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
     encoded = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", content_type), (b"content-length", str(len(encoded)).encode()),
-        *(extra or [])]})
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(encoded)).encode())]})
     await send({"type": "http.response.body", "body": encoded})
-
-
-async def _problem(send: Send, status: int, title: str, detail: str,
-                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    await _json(send, status, {"type": "about:blank", "title": title, "status": status,
-                               "detail": detail}, PROBLEM, extra)

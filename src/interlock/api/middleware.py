@@ -6,14 +6,12 @@ not a task and a queue, to every request.
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interlock.api.problems import MEDIA_TYPE
+from interlock.api.problems import send_problem
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -32,8 +30,9 @@ class BodyLimit:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and not declared.isdigit():
-            await _send_problem(send, 400, "Bad request", "bad-request",
-                                "the Content-Length header is not a number")
+            await send_problem(send, 400, "Bad request",
+                               "the Content-Length header is not a number",
+                               slug="bad-request", close=True)
             return
         if declared is not None and int(declared) > self.limit:
             await _too_large(send, self.limit)
@@ -77,8 +76,9 @@ class RejectNul:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _has_nul(scope):
-            await _send_problem(send, 400, "Bad request", "bad-request",
-                                "the URL must not contain NUL characters (%00)")
+            await send_problem(send, 400, "Bad request",
+                               "the URL must not contain NUL characters (%00)",
+                               slug="bad-request", close=True)
             return
         await self.app(scope, receive, send)
 
@@ -143,25 +143,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    await _send_problem(send, 413, "Payload too large", "payload-too-large",
-                        f"the request body is larger than {limit} bytes")
-
-
-async def _send_problem(send: Send, status: int, title: str, slug: str, detail: str) -> None:
-    """Answer before the app runs (and before the body is read), so close the connection:
-    an unread body must not be taken for the next request."""
-    body: dict[str, Any] = {
-        "type": f"https://interlock.dev/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close")],
-    })
-    await send({"type": "http.response.body", "body": payload})
+    await send_problem(send, 413, "Payload too large",
+                       f"the request body is larger than {limit} bytes",
+                       slug="payload-too-large", close=True)

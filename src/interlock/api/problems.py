@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from interlock.api.schemas import Problem
 from interlock.domain.errors import InterlockError
@@ -51,6 +53,28 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"description": HTTPStatus(status).phrase, "content": content}
         for status in statuses
     }
+
+
+async def send_problem(
+    send: Send, status: int, title: str, detail: str, *, slug: str | None = None,
+    headers: Sequence[tuple[bytes, bytes]] = (), close: bool = False,
+) -> None:
+    """The same problem+json, written straight to raw ASGI (middleware and the ingest
+    path answer before or without FastAPI). ``close`` ends the connection: needed when
+    answering before the request body was read, or the unread body would be taken for
+    the next request."""
+    body = {
+        "type": f"https://interlock.dev/problems/{slug}" if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    encoded = json.dumps(body).encode()
+    extra = [*headers, (b"connection", b"close")] if close else list(headers)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(encoded)).encode()),
+        *extra]})
+    await send({"type": "http.response.body", "body": encoded})
 
 
 def install(app: FastAPI) -> None:

@@ -31,6 +31,7 @@ from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.retry import DISABLE_AFTER, RetryPolicy
 from interlock.domain.templates import PayloadTemplate, TemplateError
+from interlock.domain.timestamps import rfc3339
 from interlock.ports.clock import Clock
 from interlock.ports.store import Claim, Outcome, Store, Transaction
 
@@ -233,7 +234,7 @@ class DeliveryService:
                 "id": endpoint.id,
                 "url": endpoint.url,
                 "reason": endpoint.disabled_reason,
-                "failing_since": _iso(endpoint.failing_since),
+                "failing_since": rfc3339(endpoint.failing_since),
             }},
         ))
 
@@ -250,7 +251,7 @@ def disable_after_failures(
     return dataclasses.replace(
         endpoint, enabled=False, disabled_at=now, updated_at=now,
         disabled_reason=f"no successful delivery for {days:g} days "
-                        f"(failing since {_iso(endpoint.failing_since)})",
+                        f"(failing since {rfc3339(endpoint.failing_since)})",
     )
 
 
@@ -284,7 +285,3 @@ def _new_delivery(event: Event, endpoint: Endpoint, now: datetime, trigger: Trig
         trigger=trigger,
         created_at=now,
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -65,8 +65,8 @@ class Intake:
 
     def source(self, source_id: str) -> Source | None:
         """The source, from a short-lived cache: the ingest path reads it per request."""
-        cached = self._cache.get(source_id)
-        if cached is not None and time.monotonic() - cached[0] < SOURCE_CACHE_SECONDS:
+        cached = self._fresh(source_id)
+        if cached is not None:
             return cached[1]
         if len(source_id) > 40:
             return None
@@ -79,9 +79,13 @@ class Intake:
 
     def cached_source(self, source_id: str) -> Source | None:
         """The source if it is in the cache and fresh, without touching the database."""
+        cached = self._fresh(source_id)
+        return cached[1] if cached is not None else None
+
+    def _fresh(self, source_id: str) -> tuple[float, Source | None] | None:
         cached = self._cache.get(source_id)
         if cached is not None and time.monotonic() - cached[0] < SOURCE_CACHE_SECONDS:
-            return cached[1]
+            return cached
         return None
 
     def forget(self, source_id: str) -> None:

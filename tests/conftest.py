@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from interlock import config
-from interlock.api.app import create_app
+from interlock.asgi import create_app
 from interlock.bootstrap import build
 from interlock.clock import ManualClock, SystemClock
 from interlock.domain.keys import Scope
@@ -29,6 +29,8 @@ from interlock.store import migrate
 from interlock.store.engine import create_engine, normalise_url
 from interlock.store.tables import metadata
 
+#: Encrypts connector credentials in tests (never a key file in the working tree).
+TEST_SECRET_KEY = "interlock-test-secret"
 POSTGRES_URL = os.environ.get("INTERLOCK_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("INTERLOCK_REQUIRE_POSTGRES") == "1"
 
@@ -101,7 +103,8 @@ def manual_clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str) -> config.Settings:
-    return config.load({"database_url": database_url}, environ={})
+    return config.load({"database_url": database_url, "secret_key": TEST_SECRET_KEY},
+                       environ={})
 
 
 @pytest.fixture
@@ -143,7 +146,8 @@ def reader(container: Container) -> dict[str, str]:
 def hub(database_url: str, manual_clock: ManualClock) -> Iterator[Container]:
     """A container on a clock the test moves, allowed to deliver to loopback."""
     settings = config.load(
-        {"database_url": database_url, "allowed_targets": "127.0.0.0/8"}, environ={}
+        {"database_url": database_url, "allowed_targets": "127.0.0.0/8",
+         "secret_key": TEST_SECRET_KEY}, environ={}
     )
     built = build(settings, clock=manual_clock)
     yield built

@@ -6,16 +6,21 @@ from datetime import timedelta
 
 from interlock.clock import SystemClock
 from interlock.config import Settings
+from interlock.connectors import registry
+from interlock.crypto import FernetBox, secret_key
 from interlock.domain.targets import parse_allowed_networks
 from interlock.ports.clock import Clock
+from interlock.services.connectors import ConnectorService
 from interlock.services.container import Container
 from interlock.services.deliveries import DeliveryService
 from interlock.services.endpoints import EndpointService
+from interlock.services.hooks import HookService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.ingest import AlertProcessor, Intake
 from interlock.services.keys import KeyService
 from interlock.services.sources import MaintenanceService, SourceService
+from interlock.services.sync import SyncService
 from interlock.sources.options import SourceParsers
 from interlock.store import migrate
 from interlock.store.engine import create_engine
@@ -33,6 +38,13 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
     incidents = IncidentService(store, clock)
     parsers = SourceParsers()
     lease = timedelta(seconds=settings.worker_lease_seconds)
+    guard = ResolvingGuard(parse_allowed_networks(settings.allowed_targets))
+    drivers = registry.drivers()
+    box = FernetBox(lambda: secret_key(settings))
+    connectors = ConnectorService(store, clock, drivers, box, guard)
+    sync = SyncService(store, clock, connectors, drivers, incidents, base_url=settings.base_url,
+                       reconcile_every=timedelta(seconds=settings.reconcile_seconds),
+                       lease=lease)
     return Container(
         settings=settings,
         clock=clock,
@@ -40,12 +52,13 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         incidents=incidents,
         keys=KeyService(store, clock),
         idempotency=Idempotency(store, clock),
-        endpoints=EndpointService(
-            store, clock, ResolvingGuard(parse_allowed_networks(settings.allowed_targets))
-        ),
-        deliveries=DeliveryService(store, clock, lease=lease),
+        endpoints=EndpointService(store, clock, guard),
+        deliveries=DeliveryService(store, clock, lease=lease, fan_outs=[sync.fan_out]),
         sources=SourceService(store, clock, parsers),
         maintenance=MaintenanceService(store, clock),
         intake=Intake(store, clock),
         alerts=AlertProcessor(store, clock, parsers, incidents, lease=lease),
+        connectors=connectors,
+        sync=sync,
+        hooks=HookService(store, clock, connectors, drivers, incidents, sync),
     )

@@ -50,6 +50,15 @@ class Settings(BaseModel):
     worker_lease_seconds: float = Field(120.0, ge=1)
     #: Longest wait between looks at the queue when nothing woke the worker.
     worker_poll_seconds: float = Field(1.0, gt=0, le=60)
+    #: Encrypts connector credentials at rest (and signs console sessions). Any long
+    #: random string; every process of one deployment needs the same one. Unset: a key
+    #: is generated once into ``secret_key_file``.
+    secret_key: str | None = None
+    secret_key_file: str = "./interlock.key"
+    #: How often each connector link is pulled from its tool to heal missed webhooks.
+    reconcile_seconds: float = Field(300.0, ge=5)
+    #: Seconds a connector call may take before it counts as failed.
+    connector_timeout: float = Field(10.0, gt=0, le=120)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 

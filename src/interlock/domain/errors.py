@@ -102,3 +102,20 @@ class StoreUnavailable(InterlockError):
     title = "Store unavailable"
     slug = "store-unavailable"
     retryable = True
+
+
+class ToolFailed(InterlockError):
+    """A connector's call to its tool failed. Whether to try again depends on how (a
+    timeout or a 503 may pass; a 400 or a missing project will not), so ``retryable``
+    is set per instance. ``retry_after`` is the tool's own Retry-After, in seconds."""
+
+    status = 502
+    title = "Tool call failed"
+    slug = "tool-failed"
+
+    def __init__(self, detail: str, *, retryable: bool, retry_after: float | None = None,
+                 status_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status_code = status_code

@@ -9,13 +9,15 @@ driver's errors into :mod:`interlock.domain.errors` (a lost race becomes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from interlock.domain.alerts import Alert, PayloadStatus, ReceivedPayload
+from interlock.domain.connectors import Activity as ConnectorActivity
+from interlock.domain.connectors import Connector, JobKind, JobStatus, Link, SyncJob
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.events import Event
@@ -277,9 +279,132 @@ class MaintenanceRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StoredConnector:
+    """A connector as stored: its credentials still sealed (see ports.connector.SecretBox)."""
+
+    connector: Connector
+    sealed_credentials: str
+
+
+class ConnectorRepository(Protocol):
+    def insert(self, connector: Connector, sealed_credentials: str) -> None: ...
+
+    def get(self, connector_id: str) -> StoredConnector | None: ...
+
+    def enabled(self) -> list[StoredConnector]: ...
+
+    def save(self, connector: Connector, sealed_credentials: str | None = None) -> None:
+        """Write the configuration; credentials only when ``sealed_credentials`` is given."""
+        ...
+
+    def delete(self, connector_id: str) -> bool: ...
+
+    def record_health(self, connector_id: str, *, at: datetime, error: str | None,
+                      learned: Mapping[str, Any] | None = None) -> None:
+        """After a call to the tool: success (``error`` None) ends a failure streak;
+        ``learned`` is merged into the connector's state."""
+        ...
+
+    def list(self, *, after: str | None, limit: int) -> list[StoredConnector]:
+        """Oldest first, by id."""
+        ...
+
+
+class LinkRepository(Protocol):
+    def get(self, connector_id: str, incident_id: str) -> Link | None: ...
+
+    def find(self, connector_id: str, external_id: str) -> Link | None: ...
+
+    def for_incident(self, incident_id: str) -> list[Link]: ...
+
+    def put(self, link: Link) -> None:
+        """Insert, or update the link of the same connector and incident."""
+        ...
+
+    def due_for_reconcile(self, connector_ids: Sequence[str], before: datetime,
+                          resolved_after: datetime, limit: int) -> list[Link]:
+        """Links not reconciled since ``before``, of incidents still open or resolved
+        after ``resolved_after``."""
+        ...
+
+    def mark_reconciled(self, link_ids: Sequence[str], at: datetime) -> None: ...
+
+    def for_connector(self, connector_id: str, *, limit: int) -> list[Link]:
+        """Newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: SyncJob
+    status: JobStatus
+    next_attempt_at: datetime | None
+    error: str | None
+
+
+class SyncJobRepository(Protocol):
+    def insert_many(self, jobs: Sequence[SyncJob]) -> None: ...
+
+    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
+        """(connector id, incident id) of every pending job of these incidents, locked."""
+        ...
+
+    def waiting(self, connector_id: str, incident_id: str, kind: JobKind) -> bool:
+        """Whether a job of this kind is pending and not yet started (to coalesce)."""
+        ...
+
+    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int,
+              exclude_connectors: Sequence[str] = ()) -> list[SyncJob]:
+        """Lease due pending jobs, oldest due first."""
+        ...
+
+    def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:
+        """Write each job's new state and make due the next job waiting behind it."""
+        ...
+
+    def get(self, job_id: str) -> SyncJob | None: ...
+
+    def counts(self, connector_id: str) -> dict[str, int]: ...
+
+
+class ConnectorActivityRepository(Protocol):
+    def append(self, items: Sequence[ConnectorActivity]) -> None: ...
+
+    def list(self, connector_id: str, *, before: int | None, limit: int,
+             incident_id: str | None = None) -> list[tuple[int, ConnectorActivity]]:
+        """Newest first, each with its position for the next cursor."""
+        ...
+
+
+class HookReceipts(Protocol):
+    def add(self, connector_id: str, delivery_id: str, at: datetime) -> bool:
+        """Remember an inbound delivery; False if it was seen before."""
+        ...
+
+    def purge(self, older_than: datetime) -> int: ...
+
+
 class Flags(Protocol):
     def claim(self, name: str, value: str) -> bool:
         """Set a one-time flag; True only for the first caller, ever."""
+        ...
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Counts per consecutive time bucket, oldest first (the console's chart)."""
+
+    alerts: list[int]
+    incidents: list[int]
+    delivered: list[int]
+    failed: list[int]
+
+
+class ActivityRepository(Protocol):
+    def counts(self, bounds: Sequence[datetime], *, include_private: bool) -> Activity:
+        """Per bucket ``[bounds[i], bounds[i + 1])``: alerts first seen, incidents opened
+        (private ones only with ``include_private``), attempts that succeeded and failed."""
         ...
 
 
@@ -322,6 +447,24 @@ class Transaction(Protocol):
 
     @property
     def maintenance(self) -> MaintenanceRepository: ...
+
+    @property
+    def connectors(self) -> ConnectorRepository: ...
+
+    @property
+    def links(self) -> LinkRepository: ...
+
+    @property
+    def sync_jobs(self) -> SyncJobRepository: ...
+
+    @property
+    def connector_activity(self) -> ConnectorActivityRepository: ...
+
+    @property
+    def hook_receipts(self) -> HookReceipts: ...
+
+    @property
+    def activity(self) -> ActivityRepository: ...
 
 
 class Store(Protocol):

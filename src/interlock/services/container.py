@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from interlock.config import Settings
 from interlock.ports.clock import Clock
 from interlock.ports.store import Store
+from interlock.services.connectors import ConnectorService
 from interlock.services.deliveries import DeliveryService
 from interlock.services.endpoints import EndpointService
+from interlock.services.hooks import HookService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.ingest import AlertProcessor, Intake
 from interlock.services.keys import KeyService
 from interlock.services.sources import MaintenanceService, SourceService
+from interlock.services.sync import SyncService
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Container:
     maintenance: MaintenanceService
     intake: Intake
     alerts: AlertProcessor
+    connectors: ConnectorService
+    sync: SyncService
+    hooks: HookService
 
     def close(self) -> None:
         self.store.close()

@@ -9,7 +9,7 @@ domain, so it can be tested with a manual clock and no network.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,9 @@ from interlock.ports.clock import Clock
 from interlock.ports.store import Claim, Outcome, Store, Transaction
 
 DEFAULT_LEASE = timedelta(seconds=120)
+#: Another consumer of the event outbox (connectors' sync jobs), called in the same
+#: transaction that fans events out to endpoints.
+FanOut = Callable[[Transaction, Sequence[Event], datetime], None]
 #: Events fanned out per transaction at most.
 DISPATCH_BATCH = 500
 
@@ -61,8 +64,10 @@ class DeliveryService:
     def __init__(
         self, store: Store, clock: Clock, *, policy: RetryPolicy | None = None,
         lease: timedelta = DEFAULT_LEASE, disable_after: timedelta = DISABLE_AFTER,
+        fan_outs: Sequence[FanOut] = (),
     ) -> None:
         self._store = store
+        self._fan_outs = tuple(fan_outs)
         self._clock = clock
         self._policy = policy or RetryPolicy()
         self._lease = lease
@@ -100,6 +105,8 @@ class DeliveryService:
                 created.append(_new_delivery(event, endpoint, now, Trigger.SCHEDULED,
                                              waiting=waits))
         tx.deliveries.insert_many(created)
+        for fan_out in self._fan_outs:
+            fan_out(tx, pending, now)
         tx.events.mark_dispatched([event.sequence for event in pending], now)
         return len(pending)
 

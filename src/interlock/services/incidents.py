@@ -201,6 +201,19 @@ class IncidentService:
                 extra={"alerts": [dict(alert) for alert in alerts], "alert_count": count})
         return transition.incident
 
+    def note_in(self, tx: Transaction, incident_id: str, origin: Origin, message: str, *,
+                kind: str = "connector.note") -> None:
+        """A timeline line that changes nothing (a link made in a tool, a silence that
+        expired there): no version bump and no event, so nothing is pushed for it."""
+        incident = tx.incidents.get(incident_id)
+        if incident is None:
+            return
+        now = self._clock.now()
+        tx.timeline.append(TimelineEntry(
+            id=new_id("tle", now), incident_id=incident.id, at=now, kind=kind,
+            origin=origin, incident_version=incident.version, message=message,
+        ))
+
 
 def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = False) -> Incident:
     """The incident, or NotFound: a private incident does not exist for those who may not

@@ -13,7 +13,15 @@ from sqlalchemy.engine import Engine
 
 from interlock.domain.errors import StoreUnavailable
 from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
+from interlock.store.activity import SqlActivity
 from interlock.store.alerts import SqlAlerts, SqlCorrelations, SqlPayloads
+from interlock.store.connectors import (
+    SqlConnectorActivity,
+    SqlConnectors,
+    SqlHookReceipts,
+    SqlLinks,
+    SqlSyncJobs,
+)
 from interlock.store.deliveries import SqlDeliveries
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
@@ -38,6 +46,12 @@ class SqlTransaction:
         self.alerts = SqlAlerts(connection)
         self.correlations = SqlCorrelations(connection)
         self.maintenance = SqlMaintenance(connection)
+        self.connectors = SqlConnectors(connection)
+        self.links = SqlLinks(connection)
+        self.sync_jobs = SqlSyncJobs(connection)
+        self.connector_activity = SqlConnectorActivity(connection)
+        self.hook_receipts = SqlHookReceipts(connection)
+        self.activity = SqlActivity(connection)
 
 
 class FairLock:
@@ -97,7 +111,7 @@ class SqlStore:
         # meet the busy handler.
         with self._writers if write and self._serialise_writes else contextlib.nullcontext():
             tx = yield from self._transaction(write)
-        if tx.events.appended or tx.payloads.inserted:
+        if tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted:
             for listener in self._listeners:
                 listener()
 

@@ -288,3 +288,104 @@ maintenance_windows = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Index(None, "ends_at"),
 )
+
+connectors = sa.Table(
+    "connectors",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("settings", Json, nullable=False),
+    #: Encrypted (ports.connector.SecretBox): the key never reaches the database.
+    sa.Column("credentials", sa.Text, nullable=False),
+    sa.Column("mapping", Json, nullable=False),
+    sa.Column("filter", Json),
+    sa.Column("state", Json, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("last_success_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", UtcDateTime),
+    sa.Column("failing_since", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+incident_links = sa.Table(
+    "incident_links",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("connector_id", sa.String(40),
+              sa.ForeignKey("connectors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("incident_id", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("external_id", sa.String(400), nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("state", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("reconciled_at", UtcDateTime),
+    sa.UniqueConstraint("connector_id", "incident_id"),
+    sa.Index(None, "connector_id", "external_id"),
+    sa.Index(None, "incident_id"),
+)
+
+sync_jobs = sa.Table(
+    "sync_jobs",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("connector_id", sa.String(40),
+              sa.ForeignKey("connectors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("incident_id", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("event_id", sa.String(40)),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(
+        "ix_sync_jobs_due", "next_attempt_at", "position",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    # Per-incident order: one job of an incident per connector runs at a time.
+    sa.Index(None, "connector_id", "incident_id", "status", "position"),
+)
+
+connector_activity = sa.Table(
+    "connector_activity",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("connector_id", sa.String(40),
+              sa.ForeignKey("connectors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("incident_id", sa.String(40)),
+    sa.Column("job_id", sa.String(40)),
+    sa.Column("attempt", sa.Integer),
+    sa.Column("calls", Json, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Index(None, "connector_id", "position"),
+)
+
+#: Inbound tool deliveries already seen, by the tool's delivery id: duplicates are
+#: answered but not applied twice.
+hook_receipts = sa.Table(
+    "hook_receipts",
+    metadata,
+    sa.Column("connector_id", sa.String(40),
+              sa.ForeignKey("connectors.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("delivery_id", sa.String(200), primary_key=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Index(None, "received_at"),
+)

@@ -1,0 +1,101 @@
+"""Request and response bodies for connectors, their activity and incident links."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from interlock.api.schemas import Request, text
+
+Name = text(200, 1)
+Kind = text(32, 1)
+Secret = text(4000, 1)
+
+
+class ConnectorCreate(Request):
+    name: Name  # type: ignore[valid-type]
+    kind: Kind = Field(..., examples=["jira", "slack", "alertmanager"])  # type: ignore[valid-type]
+    settings: dict[text(64, 1), Any] = Field(  # type: ignore[valid-type]
+        default_factory=dict, examples=[{"base_url": "https://acme.atlassian.net",
+                                         "project_key": "OPS"}])
+    credentials: dict[text(64, 1), Secret] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="Stored encrypted; never returned")
+    mapping: dict[str, Any] | None = Field(None, examples=[
+        {"owners": {"assignee": "tool", "status": "both"}}])
+    filter: dict[str, Any] | None = Field(
+        None, description="Which incidents it receives (the endpoint filter language)",
+        examples=[{"severity": ["critical", "high"]}])
+    enabled: bool = True
+
+
+class ConnectorPatch(Request):
+    name: Name | None = None  # type: ignore[valid-type]
+    settings: dict[text(64, 1), Any] | None = None  # type: ignore[valid-type]
+    credentials: dict[text(64, 1), Secret] | None = None  # type: ignore[valid-type]
+    mapping: dict[str, Any] | None = None
+    filter: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class ConnectorOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    settings: dict[str, Any]
+    credentials_set: list[str] = Field(description="Names of the stored credentials")
+    mapping: dict[str, Any]
+    filter: dict[str, Any] | None
+    enabled: bool
+    hook_url: str
+    state: dict[str, Any]
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failing_since: datetime | None
+    queue: dict[str, int] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CallOut(BaseModel):
+    method: str
+    url: str
+    status: int | None
+    duration_ms: float
+    error: str | None
+
+
+class ActivityOut(BaseModel):
+    id: str
+    at: datetime
+    direction: str
+    action: str
+    outcome: str
+    summary: str
+    incident_id: str | None
+    job_id: str | None
+    attempt: int | None
+    calls: list[CallOut]
+    error: str | None
+    next_attempt_at: datetime | None
+
+
+class LinkOut(BaseModel):
+    id: str
+    connector_id: str
+    incident_id: str
+    kind: str
+    external_id: str
+    url: str | None
+    created_at: datetime
+    updated_at: datetime
+    reconciled_at: datetime | None
+
+
+class ConnectorKindOut(BaseModel):
+    kind: str
+    settings: dict[str, Any]
+    credentials: list[str]
+    mapping: dict[str, Any]

@@ -1,0 +1,1 @@
+"""Connector drivers: one package per external tool, each implementing ports.connector."""

@@ -1,0 +1,11 @@
+"""The drivers this build of Interlock ships, by kind."""
+
+from __future__ import annotations
+
+from interlock.connectors.alertmanager import AlertmanagerDriver
+from interlock.ports.connector import ConnectorDriver
+
+
+def drivers() -> dict[str, ConnectorDriver]:
+    found: list[ConnectorDriver] = [AlertmanagerDriver()]
+    return {driver.kind: driver for driver in found}

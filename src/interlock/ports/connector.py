@@ -1,0 +1,211 @@
+"""What a connector driver is, and what it is given.
+
+A driver (one package per tool under ``interlock.connectors``) is one small interface:
+check a configuration, push an incident to the tool, pull the tool's state, and read
+the tool's inbound webhook. It never touches the store: the sync service hands it a
+:class:`SyncContext` and writes what it answers (links, incident changes, activity) in
+one transaction. HTTP goes through :class:`ToolHttp`, so every call is recorded and
+the same target guard as webhooks applies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from interlock.domain.alerts import Alert
+from interlock.domain.connectors import Connector, FieldMapping, Link
+from interlock.domain.errors import ToolFailed
+from interlock.domain.events import Event
+from interlock.domain.incidents import Incident, Status
+
+
+@dataclass(frozen=True)
+class ToolResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as error:
+            raise ToolFailed(f"the tool answered {self.status} with a body that is not "
+                             f"JSON: {self.body[:200]!r}", retryable=True,
+                             status_code=self.status) from error
+
+    def expect(self, doing: str) -> ToolResponse:
+        """This response if it is a 2xx; else ToolFailed, retryable for 408, 409, 429 and
+        5xx (the tool may recover), not for other 4xx (our request is wrong)."""
+        if self.ok:
+            return self
+        retry_after = _seconds(self.headers.get("Retry-After"))
+        text = self.body[:300].decode("utf-8", "replace")
+        raise ToolFailed(f"{doing}: HTTP {self.status} {text}".strip(),
+                         retryable=self.status in (408, 409, 429) or self.status >= 500,
+                         retry_after=retry_after, status_code=self.status)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
+
+
+class ToolHttp(Protocol):
+    async def request(
+        self, method: str, url: str, *, json: Any = None, data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ToolResponse:
+        """Any HTTP answer is a ToolResponse; no answer at all (refused, timed out,
+        blocked by the target guard) raises ToolFailed, retryable."""
+        ...
+
+
+@dataclass(frozen=True)
+class SyncContext:
+    connector: Connector
+    incident: Incident
+    #: This connector's link for the incident, if it has one yet.
+    link: Link | None
+    http: ToolHttp
+    now: datetime
+    #: Where people open the incident in Interlock.
+    incident_url: str
+    #: The event being pushed (None for a pull or a refresh).
+    event: Event | None = None
+    #: The incident's alerts, for connectors that act on them (silences).
+    alerts: Sequence[Alert] = ()
+
+    @property
+    def mapping(self) -> FieldMapping:
+        return self.connector.mapping
+
+
+@dataclass(frozen=True)
+class LinkWrite:
+    """A link to create or update: kind + external id + url + the state to remember."""
+
+    kind: str
+    external_id: str
+    url: str | None
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    #: What was done, in words, for the activity log ("created issue OPS-12").
+    summary: str
+    link: LinkWrite | None = None
+    #: Lines for the incident's timeline ("Jira issue OPS-12 created").
+    notes: Sequence[str] = ()
+    #: What the connector learned about the tool, merged into Connector.state.
+    learned: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteComment:
+    id: str
+    author: str
+    body: str
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """The tool's current state, already mapped to Interlock's words. Fields are None
+    when the tool did not say (or the mapping does not pull them)."""
+
+    summary: str
+    status: Status | None = None
+    #: ``...`` (Ellipsis) when the tool says nothing about the assignee; None is "nobody".
+    assignee: Any = ...
+    #: Comments not made by Interlock, all of them (the service imports the new ones).
+    comments: Sequence[RemoteComment] = ()
+    link: LinkWrite | None = None
+    notes: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    """Something a person asked for from inside the tool (a Slack button)."""
+
+    action: str  # acknowledge | resolve | reopen | comment
+    incident: str  # id or reference
+    actor: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class HookNotice:
+    """What an inbound webhook says, once verified.
+
+    * ``external_id`` set: something changed on that object; pull it.
+    * ``command`` set: apply it now and answer with ``driver.answer``.
+    * neither: nothing to do (a ping, an event Interlock does not use); ``ignored``
+      says why.
+    """
+
+    delivery_id: str | None
+    external_id: str | None = None
+    command: Command | None = None
+    #: The change was made by Interlock's own account in the tool: an echo.
+    from_interlock: bool = False
+    ignored: str | None = None
+    description: str = ""
+
+
+class ConnectorDriver(Protocol):
+    kind: ClassVar[str]
+    #: The kind of link it keeps per incident ("jira_issue").
+    link_kind: ClassVar[str]
+    #: Settings it needs and their defaults; credentials it needs.
+    defaults: ClassVar[Mapping[str, Any]]
+    required_credentials: ClassVar[tuple[str, ...]]
+    default_mapping: ClassVar[FieldMapping]
+    #: Whether a periodic pull makes sense for its links.
+    reconciles: ClassVar[bool]
+    #: Whether it needs the incident's alerts (SyncContext.alerts), e.g. for silences.
+    uses_alerts: ClassVar[bool]
+
+    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
+        """Raise InvalidInput (with per-field errors) unless the configuration is usable."""
+        ...
+
+    def wants(self, event: Event) -> bool:
+        """Whether this event needs a push at all (Alertmanager ignores comments)."""
+        ...
+
+    async def push(self, ctx: SyncContext) -> PushResult: ...
+
+    async def pull(self, ctx: SyncContext) -> PullResult: ...
+
+    async def refresh(self, ctx: SyncContext) -> PushResult: ...
+
+    def read_hook(self, connector: Connector, headers: Mapping[str, str], body: bytes,
+                  now: datetime) -> HookNotice:
+        """Verify the tool's signature (raise Unauthenticated) and say what happened."""
+        ...
+
+    def answer(self, notice: HookNotice, message: str, ok: bool) -> tuple[int, Any]:
+        """The HTTP status and JSON body to answer a command with (``message`` says what
+        Interlock did, or why it could not)."""
+        ...
+
+
+class SecretBox(Protocol):
+    """Encrypts credentials at rest."""
+
+    def seal(self, plain: str) -> str: ...
+
+    def open(self, sealed: str) -> str:
+        """Raise InvalidInput if ``sealed`` was not sealed with this box's key."""
+        ...
+

@@ -1,0 +1,417 @@
+"""Two-way sync as use cases: fan events out to connectors as jobs, lease due jobs, run
+them through their driver, and record what happened.
+
+The queue is the webhook queue's twin: jobs are made from the event outbox in the same
+transaction that fans events out to endpoints, leased, retried on the same schedule
+(RetryPolicy), and kept in order per connector and incident. The async loop that
+drives this lives in ``interlock.worker.sync``.
+
+Echo rule: an event whose origin is connector X never becomes a job for X.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.domain import incidents as rules
+from interlock.domain import webhooks
+from interlock.domain.alerts import Alert
+from interlock.domain.connectors import (
+    PUSHED_EVENTS,
+    Activity,
+    Call,
+    Connector,
+    Direction,
+    JobKind,
+    JobStatus,
+    Link,
+    Outcome,
+    SyncJob,
+)
+from interlock.domain.errors import InterlockError, ToolFailed
+from interlock.domain.events import Event, Origin
+from interlock.domain.filters import Filter
+from interlock.domain.ids import new_id
+from interlock.domain.incidents import Incident, Status
+from interlock.domain.retry import RetryPolicy
+from interlock.logs import get_logger
+from interlock.ports.clock import Clock
+from interlock.ports.connector import (
+    ConnectorDriver,
+    LinkWrite,
+    PullResult,
+    PushResult,
+    SyncContext,
+    ToolHttp,
+    ToolResponse,
+)
+from interlock.ports.store import JobOutcome, Store, Transaction
+from interlock.services.connectors import ConnectorService
+from interlock.services.incidents import IncidentService, Viewer
+
+log = get_logger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=120)
+#: Resolved incidents are still reconciled for this long (a ticket reopened after).
+RECONCILE_AFTER_RESOLVED = timedelta(days=1)
+RECONCILE_BATCH = 200
+#: Most alerts handed to a driver (a silence needs their common labels, not all).
+ALERTS_FOR_DRIVER = 500
+
+
+@dataclass(frozen=True)
+class JobWork:
+    """A leased job with everything its driver needs."""
+
+    job: SyncJob
+    connector: Connector
+    incident: Incident
+    link: Link | None
+    event: Event | None = None
+    alerts: Sequence[Alert] = ()
+
+
+@dataclass(frozen=True)
+class JobDone:
+    work: JobWork
+    started_at: datetime
+    calls: tuple[Call, ...]
+    result: PushResult | PullResult | None = None
+    error: InterlockError | None = None
+
+
+class RecordingHttp:
+    """A ToolHttp that remembers every call, for the activity log."""
+
+    def __init__(self, inner: ToolHttp) -> None:
+        self._inner = inner
+        self.calls: list[Call] = []
+
+    async def request(self, method: str, url: str, *, json: Any = None,
+                      data: bytes | None = None, headers: Mapping[str, str] | None = None
+                      ) -> ToolResponse:
+        started = time.perf_counter()
+        try:
+            response = await self._inner.request(method, url, json=json, data=data,
+                                                 headers=headers)
+        except ToolFailed as error:
+            self.calls.append(Call(method, url, None, _ms(started), error.detail[:300]))
+            raise
+        self.calls.append(Call(method, url, response.status, _ms(started)))
+        return response
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+@dataclass
+class _Routes:
+    """Enabled connectors and their filters, read once per fan-out."""
+
+    connectors: list[tuple[Connector, Filter]] = field(default_factory=list)
+
+
+class SyncService:
+    def __init__(
+        self, store: Store, clock: Clock, connectors: ConnectorService,
+        drivers: Mapping[str, ConnectorDriver], incidents: IncidentService, *,
+        base_url: str, reconcile_every: timedelta = timedelta(minutes=5),
+        policy: RetryPolicy | None = None, lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._connectors = connectors
+        self._drivers = drivers
+        self._incidents = incidents
+        self._base_url = base_url.rstrip("/")
+        self._reconcile_every = reconcile_every
+        self._policy = policy or RetryPolicy()
+        self._lease = lease
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def incident_url(self, incident: Incident) -> str:
+        return f"{self._base_url}/incidents/{incident.reference}"
+
+    # -- fan-out (runs inside the webhook dispatcher's transaction) ----------------------
+
+    def fan_out(self, tx: Transaction, events: Sequence[Event], now: datetime) -> None:
+        """Queue a push job per event and connector that shares the incident, except to
+        the connector the change came from."""
+        relevant = [event for event in events
+                    if event.incident_id and event.type in PUSHED_EVENTS]
+        if not relevant:
+            return
+        routes = [(stored.connector, Filter.parse(stored.connector.filter))
+                  for stored in tx.connectors.enabled()
+                  if stored.connector.kind in self._drivers]
+        if not routes:
+            return
+        jobs = []
+        for event in relevant:
+            incident: Any = webhooks.redact(event.data).get("incident")
+            for connector, where in routes:
+                if connector.is_origin_of(event.origin) or not where.matches(incident):
+                    continue
+                if not self._drivers[connector.kind].wants(event):
+                    continue
+                jobs.append(_job(connector.id, event.incident_id or "", JobKind.PUSH, now,
+                                 reason=event.type.value, event_id=event.id))
+        self._enqueue(tx, jobs)
+
+    def _enqueue(self, tx: Transaction, jobs: list[SyncJob]) -> None:
+        """Insert jobs; one queued behind a pending job of the same connector and
+        incident waits (no due time) until that one finishes."""
+        if not jobs:
+            return
+        queued = tx.sync_jobs.pending_pairs({job.incident_id for job in jobs})
+        placed = []
+        for job in jobs:
+            pair = (job.connector_id, job.incident_id)
+            if pair in queued:
+                job = SyncJob(**{**job.__dict__, "next_attempt_at": None})
+            queued.add(pair)
+            placed.append(job)
+        tx.sync_jobs.insert_many(placed)
+
+    def enqueue_in(self, tx: Transaction, connector_id: str, incident_id: str,
+                   kind: JobKind, reason: str) -> bool:
+        """Queue a pull or refresh unless one is already waiting (they coalesce: one
+        pull reads everything that changed)."""
+        if tx.sync_jobs.waiting(connector_id, incident_id, kind):
+            return False
+        self._enqueue(tx, [_job(connector_id, incident_id, kind, self._clock.now(),
+                                reason=reason)])
+        return True
+
+    # -- reconciliation ----------------------------------------------------------------
+
+    def reconcile(self, limit: int = RECONCILE_BATCH) -> int:
+        """Queue a pull for each link not pulled for a while: it heals webhooks that
+        never arrived. Returns the pulls queued."""
+        now = self._clock.now()
+        with self._store.transaction(write=True) as tx:
+            ids = [stored.connector.id for stored in tx.connectors.enabled()
+                   if stored.connector.kind in self._drivers
+                   and self._drivers[stored.connector.kind].reconciles]
+            links = tx.links.due_for_reconcile(ids, now - self._reconcile_every,
+                                               now - RECONCILE_AFTER_RESOLVED, limit)
+            queued = sum(self.enqueue_in(tx, link.connector_id, link.incident_id,
+                                         JobKind.PULL, "reconcile") for link in links)
+            tx.links.mark_reconciled([link.id for link in links], now)
+        return queued
+
+    # -- leasing and running -----------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, exclude_connectors: Sequence[str] = ()
+              ) -> list[JobWork]:
+        now = self._clock.now()
+        with self._store.transaction(write=True) as tx:
+            stored = {item.connector.id: item
+                      for item in tx.connectors.list(after=None, limit=1000)}
+            disabled = [cid for cid, item in stored.items() if not item.connector.enabled]
+            jobs = tx.sync_jobs.claim(owner, now, now + self._lease, limit,
+                                      sorted({*exclude_connectors, *disabled}))
+            work = []
+            opened: dict[str, Connector] = {}
+            for job in jobs:
+                if job.connector_id not in opened:
+                    opened[job.connector_id] = self._connectors.open(stored[job.connector_id])
+                incident = tx.incidents.get(job.incident_id)
+                if incident is None:
+                    continue
+                connector = opened[job.connector_id]
+                driver = self._drivers.get(connector.kind)
+                alerts: Sequence[Alert] = ()
+                if driver is not None and driver.uses_alerts:
+                    alerts = tx.alerts.for_incident(incident.id)[:ALERTS_FOR_DRIVER]
+                work.append(JobWork(
+                    job=job, connector=connector, incident=incident,
+                    link=tx.links.get(job.connector_id, job.incident_id),
+                    event=tx.events.get(job.event_id) if job.event_id else None,
+                    alerts=alerts,
+                ))
+        return work
+
+    async def run(self, work: JobWork, http: ToolHttp) -> JobDone:
+        """Run one job through its driver. Never raises for what the tool or the driver
+        does: every outcome is recorded."""
+        started = self._clock.now()
+        recorder = RecordingHttp(http)
+        driver = self._drivers.get(work.connector.kind)
+        context = SyncContext(
+            connector=work.connector, incident=work.incident, link=work.link, http=recorder,
+            now=started, incident_url=self.incident_url(work.incident), event=work.event,
+            alerts=work.alerts,
+        )
+        result: PushResult | PullResult | None = None
+        try:
+            if driver is None:
+                raise InterlockError(f"no driver for connector kind {work.connector.kind!r}")
+            if work.job.kind is JobKind.PUSH:
+                result = await driver.push(context)
+            elif work.job.kind is JobKind.REFRESH:
+                result = await driver.refresh(context) if work.link else None
+            else:
+                result = await driver.pull(context) if work.link else None
+        except InterlockError as error:
+            return JobDone(work, started, tuple(recorder.calls), error=error)
+        except Exception as error:  # a driver bug must not stop the loop; it is shown
+            log.exception("connector driver failed", connector=work.connector.id)
+            return JobDone(work, started, tuple(recorder.calls), error=ToolFailed(
+                f"the {work.connector.kind} driver failed: {type(error).__name__}: {error}",
+                retryable=True))
+        return JobDone(work, started, tuple(recorder.calls), result=result)
+
+    def record(self, owner: str, done: JobDone) -> None:
+        """Write a job's outcome: links, incident changes pulled from the tool, the
+        activity row, the connector's health, and the job's next step."""
+        now = self._clock.now()
+        work, job = done.work, done.work.job
+        try:
+            with self._store.transaction(write=True) as tx:
+                summary = self._apply(tx, done, now) if done.error is None else ""
+                outcome, activity = self._outcome(done, summary, now)
+                tx.sync_jobs.complete(owner, [outcome], now)
+                tx.connector_activity.append([activity])
+                learned = done.result.learned if isinstance(done.result, PushResult) else None
+                tx.connectors.record_health(work.connector.id, at=now, error=activity.error,
+                                            learned=learned)
+            return
+        except InterlockError as error:
+            if error.retryable:
+                raise
+            failed = JobDone(work, done.started_at, done.calls, error=error)
+        # Applying what the tool said failed (say, a status the incident cannot take):
+        # record that instead, in a fresh transaction.
+        with self._store.transaction(write=True) as tx:
+            outcome, activity = self._outcome(failed, "", now)
+            tx.sync_jobs.complete(owner, [outcome], now)
+            tx.connector_activity.append([activity])
+            tx.connectors.record_health(work.connector.id, at=now, error=activity.error)
+        log.info("sync job failed while applying", job=job.id, error=failed.error)
+
+    def _outcome(self, done: JobDone, summary: str, now: datetime
+                 ) -> tuple[JobOutcome, Activity]:
+        job = done.work.job
+        error = done.error
+        status, next_at = JobStatus.SUCCEEDED, None
+        if error is not None:
+            if error.retryable:
+                retry_after = error.retry_after if isinstance(error, ToolFailed) else None
+                next_at = self._policy.after_failure(job.attempts + 1, now,
+                                                     retry_after).next_attempt_at
+            status = JobStatus.PENDING if next_at else JobStatus.FAILED
+        outcome = Outcome.SUCCEEDED if error is None else Outcome.FAILED
+        if error is None and not done.calls and not summary:
+            outcome = Outcome.SKIPPED
+        activity = Activity(
+            id=new_id("act", now), connector_id=job.connector_id, at=done.started_at,
+            direction=Direction.OUTBOUND if job.kind is not JobKind.PULL else Direction.INBOUND,
+            action=f"{job.kind.value}:{job.reason}", outcome=outcome,
+            summary=summary or (error.detail if error else "nothing to do"),
+            incident_id=job.incident_id, job_id=job.id, attempt=job.attempts + 1,
+            calls=done.calls, error=error.detail if error else None, next_attempt_at=next_at,
+        )
+        return JobOutcome(job, status, next_at, activity.error), activity
+
+    def _apply(self, tx: Transaction, done: JobDone, now: datetime) -> str:
+        work, result = done.work, done.result
+        if result is None:
+            return "no link yet; nothing to do"
+        origin = work.connector.origin
+        link = work.link
+        if isinstance(result, PullResult):
+            link, applied = self._apply_pull(tx, work, result)
+            parts = [result.summary, *applied]
+        else:
+            parts = [result.summary]
+        if result.link is not None:
+            link = self._write_link(tx, work, link, result.link, now)
+        elif link is not None and link is not work.link:
+            tx.links.put(link)
+        for note in result.notes:
+            self._incidents.note_in(tx, work.incident.id, origin, note)
+        return "; ".join(part for part in parts if part)
+
+    def _write_link(self, tx: Transaction, work: JobWork, current: Link | None,
+                    write: LinkWrite, now: datetime) -> Link:
+        link = Link(
+            id=current.id if current else new_id("lnk", now),
+            connector_id=work.connector.id, incident_id=work.incident.id, kind=write.kind,
+            external_id=write.external_id, url=write.url,
+            state={**(current.state if current else {}), **write.state},
+            created_at=current.created_at if current else now, updated_at=now,
+            reconciled_at=current.reconciled_at if current else now,
+        )
+        tx.links.put(link)
+        return link
+
+    def _apply_pull(self, tx: Transaction, work: JobWork, result: PullResult
+                    ) -> tuple[Link | None, list[str]]:
+        """Apply what changed in the tool since Interlock last wrote or read it there.
+        The comparison is with the link's ``seen`` state, not with the incident: a tool
+        still showing what Interlock itself wrote is not a change."""
+        link = work.link
+        if link is None:
+            return None, []
+        mapping, connector = work.connector.mapping, work.connector
+        seen = dict(link.state.get("seen") or {})
+        known = set(link.state.get("comments") or [])
+        viewer = Viewer(origin=connector.origin, can_see_private=True)
+        applied: list[str] = []
+        key = work.incident.id
+        if (result.status is not None and mapping.pulls("status")
+                and result.status.value != seen.get("status")):
+            for command in _commands_to(result.status):
+                self._incidents.apply_in(
+                    tx, viewer, key, command,
+                    note=f"Status set to {result.status.value} in {connector.name}")
+            seen["status"] = result.status.value
+            applied.append(f"status → {result.status.value}")
+        if (result.assignee is not ... and mapping.pulls("assignee")
+                and result.assignee != seen.get("assignee")):
+            assignee = result.assignee
+            self._incidents.apply_in(
+                tx, viewer, key,
+                lambda incident, now: rules.update(incident, {"assignee": assignee}, now),
+                note=f"Assignee set to {assignee or '(nobody)'} in {connector.name}")
+            seen["assignee"] = assignee
+            applied.append(f"assignee → {assignee or '(nobody)'}")
+        if mapping.pulls("comments"):
+            for comment in result.comments:
+                if comment.id in known:
+                    continue
+                known.add(comment.id)
+                author = Viewer(origin=Origin(kind=connector.origin.kind, id=connector.id,
+                                              name=connector.name, actor=comment.author),
+                                can_see_private=True)
+                self._incidents.comment_in(tx, author, key, comment.body)
+                applied.append(f"comment from {comment.author}")
+        state = {**link.state, "seen": seen, "comments": sorted(known)}
+        return Link(**{**link.__dict__, "state": state, "updated_at": self._clock.now()}), applied
+
+
+def _commands_to(status: Status) -> list[Any]:
+    """The incident commands that bring any status to ``status`` (each a no-op where it
+    does not apply). Nothing takes an acknowledged incident back to triggered."""
+    if status is Status.RESOLVED:
+        return [rules.resolve]
+    if status is Status.ACKNOWLEDGED:
+        return [rules.reopen, rules.acknowledge]
+    return [rules.reopen]
+
+
+def _job(connector_id: str, incident_id: str, kind: JobKind, now: datetime, *,
+         reason: str, event_id: str | None = None) -> SyncJob:
+    return SyncJob(
+        id=new_id("job", now), connector_id=connector_id, incident_id=incident_id,
+        kind=kind, status=JobStatus.PENDING, attempts=0, next_attempt_at=now,
+        created_at=now, reason=reason, event_id=event_id,
+    )

@@ -1,0 +1,101 @@
+"""The sync loop: claim due connector jobs, run them through their drivers, record.
+
+Each connector has its own lane (a few jobs at a time, and no more claimed while its
+lane is full), and every call has a timeout, so a tool that hangs or fails holds its
+own lane and delays no other connector. Reconciliation is queued from here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from interlock.domain.errors import StoreUnavailable
+from interlock.logs import get_logger
+from interlock.ports.connector import ToolHttp
+from interlock.services.sync import JobWork, SyncService
+from interlock.worker.wakeup import Wakeup
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    batch: int = 50
+    per_connector: int = 4
+    poll_interval: float = 1.0
+    #: How often to look for links due a reconciling pull.
+    reconcile_check: float = 30.0
+
+
+class _Lane:
+    def __init__(self, concurrency: int) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.capacity = concurrency * 4
+        self.queued = 0
+
+
+class SyncWorker:
+    def __init__(self, sync: SyncService, http: ToolHttp, wakeup: Wakeup, name: str,
+                 settings: SyncSettings | None = None) -> None:
+        self._sync = sync
+        self._http = http
+        self._wakeup = wakeup
+        self._settings = settings or SyncSettings()
+        self.name = name
+        self._lanes: dict[str, _Lane] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._next_reconcile = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._wakeup.bind(asyncio.get_running_loop())
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self._step()
+                except StoreUnavailable as error:
+                    log.warning("store unavailable; retrying", error=error.detail)
+                    busy = False
+                if not busy:
+                    await self._wakeup.wait(self._settings.poll_interval)
+        finally:
+            if self._tasks:
+                await asyncio.wait(self._tasks)
+
+    async def _step(self) -> bool:
+        if time.monotonic() >= self._next_reconcile:
+            self._next_reconcile = time.monotonic() + self._settings.reconcile_check
+            queued = await asyncio.to_thread(self._sync.reconcile)
+            if queued:
+                log.info("reconciling links", queued=queued)
+        full = [connector_id for connector_id, lane in self._lanes.items()
+                if lane.queued >= lane.capacity]
+        work = await asyncio.to_thread(self._sync.claim, self.name, self._settings.batch, full)
+        for item in work:
+            lane = self._lanes.setdefault(item.connector.id,
+                                          _Lane(self._settings.per_connector))
+            lane.queued += 1
+            task = asyncio.create_task(self._run(item, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(work) >= self._settings.batch
+
+    async def _run(self, work: JobWork, lane: _Lane) -> None:
+        try:
+            async with lane.slots:
+                done = await self._sync.run(work, self._http)
+            for delay in (0.1, 0.5, 2.0, None):
+                try:
+                    await asyncio.to_thread(self._sync.record, self.name, done)
+                    break
+                except StoreUnavailable as error:
+                    if delay is None:
+                        # The lease lapses and the job runs again: at least once.
+                        log.error("could not record a sync job", job=work.job.id,
+                                  error=error.detail)
+                        break
+                    await asyncio.sleep(delay)
+        finally:
+            lane.queued -= 1
+        self._wakeup.notify()  # the next job of the same incident may be due now

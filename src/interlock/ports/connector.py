@@ -33,6 +33,12 @@ class ToolResponse:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    def header(self, name: str) -> str | None:
+        """A response header, by name in any case."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted),
+                    None)
+
     def json(self) -> Any:
         try:
             return json.loads(self.body or b"null")
@@ -46,7 +52,7 @@ class ToolResponse:
         5xx (the tool may recover), not for other 4xx (our request is wrong)."""
         if self.ok:
             return self
-        retry_after = _seconds(self.headers.get("Retry-After"))
+        retry_after = _seconds(self.header("Retry-After"))
         text = self.body[:300].decode("utf-8", "replace")
         raise ToolFailed(f"{doing}: HTTP {self.status} {text}".strip(),
                          retryable=self.status in (408, 409, 429) or self.status >= 500,

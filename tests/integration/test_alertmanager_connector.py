@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from interlock.clock import ManualClock
+from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from interlock.store.tables import connectors
+from tests.conftest import make_key
 from tests.support.alertmanager import RunningAlertmanager
 from tests.support.ingest import am_alert, am_payload, basic, create_source, process_all
 from tests.support.receiver import Receiver
@@ -37,9 +39,6 @@ def alertmanager() -> Iterator[RunningAlertmanager]:
 
 @pytest.fixture
 def admin_key(hub: Container) -> dict[str, str]:
-    from tests.conftest import make_key
-    from interlock.domain.keys import Scope
-
     return make_key(hub, Scope.ADMIN, name="admin")
 
 

@@ -1,0 +1,175 @@
+"""The Slack connector: one card per incident in a channel, and a thread under it.
+
+* push: the first push posts the card (``chat.postMessage``) and links the incident to
+  that message (``external_id`` is ``"{channel}:{ts}"``). Later pushes redraw the card
+  in place (``chat.update``) and post one thread reply saying what the event changed,
+  so the channel stays one message per incident while the thread keeps the story.
+* refresh: redraws the card only. It follows a button press or slash command in Slack:
+  that change came from Slack, so announcing it there again would be an echo.
+* pull: Slack holds no incident state of its own (the card is drawn from Interlock's),
+  so there is nothing to reconcile, and ``reconciles`` is False.
+* hooks: buttons and ``/incident`` become commands (see :mod:`.commands`).
+
+A card deleted by hand in Slack is posted again, with a note, rather than failing every
+later push with ``message_not_found``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from interlock.connectors.slack import cards, commands
+from interlock.connectors.slack.signature import verify
+from interlock.connectors.slack.web_api import SlackApiError, SlackWebApi
+from interlock.domain.connectors import Connector, FieldMapping, Link, Owner
+from interlock.domain.errors import InvalidInput, ToolFailed
+from interlock.domain.events import Event
+from interlock.domain.incidents import Incident
+from interlock.ports.connector import (
+    HookNotice,
+    LinkWrite,
+    PullResult,
+    PushResult,
+    SyncContext,
+)
+
+DEFAULT_API_BASE = "https://slack.com/api"
+
+
+class SlackDriver:
+    """Implements ports.connector.ConnectorDriver for Slack (Web API + interactivity)."""
+
+    kind: ClassVar[str] = "slack"
+    link_kind: ClassVar[str] = "slack_message"
+    reconciles: ClassVar[bool] = False
+    uses_alerts: ClassVar[bool] = False
+    defaults: ClassVar[Mapping[str, Any]] = {"channel": None, "api_base": DEFAULT_API_BASE}
+    required_credentials: ClassVar[tuple[str, ...]] = ("bot_token", "signing_secret")
+    default_mapping: ClassVar[FieldMapping] = FieldMapping(owners={
+        "title": Owner.INTERLOCK, "summary": Owner.INTERLOCK, "severity": Owner.INTERLOCK,
+        "labels": Owner.INTERLOCK, "assignee": Owner.INTERLOCK,
+        "status": Owner.BOTH, "comments": Owner.BOTH,
+    })
+
+    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
+        errors: list[dict[str, str]] = []
+        channel = settings.get("channel")
+        if not isinstance(channel, str) or not channel.strip():
+            errors.append({"field": "settings.channel",
+                           "message": "required: the ID of the channel to post cards to "
+                                      "(e.g. C0123456789), with the app invited to it"})
+        api_base = settings.get("api_base", DEFAULT_API_BASE)
+        parts = urlsplit(api_base) if isinstance(api_base, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            errors.append({"field": "settings.api_base",
+                           "message": f"must be an http(s) URL (normally {DEFAULT_API_BASE})"})
+        for name in self.required_credentials:
+            if not credentials.get(name):
+                errors.append({"field": f"credentials.{name}", "message": _MISSING[name]})
+        if errors:
+            raise InvalidInput("the Slack connector's configuration is not usable",
+                               errors=errors)
+
+    def wants(self, event: Event) -> bool:
+        """Every incident event changes what the card shows (even a comment, through
+        its thread), so all are pushed."""
+        return event.type.value.startswith("incident.")
+
+    async def push(self, ctx: SyncContext) -> PushResult:
+        if ctx.link is None:
+            return await self._post_card(ctx)
+        channel, ts = _message_of(ctx.link)
+        reposted = await self._redraw(ctx, channel, ts)
+        if reposted is not None:
+            return reposted
+        line = cards.thread_line(ctx.event, ctx.incident) if ctx.event else None
+        if line is None:
+            return PushResult(summary=f"updated the card of {ctx.incident.reference} in "
+                                      f"Slack channel {channel}",
+                              link=_link(channel, ts, ctx.incident))
+        await _api(ctx).post_message(channel, line, thread_ts=ts)
+        return PushResult(summary=f"updated the card of {ctx.incident.reference} in Slack "
+                                  f"channel {channel} and replied in its thread",
+                          link=_link(channel, ts, ctx.incident))
+
+    async def refresh(self, ctx: SyncContext) -> PushResult:
+        if ctx.link is None:
+            return await self._post_card(ctx)
+        channel, ts = _message_of(ctx.link)
+        reposted = await self._redraw(ctx, channel, ts)
+        return reposted or PushResult(
+            summary=f"redrew the card of {ctx.incident.reference} in Slack channel {channel}",
+            link=_link(channel, ts, ctx.incident))
+
+    async def pull(self, ctx: SyncContext) -> PullResult:
+        return PullResult(summary="nothing to pull from Slack")
+
+    def read_hook(self, connector: Connector, headers: Mapping[str, str], body: bytes,
+                  now: datetime) -> HookNotice:
+        verify(connector.credentials.get("signing_secret"), headers, body, now)
+        return commands.read(body)
+
+    def answer(self, notice: HookNotice, message: str, ok: bool) -> tuple[int, Any]:
+        """A slash command's answer is shown to the person who typed it, and only to
+        them (ephemeral). A button's answer body is not shown by Slack at all: an empty
+        200 acknowledges it, and the refreshed card shows the outcome."""
+        if not commands.is_slash_command(notice):
+            return 200, None
+        text = notice.ignored if notice.command is None and notice.ignored else message
+        return 200, {"response_type": "ephemeral", "text": text}
+
+    async def _redraw(self, ctx: SyncContext, channel: str, ts: str) -> PushResult | None:
+        """Update the card in place (None), or post it again if it was deleted."""
+        card = cards.card(ctx.incident, ctx.incident_url)
+        try:
+            await _api(ctx).update(channel, ts, card.text, card.blocks)
+        except SlackApiError as error:
+            if error.error != "message_not_found":
+                raise
+            return await self._post_card(ctx, reposted=True)
+        return None
+
+    async def _post_card(self, ctx: SyncContext, *, reposted: bool = False) -> PushResult:
+        target = ctx.connector.settings.get("channel")
+        if not isinstance(target, str) or not target:
+            raise ToolFailed("the Slack connector has no channel (settings.channel)",
+                             retryable=False)
+        card = cards.card(ctx.incident, ctx.incident_url)
+        channel, ts = await _api(ctx).post_message(target, card.text, blocks=card.blocks)
+        note = (f"The Slack card was deleted; posted a new one to Slack channel {channel}"
+                if reposted else f"Posted to Slack channel {channel}")
+        return PushResult(summary=f"posted {ctx.incident.reference} to Slack channel "
+                                  f"{channel}", link=_link(channel, ts, ctx.incident),
+                          notes=(note,))
+
+
+_MISSING = {
+    "bot_token": "required: the app's Bot User OAuth Token (xoxb-…), with chat:write",
+    "signing_secret": "required: the app's Signing Secret, to verify Slack's requests",
+}
+
+
+def _api(ctx: SyncContext) -> SlackWebApi:
+    api_base = ctx.connector.settings.get("api_base") or DEFAULT_API_BASE
+    return SlackWebApi(ctx.http, str(api_base), ctx.connector.credentials.get("bot_token", ""))
+
+
+def _link(channel: str, ts: str, incident: Incident) -> LinkWrite:
+    return LinkWrite(kind=SlackDriver.link_kind, external_id=f"{channel}:{ts}", url=None,
+                     state={"channel": channel, "ts": ts,
+                            "seen": {"status": incident.status.value}})
+
+
+def _message_of(link: Link) -> tuple[str, str]:
+    """The card's (channel ID, ts), from the link's state or else its external id."""
+    channel, ts = link.state.get("channel"), link.state.get("ts")
+    if isinstance(channel, str) and isinstance(ts, str) and channel and ts:
+        return channel, ts
+    channel, _, ts = link.external_id.partition(":")
+    if not channel or not ts:
+        raise ToolFailed(f"the Slack link {link.external_id!r} names no message",
+                         retryable=False)
+    return channel, ts

@@ -23,5 +23,12 @@ fi
 # Likewise a missing Alertmanager (tests start their own on free loopback ports).
 export INTERLOCK_REQUIRE_ALERTMANAGER=1
 
-echo "== pytest (PostgreSQL at ${INTERLOCK_TEST_POSTGRES_URL}, Alertmanager ${INTERLOCK_TEST_ALERTMANAGER})"
+if [ -z "${INTERLOCK_TEST_CHROMIUM:-}" ]; then
+    INTERLOCK_TEST_CHROMIUM="$(scripts/chromium.sh ensure)"
+    export INTERLOCK_TEST_CHROMIUM
+fi
+# And a missing Chromium (the browser tests drive the console with it, headless).
+export INTERLOCK_REQUIRE_CHROMIUM=1
+
+echo "== pytest (PostgreSQL at ${INTERLOCK_TEST_POSTGRES_URL}, Alertmanager ${INTERLOCK_TEST_ALERTMANAGER}, Chromium ${INTERLOCK_TEST_CHROMIUM})"
 $BIN/pytest "$@"

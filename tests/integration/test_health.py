@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from interlock import config
-from interlock.api.app import create_app
+from interlock.asgi import create_app
 from interlock.bootstrap import build
 
 
@@ -18,7 +18,8 @@ def test_healthz_and_readyz(client: TestClient) -> None:
 
 def test_readyz_fails_when_the_database_is_unreachable() -> None:
     settings = config.load(
-        {"database_url": "postgresql://nobody@127.0.0.1:1/none"}, environ={}
+        {"database_url": "postgresql://nobody@127.0.0.1:1/none", "secret_key": "x" * 32},
+        environ={}
     )
     container = build(settings)
     with TestClient(create_app(container)) as client:

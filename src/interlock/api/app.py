@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock import __version__
-from interlock.api import endpoints, health, incidents, keys, problems, sources
+from interlock.api import connectors, endpoints, health, incidents, keys, problems, sources
 from interlock.api.ingest import GroupCommit, IngestApp
 from interlock.api.middleware import BodyLimit, HttpMetrics, RejectNul, RequestMetrics
 from interlock.services.container import Container
@@ -93,10 +92,8 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(endpoints.router)
     app.include_router(sources.router)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    app.include_router(connectors.router)
+    app.include_router(connectors.hooks)
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     app.add_middleware(RejectNul)

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -61,7 +62,7 @@ def serve(
 async def _serve(container: Container) -> None:
     import uvicorn
 
-    from interlock.api.app import create_app
+    from interlock.asgi import begin_shutdown, create_app
     from interlock.worker.runner import run_worker
 
     class Server(uvicorn.Server):
@@ -80,9 +81,14 @@ async def _serve(container: Container) -> None:
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(signum)
 
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            begin_shutdown(application)  # open console pages must not hold up the stop
+            super().handle_exit(sig, frame)
+
     loaded = container.settings
+    application = create_app(container)
     server = Server(uvicorn.Config(
-        create_app(container), host=loaded.host, port=loaded.port,
+        application, host=loaded.host, port=loaded.port,
         log_level=loaded.log_level, proxy_headers=False, server_header=False,
     ))
     stop = asyncio.Event()

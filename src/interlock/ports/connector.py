@@ -115,6 +115,10 @@ class PushResult:
     notes: Sequence[str] = ()
     #: What the connector learned about the tool, merged into Connector.state.
     learned: Mapping[str, Any] = field(default_factory=dict)
+    #: Set when part of the work failed after something was made in the tool (an issue
+    #: created, its transition refused): the link is still written, so a retry does not
+    #: make a second one, and the job counts as failed with this error.
+    failed: ToolFailed | None = None
 
 
 @dataclass(frozen=True)

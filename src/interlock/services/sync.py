@@ -277,6 +277,9 @@ class SyncService:
         try:
             with self._store.transaction(write=True) as tx:
                 summary = self._apply(tx, done, now) if done.error is None else ""
+                if isinstance(done.result, PushResult) and done.result.failed is not None:
+                    done = JobDone(work, done.started_at, done.calls, done.result,
+                                   error=done.result.failed)
                 outcome, activity = self._outcome(done, summary, now)
                 tx.sync_jobs.complete(owner, [outcome], now)
                 tx.connector_activity.append([activity])

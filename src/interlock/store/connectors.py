@@ -29,6 +29,7 @@ from interlock.domain.connectors import (
     SyncJob,
 )
 from interlock.ports.store import JobOutcome, StoredConnector
+from interlock.store.queues import promote_next
 from interlock.store.records import EVENTS_CHANNEL
 from interlock.store.tables import (
     connector_activity,
@@ -40,16 +41,8 @@ from interlock.store.tables import (
 )
 
 _PENDING = JobStatus.PENDING.value
-_WAITING = sync_jobs.alias("waiting")
 #: Make due the oldest job waiting behind one that just finished.
-_PROMOTE = sync_jobs.update().where(
-    sync_jobs.c.id == sa.select(_WAITING.c.id).where(
-        _WAITING.c.connector_id == sa.bindparam("p_connector"),
-        _WAITING.c.incident_id == sa.bindparam("p_incident"),
-        _WAITING.c.status == _PENDING,
-        _WAITING.c.next_attempt_at.is_(None),
-    ).order_by(_WAITING.c.position).limit(1).scalar_subquery()
-).values(next_attempt_at=sa.bindparam("p_at"))
+_PROMOTE = promote_next(sync_jobs, "connector_id", "position")
 
 
 class SqlConnectors:
@@ -311,7 +304,7 @@ class SqlSyncJobs:
               "b_error": outcome.error} for outcome in outcomes],
         )
         finished = [
-            {"p_connector": outcome.job.connector_id, "p_incident": outcome.job.incident_id,
+            {"p_lane": outcome.job.connector_id, "p_incident": outcome.job.incident_id,
              "p_at": at}
             for outcome in outcomes if outcome.status is not JobStatus.PENDING
         ]

@@ -22,20 +22,13 @@ from interlock.domain.delivery import (
 )
 from interlock.ports.store import Claim, Outcome
 from interlock.store.endpoints import from_row as endpoint_from_row
+from interlock.store.queues import promote_next
 from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
 
 _PENDING = DeliveryStatus.PENDING.value
-_WAITING = deliveries.alias("waiting")
 #: Make due the oldest delivery waiting behind one that just finished.
-_PROMOTE = deliveries.update().where(
-    deliveries.c.id == sa.select(_WAITING.c.id).where(
-        _WAITING.c.endpoint_id == sa.bindparam("p_endpoint"),
-        _WAITING.c.incident_id == sa.bindparam("p_incident"),
-        _WAITING.c.status == _PENDING,
-        _WAITING.c.next_attempt_at.is_(None),
-    ).order_by(_WAITING.c.event_sequence).limit(1).scalar_subquery()
-).values(next_attempt_at=sa.bindparam("p_at"))
+_PROMOTE = promote_next(deliveries, "endpoint_id", "event_sequence")
 
 
 class SqlDeliveries:
@@ -166,7 +159,7 @@ class SqlDeliveries:
             for outcome in outcomes
         ])
         finished = [
-            {"p_endpoint": outcome.attempt.endpoint_id, "p_incident": outcome.incident_id,
+            {"p_lane": outcome.attempt.endpoint_id, "p_incident": outcome.incident_id,
              "p_at": at}
             for outcome in outcomes
             if outcome.status is not DeliveryStatus.PENDING and outcome.incident_id is not None

@@ -156,21 +156,22 @@ class JiraDriver:
             changed = await _update(api, key, wanted, ctx.mapping, state)
             if changed:
                 done.append(f"updated {', '.join(changed)} of Jira issue {key}")
+        failed: ToolFailed | None = None
         try:
             moved = await _push_status(api, ctx, key, state)
         except ToolFailed as error:
             if ctx.link is not None:
                 raise
             # The issue exists now: losing its key would create a second one on retry.
-            # Keep the link; seen.status still differs, so the next push tries again.
-            moved = None
-            notes.append(f"Jira issue {key} could not be moved: {error.detail}")
+            # Keep the link and fail the job; seen.status still differs, so the retry
+            # moves it.
+            moved, failed = None, error
         if moved:
             done.append(f"moved Jira issue {key} to {moved}")
         if with_comment and await _push_comment(api, ctx, key, state):
             done.append(f"commented on Jira issue {key}")
         summary = "; ".join(done) or f"Jira issue {key} already matches the incident"
-        return PushResult(summary=summary, notes=notes, learned=learned,
+        return PushResult(summary=summary, notes=notes, learned=learned, failed=failed,
                           link=LinkWrite(kind=LINK_KIND, external_id=key,
                                          url=api.browse_url(key), state=state))
 

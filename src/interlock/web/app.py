@@ -1,0 +1,32 @@
+"""The console as one router, and what it keeps on the application's state."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from interlock.services.console import ConsoleService
+from interlock.services.container import Container
+from interlock.web import connectors, endpoints, incidents, signin, sources
+from interlock.web.live import ChangeFeed
+from interlock.web.session import Sessions
+
+
+def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
+    """Add the console's pages to ``app``; ``secret`` seals session cookies (every
+    process serving one deployment needs the same). Returns the live feed, which the
+    server closes when it stops so open pages do not hold up the shutdown."""
+    console = ConsoleService(container.store, container.clock)
+    feed = ChangeFeed(console, container.store)
+    app.state.console = console
+    app.state.console_sessions = Sessions(secret)
+    app.state.console_feed = feed
+    app.include_router(router())
+    return feed
+
+
+def router() -> APIRouter:
+    combined = APIRouter(include_in_schema=False)
+    for part in (signin.router, incidents.router, sources.router, endpoints.router,
+                 connectors.router):
+        combined.include_router(part)
+    return combined

@@ -1,0 +1,145 @@
+"""Connector pages: each connector's health, queue and hook URL, and one connector's
+settings (never its credentials, only which are set), mapping, activity log and links.
+
+Connectors are created with the API (``POST /api/v1/connectors``); the empty state
+shows how. Here an operator sees whether a tool is in step and why not, and can switch
+a connector off and on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from interlock.domain.connectors import Connector, Link
+from interlock.domain.errors import Forbidden, NotFound
+from interlock.domain.keys import Scope
+from interlock.services.container import Container
+from interlock.services.incidents import Viewer
+from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
+from interlock.web.session import Visitor
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+Signed = Annotated[Visitor, Depends(visitor)]
+ACTIVITY_PAGE = 50
+LINKS_SHOWN = 50
+KIND_LABELS = {
+    "jira": "Jira Cloud",
+    "slack": "Slack",
+    "alertmanager": "Prometheus Alertmanager",
+}
+LINK_LABELS = {
+    "jira_issue": "Jira issue",
+    "slack_message": "Slack message",
+    "alertmanager_silence": "Alertmanager silence",
+}
+OUTCOME_BADGES = {"succeeded": "ok", "failed": "failed", "skipped": "skipped"}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def link_label(kind: str) -> str:
+    """What a link stands for, as a person would say it ("Jira issue")."""
+    return LINK_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    link: Link
+    label: str
+    #: None when the viewer may not see the incident (private): no reference is shown.
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class IncidentLink:
+    """A row of an incident's "Linked in tools" panel."""
+
+    link: Link
+    label: str
+    connector: str
+
+
+def _manager(person: Visitor) -> Visitor:
+    if not person.can(Scope.CONNECTORS_MANAGE):
+        raise Forbidden("your API key lacks the connectors:manage scope")
+    return person
+
+
+def hook_url(app: Container, connector: Connector) -> str:
+    return f"{app.settings.base_url}/hooks/{connector.id}"
+
+
+@router.get("/connectors")
+def connector_list(request: Request, person: Signed) -> Response:
+    _manager(person)
+    app = container(request)
+    connectors = app.connectors.list(cursor=None, limit=200).items
+    return render(request, "connectors.html", {
+        "connectors": [(connector, app.connectors.queue(connector.id),
+                        hook_url(app, connector)) for connector in connectors],
+        "kind_label": kind_label, "kinds": app.connectors.kinds,
+        "base_url": app.settings.base_url,
+    }, visitor=person)
+
+
+@router.get("/connectors/{connector_id}")
+def connector_page(request: Request, connector_id: str, person: Signed,
+                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    _manager(person)
+    app = container(request)
+    connector = app.connectors.get(connector_id)
+    page = app.connectors.activity(connector_id, cursor=cursor, limit=ACTIVITY_PAGE)
+    links = app.connectors.links(connector_id, limit=LINKS_SHOWN)
+    references = _references(app, person.viewer, [
+        *(link.incident_id for link in links),
+        *(item.incident_id for item in page.items if item.incident_id)])
+    return render(request, "connector.html", {
+        "connector": connector, "kind_label": kind_label(connector.kind),
+        "credentials_set": sorted(connector.credentials),
+        "owners": sorted(connector.mapping.owners.items()),
+        "mapping": connector.mapping.to_json(),
+        "queue": app.connectors.queue(connector_id), "hook_url": hook_url(app, connector),
+        "activity": page.items, "next_cursor": page.next_cursor, "cursor": cursor,
+        "outcome_badges": OUTCOME_BADGES,
+        "links": [LinkRow(link, link_label(link.kind), references[link.incident_id])
+                  for link in links],
+        "references": references,
+    }, visitor=person)
+
+
+@router.post("/connectors/{connector_id}/{action}")
+async def connector_action(request: Request, connector_id: str, action: str,
+                           person: Signed) -> Response:
+    await checked_form(request, person)
+    _manager(person)
+    if action not in ("enable", "disable"):
+        raise NotFound(f"no action {action}")
+    app = container(request)
+    connector = await run_in_threadpool(app.connectors.update, connector_id,
+                                        {"enabled": action == "enable"})
+    notice = (f"{connector.name} enabled: incident changes are synced again."
+              if connector.enabled else
+              f"{connector.name} disabled: nothing is sent to or taken from it.")
+    return redirect(request, f"/connectors/{connector_id}", person, notice)
+
+
+def _references(app: Container, viewer: Viewer, incident_ids: list[str]
+                ) -> dict[str, str | None]:
+    """Incident id → reference, or None for an incident the viewer may not see (a
+    private one): the page then names no incident rather than leak its reference."""
+    references: dict[str, str | None] = {}
+    for incident_id in incident_ids:
+        if incident_id in references:
+            continue
+        try:
+            references[incident_id] = app.incidents.get(viewer, incident_id).reference
+        except NotFound:
+            references[incident_id] = None
+    return references

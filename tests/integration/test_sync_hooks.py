@@ -297,3 +297,19 @@ def test_private_incidents_reach_tools_as_reference_and_redacted_title(
         assert secret_text not in sent
     [issue] = jira.issues.values()
     assert issue.fields["summary"] == f"{incident['reference']}: private incident"
+
+
+def test_a_jira_webhook_that_never_arrived_is_healed_by_reconciliation(
+        hub: Container, hub_client: TestClient, admin: dict[str, str], jira: FakeJira,
+        manual_clock: ManualClock) -> None:
+    _jira(hub_client, admin, jira)
+    incident = _declare(hub_client, admin)
+    sync_all(hub)
+    [issue] = jira.issues.values()
+    jira.transition_as(issue.key, "Done")  # its webhook is lost on the way
+    assert hub.sync.reconcile() == 0  # pulled at creation; not due again yet
+    manual_clock.advance(timedelta(minutes=6))
+    assert hub.sync.reconcile() == 1
+    sync_all(hub)
+    assert _incident(hub_client, admin, incident["id"])["status"] == "resolved"
+    assert hub.sync.reconcile() == 0  # resolved incidents are still watched, not spammed

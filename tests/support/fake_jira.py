@@ -13,7 +13,6 @@ Use as ``with FakeJira() as jira:``; ``jira.url`` is the site's base URL.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import hashlib
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jira"
 
@@ -92,10 +93,13 @@ class Issue:
     comments: list[Comment] = field(default_factory=list)
 
 
-class FakeJira:
+class FakeJira(LoopbackServer):
+    name = "fake Jira"
+
     def __init__(self, *, email: str = BOT.email, api_token: str = "jira-token",
                  webhook_secret: str = "jira-webhook-secret", project_key: str = "OPS"
                  ) -> None:
+        super().__init__()
         self.email, self.api_token, self.webhook_secret = email, api_token, webhook_secret
         self.project_key = project_key
         #: Set to answer every request with 503, as Jira does during an outage.
@@ -110,11 +114,6 @@ class FakeJira:
         self._ids = itertools.count(10000)
         self._numbers = itertools.count(1)
         self._deliveries = itertools.count(1)
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.port = 0
 
     # -- running ---------------------------------------------------------------------
 
@@ -122,33 +121,8 @@ class FakeJira:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> FakeJira:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake Jira did not start")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        loop = self._loop
-        if loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(10)
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
 
     # -- what tests read -------------------------------------------------------------
 

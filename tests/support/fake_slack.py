@@ -19,7 +19,6 @@ here independently of Interlock's own code.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import hmac
@@ -31,6 +30,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
+
+from tests.support.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "slack"
 TOKEN = "xoxb-1111-2222-interlocktest"
@@ -58,36 +59,21 @@ class Message:
     replies: list[Message] = field(default_factory=list)
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
+    name = "fake Slack"
+
     def __init__(self, *, token: str = TOKEN, channels: tuple[str, ...] = ("C123",)) -> None:
+        super().__init__()
         self.token = token
         self.requests: list[Request] = []
         self.channels: dict[str, list[Message]] = {channel: [] for channel in channels}
         self._trouble: tuple[int, dict[str, str], bytes] | None = None
         self._sequence = 0
         self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self.port = 0
 
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
-
-    def __enter__(self) -> FakeSlack:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake Slack did not start")
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        loop = self._loop
-        if loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(10)
 
     # What tests look at and switch.
 
@@ -123,20 +109,8 @@ class FakeSlack:
 
     # The server.
 
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -359,6 +359,10 @@ class SyncJobRepository(Protocol):
         """Lease due pending jobs, oldest due first."""
         ...
 
+    def any_due(self, now: datetime) -> bool:
+        """Whether a job may be claimable now: a read, so an idle queue costs no write."""
+        ...
+
     def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:
         """Write each job's new state and make due the next job waiting behind it."""
         ...

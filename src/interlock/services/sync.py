@@ -212,6 +212,11 @@ class SyncService:
     def claim(self, owner: str, limit: int, exclude_connectors: Sequence[str] = ()
               ) -> list[JobWork]:
         now = self._clock.now()
+        # Every commit of an event wakes this; most find nothing for connectors, and on
+        # SQLite a write transaction would queue behind (and in front of) real writers.
+        with self._store.transaction() as tx:
+            if not tx.sync_jobs.any_due(now):
+                return []
         with self._store.transaction(write=True) as tx:
             stored = {item.connector.id: item
                       for item in tx.connectors.list(after=None, limit=1000)}

@@ -289,6 +289,11 @@ class SqlSyncJobs:
         ).mappings().all()
         return sorted((_job(row) for row in rows), key=lambda job: job.created_at)
 
+    def any_due(self, now: datetime) -> bool:
+        query = sa.select(sync_jobs.c.position).where(
+            sync_jobs.c.status == _PENDING, sync_jobs.c.next_attempt_at <= now).limit(1)
+        return self._connection.execute(query).first() is not None
+
     def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:
         if not outcomes:
             return

@@ -53,7 +53,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the
+# main thread while it is open, and every later asyncio.run() in the session would fail.
+@pytest.fixture(scope="module")
 def playwright_driver(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

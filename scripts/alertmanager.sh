@@ -14,6 +14,7 @@ PACKAGE=prometheus-alertmanager
 SERVICE=prometheus-alertmanager
 
 log() { echo "alertmanager.sh: $*" >&2; }
+. "$(dirname "$0")/debian.sh"
 
 find_binary() {
     local candidate
@@ -29,39 +30,17 @@ find_binary() {
     return 1
 }
 
-stop_system_service() {
+after_install() {
     # Only called right after we installed the package: undo its service start.
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-        $sudo systemctl stop "$SERVICE" >&2 2>/dev/null || true
-        $sudo systemctl disable "$SERVICE" >&2 2>/dev/null || true
+        as_root systemctl stop "$SERVICE" >&2 2>/dev/null || true
+        as_root systemctl disable "$SERVICE" >&2 2>/dev/null || true
     elif [ -x "/etc/init.d/$SERVICE" ]; then
-        $sudo "/etc/init.d/$SERVICE" stop >&2 2>/dev/null || true
+        as_root "/etc/init.d/$SERVICE" stop >&2 2>/dev/null || true
     fi
-}
-
-install_package() {
-    log "no Alertmanager found; installing Debian's $PACKAGE package"
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "$PACKAGE" >&2
-    stop_system_service
-}
-
-ensure() {
-    local binary
-    if ! binary="$(find_binary)"; then
-        install_package
-        binary="$(find_binary)" || { log "$PACKAGE installed but no binary found"; exit 1; }
-    fi
-    "$binary" --version >/dev/null 2>&1 || { log "$binary --version failed"; exit 1; }
-    echo "$binary"
 }
 
 case "${1:-ensure}" in
-    ensure) ensure ;;
+    ensure) ensure_binary ;;
     *) echo "usage: $0 ensure" >&2; exit 2 ;;
 esac

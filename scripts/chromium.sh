@@ -10,6 +10,7 @@ set -euo pipefail
 PACKAGE=chromium
 
 log() { echo "chromium.sh: $*" >&2; }
+. "$(dirname "$0")/debian.sh"
 
 find_binary() {
     local candidate
@@ -25,26 +26,7 @@ find_binary() {
     return 1
 }
 
-install_package() {
-    log "no Chromium found; installing Debian's $PACKAGE package"
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "$PACKAGE" >&2
-}
-
-ensure() {
-    local binary
-    if ! binary="$(find_binary)"; then
-        install_package
-        binary="$(find_binary)" || { log "$PACKAGE installed but no binary found"; exit 1; }
-    fi
-    "$binary" --version >/dev/null 2>&1 || { log "$binary --version failed"; exit 1; }
-    echo "$binary"
-}
-
 case "${1:-ensure}" in
-    ensure) ensure ;;
+    ensure) ensure_binary ;;
     *) echo "usage: $0 ensure" >&2; exit 2 ;;
 esac

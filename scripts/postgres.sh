@@ -10,6 +10,7 @@ DATA="${INTERLOCK_TEST_PG_DIR:-/tmp/interlock-test-pg-$PORT}"
 URL="postgresql://postgres@127.0.0.1:$PORT/postgres"
 
 log() { echo "postgres.sh: $*" >&2; }
+. "$(dirname "$0")/debian.sh"
 
 find_bindir() {
     local dir
@@ -30,10 +31,7 @@ as_postgres() {
 
 install_server() {
     log "no PostgreSQL server found; installing Debian's postgresql package"
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >&2
+    apt_install postgresql
 }
 
 start() {

@@ -356,7 +356,7 @@ class SyncJobRepository(Protocol):
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int,
               exclude_connectors: Sequence[str] = ()) -> list[SyncJob]:
-        """Lease due pending jobs, oldest due first."""
+        """Lease due pending jobs, oldest due first, never of a disabled connector."""
         ...
 
     def any_due(self, now: datetime) -> bool:

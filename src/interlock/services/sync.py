@@ -11,9 +11,10 @@ Echo rule: an event whose origin is connector X never becomes a job for X.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -109,13 +110,6 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-@dataclass
-class _Routes:
-    """Enabled connectors and their filters, read once per fan-out."""
-
-    connectors: list[tuple[Connector, Filter]] = field(default_factory=list)
-
-
 class SyncService:
     def __init__(
         self, store: Store, clock: Clock, connectors: ConnectorService,
@@ -175,7 +169,7 @@ class SyncService:
         for job in jobs:
             pair = (job.connector_id, job.incident_id)
             if pair in queued:
-                job = SyncJob(**{**job.__dict__, "next_attempt_at": None})
+                job = dataclasses.replace(job, next_attempt_at=None)
             queued.add(pair)
             placed.append(job)
         tx.sync_jobs.insert_many(placed)
@@ -218,16 +212,16 @@ class SyncService:
             if not tx.sync_jobs.any_due(now):
                 return []
         with self._store.transaction(write=True) as tx:
-            stored = {item.connector.id: item
-                      for item in tx.connectors.list(after=None, limit=1000)}
-            disabled = [cid for cid, item in stored.items() if not item.connector.enabled]
             jobs = tx.sync_jobs.claim(owner, now, now + self._lease, limit,
-                                      sorted({*exclude_connectors, *disabled}))
+                                      exclude_connectors)
             work = []
             opened: dict[str, Connector] = {}
             for job in jobs:
                 if job.connector_id not in opened:
-                    opened[job.connector_id] = self._connectors.open(stored[job.connector_id])
+                    stored = tx.connectors.get(job.connector_id)
+                    if stored is None:  # deleted since; its jobs went with it
+                        continue
+                    opened[job.connector_id] = self._connectors.open(stored)
                 incident = tx.incidents.get(job.incident_id)
                 if incident is None:
                     continue
@@ -403,7 +397,7 @@ class SyncService:
                 self._incidents.comment_in(tx, author, key, comment.body)
                 applied.append(f"comment from {comment.author}")
         state = {**link.state, "seen": seen, "comments": sorted(known)}
-        return Link(**{**link.__dict__, "state": state, "updated_at": self._clock.now()}), applied
+        return dataclasses.replace(link, state=state, updated_at=self._clock.now()), applied
 
 
 def _commands_to(status: Status) -> list[Any]:

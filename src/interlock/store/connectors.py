@@ -278,8 +278,11 @@ class SqlSyncJobs:
             .order_by(sync_jobs.c.next_attempt_at, sync_jobs.c.position)
             .limit(limit)
         )
-        if exclude_connectors:
-            due = due.where(sync_jobs.c.connector_id.not_in(list(exclude_connectors)))
+        disabled = self._connection.execute(
+            sa.select(connectors.c.id).where(connectors.c.enabled.is_(False))).scalars().all()
+        skipped = sorted({*exclude_connectors, *disabled})
+        if skipped:
+            due = due.where(sync_jobs.c.connector_id.not_in(skipped))
         if self._postgres:
             due = due.with_for_update(skip_locked=True)
         rows = self._connection.execute(

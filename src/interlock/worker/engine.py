@@ -15,14 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from interlock.domain.errors import StoreUnavailable
-from interlock.logs import get_logger
 from interlock.ports.sender import Sender
 from interlock.ports.store import Claim
 from interlock.services.deliveries import DISPATCH_BATCH, DeliveryService, Finished, Prepared
+from interlock.worker.loops import record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
-
-log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,14 +80,7 @@ class DeliveryWorker:
         self._wakeup.bind(asyncio.get_running_loop())
         recorder = asyncio.create_task(self._record_loop(stop))
         try:
-            while not stop.is_set():
-                try:
-                    busy = await self._step()
-                except StoreUnavailable as error:
-                    log.warning("store unavailable; retrying", error=error.detail)
-                    busy = False
-                if not busy:
-                    await self._wakeup.wait(self._settings.poll_interval)
+            await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks)
@@ -168,14 +158,6 @@ class DeliveryWorker:
                 return
 
     async def _record(self, batch: list[Finished]) -> None:
-        for delay in (0.1, 0.5, 2.0, 5.0, None):
-            try:
-                await asyncio.to_thread(self._service.record, self.name, batch)
-                return
-            except StoreUnavailable as error:
-                if delay is None:
-                    # The leases will lapse and the deliveries go out again: at least once.
-                    log.error("could not record attempts", count=len(batch), error=error.detail)
-                    return
-                await asyncio.sleep(delay)
-
+        # If this fails, the leases lapse and the deliveries go out again: at least once.
+        await record_with_retries(lambda: self._service.record(self.name, batch),
+                                  "attempts", count=len(batch))

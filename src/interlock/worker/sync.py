@@ -11,10 +11,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
 from interlock.ports.connector import ToolHttp
 from interlock.services.sync import JobWork, SyncService
+from interlock.worker.loops import record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -49,16 +49,8 @@ class SyncWorker:
         self._next_reconcile = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        self._wakeup.bind(asyncio.get_running_loop())
         try:
-            while not stop.is_set():
-                try:
-                    busy = await self._step()
-                except StoreUnavailable as error:
-                    log.warning("store unavailable; retrying", error=error.detail)
-                    busy = False
-                if not busy:
-                    await self._wakeup.wait(self._settings.poll_interval)
+            await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks)
@@ -85,17 +77,9 @@ class SyncWorker:
         try:
             async with lane.slots:
                 done = await self._sync.run(work, self._http)
-            for delay in (0.1, 0.5, 2.0, None):
-                try:
-                    await asyncio.to_thread(self._sync.record, self.name, done)
-                    break
-                except StoreUnavailable as error:
-                    if delay is None:
-                        # The lease lapses and the job runs again: at least once.
-                        log.error("could not record a sync job", job=work.job.id,
-                                  error=error.detail)
-                        break
-                    await asyncio.sleep(delay)
+            # If this fails, the lease lapses and the job runs again: at least once.
+            await record_with_retries(lambda: self._sync.record(self.name, done),
+                                      "a sync job", job=work.job.id)
         finally:
             lane.queued -= 1
         self._wakeup.notify()  # the next job of the same incident may be due now

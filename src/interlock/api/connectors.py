@@ -133,7 +133,7 @@ def connector_view(app: Container, connector: Connector, *, queue: bool = True
         "mapping": connector.mapping.to_json(),
         "filter": connector.filter,
         "enabled": connector.enabled,
-        "hook_url": f"{app.settings.base_url}/hooks/{connector.id}",
+        "hook_url": app.settings.base_url + connector.hook_path(),
         "state": dict(connector.state),
         "last_success_at": rfc3339(connector.last_success_at),
         "last_error": connector.last_error,

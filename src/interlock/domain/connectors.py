@@ -161,6 +161,10 @@ class Connector:
     def origin(self) -> Origin:
         return Origin(kind=OriginKind.CONNECTOR, id=self.id, name=self.name)
 
+    def hook_path(self) -> str:
+        """Where its tool sends webhooks, below Interlock's base URL."""
+        return f"/hooks/{self.id}"
+
     def is_origin_of(self, origin: Origin) -> bool:
         """True when a change came from this connector: it is never pushed back here."""
         return origin.kind is OriginKind.CONNECTOR and origin.id == self.id

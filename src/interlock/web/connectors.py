@@ -73,7 +73,7 @@ def _manager(person: Visitor) -> Visitor:
 
 
 def hook_url(app: Container, connector: Connector) -> str:
-    return f"{app.settings.base_url}/hooks/{connector.id}"
+    return app.settings.base_url + connector.hook_path()
 
 
 @router.get("/connectors")

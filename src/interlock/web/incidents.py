@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from interlock.domain.errors import Conflict, Forbidden, InvalidInput, Unauthenticated
+from interlock.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import Scope
 from interlock.domain.pagination import MAX_LIMIT
@@ -179,10 +179,13 @@ def _links(app: Container, incident: Incident) -> list[IncidentLink]:
     links = app.connectors.links_for_incident(incident.id)
     if not links:
         return []
-    names = {connector.id: connector.name
-             for connector in app.connectors.list(cursor=None, limit=MAX_LIMIT).items}
-    return [IncidentLink(link, link_label(link.kind),
-                         names.get(link.connector_id, "a removed connector"))
+    names: dict[str, str] = {}
+    for connector_id in {link.connector_id for link in links}:
+        try:
+            names[connector_id] = app.connectors.get(connector_id).name
+        except NotFound:  # deleted a moment ago (its links go with it)
+            names[connector_id] = "a removed connector"
+    return [IncidentLink(link, link_label(link.kind), names[link.connector_id])
             for link in links]
 
 

@@ -7,27 +7,14 @@ basic auth, and `interlock serve` (with its embedded worker) on SQLite and Postg
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from tests.support.alertmanager import RunningAlertmanager, alert
 from tests.support.server import KEY_LINE, serving
-
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not reached within {timeout} s")
+from tests.support.waiting import eventually
 
 
 def test_alertmanager_groups_become_incidents_and_resolve(

@@ -14,9 +14,8 @@ card updated.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -30,21 +29,12 @@ from tests.support.fake_slack import (
     button_request,
 )
 from tests.support.server import KEY_LINE, serving
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
 SETTINGS = {"INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8",
             "INTERLOCK_SECRET_KEY": "acceptance-secret",
             "INTERLOCK_WORKER_POLL_SECONDS": "0.2"}
 
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not reached within {timeout} s")
 
 
 def test_alert_to_jira_and_slack_and_back(database_url: str, tmp_path: Path) -> None:
@@ -158,7 +148,7 @@ def test_alert_to_jira_and_slack_and_back(database_url: str, tmp_path: Path) -> 
 
 def _connect(api: httpx.Client, alertmanager: RunningAlertmanager, jira: FakeJira,
              slack: FakeSlack) -> dict[str, dict[str, Any]]:
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         "alertmanager": {"settings": {"url": alertmanager.url, "duration_minutes": 120}},
         "jira": {"settings": {"base_url": jira.url, "project_key": "OPS"},
                  "credentials": {"email": jira.email, "api_token": jira.api_token,

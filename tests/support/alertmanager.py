@@ -33,6 +33,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.support.waiting import eventually
+
 BINARY_ENV = "INTERLOCK_TEST_ALERTMANAGER"
 REQUIRE_ENV = "INTERLOCK_REQUIRE_ALERTMANAGER"
 START_TIMEOUT = 30.0
@@ -297,12 +299,5 @@ class RunningAlertmanager:
     def wait_until(self, probe: Callable[[], T | None], timeout: float = 10.0,
                    what: str = "condition") -> T:
         """Poll ``probe`` until it returns something truthy; fail with the log."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = probe()
-            if result:
-                return result
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"{what} not met within {timeout} s\n--- alertmanager log ---\n{self.log()}")
-            time.sleep(0.05)
+        return eventually(probe, what, timeout=timeout, interval=0.05,
+                          explain=lambda: f"--- alertmanager log ---\n{self.log()}")

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.connectors import Connector, Link
-from interlock.domain.errors import Forbidden, NotFound
+from interlock.domain.errors import NotFound
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
@@ -66,19 +66,13 @@ class IncidentLink:
     connector: str
 
 
-def _manager(person: Visitor) -> Visitor:
-    if not person.can(Scope.CONNECTORS_MANAGE):
-        raise Forbidden("your API key lacks the connectors:manage scope")
-    return person
-
-
 def hook_url(app: Container, connector: Connector) -> str:
     return app.settings.base_url + connector.hook_path()
 
 
 @router.get("/connectors")
 def connector_list(request: Request, person: Signed) -> Response:
-    _manager(person)
+    person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
     connectors = app.connectors.list(cursor=None, limit=200).items
     return render(request, "connectors.html", {
@@ -92,7 +86,7 @@ def connector_list(request: Request, person: Signed) -> Response:
 @router.get("/connectors/{connector_id}")
 def connector_page(request: Request, connector_id: str, person: Signed,
                    cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-    _manager(person)
+    person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
     connector = app.connectors.get(connector_id)
     page = app.connectors.activity(connector_id, cursor=cursor, limit=ACTIVITY_PAGE)
@@ -118,7 +112,7 @@ def connector_page(request: Request, connector_id: str, person: Signed,
 async def connector_action(request: Request, connector_id: str, action: str,
                            person: Signed) -> Response:
     await checked_form(request, person)
-    _manager(person)
+    person.require(Scope.CONNECTORS_MANAGE)
     if action not in ("enable", "disable"):
         raise NotFound(f"no action {action}")
     app = container(request)

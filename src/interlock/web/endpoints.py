@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from interlock.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from interlock.domain.errors import InvalidInput, NotFound, Unauthenticated
 from interlock.domain.events import EVENT_DESCRIPTIONS
 from interlock.domain.keys import Scope
 from interlock.services.endpoints import EndpointSpec
@@ -31,15 +31,9 @@ ATTEMPT_PAGE = 50
 RECOVER_HOURS = (1, 6, 24, 72, 168)
 
 
-def _manager(person: Visitor) -> Visitor:
-    if not person.can(Scope.WEBHOOKS_MANAGE):
-        raise Forbidden("your API key lacks the webhooks:manage scope")
-    return person
-
-
 @router.get("/endpoints")
 def endpoint_list(request: Request, person: Signed) -> Response:
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
     endpoints = app.endpoints.list(cursor=None, limit=200).items
     return render(request, "endpoints.html", {
@@ -50,14 +44,14 @@ def endpoint_list(request: Request, person: Signed) -> Response:
 
 @router.get("/endpoints/new")
 def new_endpoint(request: Request, person: Signed) -> Response:
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     return _form_page(request, person, EndpointForm(), None)
 
 
 @router.post("/endpoints/new")
 async def create_endpoint(request: Request, person: Signed) -> Response:
     posted = await checked_form(request, person)
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     form = EndpointForm.posted(posted)
     if posted.get("action") == "preview":
         return _form_page(request, person, form, None, show_preview=True)
@@ -74,7 +68,7 @@ async def create_endpoint(request: Request, person: Signed) -> Response:
 @router.get("/endpoints/{endpoint_id}")
 def endpoint_page(request: Request, endpoint_id: str, person: Signed,
                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
     endpoint = app.endpoints.get(endpoint_id)
     page = app.endpoints.attempts(endpoint_id, cursor=cursor, limit=ATTEMPT_PAGE)
@@ -87,7 +81,7 @@ def endpoint_page(request: Request, endpoint_id: str, person: Signed,
 
 @router.get("/endpoints/{endpoint_id}/edit")
 def edit_endpoint(request: Request, endpoint_id: str, person: Signed) -> Response:
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     endpoint = container(request).endpoints.get(endpoint_id)
     return _form_page(request, person, EndpointForm.of(endpoint), endpoint_id)
 
@@ -95,7 +89,7 @@ def edit_endpoint(request: Request, endpoint_id: str, person: Signed) -> Respons
 @router.post("/endpoints/{endpoint_id}/edit")
 async def update_endpoint(request: Request, endpoint_id: str, person: Signed) -> Response:
     posted = await checked_form(request, person)
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     form = EndpointForm.posted(posted)
     if posted.get("action") == "preview":
         return _form_page(request, person, form, endpoint_id, show_preview=True)
@@ -114,7 +108,7 @@ async def update_endpoint(request: Request, endpoint_id: str, person: Signed) ->
 async def endpoint_action(request: Request, endpoint_id: str, action: str, person: Signed
                           ) -> Response:
     form = await checked_form(request, person)
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
     back = f"/endpoints/{endpoint_id}"
     try:
@@ -150,7 +144,7 @@ def _act(app: Any, person: Visitor, endpoint_id: str, action: str, form: Any) ->
 @router.get("/endpoints/{endpoint_id}/live")
 async def endpoint_live(request: Request, endpoint_id: str, person: Signed) -> Response:
     """An ``attempt`` event whenever this endpoint's attempt log grows."""
-    _manager(person)
+    person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
     await run_in_threadpool(app.endpoints.get, endpoint_id)
     feed: live.ChangeFeed = request.app.state.console_feed

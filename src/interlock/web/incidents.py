@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from interlock.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from interlock.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import Scope
 from interlock.domain.pagination import MAX_LIMIT
@@ -49,12 +49,6 @@ SEVERITIES = [severity.value for severity in Severity]
 ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved", "reopen": "reopened"}
 
 
-def _reader(person: Visitor) -> Visitor:
-    if not person.can(Scope.INCIDENTS_READ):
-        raise Forbidden("your API key lacks the incidents:read scope")
-    return person
-
-
 @router.get("/incidents")
 def incident_list(
     request: Request, person: Signed,
@@ -63,7 +57,7 @@ def incident_list(
     service: Annotated[str, Query(max_length=200)] = "",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    _reader(person)
+    person.require(Scope.INCIDENTS_READ)
     app = container(request)
     where = IncidentFilter(
         statuses=STATUS_CHOICES.get(status, frozenset()),
@@ -88,7 +82,7 @@ async def incidents_live(
 ) -> Response:
     """Events ``incident`` (``{"reference"}``) for every change the visitor may see,
     or to one incident only."""
-    _reader(person)
+    person.require(Scope.INCIDENTS_READ)
     feed: ChangeFeed = request.app.state.console_feed
     can_see_private = person.viewer.can_see_private
     keys = container(request).keys
@@ -127,7 +121,7 @@ async def incidents_live(
 
 @router.get("/incidents/{reference}")
 def incident_page(request: Request, reference: str, person: Signed) -> Response:
-    _reader(person)
+    person.require(Scope.INCIDENTS_READ)
     app = container(request)
     incident = app.incidents.get(person.viewer, reference)
     return render(request, "incident.html", {
@@ -142,7 +136,7 @@ def incident_page(request: Request, reference: str, person: Signed) -> Response:
 @router.post("/incidents/{reference}/comment")
 async def comment(request: Request, reference: str, person: Signed) -> Response:
     form = await checked_form(request, person)
-    _writer(person)
+    person.require(Scope.INCIDENTS_WRITE)
     app = container(request)
     body = str(form.get("body", "")).strip()
     target = f"/incidents/{reference}"
@@ -159,7 +153,7 @@ async def comment(request: Request, reference: str, person: Signed) -> Response:
 async def change_status(request: Request, reference: str, action: str, person: Signed
                         ) -> Response:
     await checked_form(request, person)
-    _writer(person)
+    person.require(Scope.INCIDENTS_WRITE)
     if action not in ACTIONS:
         raise InvalidInput(f"no action {action}")
     service = container(request).incidents
@@ -187,11 +181,6 @@ def _links(app: Container, incident: Incident) -> list[IncidentLink]:
             names[connector_id] = "a removed connector"
     return [IncidentLink(link, link_label(link.kind), names[link.connector_id])
             for link in links]
-
-
-def _writer(person: Visitor) -> None:
-    if not person.can(Scope.INCIDENTS_WRITE):
-        raise Forbidden("your API key lacks the incidents:write scope")
 
 
 def _timeline(incidents: IncidentService, viewer: Viewer, incident: Incident

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from starlette.requests import Request
 from starlette.responses import Response
 
+from interlock.domain.errors import Forbidden
 from interlock.domain.events import Origin, OriginKind
 from interlock.domain.keys import ApiKey, Scope
 from interlock.services.incidents import Viewer
@@ -114,6 +115,13 @@ class Visitor:
 
     def can(self, scope: Scope | str) -> bool:
         return self.key.allows(Scope(scope))
+
+    def require(self, scope: Scope) -> Visitor:
+        """This visitor, or Forbidden (a 403 page) when their key lacks ``scope``: the
+        server checks again what the page only hid."""
+        if not self.can(scope):
+            raise Forbidden(f"your API key lacks the {scope.value} scope")
+        return self
 
     def take_flash(self) -> tuple[str, str] | None:
         if self.session.flash is None:

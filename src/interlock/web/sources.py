@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.alerts import ReceivedPayload, SourceKind
-from interlock.domain.errors import Forbidden, InvalidInput
+from interlock.domain.errors import InvalidInput
 from interlock.domain.keys import Scope
 from interlock.domain.sources import Source
 from interlock.services.container import Container
@@ -31,19 +31,13 @@ KIND_LABELS = {
 }
 
 
-def _manager(person: Visitor) -> Visitor:
-    if not person.can(Scope.SOURCES_MANAGE):
-        raise Forbidden("your API key lacks the sources:manage scope")
-    return person
-
-
 def ingest_url(app: Container, source: Source) -> str:
     return app.settings.base_url + source.ingest_path()
 
 
 @router.get("/sources")
 def source_list(request: Request, person: Signed) -> Response:
-    _manager(person)
+    person.require(Scope.SOURCES_MANAGE)
     app = container(request)
     sources = app.sources.list(cursor=None, limit=200).items
     return render(request, "sources.html", {
@@ -56,7 +50,7 @@ def source_list(request: Request, person: Signed) -> Response:
 @router.post("/sources")
 async def create_source(request: Request, person: Signed) -> Response:
     form = await checked_form(request, person)
-    _manager(person)
+    person.require(Scope.SOURCES_MANAGE)
     app = container(request)
     name = str(form.get("name", "")).strip()
     kind = str(form.get("kind", ""))
@@ -81,7 +75,7 @@ async def create_source(request: Request, person: Signed) -> Response:
 @router.get("/sources/{source_id}")
 def source_page(request: Request, source_id: str, person: Signed,
                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
-    _manager(person)
+    person.require(Scope.SOURCES_MANAGE)
     app = container(request)
     source = app.sources.get(source_id)
     page = app.sources.payloads(source_id, cursor=cursor, limit=PAYLOAD_PAGE)

@@ -113,6 +113,9 @@ class Alert:
     group_key: str | None = None
     #: The maintenance window that suppressed it, if one did.
     suppressed_by: str | None = None
+    #: The queue position of the payload that last reported it. Workers may apply
+    #: payloads out of order; one older than this is not applied to the alert again.
+    payload_position: int = 0
 
 
 class PayloadStatus(StrEnum):

@@ -51,8 +51,21 @@ class IncidentRepository(Protocol):
         """Store a new incident; the answer carries its assigned ``number``."""
         ...
 
+    def insert_many(self, items: Sequence[Incident]) -> list[Incident]:
+        """Store new incidents; the answer carries each one's ``number``, in order."""
+        ...
+
     def get(self, key: str, *, for_update: bool = False) -> Incident | None:
         """By id (``inc_…``) or reference (``INC-42``)."""
+        ...
+
+    def get_many(self, ids: Collection[str], *, for_update: bool = False
+                 ) -> dict[str, Incident]:
+        """By id; ``for_update`` locks them (in id order) until the transaction ends."""
+        ...
+
+    def save_many(self, items: Sequence[tuple[Incident, int]]) -> None:
+        """Save each (incident, expected version); ConcurrentUpdate if any changed."""
         ...
 
     def save(self, incident: Incident, *, expected_version: int) -> None:
@@ -67,6 +80,8 @@ class IncidentRepository(Protocol):
 
 class EventLog(Protocol):
     def append(self, event: Event) -> Event: ...
+
+    def append_many(self, items: Sequence[Event]) -> None: ...
 
     def for_incident(self, incident_id: str) -> list[Event]: ...
 
@@ -86,6 +101,8 @@ class EventLog(Protocol):
 
 class TimelineRepository(Protocol):
     def append(self, entry: TimelineEntry) -> None: ...
+
+    def append_many(self, items: Sequence[TimelineEntry]) -> None: ...
 
     def list(self, incident_id: str, *, after: int | None, limit: int) -> list[
         tuple[int, TimelineEntry]
@@ -210,6 +227,8 @@ class SourceRepository(Protocol):
 
     def get(self, source_id: str) -> Source | None: ...
 
+    def get_many(self, ids: Collection[str]) -> dict[str, Source]: ...
+
     def save(self, source: Source) -> None: ...
 
     def delete(self, source_id: str) -> bool: ...
@@ -222,13 +241,19 @@ class PayloadRepository(Protocol):
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:
-        """Lease pending payloads oldest first, never one while an older payload of the
-        same source is pending: a source's alerts are applied in the order received."""
+        """Lease up to ``limit`` free pending payloads, oldest first, across sources;
+        concurrent claims take disjoint sets."""
         ...
 
     def finish(self, payload: ReceivedPayload, owner: str) -> None:
         """Write the outcome carried by ``payload`` and release its lease."""
         ...
+
+    def finish_many(self, items: Sequence[ReceivedPayload], owner: str | None) -> None:
+        """Like finish, for many; owner None for payloads that were never leased."""
+        ...
+
+    def position(self, payload_id: str) -> int | None: ...
 
     def get(self, payload_id: str) -> ReceivedPayload | None: ...
 
@@ -241,9 +266,24 @@ class PayloadRepository(Protocol):
 class AlertRepository(Protocol):
     def find(self, source_id: str, fingerprint: str) -> Alert | None: ...
 
+    def find_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
+                  ) -> dict[tuple[str, str], Alert]:
+        """By (source id, fingerprint); ``for_update`` locks them in key order."""
+        ...
+
     def insert(self, alert: Alert) -> None: ...
 
+    def insert_many(self, items: Sequence[Alert]) -> None:
+        """ConcurrentUpdate when another worker stored one of them first."""
+        ...
+
     def save(self, alert: Alert) -> None: ...
+
+    def save_many(self, items: Sequence[Alert]) -> None: ...
+
+    def firing_counts(self, incident_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+        """Per incident: (alerts firing, alerts in all)."""
+        ...
 
     def for_incident(self, incident_id: str) -> list[Alert]: ...
 
@@ -257,6 +297,17 @@ class CorrelationRepository(Protocol):
     def get(self, source_id: str, group_key: str) -> str | None: ...
 
     def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None: ...
+
+    def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
+                 ) -> dict[tuple[str, str], str]:
+        """Incident ids by (source id, group key); ``for_update`` locks them in order."""
+        ...
+
+    def put_many(self, items: Sequence[tuple[str, str, str]], at: datetime, *,
+                 existing: Collection[tuple[str, str]]) -> None:
+        """(source id, group key, incident id): rows in ``existing`` are updated, others
+        inserted; ConcurrentUpdate when another worker inserted one first."""
+        ...
 
 
 class MaintenanceRepository(Protocol):
@@ -273,6 +324,10 @@ class MaintenanceRepository(Protocol):
     def active(self, at: datetime) -> list[MaintenanceWindow]: ...
 
     def count(self, window_id: str, *, dropped: int = 0, suppressed: int = 0) -> None: ...
+
+    def count_many(self, counts: Mapping[str, tuple[int, int]]) -> None:
+        """Add (dropped, suppressed) to each window's counters."""
+        ...
 
     def counts(self, window_id: str) -> tuple[int, int]:
         """(dropped, suppressed) so far."""

@@ -14,8 +14,9 @@ from interlock.services.endpoints import EndpointService
 from interlock.services.hooks import HookService
 from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
-from interlock.services.ingest import AlertProcessor, Intake
+from interlock.services.ingest import Intake
 from interlock.services.keys import KeyService
+from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.sync import SyncService
 

@@ -46,6 +46,16 @@ class Declaration:
     visibility: Visibility = Visibility.PUBLIC
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """Alerts that joined an incident in one go: the first few listed, all counted."""
+
+    incident: Incident
+    alerts: Sequence[Mapping[str, Any]]
+    count: int
+    severity: Severity
+
+
 class IncidentService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
@@ -113,6 +123,41 @@ class IncidentService:
         incident = tx.incidents.insert(incident)
         _record(tx, Transition(incident, EventType.INCIDENT_CREATED, {}), viewer.origin, now)
         return incident
+
+    def declare_many_in(self, tx: Transaction, viewer: Viewer,
+                        declarations: Sequence[Declaration], *,
+                        ids: Sequence[str] | None = None) -> Sequence[Incident]:
+        """Declare public incidents in a few statements, whatever their number (alert
+        correlation opens one per new group; a storm brings hundreds at once). ``ids``
+        lets the caller refer to them before they exist."""
+        now = self._clock.now()
+        ids = ids or [new_id("inc", now) for _ in declarations]
+        made = tx.incidents.insert_many([rules.declare(
+            incident_id=incident_id, title=item.title, severity=item.severity,
+            summary=item.summary, service=item.service, assignee=item.assignee,
+            labels=item.labels, visibility=Visibility.PUBLIC, now=now,
+        ) for incident_id, item in zip(ids, declarations, strict=True)])
+        _record_many(tx, [_written(Transition(incident, EventType.INCIDENT_CREATED, {}),
+                                   viewer.origin, now) for incident in made])
+        return made
+
+    def attach_many_in(self, tx: Transaction, viewer: Viewer,
+                       attachments: Sequence[Attachment]) -> Sequence[Incident]:
+        """Record, per incident, that ``count`` alerts joined it: one
+        ``incident.alert_attached`` event each, listing the first of them. The incidents
+        must have been read in this transaction (locked, on PostgreSQL)."""
+        now = self._clock.now()
+        transitions = [rules.attach_alert(item.incident, item.severity, now)
+                       for item in attachments]
+        tx.incidents.save_many([(transition.incident, item.incident.version)
+                                for transition, item in zip(transitions, attachments,
+                                                            strict=True)])
+        _record_many(tx, [_written(
+            transition, viewer.origin, now, message=_attached_message(item, transition),
+            extra={"alerts": [dict(alert) for alert in item.alerts],
+                   "alert_count": item.count},
+        ) for transition, item in zip(transitions, attachments, strict=True)])
+        return [transition.incident for transition in transitions]
 
     def update(
         self, viewer: Viewer, key: str, patch: Mapping[str, Any], *,
@@ -188,18 +233,8 @@ class IncidentService:
         """Record that ``count`` alerts joined the incident, in one
         ``incident.alert_attached`` event listing the first of them."""
         incident = _visible(tx, viewer, key, for_update=True)
-        now = self._clock.now()
-        transition = rules.attach_alert(incident, severity, now)
-        tx.incidents.save(transition.incident, expected_version=incident.version)
-        titles = ", ".join(str(alert["title"]) for alert in alerts[:3])
-        more = f" and {count - 3} more" if count > 3 else ""
-        message = (f"Alert attached: {titles}" if count == 1
-                   else f"{count} alerts attached: {titles}{more}")
-        if transition.changes:
-            message += f"; severity raised to {severity.value}"
-        _record(tx, transition, viewer.origin, now, message=message,
-                extra={"alerts": [dict(alert) for alert in alerts], "alert_count": count})
-        return transition.incident
+        return self.attach_many_in(tx, viewer, [Attachment(incident, alerts, count,
+                                                           severity)])[0]
 
     def note_in(self, tx: Transaction, incident_id: str, origin: Origin, message: str, *,
                 kind: str = "connector.note") -> None:
@@ -224,12 +259,39 @@ def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = Fa
     return incident
 
 
+def _attached_message(item: Attachment, transition: Transition) -> str:
+    titles = ", ".join(str(alert["title"]) for alert in item.alerts[:3])
+    more = f" and {item.count - 3} more" if item.count > 3 else ""
+    message = (f"Alert attached: {titles}" if item.count == 1
+               else f"{item.count} alerts attached: {titles}{more}")
+    if transition.changes:
+        message += f"; severity raised to {item.severity.value}"
+    return message
+
+
 def _record(
     tx: Transaction, transition: Transition, origin: Origin, now: datetime, *,
     body: str | None = None, message: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> TimelineEntry:
     """Write the event and the timeline entry for a transition already saved."""
+    event, entry = _written(transition, origin, now, body=body, message=message, extra=extra)
+    tx.events.append(event)
+    tx.timeline.append(entry)
+    return entry
+
+
+def _record_many(tx: Transaction, written: Sequence[tuple[Event, TimelineEntry]]) -> None:
+    tx.events.append_many([event for event, _ in written])
+    tx.timeline.append_many([entry for _, entry in written])
+
+
+def _written(
+    transition: Transition, origin: Origin, now: datetime, *,
+    body: str | None = None, message: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Event, TimelineEntry]:
+    """The event and the timeline entry that record a transition."""
     incident = transition.incident
     data: dict[str, Any] = {"incident": rules.to_dict(incident), "changes": transition.changes,
                             **(extra or {})}
@@ -246,7 +308,7 @@ def _record(
     )
     if body is not None:
         data["comment"] = {"id": entry.id, "body": body, "actor": entry.actor}
-    tx.events.append(Event(
+    event = Event(
         id=new_id("evt", now),
         type=transition.event_type,
         occurred_at=now,
@@ -254,6 +316,5 @@ def _record(
         incident_id=incident.id,
         incident_version=incident.version,
         data=data,
-    ))
-    tx.timeline.append(entry)
-    return entry
+    )
+    return event, entry

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
+from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.incidents import Severity
 from interlock.store.records import EVENTS_CHANNEL
-from interlock.store.tables import alerts, correlations, payloads, sources
+from interlock.store.tables import alerts, correlations, payloads
 
 _PENDING = PayloadStatus.PENDING.value
 # Built once: correlation runs these for every alert of every payload.
 _FIND_ALERT = sa.select(alerts).where(alerts.c.source_id == sa.bindparam("b_source"),
                                       alerts.c.fingerprint == sa.bindparam("b_fingerprint"))
 _SAVE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
+_FINISH_PAYLOAD = payloads.update().where(
+    payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner == sa.bindparam("b_owner")
+).values(lease_owner=None, lease_expires_at=None)
+_FINISH_UNLEASED = payloads.update().where(
+    payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None))
+#: Keys per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.
+CHUNK = 500
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("b_source"),
     correlations.c.group_key == sa.bindparam("b_key"))
@@ -44,30 +52,26 @@ class SqlPayloads:
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:
-        """Lease the oldest pending payloads of sources no other worker is busy with.
+        """Lease up to ``limit`` of the oldest pending payloads, across sources.
 
-        A source is ready when it has pending payloads and none of them is leased; on
-        PostgreSQL its row is locked (SKIP LOCKED) for the claim, so two workers never
-        lease payloads of one source at once and each source's payloads are applied in
-        the order they arrived. Every lookup is an index probe on pending payloads: the
-        cost does not grow with the payloads already processed.
+        On PostgreSQL the rows are locked with SKIP LOCKED, so workers claiming at the
+        same time take disjoint sets. Workers may then apply them in any order; the
+        alerts remember which payload last reported them (``payload_position``), so an
+        older payload never overwrites what a newer one said. The lookup walks a partial
+        index of pending payloads: its cost does not grow with the payloads processed.
         """
-        pending = sa.exists().where(payloads.c.source_id == sources.c.id,
-                                    payloads.c.status == _PENDING)
-        leased = sa.exists().where(payloads.c.source_id == sources.c.id,
-                                   payloads.c.status == _PENDING,
-                                   payloads.c.lease_expires_at > now)
-        ready = sa.select(sources.c.id).where(pending, ~leased)
-        if self._postgres:
-            ready = ready.with_for_update(skip_locked=True)
-        source_ids = list(self._connection.execute(ready).scalars())
-        if not source_ids:
-            return []
+        free = sa.or_(payloads.c.lease_expires_at.is_(None),
+                      payloads.c.lease_expires_at <= now)
         oldest = (sa.select(payloads.c.position)
-                  .where(payloads.c.status == _PENDING, payloads.c.source_id.in_(source_ids))
+                  .where(payloads.c.status == _PENDING, free)
                   .order_by(payloads.c.position).limit(limit))
+        if self._postgres:
+            oldest = oldest.with_for_update(skip_locked=True)
+        positions = list(self._connection.execute(oldest).scalars())
+        if not positions:
+            return []
         rows = self._connection.execute(
-            payloads.update().where(payloads.c.position.in_(oldest))
+            payloads.update().where(payloads.c.position.in_(positions))
             .values(lease_owner=owner, lease_expires_at=lease_until,
                     attempts=payloads.c.attempts + 1)
             .returning(*payloads.c)
@@ -75,14 +79,25 @@ class SqlPayloads:
         return sorted((_payload(row) for row in rows), key=lambda payload: payload.position)
 
     def finish(self, payload: ReceivedPayload, owner: str) -> None:
-        self._connection.execute(
-            payloads.update()
-            .where(payloads.c.id == payload.id, payloads.c.lease_owner == owner)
-            .values(status=payload.status.value, error=payload.error, alerts=payload.alerts,
-                    dropped=payload.dropped, suppressed=payload.suppressed,
-                    processed_at=payload.processed_at, lease_owner=None,
-                    lease_expires_at=None)
-        )
+        self.finish_many([payload], owner)
+
+    def finish_many(self, items: Sequence[ReceivedPayload], owner: str | None) -> None:
+        """Record outcomes of payloads this owner still leases (one statement); owner
+        None for payloads applied as they were stored, never leased."""
+        if not items:
+            return
+        statement = _FINISH_PAYLOAD if owner is not None else _FINISH_UNLEASED
+        owned = {"b_owner": owner} if owner is not None else {}
+        self._connection.execute(statement, [{
+            "b_id": payload.id, "status": payload.status.value, **owned,
+            "error": payload.error, "alerts": payload.alerts, "dropped": payload.dropped,
+            "suppressed": payload.suppressed, "processed_at": payload.processed_at,
+        } for payload in items])
+
+    def position(self, payload_id: str) -> int | None:
+        found: int | None = self._connection.execute(
+            sa.select(payloads.c.position).where(payloads.c.id == payload_id)).scalar()
+        return found
 
     def get(self, payload_id: str) -> ReceivedPayload | None:
         row = self._connection.execute(
@@ -103,6 +118,7 @@ class SqlPayloads:
 class SqlAlerts:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
 
     def find(self, source_id: str, fingerprint: str) -> Alert | None:
         row = self._connection.execute(
@@ -110,14 +126,66 @@ class SqlAlerts:
         ).mappings().first()
         return _alert(row) if row else None
 
+    def find_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
+                  ) -> dict[tuple[str, str], Alert]:
+        """The alerts with these (source id, fingerprint) keys, one query per source.
+        ``for_update`` locks them on PostgreSQL in key order, so concurrent workers
+        wait for each other instead of deadlocking."""
+        by_source: dict[str, list[str]] = {}
+        for source_id, fingerprint in keys:
+            by_source.setdefault(source_id, []).append(fingerprint)
+        found: dict[tuple[str, str], Alert] = {}
+        for source_id in sorted(by_source):
+            for chunk in _chunks(sorted(set(by_source[source_id]))):
+                query = (sa.select(alerts).where(alerts.c.source_id == source_id,
+                                                 alerts.c.fingerprint.in_(chunk))
+                         .order_by(alerts.c.fingerprint))
+                if for_update and self._postgres:
+                    query = query.with_for_update()
+                for row in self._connection.execute(query).mappings():
+                    alert = _alert(row)
+                    found[(alert.source_id, alert.fingerprint)] = alert
+        return found
+
     def insert(self, alert: Alert) -> None:
-        self._connection.execute(alerts.insert(), _alert_row(alert))
+        self.insert_many([alert])
+
+    def insert_many(self, items: Sequence[Alert]) -> None:
+        """Insert new alerts; another worker inserting one of them first is a
+        ConcurrentUpdate (the caller retries and finds it)."""
+        if not items:
+            return
+        try:
+            self._connection.execute(alerts.insert(), [_alert_row(alert) for alert in items])
+        except sa.exc.IntegrityError as error:
+            raise ConcurrentUpdate("an alert was stored by another worker") from error
 
     def save(self, alert: Alert) -> None:
-        values = _alert_row(alert)
-        del values["source_id"], values["fingerprint"]
-        values["b_id"] = values.pop("id")
-        self._connection.execute(_SAVE_ALERT, values)
+        self.save_many([alert])
+
+    def save_many(self, items: Sequence[Alert]) -> None:
+        if not items:
+            return
+        rows = []
+        for alert in items:
+            values = _alert_row(alert)
+            del values["source_id"], values["fingerprint"]
+            values["b_id"] = values.pop("id")
+            rows.append(values)
+        self._connection.execute(_SAVE_ALERT, rows)
+
+    def firing_counts(self, incident_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+        """Per incident: (alerts firing, alerts in all), in one query per chunk."""
+        counts: dict[str, tuple[int, int]] = {}
+        firing = sa.func.sum(sa.case((alerts.c.status == AlertStatus.FIRING.value, 1),
+                                     else_=0))
+        for chunk in _chunks(sorted(incident_ids)):
+            query = (sa.select(alerts.c.incident_id, firing, sa.func.count())
+                     .where(alerts.c.incident_id.in_(chunk))
+                     .group_by(alerts.c.incident_id))
+            for incident_id, firing_count, total in self._connection.execute(query):
+                counts[incident_id] = (int(firing_count or 0), int(total))
+        return counts
 
     def for_incident(self, incident_id: str) -> list[Alert]:
         query = (sa.select(alerts).where(alerts.c.incident_id == incident_id)
@@ -149,6 +217,45 @@ class SqlAlerts:
 class SqlCorrelations:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
+        self._postgres = connection.dialect.name == "postgresql"
+
+    def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
+                 ) -> dict[tuple[str, str], str]:
+        """Incident ids by (source id, group key); locked in key order when asked."""
+        by_source: dict[str, list[str]] = {}
+        for source_id, group_key in keys:
+            by_source.setdefault(source_id, []).append(group_key)
+        found: dict[tuple[str, str], str] = {}
+        for source_id in sorted(by_source):
+            for chunk in _chunks(sorted(set(by_source[source_id]))):
+                query = (sa.select(correlations.c.group_key, correlations.c.incident_id)
+                         .where(correlations.c.source_id == source_id,
+                                correlations.c.group_key.in_(chunk))
+                         .order_by(correlations.c.group_key))
+                if for_update and self._postgres:
+                    query = query.with_for_update()
+                for group_key, incident_id in self._connection.execute(query):
+                    found[(source_id, group_key)] = incident_id
+        return found
+
+    def put_many(self, items: Sequence[tuple[str, str, str]], at: datetime, *,
+                 existing: Collection[tuple[str, str]]) -> None:
+        """Point groups at incidents: rows in ``existing`` are updated, the rest
+        inserted. A group another worker inserted meanwhile is a ConcurrentUpdate."""
+        updates = [{"b_source": source_id, "b_key": key, "incident_id": incident_id,
+                    "updated_at": at}
+                   for source_id, key, incident_id in items if (source_id, key) in existing]
+        inserts = [{"source_id": source_id, "group_key": key, "incident_id": incident_id,
+                    "updated_at": at}
+                   for source_id, key, incident_id in items
+                   if (source_id, key) not in existing]
+        if updates:
+            self._connection.execute(_SAVE_CORRELATION, updates)
+        if inserts:
+            try:
+                self._connection.execute(correlations.insert(), inserts)
+            except sa.exc.IntegrityError as error:
+                raise ConcurrentUpdate("a group was correlated by another worker") from error
 
     def get(self, source_id: str, group_key: str) -> str | None:
         found: str | None = self._connection.execute(
@@ -212,3 +319,8 @@ def _alert(row: sa.RowMapping) -> Alert:
     values = {field.name: row[field.name] for field in dataclasses.fields(Alert)}
     values.update(status=AlertStatus(row["status"]), severity=Severity(row["severity"]))
     return Alert(**values)
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]

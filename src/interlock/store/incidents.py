@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,44 @@ class SqlIncidents:
     def insert(self, incident: Incident) -> Incident:
         result = self._connection.execute(_INSERT, _to_row(incident))
         return _replace_number(incident, result.scalar_one())
+
+    def insert_many(self, items: Sequence[Incident]) -> list[Incident]:
+        """Insert incidents in one statement; they come back numbered, in order."""
+        if not items:
+            return []
+        result = self._connection.execute(
+            incidents.insert().returning(incidents.c.number, sort_by_parameter_order=True),
+            [_to_row(incident) for incident in items])
+        return [_replace_number(incident, number)
+                for incident, number in zip(items, result.scalars(), strict=True)]
+
+    def get_many(self, ids: Collection[str], *, for_update: bool = False
+                 ) -> dict[str, Incident]:
+        """Incidents by id; locked in id order on PostgreSQL when asked."""
+        found: dict[str, Incident] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            query = (sa.select(incidents).where(incidents.c.id.in_(ordered[start:start + 500]))
+                     .order_by(incidents.c.id))
+            if for_update and self._connection.dialect.name == "postgresql":
+                query = query.with_for_update()
+            for row in self._connection.execute(query).mappings():
+                found[row["id"]] = _from_row(row)
+        return found
+
+    def save_many(self, items: Sequence[tuple[Incident, int]]) -> None:
+        """Save (incident, expected version) pairs in one statement; ConcurrentUpdate if
+        any of them changed meanwhile."""
+        if not items:
+            return
+        rows = []
+        for incident, expected in items:
+            values = _to_row(incident)
+            del values["id"], values["number"], values["created_at"]
+            rows.append({**values, "b_id": incident.id, "b_expected": expected})
+        result = self._connection.execute(_SAVE, rows)
+        if result.rowcount >= 0 and result.rowcount != len(rows):
+            raise ConcurrentUpdate("an incident changed while alerts were being attached")
 
     def get(self, key: str, *, for_update: bool = False) -> Incident | None:
         match = _REFERENCE.match(key)

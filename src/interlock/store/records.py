@@ -25,20 +25,21 @@ class SqlEvents:
         self.appended = False
 
     def append(self, event: Event) -> Event:
+        self._notify()
+        result = self._connection.execute(_INSERT_EVENT, _event_row(event))
+        return dataclasses.replace(event, sequence=result.scalar_one())
+
+    def append_many(self, items: Sequence[Event]) -> None:
+        """Append events in one statement, in order (their sequences follow it)."""
+        if items:
+            self._notify()
+            self._connection.execute(events.insert(), [_event_row(event) for event in items])
+
+    def _notify(self) -> None:
         if not self.appended and self._connection.dialect.name == "postgresql":
             # Delivered at commit, to every listening worker process.
             self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
         self.appended = True
-        result = self._connection.execute(_INSERT_EVENT, {
-            "id": event.id,
-            "type": event.type.value,
-            "occurred_at": event.occurred_at,
-            "origin": event.origin.to_dict(),
-            "incident_id": event.incident_id,
-            "incident_version": event.incident_version,
-            "data": event.data,
-        })
-        return dataclasses.replace(event, sequence=result.scalar_one())
 
     def for_incident(self, incident_id: str) -> list[Event]:
         query = (
@@ -85,17 +86,21 @@ class SqlTimeline:
         self._connection = connection
 
     def append(self, entry: TimelineEntry) -> None:
-        self._connection.execute(timeline_entries.insert(), {
-            "id": entry.id,
-            "incident_id": entry.incident_id,
-            "at": entry.at,
-            "kind": entry.kind,
-            "origin": entry.origin.to_dict(),
-            "incident_version": entry.incident_version,
-            "message": entry.message,
-            "changes": entry.changes,
-            "body": entry.body,
-        })
+        self.append_many([entry])
+
+    def append_many(self, items: Sequence[TimelineEntry]) -> None:
+        if items:
+            self._connection.execute(timeline_entries.insert(), [{
+                "id": entry.id,
+                "incident_id": entry.incident_id,
+                "at": entry.at,
+                "kind": entry.kind,
+                "origin": entry.origin.to_dict(),
+                "incident_version": entry.incident_version,
+                "message": entry.message,
+                "changes": entry.changes,
+                "body": entry.body,
+            } for entry in items])
 
     def list(
         self, incident_id: str, *, after: int | None, limit: int
@@ -111,6 +116,18 @@ class SqlTimeline:
         return [
             (row["position"], _entry(row)) for row in self._connection.execute(query).mappings()
         ]
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type.value,
+        "occurred_at": event.occurred_at,
+        "origin": event.origin.to_dict(),
+        "incident_id": event.incident_id,
+        "incident_version": event.incident_version,
+        "data": event.data,
+    }
 
 
 def event_from_row(row: sa.RowMapping) -> Event:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,11 @@ from interlock.domain.alerts import SourceKind
 from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow
 from interlock.domain.sources import Source
 from interlock.store.tables import maintenance_windows, sources
+
+_COUNT_WINDOW = maintenance_windows.update().where(
+    maintenance_windows.c.id == sa.bindparam("b_id")
+).values(dropped=maintenance_windows.c.dropped + sa.bindparam("b_dropped"),
+         suppressed=maintenance_windows.c.suppressed + sa.bindparam("b_suppressed"))
 
 
 class SqlSources:
@@ -25,6 +31,10 @@ class SqlSources:
             sa.select(sources).where(sources.c.id == source_id)
         ).mappings().first()
         return _source(row) if row else None
+
+    def get_many(self, ids: Collection[str]) -> dict[str, Source]:
+        query = sa.select(sources).where(sources.c.id.in_(sorted(ids)))
+        return {row["id"]: _source(row) for row in self._connection.execute(query).mappings()}
 
     def save(self, source: Source) -> None:
         values = _source_row(source)
@@ -80,6 +90,13 @@ class SqlMaintenance:
         table = maintenance_windows
         self._connection.execute(table.update().where(table.c.id == window_id).values(
             dropped=table.c.dropped + dropped, suppressed=table.c.suppressed + suppressed))
+
+    def count_many(self, counts: Mapping[str, tuple[int, int]]) -> None:
+        """Add (dropped, suppressed) to each window's counters, in one statement."""
+        if counts:
+            self._connection.execute(_COUNT_WINDOW, [
+                {"b_id": window_id, "b_dropped": dropped, "b_suppressed": suppressed}
+                for window_id, (dropped, suppressed) in counts.items()])
 
     def counts(self, window_id: str) -> tuple[int, int]:
         table = maintenance_windows

@@ -226,9 +226,9 @@ payloads = sa.Table(
     sa.Column("lease_owner", sa.String(64)),
     sa.Column("lease_expires_at", UtcDateTime),
     sa.Index(None, "source_id", "position"),
-    # The ingest queue: only pending payloads, by source in arrival order.
+    # The ingest queue: only pending payloads, in arrival order.
     sa.Index(
-        "ix_payloads_pending", "source_id", "position",
+        "ix_payloads_pending", "position",
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     ),
@@ -259,6 +259,7 @@ alerts = sa.Table(
     sa.Column("incident_id", sa.String(40)),
     sa.Column("group_key", sa.String(400)),
     sa.Column("suppressed_by", sa.String(40)),
+    sa.Column("payload_position", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("source_id", "fingerprint"),
     sa.Index(None, "incident_id", "status"),
 )

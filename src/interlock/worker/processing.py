@@ -6,7 +6,8 @@ import asyncio
 
 from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
-from interlock.services.ingest import AlertProcessor, Intake
+from interlock.services.ingest import Intake
+from interlock.services.processing import AlertProcessor
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)

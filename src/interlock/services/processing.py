@@ -1,0 +1,425 @@
+"""Alerts in, second half: parse, deduplicate and correlate received payloads in bulk.
+
+A worker claims hundreds of payloads at once, across sources, parses them outside any
+transaction, and applies them in one write transaction whose reads and writes are
+set-based: one query for the batch's alerts, one for its groups, one for their
+incidents, and one statement per kind of row written. In a storm the cost of a payload
+is its parsing and its share of a few statements, not a dozen round trips; and a storm
+of 10,000 alerts into one incident is one ``incident.alert_attached`` per batch, not
+10,000.
+
+Several workers (PostgreSQL) may process payloads of one source at once:
+
+* Within a batch, payloads are applied in arrival order. Across batches, an alert keeps
+  the queue position of the payload that last reported it and ignores older ones, so a
+  later payload is never overtaken by an earlier one for the same alert.
+* The batch's alerts, groups and incidents are read locked, each kind in key order, so
+  two workers wait for each other rather than deadlock. A new alert or group that
+  another worker stored first fails the insert (a unique constraint): the batch rolls
+  back and runs again, and then finds it. One group never opens two incidents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.domain import incidents as incident_rules
+from interlock.domain import sources as rules
+from interlock.domain.alerts import (
+    Alert,
+    AlertStatus,
+    PayloadStatus,
+    ReceivedPayload,
+    Signal,
+    SignalAction,
+    alert_to_dict,
+)
+from interlock.domain.errors import ConcurrentUpdate, Conflict, InterlockError
+from interlock.domain.events import Origin, OriginKind
+from interlock.domain.ids import new_id
+from interlock.domain.incidents import Incident
+from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow, first_covering
+from interlock.domain.sources import Source
+from interlock.logs import get_logger
+from interlock.ports.clock import Clock
+from interlock.ports.parser import PayloadParser
+from interlock.ports.store import Store, Transaction
+from interlock.services.incidents import Attachment, Declaration, IncidentService, Viewer
+
+log = get_logger(__name__)
+
+#: Payloads claimed and applied per transaction.
+BATCH = 500
+#: Times a batch is run again after another worker stored one of its alerts or groups.
+CONFLICT_RETRIES = 5
+#: Processing attempts before a payload that keeps failing is set aside as failed.
+MAX_ATTEMPTS = 5
+#: Alerts listed in one incident.alert_attached event; the count covers the rest.
+ALERTS_PER_EVENT = 20
+FINGERPRINT_MAX = 200
+GROUP_KEY_MAX = 400
+
+_Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A claimed payload after parsing: its signals, or why it cannot be applied."""
+
+    payload: ReceivedPayload
+    source: Source | None
+    signals: Sequence[Signal] = ()
+    failure: str | None = None
+
+
+class AlertProcessor:
+    def __init__(self, store: Store, clock: Clock, parser: PayloadParser,
+                 incidents: IncidentService, lease: timedelta = timedelta(seconds=120),
+                 batch: int = BATCH) -> None:
+        self._store = store
+        self._clock = clock
+        self._parse = parser
+        self._incidents = incidents
+        self._lease = lease
+        self._batch = batch
+
+    def process(self, owner: str, limit: int | None = None) -> int:
+        """Claim, parse and apply a batch of pending payloads; returns how many were
+        claimed. If the batch fails for a reason that is not a conflict, its payloads are
+        applied again one per transaction, so one bad payload cannot hold back others."""
+        now = self._clock.now()
+        with self._store.transaction(write=True) as tx:
+            claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._batch)
+        if not claimed:
+            return 0
+        with self._store.transaction() as tx:
+            sources = tx.sources.get_many({payload.source_id for payload in claimed})
+        parsed = [self.parse(payload, sources.get(payload.source_id)) for payload in claimed]
+        try:
+            self._apply_with_retries(parsed, owner)
+        except Exception as error:  # applied again one by one just below
+            log.warning("batch failed; processing one payload at a time",
+                        payloads=len(parsed), error=repr(error)[:300])
+            for item in parsed:
+                self._apply_alone(item, owner)
+        return len(claimed)
+
+    def process_now(self, payload: ReceivedPayload) -> tuple[ReceivedPayload, list[str]]:
+        """Store and apply a payload at once, outside the queue (``interlock alerts
+        send``); returns it as stored and the ids of the incidents it touched."""
+        with self._store.transaction(write=True) as tx:
+            tx.payloads.insert_many([payload])
+            if payload.status is PayloadStatus.FAILED:
+                return payload, []
+            position = tx.payloads.position(payload.id) or 0
+            item = self.parse(dataclasses.replace(payload, position=position),
+                              tx.sources.get(payload.source_id))
+            outcomes, touched = self._apply(tx, [item])
+            tx.payloads.finish_many(outcomes, None)
+        return outcomes[0], sorted(touched)
+
+    def parse(self, payload: ReceivedPayload, source: Source | None) -> Parsed:
+        """Parse outside any transaction. Parsers are pure: a payload they cannot read
+        will not read better later, so any failure here fails the payload for good."""
+        if source is None:
+            return Parsed(payload, None, failure="the source was deleted")
+        try:
+            signals = self._parse(source.kind, json.loads(payload.body), source.options)
+        except RecursionError:
+            return Parsed(payload, source, failure="the JSON is nested too deeply")
+        except Exception as error:  # kept on the payload, for the user to see
+            return Parsed(payload, source, failure=str(error) or repr(error))
+        return Parsed(payload, source, [_bounded(signal) for signal in signals])
+
+    def _apply_with_retries(self, items: Sequence[Parsed], owner: str) -> None:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                with self._store.transaction(write=True) as tx:
+                    outcomes, _ = self._apply(tx, items)
+                    tx.payloads.finish_many(outcomes, owner)
+                return
+            except ConcurrentUpdate:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                log.debug("batch met another worker's writes; running it again")
+
+    def _apply_alone(self, item: Parsed, owner: str) -> None:
+        """Apply one payload whole, or not at all. A failure that is not the payload's
+        fault (the database, a bug) leaves it pending for another try after its lease;
+        after MAX_ATTEMPTS it is set aside as failed, with the reason, for a person."""
+        payload = item.payload
+        try:
+            self._apply_with_retries([item], owner)
+        except Exception as error:  # recorded on the payload, never lost
+            reason = error.detail if isinstance(error, InterlockError) else repr(error)
+            log.error("payload processing failed", payload=payload.id,
+                      attempt=payload.attempts, error=reason[:300])
+            if payload.attempts < MAX_ATTEMPTS:
+                return  # the lease lapses and it is tried again
+            failed = _failed(payload, self._clock.now(),
+                             f"gave up after {payload.attempts} attempts: {reason}")
+            with self._store.transaction(write=True) as tx:
+                tx.payloads.finish_many([failed], owner)
+
+    def _apply(self, tx: Transaction, items: Sequence[Parsed]
+               ) -> tuple[list[ReceivedPayload], set[str]]:
+        now = self._clock.now()
+        batch = _Batch.load(tx, items, now)
+        outcomes: list[ReceivedPayload] = []
+        for item in items:
+            if item.failure is not None or item.source is None:
+                outcomes.append(_failed(item.payload, now, item.failure or "no source"))
+                continue
+            counts = _Counts()
+            for signal in item.signals:
+                self._signal(tx, batch, item, signal, counts)
+            outcomes.append(dataclasses.replace(
+                item.payload, status=PayloadStatus.PROCESSED, processed_at=now, error=None,
+                alerts=counts.alerts, dropped=counts.dropped, suppressed=counts.suppressed))
+        self._write(tx, batch)
+        return outcomes, batch.touched()
+
+    def _signal(self, tx: Transaction, batch: _Batch, item: Parsed, signal: Signal,
+                counts: _Counts) -> None:
+        source, payload = item.source, item.payload
+        assert source is not None
+        counts.alerts += 1
+        window = first_covering(batch.windows, signal, source.id, batch.now)
+        if window is not None and window.mode is MaintenanceMode.DROP:
+            counts.dropped += 1
+            batch.count_window(window, dropped=1)
+            return
+        key = (source.id, signal.fingerprint)
+        existing = batch.alerts.get(key)
+        if existing is not None and existing.payload_position > payload.position:
+            return  # an older report applied after a newer one: the newer one stands
+        alert = _remember(existing, signal, source, batch.now, payload.position)
+        if window is not None:
+            counts.suppressed += 1
+            batch.count_window(window, suppressed=1)
+            batch.put_alert(key, dataclasses.replace(alert, suppressed_by=window.id))
+            return
+        alert = dataclasses.replace(alert, suppressed_by=None)
+        if signal.action is SignalAction.FIRING:
+            if not batch.repeat(existing):
+                incident_id = self._correlate(tx, batch, source, alert)
+                alert = dataclasses.replace(alert, incident_id=incident_id)
+                batch.attached.setdefault(incident_id, (source, []))[1].append(alert)
+        elif alert.incident_id is not None:
+            target = (batch.resolved if signal.action is SignalAction.RESOLVED
+                      else batch.acknowledged)
+            target.setdefault(alert.incident_id, source)
+        batch.put_alert(key, alert)
+
+    def _correlate(self, tx: Transaction, batch: _Batch, source: Source, alert: Alert
+                   ) -> str:
+        """The incident this firing alert belongs to: the group's open incident, the
+        group's incident reopened if it was resolved within the window, or a new one
+        (declared with the others of the batch when the batch is written)."""
+        group = (source.id, alert.group_key or "")
+        incident_id = batch.correlations.get(group)
+        if incident_id is not None and incident_id in batch.declared:
+            return incident_id
+        incident = batch.incidents.get(incident_id) if incident_id else None
+        if incident is not None and incident.is_open:
+            return incident.id
+        if (incident is not None and incident.resolved_at is not None
+                and batch.now - incident.resolved_at <= source.reopen_window):
+            reopened = self._incidents.apply_in(
+                tx, _viewer(source), incident.id, incident_rules.reopen,
+                note=f"Reopened: {alert.title} fired again within "
+                     f"{_duration(source.reopen_window)} of resolution")
+            batch.incidents[reopened.id] = reopened
+            return reopened.id
+        new = new_id("inc", batch.now)
+        batch.declared[new] = (source, Declaration(
+            title=alert.title, severity=alert.severity, summary=alert.summary,
+            service=alert.service))
+        batch.correlations[group] = new
+        batch.correlated[group] = new
+        return new
+
+    def _write(self, tx: Transaction, batch: _Batch) -> None:
+        for source, ids in batch.declarations_by_source():
+            made = self._incidents.declare_many_in(
+                tx, _viewer(source), [batch.declared[each][1] for each in ids], ids=ids)
+            batch.incidents.update((incident.id, incident) for incident in made)
+        tx.correlations.put_many([(source_id, key, incident_id) for (source_id, key),
+                                  incident_id in batch.correlated.items()],
+                                 batch.now, existing=batch.stored_groups)
+        tx.alerts.insert_many([batch.alerts[key] for key in batch.new_alerts])
+        tx.alerts.save_many([batch.alerts[key] for key in batch.changed_alerts
+                             if key not in batch.new_alerts])
+        tx.maintenance.count_many(batch.window_counts)
+        for source, attachments in batch.attachments_by_source():
+            self._incidents.attach_many_in(tx, _viewer(source), attachments)
+        for incident_id, source in sorted(batch.acknowledged.items()):
+            try:
+                self._incidents.apply_in(tx, _viewer(source), incident_id,
+                                         incident_rules.acknowledge)
+            except Conflict:
+                continue  # resolved meanwhile: an acknowledgement cannot reopen it
+        resolving = {incident_id: source for incident_id, source in batch.resolved.items()
+                     if source.auto_resolve}
+        counts = tx.alerts.firing_counts(resolving) if resolving else {}
+        for incident_id, source in sorted(resolving.items()):
+            firing, total = counts.get(incident_id, (0, 0))
+            if firing:
+                continue
+            which = "its alert" if total == 1 else f"all {total} alerts"
+            self._incidents.apply_in(
+                tx, _viewer(source), incident_id, incident_rules.resolve,
+                note=f"Resolved automatically: {which} resolved in {source.name}")
+
+
+@dataclass
+class _Counts:
+    alerts: int = 0
+    dropped: int = 0
+    suppressed: int = 0
+
+
+@dataclass
+class _Batch:
+    """What one transaction knows and will write: the rows its payloads touch, read
+    once up front, and the changes gathered while applying them in order."""
+
+    now: datetime
+    windows: list[MaintenanceWindow]
+    alerts: dict[_Key, Alert]
+    correlations: dict[_Key, str]
+    incidents: dict[str, Incident]
+    stored_groups: set[_Key]
+    new_alerts: set[_Key] = field(default_factory=set)
+    changed_alerts: dict[_Key, None] = field(default_factory=dict)
+    #: Groups pointed at a new incident by this batch.
+    correlated: dict[_Key, str] = field(default_factory=dict)
+    #: Incidents this batch opens, by the id they will have, with the source opening them.
+    declared: dict[str, tuple[Source, Declaration]] = field(default_factory=dict)
+    #: Per incident, the source of its first alert in this batch and the alerts joining.
+    attached: dict[str, tuple[Source, list[Alert]]] = field(default_factory=dict)
+    acknowledged: dict[str, Source] = field(default_factory=dict)
+    resolved: dict[str, Source] = field(default_factory=dict)
+    window_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, tx: Transaction, items: Sequence[Parsed], now: datetime) -> _Batch:
+        alert_keys: set[_Key] = set()
+        groups: set[_Key] = set()
+        for item in items:
+            if item.source is None or item.failure is not None:
+                continue
+            for signal in item.signals:
+                alert_keys.add((item.source.id, signal.fingerprint))
+                if signal.action is SignalAction.FIRING:
+                    groups.add((item.source.id, _group_key(item.source, signal)))
+        alerts = tx.alerts.find_many(alert_keys, for_update=True)
+        correlations = tx.correlations.get_many(groups, for_update=True)
+        incident_ids = {alert.incident_id for alert in alerts.values() if alert.incident_id}
+        incident_ids.update(correlations.values())
+        incidents = tx.incidents.get_many(incident_ids, for_update=True)
+        windows = tx.maintenance.active(now) if alert_keys else []
+        return cls(now=now, windows=windows, alerts=alerts, correlations=correlations,
+                   incidents=incidents, stored_groups=set(correlations))
+
+    def repeat(self, existing: Alert | None) -> bool:
+        """A firing alert reported again while it is firing in an open incident:
+        counted, nothing more. (Alertmanager resends a group whenever one alert
+        changes.)"""
+        if existing is None or existing.status is not AlertStatus.FIRING:
+            return False
+        if existing.incident_id is None:
+            return False
+        if existing.incident_id in self.declared:
+            return True
+        incident = self.incidents.get(existing.incident_id)
+        return incident is not None and incident.is_open
+
+    def put_alert(self, key: _Key, alert: Alert) -> None:
+        if key not in self.alerts:
+            self.new_alerts.add(key)
+        self.alerts[key] = alert
+        self.changed_alerts[key] = None
+
+    def count_window(self, window: MaintenanceWindow, *, dropped: int = 0,
+                     suppressed: int = 0) -> None:
+        before = self.window_counts.get(window.id, (0, 0))
+        self.window_counts[window.id] = (before[0] + dropped, before[1] + suppressed)
+
+    def declarations_by_source(self) -> list[tuple[Source, list[str]]]:
+        """New incidents' ids, grouped by the source whose alert opens them (the origin
+        of their events)."""
+        grouped: dict[str, tuple[Source, list[str]]] = {}
+        for incident_id, (source, _) in self.declared.items():
+            grouped.setdefault(source.id, (source, []))[1].append(incident_id)
+        return list(grouped.values())
+
+    def attachments_by_source(self) -> list[tuple[Source, list[Attachment]]]:
+        grouped: dict[str, tuple[Source, list[Attachment]]] = {}
+        for incident_id, (source, attached) in self.attached.items():
+            worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
+            grouped.setdefault(source.id, (source, []))[1].append(Attachment(
+                self.incidents[incident_id],
+                [alert_to_dict(alert) for alert in attached[:ALERTS_PER_EVENT]],
+                count=len(attached), severity=worst))
+        return list(grouped.values())
+
+    def touched(self) -> set[str]:
+        return set(self.attached) | set(self.resolved) | set(self.acknowledged)
+
+
+def _viewer(source: Source) -> Viewer:
+    return Viewer(Origin(OriginKind.SOURCE, source.id, source.name), can_see_private=True)
+
+
+def _group_key(source: Source, signal: Signal) -> str:
+    return rules.group_key(source.grouping, signal)[:GROUP_KEY_MAX]
+
+
+def _remember(existing: Alert | None, signal: Signal, source: Source, now: datetime,
+              position: int) -> Alert:
+    status = AlertStatus.RESOLVED if signal.action is SignalAction.RESOLVED else (
+        AlertStatus.FIRING if signal.action is SignalAction.FIRING
+        else existing.status if existing else AlertStatus.FIRING)
+    fields: dict[str, Any] = {
+        "status": status, "title": signal.title, "severity": signal.severity,
+        "name": signal.name, "service": signal.service, "summary": signal.summary,
+        "labels": dict(signal.labels), "annotations": dict(signal.annotations),
+        "url": signal.url, "starts_at": signal.starts_at, "ends_at": signal.ends_at,
+        "last_seen_at": now, "group_key": _group_key(source, signal),
+        "payload_position": position,
+    }
+    if existing is None:
+        return Alert(id=new_id("alr", now), source_id=source.id,
+                     fingerprint=signal.fingerprint, first_seen_at=now, **fields)
+    return dataclasses.replace(existing, count=existing.count + 1, **fields)
+
+
+def _bounded(signal: Signal) -> Signal:
+    """Fit what a tool sent into what is stored, without losing identity."""
+    fingerprint = signal.fingerprint
+    if len(fingerprint) > FINGERPRINT_MAX:
+        fingerprint = "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+    return dataclasses.replace(
+        signal, fingerprint=fingerprint,
+        title=(signal.title.strip() or signal.name or "Alert")[:incident_rules.TITLE_MAX],
+        name=signal.name[:200],
+        service=signal.service[:200] if signal.service else None,
+        summary=signal.summary[:incident_rules.SUMMARY_MAX],
+    )
+
+
+def _failed(payload: ReceivedPayload, now: datetime, error: str) -> ReceivedPayload:
+    return dataclasses.replace(payload, status=PayloadStatus.FAILED, processed_at=now,
+                               error=error[:1000])
+
+
+def _duration(window: timedelta) -> str:
+    minutes = int(window.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes % 60 == 0 and minutes >= 60 else f"{minutes} min"

@@ -22,6 +22,7 @@ from interlock.services.keys import KeyService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.sync import SyncService
+from interlock.services.workers import WorkerRegistry
 from interlock.sources.options import SourceParsers
 from interlock.store import migrate
 from interlock.store.engine import create_engine
@@ -62,4 +63,5 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         connectors=connectors,
         sync=sync,
         hooks=HookService(store, clock, connectors, drivers, incidents, sync),
+        workers=WorkerRegistry(store, clock),
     )

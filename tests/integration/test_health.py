@@ -13,7 +13,7 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready"}
+    assert ready.json() == {"status": "ready", "workers": []}
 
 
 def test_readyz_fails_when_the_database_is_unreachable() -> None:

@@ -63,6 +63,7 @@ async def _serve(container: Container) -> None:
     import uvicorn
 
     from interlock.asgi import begin_shutdown, create_app
+    from interlock.cli.child import run_child_worker
     from interlock.worker.runner import run_worker
 
     class Server(uvicorn.Server):
@@ -92,8 +93,14 @@ async def _serve(container: Container) -> None:
         log_level=loaded.log_level, proxy_headers=False, server_header=False,
     ))
     stop = asyncio.Event()
-    worker = (asyncio.create_task(run_worker(container, stop))
-              if loaded.embedded_worker else None)
+    worker = None
+    if loaded.embedded_worker:
+        # Its own process, to use another core, unless the database exists only in
+        # this one (SQLite in memory).
+        in_memory = loaded.database_url in ("sqlite://", "sqlite:///:memory:")
+        worker = asyncio.create_task(
+            run_worker(container, stop) if in_memory
+            else run_child_worker(loaded.database_url, stop))
     try:
         await server.serve()  # returns on SIGINT / SIGTERM
     finally:
@@ -104,13 +111,19 @@ async def _serve(container: Container) -> None:
 
 
 @app.command("worker")
-def worker_command(db: Db = None) -> None:
-    """Deliver webhooks without serving the API (run several, on PostgreSQL)."""
+def worker_command(
+    db: Db = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", help="Print no start line (as the worker `serve` starts)")] = False,
+) -> None:
+    """Process alerts, deliver webhooks and sync connectors, without serving the API
+    (run several, on PostgreSQL)."""
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
     container = _start(loaded)
-    stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
-    sys.stdout.flush()
+    if not quiet:
+        stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
+        sys.stdout.flush()
     asyncio.run(_work(container))
 
 

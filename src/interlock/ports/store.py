@@ -9,6 +9,7 @@ driver's errors into :mod:`interlock.domain.errors` (a lost race becomes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -467,6 +468,27 @@ class ActivityRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class WorkerBeat:
+    """A worker process's last report: each of its tasks' state (``ok``, or what failed)."""
+
+    name: str
+    started_at: datetime
+    beat_at: datetime
+    tasks: Mapping[str, Any]
+
+
+class WorkerRepository(Protocol):
+    def beat(self, name: str, started_at: datetime, at: datetime,
+             tasks: Mapping[str, Any]) -> None: ...
+
+    def leave(self, name: str) -> None: ...
+
+    def seen_since(self, since: datetime) -> list[WorkerBeat]: ...
+
+    def purge(self, older_than: datetime) -> int: ...
+
+
 class Transaction(Protocol):
     @property
     def incidents(self) -> IncidentRepository: ...
@@ -525,6 +547,9 @@ class Transaction(Protocol):
     @property
     def activity(self) -> ActivityRepository: ...
 
+    @property
+    def workers(self) -> WorkerRepository: ...
+
 
 class Store(Protocol):
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
@@ -538,6 +563,10 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is not used again."""
+        ...
+
+    async def listen_for_work(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Call ``wake`` whenever another process commits work, until ``stop``."""
         ...
 
     def on_work_committed(self, callback: Callable[[], None]) -> None:

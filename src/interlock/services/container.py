@@ -19,6 +19,7 @@ from interlock.services.keys import KeyService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.sync import SyncService
+from interlock.services.workers import WorkerRegistry
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Container:
     connectors: ConnectorService
     sync: SyncService
     hooks: HookService
+    workers: WorkerRegistry
 
     def close(self) -> None:
         self.store.close()

@@ -96,8 +96,12 @@ class AlertProcessor:
         now = self._clock.now()
         with self._store.transaction(write=True) as tx:
             claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._batch)
-        if not claimed:
-            return 0
+        if claimed:
+            self.process_claimed(claimed, owner)
+        return len(claimed)
+
+    def process_claimed(self, claimed: Sequence[ReceivedPayload], owner: str) -> None:
+        """Parse and apply payloads this owner has leased."""
         with self._store.transaction() as tx:
             sources = tx.sources.get_many({payload.source_id for payload in claimed})
         parsed = [self.parse(payload, sources.get(payload.source_id)) for payload in claimed]
@@ -108,7 +112,6 @@ class AlertProcessor:
                         payloads=len(parsed), error=repr(error)[:300])
             for item in parsed:
                 self._apply_alone(item, owner)
-        return len(claimed)
 
     def process_now(self, payload: ReceivedPayload) -> tuple[ReceivedPayload, list[str]]:
         """Store and apply a payload at once, outside the queue (``interlock alerts

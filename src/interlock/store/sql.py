@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -26,8 +29,10 @@ from interlock.store.deliveries import SqlDeliveries
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
-from interlock.store.records import SqlEvents, SqlTimeline
+from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
+from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
+from interlock.store.workers import SqlWorkers
 
 
 class SqlTransaction:
@@ -52,6 +57,7 @@ class SqlTransaction:
         self.connector_activity = SqlConnectorActivity(connection)
         self.hook_receipts = SqlHookReceipts(connection)
         self.activity = SqlActivity(connection)
+        self.workers = SqlWorkers(connection)
 
 
 class FairLock:
@@ -91,6 +97,32 @@ class FairLock:
                 self._owner = None
 
 
+class FileLock:
+    """An exclusive ``flock`` on the database file, held for each write transaction, so
+    processes sharing one SQLite file (``serve`` and its worker) take turns. A waiting
+    process sleeps in the kernel and wakes the moment the lock is free; SQLite's own busy
+    handler would poll it in growing sleeps (seconds under load). ``flock`` locks are
+    independent of the POSIX locks SQLite takes on the same file."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd is not None:  # closed meanwhile: closing released the lock
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -98,6 +130,10 @@ class SqlStore:
         self._serialise_writes = engine.dialect.name == "sqlite"
         self._writers = FairLock()
         self._listeners_lock = threading.Lock()
+        path = sqlite_file(engine)
+        self._file_lock = FileLock(path) if path else None
+        #: Wakes workers of other processes using the same SQLite file.
+        self.signals = WorkSignals(path) if path else None
 
     @property
     def dialect(self) -> str:
@@ -109,11 +145,17 @@ class SqlStore:
         # lock, which hands over the moment it is free; SQLite's own busy handler would
         # have them sleep in growing steps (seconds under load). Other processes still
         # meet the busy handler.
-        with self._writers if write and self._serialise_writes else contextlib.nullcontext():
+        with contextlib.ExitStack() as locks:
+            if write and self._serialise_writes:
+                locks.enter_context(self._writers)  # threads of this process, in turn
+                if self._file_lock is not None:
+                    locks.enter_context(self._file_lock)  # then other processes
             tx = yield from self._transaction(write)
         if tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted:
             for listener in self._listeners:
                 listener()
+            if self.signals is not None:
+                self.signals.send()
 
     def _transaction(self, write: bool) -> Generator[SqlTransaction, None, SqlTransaction]:
         try:
@@ -131,12 +173,34 @@ class SqlStore:
         with self._listeners_lock:
             self._listeners = [*self._listeners, callback]
 
+    async def listen_for_work(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Call ``wake`` whenever another process commits work, until ``stop``."""
+        if self.dialect == "postgresql":
+            url = self.engine.url.render_as_string(hide_password=False)
+            await listen_postgres(url, EVENTS_CHANNEL, wake, stop)
+        elif self.signals is not None:
+            await self.signals.receive(wake, stop)
+        else:
+            await stop.wait()  # in memory: there is no other process
+
     def ping(self) -> None:
         with self.transaction() as tx:
             tx.connection.execute(sa.text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The SQLite database file, or None (PostgreSQL, or SQLite in memory)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.abspath(database)
 
 
 def _first_line(error: Exception) -> str:

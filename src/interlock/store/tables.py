@@ -390,3 +390,15 @@ hook_receipts = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Index(None, "received_at"),
 )
+
+#: One row per running worker process: what it runs and how each part is doing, written
+#: every few seconds, so ``/readyz`` of any API process can tell a worker that is stuck.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("beat_at", UtcDateTime, nullable=False),
+    sa.Column("tasks", Json, nullable=False),
+    sa.Index(None, "beat_at"),
+)

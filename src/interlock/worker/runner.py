@@ -1,20 +1,23 @@
-"""Running the worker: embedded next to the API (``interlock serve``) or alone
-(``interlock worker``), with the same parts."""
+"""Running the worker: alone (``interlock worker``, and the child process that
+``interlock serve`` starts), or in the caller's process (tests, in-memory SQLite), with
+the same parts, each supervised."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from interlock.domain.targets import parse_allowed_networks
 from interlock.logs import get_logger
 from interlock.services.container import Container
-from interlock.store.records import EVENTS_CHANNEL
+from interlock.services.workers import BEAT_SECONDS, TaskStates
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
 from interlock.worker.processing import process_alerts
 from interlock.worker.sender import AiohttpSender
+from interlock.worker.supervisor import heartbeat, supervise
 from interlock.worker.sync import SyncSettings, SyncWorker
 from interlock.worker.tool_http import AiohttpToolHttp
-from interlock.worker.wakeup import Wakeup, listen
+from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
 
@@ -23,7 +26,8 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
     """Process alerts, deliver webhooks and sync connectors until ``stop`` is set."""
     settings = container.settings
     wakeup, alerts_wakeup, sync_wakeup = Wakeup(), Wakeup(), Wakeup()
-    for each in (wakeup, alerts_wakeup, sync_wakeup):
+    wakeups = [wakeup, alerts_wakeup, sync_wakeup]
+    for each in wakeups:
         container.store.on_work_committed(each.notify)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
     # hanging endpoint starve others that share its host, so there is none.
@@ -43,26 +47,39 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
     syncer = SyncWorker(container.sync, tool_http, sync_wakeup, worker.name,
                         SyncSettings(poll_interval=settings.worker_poll_seconds,
                                      reconcile_check=min(30.0, settings.reconcile_seconds)))
-    helpers = [
-        asyncio.create_task(process_alerts(
-            container.alerts, container.intake, alerts_wakeup, stop, worker.name,
-            settings.worker_poll_seconds)),
-        asyncio.create_task(syncer.run(stop)),
-    ]
-    if settings.database_url.startswith(("postgresql", "postgres")):
-        helpers.append(asyncio.create_task(
-            listen(settings.database_url, EVENTS_CHANNEL,
-                   [wakeup, alerts_wakeup, sync_wakeup], stop)
-        ))
+    states = TaskStates()
+    parts: dict[str, Callable[[], Awaitable[None]]] = {
+        "alerts": lambda: process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
+                                         settings.worker_poll_seconds),
+        "sync": lambda: syncer.run(stop),
+    }
+
+    def wake_all() -> None:
+        for each in wakeups:
+            each.notify()
+
+    parts["listen"] = lambda: container.store.listen_for_work(wake_all, stop)
+    registry = container.workers
+    started = container.clock.now()
+    helpers = {name: asyncio.create_task(supervise(name, run, stop, states))
+               for name, run in parts.items()}
+    helpers["heartbeat"] = asyncio.create_task(heartbeat(
+        lambda: registry.beat(worker.name, started, states), stop, BEAT_SECONDS))
     log.info("worker started", worker=worker.name)
     try:
-        await worker.run(stop)
+        await supervise("deliveries", lambda: worker.run(stop), stop, states)
     finally:
-        # Let a payload and the sync jobs in progress finish.
-        await asyncio.wait(helpers[:2], timeout=30)
-        for task in helpers:
+        stop.set()
+        # Let a batch of alerts and the sync jobs in progress finish; the listener and
+        # the heartbeat have nothing to finish.
+        await asyncio.wait([helpers["alerts"], helpers["sync"]], timeout=30)
+        for task in helpers.values():
             task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
+        await asyncio.gather(*helpers.values(), return_exceptions=True)
         await sender.close()
         await tool_http.close()
+        try:
+            await asyncio.to_thread(registry.leave, worker.name)
+        except Exception as error:  # the database is away; the row ages out
+            log.warning("worker could not sign off", error=repr(error)[:300])
         log.info("worker stopped", worker=worker.name)

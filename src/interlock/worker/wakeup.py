@@ -1,7 +1,8 @@
 """Waking the worker the moment there is work, from any thread or process.
 
 In one process the store calls :meth:`Wakeup.notify` after committing events; across
-processes on PostgreSQL, :func:`listen` turns ``NOTIFY`` into the same call. Polling
+processes, the store's ``listen_for_work`` (``NOTIFY`` on PostgreSQL, a datagram socket
+on SQLite) turns other processes' commits into the same call. Polling
 remains as a safety net, never as the way work is found.
 """
 
@@ -42,27 +43,3 @@ class Wakeup:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
         self._event.clear()
-
-
-async def listen(database_url: str, channel: str, wakeups: list[Wakeup],
-                 stop: asyncio.Event) -> None:
-    """Forward PostgreSQL notifications on ``channel`` to ``wakeups`` until ``stop``;
-    reconnect after failures, since polling covers the gap."""
-    import psycopg
-
-    url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    while not stop.is_set():
-        try:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await conn.execute(f"LISTEN {channel}")
-                for wakeup in wakeups:  # anything committed while we were not listening
-                    wakeup.notify()
-                async for _ in conn.notifies():
-                    for wakeup in wakeups:
-                        wakeup.notify()
-                    if stop.is_set():
-                        break
-        except (psycopg.Error, OSError) as error:
-            log.warning("event listener reconnecting", error=str(error).splitlines()[0])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2.0)

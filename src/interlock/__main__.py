@@ -1,0 +1,5 @@
+"""``python -m interlock``: the same as the ``interlock`` command."""
+
+from interlock.cli.main import app
+
+app()

@@ -1,0 +1,73 @@
+"""Worker health: every worker process reports, every few seconds, how each of its
+background tasks is doing; any API process answers ``/readyz`` from those reports.
+
+A task that fails is restarted by its supervisor and reported as failing (with the
+error) until it has run cleanly again, so a dead loop is never silent: it is in the log,
+in the report, and ``/readyz`` says which worker and which task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from interlock.ports.clock import Clock
+from interlock.ports.store import Store, WorkerBeat
+
+#: How often a worker reports.
+BEAT_SECONDS = 5.0
+#: A worker silent this long is gone (crashed, or stopped without saying so).
+SILENT_AFTER = timedelta(seconds=30)
+OK = "ok"
+
+
+@dataclass
+class TaskStates:
+    """One worker process's tasks and their state: ``ok``, or what went wrong."""
+
+    states: dict[str, str] = field(default_factory=dict)
+
+    def ok(self, task: str) -> None:
+        self.states[task] = OK
+
+    def failed(self, task: str, error: str) -> None:
+        self.states[task] = f"failing: {error}"[:500]
+
+    def failing(self) -> dict[str, str]:
+        return {task: state for task, state in self.states.items() if state != OK}
+
+
+@dataclass(frozen=True)
+class Readiness:
+    workers: list[WorkerBeat]
+    #: "worker name / task" → what is wrong.
+    problems: Mapping[str, str]
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
+class WorkerRegistry:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def beat(self, name: str, started_at: datetime, tasks: TaskStates) -> None:
+        now = self._clock.now()
+        with self._store.transaction(write=True) as tx:
+            tx.workers.beat(name, started_at, now, dict(tasks.states))
+            tx.workers.purge(now - SILENT_AFTER * 20)
+
+    def leave(self, name: str) -> None:
+        with self._store.transaction(write=True) as tx:
+            tx.workers.leave(name)
+
+    def readiness(self) -> Readiness:
+        """The workers heard from recently, and any of their tasks that are failing."""
+        with self._store.transaction() as tx:
+            seen = tx.workers.seen_since(self._clock.now() - SILENT_AFTER)
+        problems = {f"{beat.name} / {task}": str(state)
+                    for beat in seen for task, state in beat.tasks.items() if state != OK}
+        return Readiness(seen, problems)

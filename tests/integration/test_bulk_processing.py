@@ -1,0 +1,121 @@
+"""Alert processing in bulk, with several workers at once: no group opens two
+incidents, no alert is stored twice, a later report is never overwritten by an earlier
+one, and a storm into one incident is one ``incident.alert_attached`` per batch."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from interlock.domain.alerts import SourceKind
+from interlock.domain.sources import Source
+from interlock.services.container import Container
+from interlock.services.sources import SourceSpec
+from interlock.store.tables import alerts, events, incidents
+from tests.support.ingest import am_alert, am_payload
+
+
+def _store(container: Container, source: Source, *bodies: dict[str, Any]) -> None:
+    container.intake.store([container.intake.received(
+        source, json.dumps(body).encode(), "application/json") for body in bodies])
+
+
+def _source(container: Container, name: str = "prometheus") -> Source:
+    return container.sources.create(SourceSpec(name=name, kind=SourceKind.ALERTMANAGER))[0]
+
+
+def _count(container: Container, query: Any) -> int:
+    with container.store.transaction() as tx:
+        return int(tx.connection.execute(query).scalar_one())
+
+
+def test_a_storm_into_one_incident_is_one_attached_event_per_batch(
+        container: Container) -> None:
+    source = _source(container)
+    _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
+                                for i in range(300)])
+    assert container.alerts.process("worker") == 300
+    assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 1
+    attached = sa.select(events.c.data).where(events.c.type == "incident.alert_attached")
+    with container.store.transaction() as tx:
+        rows = list(tx.connection.execute(attached).scalars())
+    assert len(rows) == 1, "one alert_attached event for the whole batch"
+    assert rows[0]["alert_count"] == 300
+    assert len(rows[0]["alerts"]) == 20  # the first ones listed, all counted
+
+
+def test_two_workers_at_once_open_one_incident_per_group_and_store_each_alert_once(
+        container: Container) -> None:
+    sources = [_source(container, f"am{i}") for i in range(2)]
+    for round_ in range(4):
+        for source in sources:
+            _store(container, source, *[
+                am_payload(am_alert(f"Alert{group}", instance=f"host{round_}-{i}"))
+                for group in range(30) for i in range(3)])
+    done: list[int] = []
+    failures: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            while made := container.alerts.process(name, limit=40):
+                done.append(made)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures, failures
+    assert sum(done) == 2 * 4 * 30 * 3
+    # 2 sources × 30 groups: one incident each, whatever the interleaving.
+    assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 60
+    assert _count(container, sa.select(sa.func.count()).select_from(alerts)) == 2 * 4 * 30 * 3
+    per_incident = (sa.select(alerts.c.incident_id, sa.func.count())
+                    .group_by(alerts.c.incident_id))
+    with container.store.transaction() as tx:
+        counts = dict(tx.connection.execute(per_incident).all())
+    assert sorted(counts.values()) == [12] * 60
+
+
+def test_an_earlier_report_applied_later_does_not_overwrite_a_later_one(
+        container: Container) -> None:
+    source = _source(container)
+    _store(container, source, am_payload(am_alert("CPUHot", fingerprint="fp1")))
+    container.alerts.process("first")
+    firing_again = am_payload(am_alert("CPUHot", fingerprint="fp1"))
+    resolved = am_payload(am_alert("CPUHot", fingerprint="fp1", status="resolved"))
+    _store(container, source, firing_again)
+    _store(container, source, resolved)
+    # A slow worker leases the earlier payload; a faster one applies the later first.
+    now = container.clock.now()
+    with container.store.transaction(write=True) as tx:
+        held = tx.payloads.claim("slow", now, now + timedelta(hours=1), 1)
+    assert len(held) == 1
+    assert container.alerts.process("fast") == 1  # the resolution
+    container.alerts.process_claimed(held, "slow")  # the slow worker finishes
+    with container.store.transaction() as tx:
+        alert = tx.alerts.find(source.id, "fp1")
+        incident = tx.incidents.get(alert.incident_id) if alert and alert.incident_id \
+            else None
+    assert alert is not None and alert.status.value == "resolved"
+    assert incident is not None and incident.status.value == "resolved"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_payload_that_cannot_be_parsed_fails_alone(container: Container) -> None:
+    source = _source(container)
+    _store(container, source, am_payload(am_alert("Good")), {"not": "alertmanager"},
+           am_payload(am_alert("AlsoGood")))
+    assert container.alerts.process("worker") == 3
+    with container.store.transaction() as tx:
+        stored = tx.payloads.list(source.id, before=None, limit=10)
+    assert sorted(payload.status.value for payload in stored) == [
+        "failed", "processed", "processed"]
+    assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 2

@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from ingest import Alerts, webhook_body  # noqa: E402
-from interlock.bootstrap import build  # noqa: E402
-from interlock.config import Settings  # noqa: E402
-from interlock.domain.alerts import SourceKind  # noqa: E402
-from interlock.services.sources import SourceSpec  # noqa: E402
-from interlock.store.engine import normalise_url  # noqa: E402
+from ingest import Alerts, webhook_body
+from interlock.bootstrap import build
+from interlock.config import Settings
+from interlock.domain.alerts import SourceKind
+from interlock.services.sources import SourceSpec
+from interlock.store.engine import normalise_url
 
 
 def one_run(url: str, payloads: int, groups: int, sources: int) -> tuple[float, float, int]:
@@ -87,9 +87,9 @@ def main() -> int:
         print(f"run {run + 1}: {args.payloads / wall:,.0f} payloads/s, "
               f"{cpu / args.payloads * 1e6:,.0f} µs CPU per payload, {incidents} incidents")
     print(f"median: {statistics.median(rates):,.0f} payloads/s "
-          f"(spread {min(rates):,.0f}–{max(rates):,.0f}); "
+          f"(spread {min(rates):,.0f} to {max(rates):,.0f}); "
           f"{statistics.median(cpus):,.0f} µs CPU per payload "
-          f"(spread {min(cpus):,.0f}–{max(cpus):,.0f})")
+          f"(spread {min(cpus):,.0f} to {max(cpus):,.0f})")
     return 0
 
 

@@ -74,7 +74,7 @@ def test_two_workers_at_once_open_one_incident_per_group_and_store_each_alert_on
         thread.join(120)
     assert not failures, failures
     assert sum(done) == 2 * 4 * 30 * 3
-    # 2 sources × 30 groups: one incident each, whatever the interleaving.
+    # 2 sources x 30 groups: one incident each, whatever the interleaving.
     assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 60
     assert _count(container, sa.select(sa.func.count()).select_from(alerts)) == 2 * 4 * 30 * 3
     per_incident = (sa.select(alerts.c.incident_id, sa.func.count())

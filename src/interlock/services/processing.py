@@ -55,7 +55,7 @@ from interlock.services.incidents import Attachment, Declaration, IncidentServic
 log = get_logger(__name__)
 
 #: Payloads claimed and applied per transaction.
-BATCH = 500
+BATCH = 200
 #: Times a batch is run again after another worker stored one of its alerts or groups.
 CONFLICT_RETRIES = 5
 #: Processing attempts before a payload that keeps failing is set aside as failed.

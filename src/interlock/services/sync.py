@@ -33,7 +33,7 @@ from interlock.domain.connectors import (
     Outcome,
     SyncJob,
 )
-from interlock.domain.errors import InterlockError, ToolFailed
+from interlock.domain.errors import InterlockError, StoreUnavailable, ToolFailed
 from interlock.domain.events import Event, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
@@ -298,6 +298,45 @@ class SyncService:
             tx.connector_activity.append([activity])
             tx.connectors.record_health(work.connector.id, at=now, error=activity.error)
         log.info("sync job failed while applying", job=job.id, error=failed.error)
+
+    def record_many(self, owner: str, batch: Sequence[JobDone]) -> None:
+        """Write many jobs' outcomes in one transaction: in a storm hundreds finish a
+        second, and on SQLite each write transaction is a turn at the one write lock.
+        If applying any of them fails, each is written on its own, as :meth:`record`
+        does, so one job's failure is recorded as its own."""
+        if len(batch) <= 1:
+            for done in batch:
+                self.record(owner, done)
+            return
+        now = self._clock.now()
+        try:
+            with self._store.transaction(write=True) as tx:
+                outcomes, activities = [], []
+                health: dict[str, tuple[str | None, Any]] = {}
+                for done in batch:
+                    summary = self._apply(tx, done, now) if done.error is None else ""
+                    if isinstance(done.result, PushResult) and done.result.failed is not None:
+                        done = JobDone(done.work, done.started_at, done.calls, done.result,
+                                       error=done.result.failed)
+                    outcome, activity = self._outcome(done, summary, now)
+                    outcomes.append(outcome)
+                    activities.append(activity)
+                    learned = (done.result.learned if isinstance(done.result, PushResult)
+                               else None)
+                    before = health.get(done.work.connector.id, (None, None))
+                    health[done.work.connector.id] = (activity.error, learned or before[1])
+                tx.sync_jobs.complete(owner, outcomes, now)
+                tx.connector_activity.append(activities)
+                for connector_id, (error, learned) in health.items():
+                    tx.connectors.record_health(connector_id, at=now, error=error,
+                                                learned=learned)
+            return
+        except StoreUnavailable:
+            raise
+        except InterlockError as error:
+            log.info("recording sync jobs one at a time", jobs=len(batch), error=error.detail)
+        for done in batch:
+            self.record(owner, done)
 
     def _outcome(self, done: JobDone, summary: str, now: datetime
                  ) -> tuple[JobOutcome, Activity]:

@@ -8,12 +8,13 @@ own lane and delays no other connector. Reconciliation is queued from here too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 
 from interlock.logs import get_logger
 from interlock.ports.connector import ToolHttp
-from interlock.services.sync import JobWork, SyncService
+from interlock.services.sync import JobDone, JobWork, SyncService
 from interlock.worker.loops import record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
@@ -47,13 +48,20 @@ class SyncWorker:
         self._lanes: dict[str, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_reconcile = 0.0
+        self._finished: list[JobDone] = []
+        self._results_ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Sync until ``stop`` is set, then finish the jobs in flight and record them."""
+        self._results_ready = asyncio.Event()
+        recorder = asyncio.create_task(self._record_loop(stop))
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks)
+            self._results_ready.set()
+            await recorder
 
     async def _step(self) -> bool:
         if time.monotonic() >= self._next_reconcile:
@@ -77,9 +85,23 @@ class SyncWorker:
         try:
             async with lane.slots:
                 done = await self._sync.run(work, self._http)
-            # If this fails, the lease lapses and the job runs again: at least once.
-            await record_with_retries(lambda: self._sync.record(self.name, done),
-                                      "a sync job", job=work.job.id)
+            self._finished.append(done)
+            self._results_ready.set()
         finally:
             lane.queued -= 1
-        self._wakeup.notify()  # the next job of the same incident may be due now
+
+    async def _record_loop(self, stop: asyncio.Event) -> None:
+        """Record finished jobs in batches (one write transaction for all that finished
+        meanwhile); keep going after stop until everything is written."""
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            batch, self._finished = self._finished, []
+            if batch:
+                # If this fails, the leases lapse and the jobs run again: at least once.
+                await record_with_retries(functools.partial(self._sync.record_many, self.name,
+                                                            batch),
+                                          "sync jobs", count=len(batch))
+                self._wakeup.notify()  # the next job of the same incident may be due now
+            if stop.is_set() and not self._tasks and not self._finished:
+                return

@@ -1,0 +1,465 @@
+"""Benchmark of an alert storm: single-alert payloads at a fixed rate from three sources
+into ~1,000 groups, with a webhook endpoint and the Slack and Jira connectors
+subscribed, while a person's client reads and writes through the API. Not a test: it
+prints figures.
+
+    .venv/bin/python bench/storm.py                                 # SQLite, ~2 minutes
+    .venv/bin/python bench/storm.py --db postgresql://… --workers 2  # scale-out
+
+What runs, all on 127.0.0.1:
+
+* ``interlock serve`` on a fresh database. On SQLite it starts its worker process
+  itself; with ``--workers N`` (PostgreSQL) it runs ``--no-worker`` beside N
+  ``interlock worker`` processes.
+* ``bench/peers.py`` in its own process: a webhook receiver noting when each message
+  arrives, and the test suite's fake Slack and Jira.
+* Three sources (Alertmanager, Grafana, PagerDuty Events v2), each alert posted alone as
+  its tool posts it, with its token, by an open-loop client (each POST leaves at its
+  scheduled time; a late start is counted).
+* One endpoint subscribed to every event; a Slack and a Jira connector sharing every
+  incident.
+* A person's client at ``--api-rate`` requests/s: lists incidents, reads one, comments.
+
+Printed: accepted rate and how late the client fell; POST → ``incident.created``
+webhook latency for each new group (from the first POST of the group to its arrival at
+the receiver); API latency; the backlog of unprocessed payloads at the last 202 and how
+long it took to drain; deliveries outstanding; CPU time per alert of Interlock's
+processes (and of PostgreSQL's, on PostgreSQL). The PostgreSQL server's fsync and
+synchronous_commit settings are printed: figures from a server with them off are not
+durable figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+
+from harness import (
+    Context,
+    Failed,
+    Interlock,
+    argument_parser,
+    check_db,
+    cpu_seconds,
+    interlock_command,
+    parse_arguments,
+    percentiles_ms,
+    phase,
+    print_table,
+    run_bench,
+    setup_line,
+    start_interlock,
+    stop_interlock,
+    temp_dir,
+)
+
+GROUP_TAG = re.compile(r"\[g(\d+)\]")
+KINDS = ("alertmanager", "grafana", "pagerduty")
+
+
+@dataclass
+class StormContext(Context):
+    peers: Any = None
+
+
+@dataclass
+class Results:
+    accepted: int = 0
+    refused: int = 0
+    sent: int = 0
+    send_seconds: float = 0.0
+    late_p99_ms: float = 0.0
+    first_post: dict[int, float] = field(default_factory=dict)
+    created_latency: list[float] = field(default_factory=list)
+    groups_seen: int = 0
+    api: list[float] = field(default_factory=list)
+    api_errors: int = 0
+    api_requested: int = 0
+    backlog_at_end: int = 0
+    drain_seconds: float | None = None
+    deliveries_left: int = 0
+    cpu_interlock: float = 0.0
+    cpu_postgres: float | None = None
+    postgres_settings: str = ""
+    webhooks: int = 0
+    tool_calls: dict[str, int] = field(default_factory=dict)
+
+
+# -- payloads, as each tool posts one alert ---------------------------------------------
+
+
+def body(kind: str, group: int, serial: int) -> bytes:
+    tag = f"[g{group:04d}]"
+    name, service = f"Storm{group:04d}", f"svc{group % 97:02d}"
+    started = datetime.now(UTC).isoformat()
+    if kind == "pagerduty":
+        return json.dumps({
+            "routing_key": "x" * 32, "event_action": "trigger",
+            "dedup_key": f"{name}-{serial}",
+            "payload": {"summary": f"{tag} {name} on {service} #{serial}", "severity":
+                        "critical", "source": f"host{serial}", "class": name,
+                        "group": service}}).encode()
+    labels = {"alertname": f"{tag} {name}" if kind == "grafana" else name,
+              "service": service, "instance": f"host{serial}", "severity": "critical"}
+    alert = {"status": "firing", "labels": labels,
+             "annotations": {"summary": f"{tag} {name} on {service} #{serial}"},
+             "startsAt": started, "endsAt": "0001-01-01T00:00:00Z",
+             "generatorURL": "http://monitoring.invalid/", "fingerprint": f"{serial:016x}"}
+    envelope: dict[str, Any] = {
+        "receiver": "interlock", "status": "firing", "alerts": [alert],
+        "groupLabels": {"alertname": labels["alertname"]}, "commonLabels": labels,
+        "commonAnnotations": alert["annotations"], "externalURL": "http://am.invalid",
+        "version": "4", "groupKey": f"{{}}:{{alertname=\"{name}\"}}", "truncatedAlerts": 0}
+    if kind == "grafana":
+        envelope.update(orgId=1, title=f"[FIRING:1] {name}", state="alerting",
+                        message="storm")
+    return json.dumps(envelope).encode()
+
+
+# -- phases ------------------------------------------------------------------------------
+
+
+async def start_peers(ctx: StormContext) -> dict[str, Any]:
+    out = ctx.tmp / "received.jsonl"
+    proc = ctx.spawn("peers", [sys.executable, str(Path(__file__).parent / "peers.py"),
+                               str(out)])
+    ctx.peers = (proc, out)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = proc.log_path.read_text()
+        if text.strip().startswith("{"):
+            return dict(json.loads(text.splitlines()[0]))
+        if proc.popen.poll() is not None:
+            raise Failed(f"peers exited:\n{proc.log_tail()}")
+        await asyncio.sleep(0.1)
+    raise Failed("peers did not start")
+
+
+async def configure(interlock: Interlock, peers: dict[str, Any]
+                    ) -> list[tuple[str, str]]:
+    sources = []
+    for kind in KINDS:
+        made = await interlock.call("POST", "/api/v1/sources",
+                                    {"name": f"storm-{kind}", "kind": kind}, expect=201)
+        sources.append((made["ingest_url"].split("/ingest/", 1)[1], made["token"]))
+    await interlock.call("POST", "/api/v1/endpoints",
+                         {"url": peers["receiver"], "description": "storm receiver"},
+                         expect=201)
+    await interlock.call("POST", "/api/v1/connectors", {
+        "name": "slack", "kind": "slack",
+        "settings": {"channel": "C123", "api_base": peers["slack_api"]},
+        "credentials": {"bot_token": "xoxb-1111-2222-interlocktest",
+                        "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"}}, expect=201)
+    await interlock.call("POST", "/api/v1/connectors", {
+        "name": "jira", "kind": "jira",
+        "settings": {"base_url": peers["jira"], "project_key": "OPS"},
+        "credentials": {"email": peers["jira_email"], "api_token": peers["jira_token"],
+                        "webhook_secret": peers["jira_secret"]}}, expect=201)
+    return sources
+
+
+async def storm(interlock: Interlock, sources: list[tuple[str, str]], args: Any,
+                results: Results) -> None:
+    rng = random.Random(7)
+    total = int(args.rate * args.seconds)
+    plan = []
+    for serial in range(total):
+        group = rng.randrange(args.groups)
+        source = group % len(KINDS)
+        plan.append((group, source, body(KINDS[source], group, serial)))
+    connector = aiohttp.TCPConnector(limit=args.connections)
+    lateness: list[float] = []
+    async with aiohttp.ClientSession(connector=connector) as http:
+        semaphore = asyncio.Semaphore(args.connections)
+
+        async def post(group: int, source: int, payload: bytes) -> None:
+            source_id, token = sources[source]
+            async with semaphore:
+                results.first_post.setdefault(group, time.time())
+                try:
+                    async with http.post(f"{interlock.base}/ingest/{source_id}",
+                                         data=payload, headers={
+                                             "Authorization": f"Bearer {token}",
+                                             "Content-Type": "application/json"}) as answer:
+                        await answer.read()
+                        if answer.status == 202:
+                            results.accepted += 1
+                        else:
+                            results.refused += 1
+                except aiohttp.ClientError:
+                    results.refused += 1
+
+        started = time.perf_counter()
+        tasks = []
+        for index, (group, source, payload) in enumerate(plan):
+            due = started + index / args.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lateness.append(max(0.0, time.perf_counter() - due))
+            tasks.append(asyncio.create_task(post(group, source, payload)))
+            results.sent += 1
+        await asyncio.gather(*tasks)
+        results.send_seconds = time.perf_counter() - started
+    lateness.sort()
+    results.late_p99_ms = lateness[int(len(lateness) * 0.99) - 1] * 1000 if lateness else 0
+
+
+async def person(interlock: Interlock, args: Any, results: Results, stop: asyncio.Event
+                 ) -> None:
+    """A responder's client: list, read, comment, at a fixed rate (open loop)."""
+    rng = random.Random(11)
+    known: list[str] = []
+    started = time.perf_counter()
+    index = 0
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(kind: int) -> None:
+        began = time.perf_counter()
+        try:
+            if kind == 0 or not known:
+                page = await interlock.call("GET", "/api/v1/incidents?limit=20")
+                known[:] = [item["id"] for item in page["data"]] or known
+            elif kind == 1:
+                await interlock.call("GET", f"/api/v1/incidents/{rng.choice(known)}")
+            else:
+                await interlock.call("POST", f"/api/v1/incidents/{rng.choice(known)}/comments",
+                                     {"body": "looking into it"}, expect=201)
+            results.api.append(time.perf_counter() - began)
+        except (Failed, aiohttp.ClientError, TimeoutError):
+            results.api_errors += 1
+
+    while not stop.is_set():
+        due = started + index / args.api_rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                break
+        task = asyncio.create_task(one(index % 4 if index % 4 < 2 else 2))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        results.api_requested += 1
+        index += 1
+    if pending:
+        await asyncio.wait(pending, timeout=30)
+
+
+def pending_payloads(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql(
+            "SELECT count(*) FROM payloads WHERE status = 'pending'").scalar_one())
+
+
+def outstanding_deliveries(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        undispatched = connection.exec_driver_sql(
+            "SELECT count(*) FROM events WHERE dispatched_at IS NULL").scalar_one()
+        pending = connection.exec_driver_sql(
+            "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'waiting')"
+        ).scalar_one()
+    return int(undispatched) + int(pending)
+
+
+def process_tree_cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes and all their descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, queue, seen = 0.0, list(pids), set()
+    while queue:
+        pid = queue.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += cpu_seconds(pid) or 0.0
+        queue.extend(children.get(pid, []))
+    return total
+
+
+def postgres_cpu(url: str) -> float:
+    """CPU seconds of the PostgreSQL server behind ``url`` (its postmaster's tree)."""
+    with sa.create_engine(url).connect() as connection:
+        data_dir = connection.exec_driver_sql("SHOW data_directory").scalar_one()
+    pid = int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    return process_tree_cpu([pid])
+
+
+def postgres_settings(engine: sa.Engine) -> str:
+    with engine.connect() as connection:
+        fsync = connection.exec_driver_sql("SHOW fsync").scalar_one()
+        sync = connection.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+    durable = "durable" if fsync == "on" and sync == "on" else "NOT durable"
+    return f"fsync={fsync}, synchronous_commit={sync} ({durable})"
+
+
+def read_received(out: Path, results: Results) -> None:
+    created: dict[int, float] = {}
+    for line in out.read_text().splitlines():
+        item = json.loads(line)
+        if isinstance(item, dict):
+            results.tool_calls = item
+            continue
+        results.webhooks += 1
+        arrived, kind, _, _, title = item
+        if kind != "incident.created" or not title:
+            continue
+        found = GROUP_TAG.search(title)
+        if found:
+            created.setdefault(int(found.group(1)), arrived)
+    for group, arrived in created.items():
+        if group in results.first_post:
+            results.created_latency.append(max(0.0, arrived - results.first_post[group]))
+    results.groups_seen = len(created)
+
+
+async def run(ctx: StormContext, results: Results) -> None:
+    args = ctx.args
+    ctx.extra_env.update(INTERLOCK_ALLOWED_TARGETS="127.0.0.0/8",
+                         INTERLOCK_SECRET_KEY="storm-bench")
+    peers = await start_peers(ctx)
+    interlock = await start_interlock(ctx, "storm", worker=not args.workers, connections=8)
+    workers = [ctx.spawn(f"worker{i}", interlock_command("worker", "--db", interlock.db_url))
+               for i in range(args.workers)]
+    engine = sa.create_engine(interlock.db_url.replace("postgresql://",
+                                                       "postgresql+psycopg://", 1))
+    try:
+        if ctx.postgres:
+            results.postgres_settings = postgres_settings(engine)
+        sources = await configure(interlock, peers)
+        pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
+        cpu_before = process_tree_cpu(pids)
+        pg_before = postgres_cpu(interlock.db_url) if ctx.postgres else 0.0
+        stop = asyncio.Event()
+        client = asyncio.create_task(person(interlock, args, results, stop))
+        print(f"    storm: {args.rate:g} alerts/s for {args.seconds:g} s into "
+              f"{args.groups} groups ...", flush=True)
+        await storm(interlock, sources, args, results)
+        results.backlog_at_end = await asyncio.to_thread(pending_payloads, engine)
+        drained_from = time.perf_counter()
+        while results.backlog_at_end and time.perf_counter() - drained_from < args.drain:
+            if not await asyncio.to_thread(pending_payloads, engine):
+                results.drain_seconds = time.perf_counter() - drained_from
+                break
+            await asyncio.sleep(0.05)
+        if not results.backlog_at_end:
+            results.drain_seconds = 0.0
+        stop.set()
+        await client
+        deadline = time.perf_counter() + args.drain
+        while time.perf_counter() < deadline:
+            results.deliveries_left = await asyncio.to_thread(outstanding_deliveries, engine)
+            if not results.deliveries_left:
+                break
+            await asyncio.sleep(0.2)
+        results.cpu_interlock = process_tree_cpu(pids) - cpu_before
+        if ctx.postgres:
+            results.cpu_postgres = postgres_cpu(interlock.db_url) - pg_before
+    finally:
+        engine.dispose()
+        for worker in workers:
+            ctx.stop(worker)
+        await stop_interlock(ctx, interlock)
+        proc, out = ctx.peers
+        ctx.stop(proc)
+    read_received(out, results)
+
+
+def summary(ctx: StormContext, results: Results) -> None:
+    args = ctx.args
+    created = percentiles_ms(results.created_latency)
+    api = percentiles_ms(results.api)
+    alerts = max(results.accepted, 1)
+    setup = ("serve + its worker process" if not args.workers
+             else f"serve --no-worker + {args.workers} worker process(es)")
+    print(f"\nstorm on {ctx.database} ({setup}); {results.postgres_settings}")
+    print(f"  POSTs: {results.sent:,} sent in {results.send_seconds:.1f} s "
+          f"({results.sent / max(results.send_seconds, 1e-9):,.0f}/s; requested "
+          f"{args.rate:g}/s; client start late p99 {results.late_p99_ms:.0f} ms), "
+          f"{results.accepted:,} accepted, {results.refused} refused")
+    print(f"  new groups: {results.groups_seen} incident.created received for "
+          f"{len(results.first_post)} groups posted")
+    print(f"  webhooks received: {results.webhooks:,}; tool calls: {results.tool_calls}")
+    print(f"  API: {len(results.api)} of {results.api_requested} requests answered "
+          f"({results.api_errors} errors) at {args.api_rate:g}/s")
+    cpu = f"{results.cpu_interlock / alerts * 1e6:,.0f} µs"
+    if results.cpu_postgres is not None:
+        cpu += f" (+ PostgreSQL {results.cpu_postgres / alerts * 1e6:,.0f} µs)"
+    drain = ("not drained" if results.drain_seconds is None
+             else f"{results.drain_seconds:.1f} s")
+    rows = [
+        ("POST -> incident.created p50", f"{created.get('p50', 0):,.0f} ms", "", ""),
+        ("POST -> incident.created p99", f"{created.get('p99', 0):,.0f} ms", "<= 500 ms",
+         "ok" if created.get("p99", 1e9) <= 500 else "MISSED"),
+        ("API p50", f"{api.get('p50', 0):,.0f} ms", "", ""),
+        ("API p99", f"{api.get('p99', 0):,.0f} ms", "<= 100 ms",
+         "ok" if api.get("p99", 1e9) <= 100 else "MISSED"),
+        ("backlog at the last 202", f"{results.backlog_at_end:,}", "", ""),
+        ("backlog drained after", drain, "< 1 s",
+         "ok" if results.drain_seconds is not None and results.drain_seconds < 1 else
+         "MISSED"),
+        ("deliveries outstanding at the end", f"{results.deliveries_left:,}", "0",
+         "ok" if not results.deliveries_left else "MISSED"),
+        ("CPU per alert (Interlock)", cpu, "", ""),
+    ]
+    print_table("Summary", rows, [], 12)
+    print("FIGURES " + json.dumps({
+        "db": ctx.database, "workers": args.workers, "rate": args.rate,
+        "accepted_per_s": results.accepted / max(results.send_seconds, 1e-9),
+        "created_p50_ms": created.get("p50"), "created_p99_ms": created.get("p99"),
+        "api_p50_ms": api.get("p50"), "api_p99_ms": api.get("p99"),
+        "backlog": results.backlog_at_end, "drain_s": results.drain_seconds,
+        "cpu_us_per_alert": results.cpu_interlock / alerts * 1e6,
+        "pg_cpu_us_per_alert": (results.cpu_postgres / alerts * 1e6
+                                if results.cpu_postgres is not None else None),
+        "late_p99_ms": results.late_p99_ms}))
+
+
+def main() -> int:
+    parser = argument_parser(__doc__)
+    parser.add_argument("--rate", type=float, default=1000, help="alerts per second")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--api-rate", type=float, default=20)
+    parser.add_argument("--connections", type=int, default=64,
+                        help="the storm client's connections at most")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="PostgreSQL: run serve --no-worker and this many workers")
+    parser.add_argument("--drain", type=float, default=120,
+                        help="seconds to wait for the backlog after the storm")
+    args = parse_arguments(parser, ())
+    check_db(parser, args)
+    if args.workers and not args.db:
+        parser.error("--workers needs --db (on SQLite, serve runs one worker process)")
+    ctx = StormContext(args=args, tmp=temp_dir("interlock-storm-"), db_prefix="storm",
+                       clear_proxy_env=True)
+    results = Results()
+    errors: list[str] = []
+    print(setup_line(ctx))
+
+    def body_() -> None:
+        asyncio.run(phase("storm", lambda: run(ctx, results), errors))
+
+    return run_bench(ctx, body_, lambda: summary(ctx, results), errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+

@@ -214,26 +214,34 @@ class SyncService:
         with self._store.transaction(write=True) as tx:
             jobs = tx.sync_jobs.claim(owner, now, now + self._lease, limit,
                                       exclude_connectors)
-            work = []
+        if not jobs:
+            return []
+        # What the jobs need, read after the claim has committed: a handful of queries
+        # for the whole batch, none of them holding the write lock.
+        with self._store.transaction() as tx:
             opened: dict[str, Connector] = {}
+            for connector_id in sorted({job.connector_id for job in jobs}):
+                stored = tx.connectors.get(connector_id)
+                if stored is not None:  # else deleted since; its jobs went with it
+                    opened[connector_id] = self._connectors.open(stored)
+            incidents = tx.incidents.get_many({job.incident_id for job in jobs})
+            links = {(link.connector_id, link.incident_id): link
+                     for link in tx.links.for_incidents(incidents)}
+            events = tx.events.get_many({job.event_id for job in jobs if job.event_id})
+            work = []
             for job in jobs:
-                if job.connector_id not in opened:
-                    stored = tx.connectors.get(job.connector_id)
-                    if stored is None:  # deleted since; its jobs went with it
-                        continue
-                    opened[job.connector_id] = self._connectors.open(stored)
-                incident = tx.incidents.get(job.incident_id)
-                if incident is None:
+                connector = opened.get(job.connector_id)
+                incident = incidents.get(job.incident_id)
+                if connector is None or incident is None:
                     continue
-                connector = opened[job.connector_id]
                 driver = self._drivers.get(connector.kind)
                 alerts: Sequence[Alert] = ()
                 if driver is not None and driver.uses_alerts:
                     alerts = tx.alerts.for_incident(incident.id)[:ALERTS_FOR_DRIVER]
                 work.append(JobWork(
                     job=job, connector=connector, incident=incident,
-                    link=tx.links.get(job.connector_id, job.incident_id),
-                    event=tx.events.get(job.event_id) if job.event_id else None,
+                    link=links.get((job.connector_id, job.incident_id)),
+                    event=events.get(job.event_id) if job.event_id else None,
                     alerts=alerts,
                 ))
         return work

@@ -165,6 +165,15 @@ class SqlLinks:
                  .order_by(incident_links.c.created_at))
         return [_link(row) for row in self._connection.execute(query).mappings()]
 
+    def for_incidents(self, incident_ids: Collection[str]) -> list[Link]:
+        ordered = sorted(incident_ids)
+        found: list[Link] = []
+        for start in range(0, len(ordered), 500):
+            query = sa.select(incident_links).where(
+                incident_links.c.incident_id.in_(ordered[start:start + 500]))
+            found.extend(_link(row) for row in self._connection.execute(query).mappings())
+        return found
+
     def for_connector(self, connector_id: str, *, limit: int) -> list[Link]:
         query = (sa.select(incident_links)
                  .where(incident_links.c.connector_id == connector_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,15 @@ class SqlEvents:
             sa.select(events).where(events.c.id == event_id)
         ).mappings().first()
         return event_from_row(row) if row else None
+
+    def get_many(self, event_ids: Collection[str]) -> dict[str, Event]:
+        ordered = sorted(event_ids)
+        found: dict[str, Event] = {}
+        for start in range(0, len(ordered), 500):
+            query = sa.select(events).where(events.c.id.in_(ordered[start:start + 500]))
+            for row in self._connection.execute(query).mappings():
+                found[row["id"]] = event_from_row(row)
+        return found
 
     def undispatched(self, limit: int) -> list[Event]:
         query = (

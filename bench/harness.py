@@ -174,6 +174,24 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
+def process_tree_cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes and all their descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, queue, seen = 0.0, list(pids), set()
+    while queue:
+        pid = queue.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += cpu_seconds(pid) or 0.0
+        queue.extend(children.get(pid, []))
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

@@ -14,13 +14,17 @@ Everything runs on this machine, on 127.0.0.1, as real processes:
 * ``interlock serve`` with its embedded worker, on a fresh database, with one
   Alertmanager source created through the API.
 
-Throughput: N distinct alerts (labels alertname, service, instance, severity;
-annotation summary), cut into batches of one group each; the same batches are posted
-to both, by an aiohttp client with bounded concurrency: to Alertmanager as its v2 body
-(a JSON array), to Interlock as Alertmanager's webhook payload (version "4") with the
-source token as Bearer. Alertmanager keeps alerts in memory; Interlock answers 202 only
-once the payload is committed. Then the bench waits for the worker to process (parse,
-deduplicate, correlate) the backlog, reading the payloads table.
+Throughput, for each shape (``--shapes``; by default one alert per POST over 16
+connections, as Grafana, Datadog and PagerDuty send, and 10 per POST over 64): wrk
+(Debian's, from ``scripts/wrk.sh ensure``; one C thread, so the client is not the
+bottleneck) posts distinct alerts (labels alertname, service, instance, severity;
+annotation summary; one group per POST) for ``--seconds`` to each: to Alertmanager as
+its v2 body (a JSON array), to Interlock as Alertmanager's webhook payload (version
+"4") with the source token as Bearer. Alertmanager keeps alerts in memory; Interlock
+answers 202 only once the payload is committed. Then the bench waits for the worker to
+process (parse, deduplicate, correlate) the backlog, reading the payloads table, and
+prints the backlog at the last 202, when it drained, and Interlock's CPU time per alert
+(its processes, accepting and processing).
 
 Latency at scale: on a second fresh database, 1,000 alerts are ingested into a source
 (100 groups), then payloads are sent one at a time (each 5 new alerts and 5 repeats of
@@ -44,12 +48,12 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import math
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,13 +71,13 @@ from harness import (
     Proc,
     argument_parser,
     check_db,
-    cpu_seconds,
     free_port,
     interlock_command,
     parse_arguments,
     percentiles_ms,
     phase,
     print_table,
+    process_tree_cpu,
     run_bench,
     setup_line,
     start_interlock,
@@ -106,6 +110,7 @@ class IngestContext(Context):
     database with (disposed of first)."""
 
     engines: list[sa.Engine] = field(default_factory=list)
+    wrk: str = "wrk"
 
     def engine(self, url: str) -> sa.Engine:
         engine = create_engine(url)
@@ -134,8 +139,7 @@ async def start_alertmanager(ctx: IngestContext, http: aiohttp.ClientSession) ->
     binary = found.stdout.strip().splitlines()[-1] if found.stdout.strip() else ""
     if found.returncode != 0 or not binary:
         raise Failed(f"scripts/alertmanager.sh ensure failed: {found.stderr[-500:]}")
-    home = ctx.tmp / "alertmanager"
-    home.mkdir()
+    home = Path(tempfile.mkdtemp(prefix="alertmanager-", dir=ctx.tmp))
     dead = free_port()  # nothing listens there: notifications fail fast, off the hot path
     config = {
         "global": {"resolve_timeout": "5m"},
@@ -236,94 +240,130 @@ def webhook_body(batch: list[dict[str, Any]], external: str = "http://alertmanag
     }, separators=(",", ":")).encode()
 
 
-def make_batches(alerts: Alerts, count: int, batch: int, groups: int
-                 ) -> list[list[dict[str, Any]]]:
-    """``count`` new alerts in batches of ``batch``, each batch one group (round robin)."""
-    batches = []
-    for index in range(math.ceil(count / batch)):
-        size = min(batch, count - index * batch)
-        batches.append([alerts.new(index % groups) for _ in range(size)])
-    return batches
+async def post_all(url: str, bodies: list[bytes], auth: str, concurrency: int) -> None:
+    """POST each body, ``concurrency`` at a time; every answer must be 202."""
+    semaphore = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(headers={"authorization": auth,
+                                              "content-type": "application/json"}) as http:
+        async def one(body: bytes) -> None:
+            async with semaphore, http.post(url, data=body) as response:
+                if response.status != 202:
+                    raise Failed(f"POST {url}: {response.status} {await response.text()}")
+
+        await asyncio.gather(*(one(body) for body in bodies))
 
 
-# -- driving -----------------------------------------------------------------------------
+# -- driving with wrk: a client that is not the bottleneck ----------------------------
 
 
 @dataclass
-class Drive:
+class Wrk:
     requests: int
-    alerts: int
+    non_2xx: int
+    errors: int
     seconds: float
-    statuses: Counter[int]
-    errors: Counter[str]
+    batch: int
     latency: dict[str, float]
-    cpu: float | None
-    ids: list[str]
+    cpu: float | None = None  # CPU seconds of the server (its process tree) meanwhile
+
+    @property
+    def accepted(self) -> int:
+        return self.requests - self.non_2xx
 
     @property
     def rate(self) -> float:
-        return self.alerts / self.seconds if self.seconds else 0.0
+        """Alerts accepted per second."""
+        return self.accepted * self.batch / self.seconds if self.seconds else 0.0
 
     @property
     def request_rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-async def drive(url: str, bodies: list[tuple[bytes, int]], headers: dict[str, str],
-                concurrency: int, time_limit: float, pid: int | None,
-                collect_ids: bool = False) -> Drive:
-    """POST each body (with its alert count) once, ``concurrency`` at a time, until all
-    are sent or ``time_limit`` passes."""
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    latencies: list[float] = []
-    ids: list[str] = []
-    sent = alerts = 0
-    todo = iter(bodies)
-    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
-    async with aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=60),
-            headers={"content-type": "application/json", **headers}) as session:
-        stop_at = time.perf_counter() + time_limit
-
-        async def client() -> None:
-            nonlocal sent, alerts
-            for body, count in todo:
-                if time.perf_counter() > stop_at:
-                    return
-                started = time.perf_counter()
-                try:
-                    async with session.post(url, data=body) as response:
-                        answer = await response.read()
-                        statuses[response.status] += 1
-                        if collect_ids and response.status == 202:
-                            ids.append(json.loads(answer)["id"])
-                except (aiohttp.ClientError, TimeoutError) as error:
-                    errors[type(error).__name__] += 1
-                    continue
-                latencies.append(time.perf_counter() - started)
-                sent += 1
-                alerts += count
-
-        cpu_before = cpu_seconds(pid)
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        cpu_after = cpu_seconds(pid)
-    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return Drive(sent, alerts, seconds, statuses, errors, percentiles_ms(latencies), cpu, ids)
+#: A Lua script for wrk: every request carries distinct alerts (``@N@`` in the template
+#: becomes a per-request serial; ``@G@`` its group).
+WRK_SCRIPT = """
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+local counter = 0
+local template = io.open(os.getenv("WRK_BODY")):read("*a")
+local groups = tonumber(os.getenv("WRK_GROUPS"))
+local auth = os.getenv("WRK_AUTH")
+local headers = {["Content-Type"] = "application/json"}
+if auth ~= "" then headers["Authorization"] = auth end
+request = function()
+  counter = counter + 1
+  local n = tid * 100000000 + counter
+  local body = template:gsub("@N@", tostring(n)):gsub("@G@", tostring(n % groups))
+  return wrk.format("POST", nil, headers, body)
+end
+"""
 
 
-def drive_line(what: str, result: Drive) -> str:
-    statuses = ", ".join(f"{n:,}x{code}" for code, n in sorted(result.statuses.items()))
-    errors = ", ".join(f"{n}x{name}" for name, n in result.errors.items())
+def wrk_template(kind: str, batch: int, external: str) -> str:
+    """A body of ``batch`` alerts of one group, with placeholders for wrk's script."""
+    alerts = [{
+        "labels": {"alertname": "Bench@G@", "service": "svc@G@",
+                   "instance": f"i@N@-{k}", "severity": "critical"},
+        "annotations": {"summary": f"Bench@G@ on svc@G@ (@N@-{k})"},
+        "startsAt": _stamp(datetime.now(UTC) - timedelta(minutes=5)),
+        "generatorURL": "http://prometheus.invalid/graph",
+    } for k in range(batch)]
+    if kind == "alertmanager":
+        return json.dumps(alerts, separators=(",", ":"))
+    return json.dumps({
+        "version": "4", "groupKey": '{}:{alertname="Bench@G@"}', "truncatedAlerts": 0,
+        "status": "firing", "receiver": "interlock",
+        "groupLabels": {"alertname": "Bench@G@", "service": "svc@G@"},
+        "commonLabels": {"alertname": "Bench@G@", "service": "svc@G@"},
+        "commonAnnotations": {}, "externalURL": external,
+        "alerts": [{**alert, "status": "firing", "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": f"@N@{k:02d}"} for k, alert in enumerate(alerts)],
+    }, separators=(",", ":"))
+
+
+async def wrk_drive(ctx: IngestContext, url: str, template: str, *, batch: int,
+                    connections: int, seconds: float, auth: str = "",
+                    pids: list[int] | None = None) -> Wrk:
+    """``wrk -t1`` POSTing distinct alerts to ``url`` for ``seconds``."""
+    script = ctx.tmp / "bench.lua"
+    script.write_text(WRK_SCRIPT)
+    body = ctx.tmp / f"body-{abs(hash(template))}.json"
+    body.write_text(template)
+    env = {**os.environ, "WRK_BODY": str(body), "WRK_GROUPS": str(ctx.args.groups),
+           "WRK_AUTH": auth}
+    cpu_before = process_tree_cpu(pids) if pids else None
+    process = await asyncio.create_subprocess_exec(
+        ctx.wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+        url, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await process.communicate())[0].decode()
+    cpu = process_tree_cpu(pids) - cpu_before if pids and cpu_before is not None else None
+    found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    if process.returncode != 0 or not found:
+        raise Failed(f"wrk failed ({process.returncode}):\n{output}")
+    took = float(found.group(2)) / (1000 if found.group(3) == "ms" else 1)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                       r"timeout (\d+)", output)
+    latency = {f"p{q}": _ms(value, unit) for q, value, unit in
+               re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)}
+    return Wrk(int(found.group(1)), int(non_2xx.group(1)) if non_2xx else 0,
+               sum(int(x) for x in errors.groups()) if errors else 0, took, batch,
+               latency, cpu)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk_line(what: str, result: Wrk) -> str:
     lat = result.latency
-    cpu = (f"; server CPU {result.cpu / result.seconds * 100:.0f} %"
-           if result.cpu is not None and result.seconds else "")
+    cpu = (f"; server CPU {result.cpu / max(result.accepted * result.batch, 1) * 1e6:,.0f} µs "
+           f"per alert" if result.cpu is not None else "")
     return (f"    {what}: {result.rate:,.0f} alerts/s, {result.request_rate:,.0f} POSTs/s "
-            f"({result.alerts:,} alerts in {result.requests:,} POSTs, {result.seconds:.2f} s; "
-            f"{statuses}{'; errors ' + errors if errors else ''}; response p50/p99 "
-            f"{lat.get('p50', 0):.1f}/{lat.get('p99', 0):.1f} ms{cpu})")
+            f"({result.requests:,} POSTs in {result.seconds:.1f} s, {result.non_2xx} non-2xx, "
+            f"{result.errors} socket errors; latency p50/p99 {lat.get('p50', 0):.1f}/"
+            f"{lat.get('p99', 0):.1f} ms{cpu})")
 
 
 # -- reading Interlock's database ------------------------------------------------------
@@ -374,17 +414,19 @@ async def wait_processed(engine: sa.Engine, source_id: str, expected: int, timeo
 
 @dataclass
 class Throughput:
-    alertmanager: Drive
-    interlock: Drive
+    batch: int
+    connections: int
+    alertmanager: Wrk
+    interlock: Wrk
     processed_alerts: int = 0
     processed_payloads: int = 0
     failed_payloads: int = 0
     pending_payloads: int = 0
-    stored_alerts: int = 0
     incidents: int = 0
     process_seconds: float = 0.0  # from the first POST to the last payload processed
     drain_seconds: float = 0.0  # after the last 202
     backlog_at_end: int = 0  # payloads still pending at the last 202
+    cpu_per_alert: float | None = None  # Interlock's processes, POST to processed
 
     @property
     def ratio(self) -> float:
@@ -395,66 +437,67 @@ class Throughput:
         return self.processed_alerts / self.process_seconds if self.process_seconds else 0.0
 
 
-async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession) -> Throughput:
+async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession, batch: int,
+                           connections: int) -> Throughput:
+    """Alertmanager, then Interlock, each driven by ``wrk -t1`` for the same time with the
+    same shape (``batch`` alerts per POST, ``connections`` open); then the time the
+    worker takes to process what Interlock accepted."""
     args = ctx.args
     am = await start_alertmanager(ctx, http)
-    interlock = await start_interlock(ctx, "tput", worker=not args.no_worker)
+    interlock = await start_interlock(ctx, f"tput{batch}", worker=not args.no_worker)
     worker: Proc | None = None
     try:
         source_id, ingest_url, token = await create_source(interlock, "bench alertmanager")
         engine = ctx.engine(interlock.db_url)
-        alerts = Alerts()
-        warm = make_batches(alerts, args.batch * 200, args.batch, args.groups)
-        batches = make_batches(alerts, args.alerts, args.batch, args.groups)
-        am_bodies = [(alertmanager_body(b), len(b)) for b in batches]
-        il_bodies = [(webhook_body(b, am.base), len(b)) for b in batches]
-        size_am = sum(len(b) for b, _ in am_bodies) / len(am_bodies)
-        size_il = sum(len(b) for b, _ in il_bodies) / len(il_bodies)
-        print(f"    {args.alerts:,} distinct alerts in {len(batches):,} batches of {args.batch} "
-              f"({args.groups} groups), {args.concurrency} concurrent; bodies "
-              f"{size_am:,.0f} B (Alertmanager v2) / {size_il:,.0f} B (webhook)", flush=True)
-        am_url = am.base + "/api/v2/alerts"
-        auth = {"authorization": f"Bearer {token}"}
-
-        # Warm-up: connections, caches, the first groups and incidents.
-        await drive(am_url, [(alertmanager_body(b), len(b)) for b in warm], {},
-                    args.concurrency, 30, None)
-        warm_result = await drive(ingest_url, [(webhook_body(b, am.base), len(b)) for b in warm],
-                                  auth, args.concurrency, 30, None)
-        if warm_result.statuses.get(202, 0) != len(warm):
-            raise Failed(f"warm-up: Interlock answered {dict(warm_result.statuses)}:\n"
-                         f"{interlock.proc.log_tail()}")
+        print(f"    shape: {batch} alert(s) per POST, {connections} connections, "
+              f"{args.seconds:g} s each, distinct alerts in {args.groups} groups; client: "
+              f"wrk -t1 (C, one thread; not the bottleneck)", flush=True)
+        auth = f"Bearer {token}"
+        await wrk_drive(ctx, am.base + "/api/v2/alerts",
+                        wrk_template("alertmanager", batch, am.base), batch=batch,
+                        connections=connections, seconds=2)
+        am_result = await wrk_drive(ctx, am.base + "/api/v2/alerts",
+                                    wrk_template("alertmanager", batch, am.base), batch=batch,
+                                    connections=connections, seconds=args.seconds,
+                                    pids=[am.proc.popen.pid])
+        print(wrk_line("Alertmanager POST /api/v2/alerts (in memory)", am_result), flush=True)
+        template = wrk_template("webhook", batch, am.base)
+        warm = await wrk_drive(ctx, ingest_url, template, batch=batch, connections=connections,
+                               seconds=2, auth=auth)
+        warm_payloads = warm.requests
         if not args.no_worker:
-            await wait_processed(engine, source_id, len(warm), args.phase_timeout)
-
-        am_result = await drive(am_url, am_bodies, {}, args.concurrency, args.time_limit,
-                                am.proc.popen.pid)
-        print(drive_line("Alertmanager POST /api/v2/alerts (in memory)", am_result), flush=True)
+            await wait_processed(engine, source_id, warm_payloads, args.phase_timeout)
+        pids = [interlock.proc.popen.pid]
+        cpu_before = process_tree_cpu(pids)
         first_post = time.perf_counter()
-        il_result = await drive(ingest_url, il_bodies, auth, args.concurrency,
-                                args.time_limit, interlock.proc.popen.pid)
+        il_result = await wrk_drive(ctx, ingest_url, template, batch=batch,
+                                    connections=connections, seconds=args.seconds, auth=auth,
+                                    pids=pids)
         last_answer = time.perf_counter()
-        print(drive_line("Interlock POST /ingest/{source} (durable)", il_result), flush=True)
-        result = Throughput(am_result, il_result)
+        print(wrk_line("Interlock POST /ingest/{source} (durable)", il_result), flush=True)
+        result = Throughput(batch, connections, am_result, il_result)
         counts = await asyncio.to_thread(payload_counts, engine, source_id)
         result.backlog_at_end = counts.get("pending", {}).get("payloads", 0)
-        expected = len(warm) + il_result.statuses.get(202, 0)
+        expected = warm_payloads + il_result.accepted
         if args.no_worker:
             # `interlock worker` alone on the backlog: the worker's rate by itself.
             first_post = last_answer = time.perf_counter()
-            worker = ctx.spawn("tput-worker", interlock_command("worker", "--db",
-                                                                interlock.db_url))
+            worker = ctx.spawn(f"tput{batch}-worker", interlock_command(
+                "worker", "--db", interlock.db_url))
+            pids.append(worker.popen.pid)
         counts, seen = await wait_processed(engine, source_id, expected, args.phase_timeout,
                                             "processing")
+        cpu = process_tree_cpu(pids) - cpu_before
         processed = counts.get("processed", {})
-        result.processed_payloads = processed.get("payloads", 0) - len(warm)
-        result.processed_alerts = processed.get("alerts", 0) - sum(len(b) for b in warm)
+        result.processed_payloads = processed.get("payloads", 0) - warm_payloads
+        result.processed_alerts = processed.get("alerts", 0) - warm_payloads * batch
         result.failed_payloads = counts.get("failed", {}).get("payloads", 0)
         result.pending_payloads = counts.get("pending", {}).get("payloads", 0)
         result.process_seconds = seen - first_post
         result.drain_seconds = seen - last_answer
-        result.stored_alerts = await asyncio.to_thread(table_count, engine, "alerts", source_id)
         result.incidents = await asyncio.to_thread(table_count, engine, "incidents")
+        if not args.no_worker and result.processed_alerts:
+            result.cpu_per_alert = cpu / result.processed_alerts
         since = "`interlock worker` started" if args.no_worker else "the first POST"
         print(f"    worker: {result.processed_alerts:,} alerts in "
               f"{result.processed_payloads:,} payloads processed (parse, dedup, correlate) "
@@ -462,8 +505,9 @@ async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession) -> T
               f"{result.process_rate:,.0f} alerts/s; backlog at the last 202: "
               f"{result.backlog_at_end:,} payloads, drained {result.drain_seconds:.1f} s later; "
               f"{result.failed_payloads} failed, {result.pending_payloads} pending; "
-              f"{result.stored_alerts:,} alerts stored, {result.incidents:,} incidents",
-              flush=True)
+              f"{result.incidents:,} incidents; Interlock CPU "
+              + (f"{result.cpu_per_alert * 1e6:,.0f} µs per alert (accept + process)"
+                 if result.cpu_per_alert else "n/a"), flush=True)
         return result
     finally:
         if worker is not None:
@@ -649,7 +693,7 @@ async def scale_phase(ctx: IngestContext, results: Scale) -> None:
         groups = Groups(alerts)
         # About 1,000 alerts stored: 100 groups of 10, through the ingest URL.
         seed = [(webhook_body(groups.batch(g, 10, 0)), 10) for g in range(args.seed_groups)]
-        await drive(ingest_url, seed, {"authorization": f"Bearer {token}"}, 8, 60, None)
+        await post_all(ingest_url, [body for body, _ in seed], f"Bearer {token}", 8)
         await wait_processed(engine, source_id, len(seed), args.phase_timeout)
         results.small = await measure_latency(interlock, engine, ingest_url, token, groups,
                                               args.latency_payloads, source_id, args.seed_groups)
@@ -672,7 +716,7 @@ async def scale_phase(ctx: IngestContext, results: Scale) -> None:
 
 @dataclass
 class Results:
-    throughput: Throughput | None = None
+    throughput: list[Throughput] = field(default_factory=list)
     scale: Scale = field(default_factory=Scale)
     errors: list[str] = field(default_factory=list)
 
@@ -681,15 +725,17 @@ async def run(ctx: IngestContext, results: Results) -> None:
     args = ctx.args
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
 
-        async def throughput() -> None:
-            results.throughput = await throughput_phase(ctx, http)
+        async def throughput(batch: int, connections: int) -> None:
+            results.throughput.append(await throughput_phase(ctx, http, batch, connections))
 
         async def scale() -> None:
             await scale_phase(ctx, results.scale)
 
         if not args.skip_throughput:
-            await phase(f"Throughput: {args.alerts:,} alerts, batches of {args.batch}, "
-                        "Alertmanager vs `interlock serve`", throughput, results.errors)
+            for batch, connections in args.shapes:
+                await phase(f"Throughput: {batch} alert(s) per POST, {connections} "
+                            "connections, Alertmanager vs `interlock serve`",
+                            lambda b=batch, c=connections: throughput(b, c), results.errors)
         if not args.skip_scale:
             await phase(f"Latency at scale: ~1,000 vs ~{args.bulk_alerts:,} stored alerts",
                         scale, results.errors)
@@ -698,27 +744,27 @@ async def run(ctx: IngestContext, results: Results) -> None:
 def print_summary(ctx: IngestContext, results: Results) -> None:
     rows: list[tuple[str, str, str, str]] = []
     db = ctx.database
-    t = results.throughput
-    if t:
-        rows.append(("Alertmanager in-memory ingest", f"{t.alertmanager.rate:,.0f} alerts/s",
-                     "", ""))
-        rows.append((f"Interlock durable ingest ({db})", f"{t.interlock.rate:,.0f} alerts/s",
-                     "", ""))
-        rows.append(("  POSTs/s Alertmanager / Interlock",
-                     f"{t.alertmanager.request_rate:,.0f} / {t.interlock.request_rate:,.0f}",
-                     "", ""))
+    for t in results.throughput:
+        shape = f"{t.batch}/POST, {t.connections} conns"
+        rows.append((f"[{shape}] Alertmanager in-memory ingest",
+                     f"{t.alertmanager.rate:,.0f} alerts/s", "", ""))
+        rows.append((f"[{shape}] Interlock durable ingest ({db})",
+                     f"{t.interlock.rate:,.0f} alerts/s", "", ""))
         rows.append(("  Interlock / Alertmanager", f"{t.ratio:.2f}",
                      f">= {TARGET_RATIO:.2f} (goal 1)", verdict(t.ratio >= TARGET_RATIO)))
-        accepted = t.interlock.statuses.get(202, 0)
-        rows.append(("  Interlock non-202 answers or errors",
-                     f"{t.interlock.requests - accepted + sum(t.interlock.errors.values()):,}",
-                     "0", verdict(accepted == t.interlock.requests and not t.interlock.errors)))
-        rows.append(("worker processing (parse, dedup, correlate)"
-                     + (", alone" if ctx.args.no_worker else ", embedded"),
+        rows.append(("  Interlock non-2xx answers or socket errors",
+                     f"{t.interlock.non_2xx + t.interlock.errors:,}", "0",
+                     verdict(not t.interlock.non_2xx and not t.interlock.errors)))
+        rows.append(("  processing (parse, dedup, correlate)"
+                     + (", worker alone" if ctx.args.no_worker else ""),
                      f"{t.process_rate:,.0f} alerts/s", "", ""))
-        rows.append(("  backlog drained after the last 202", f"{t.drain_seconds:.1f} s", "", ""))
-        lost = t.interlock.alerts - t.processed_alerts
-        rows.append(("  accepted alerts not processed", f"{lost:,}", "0", verdict(lost == 0)))
+        rows.append(("  backlog at the last 202", f"{t.backlog_at_end:,} payloads", "", ""))
+        rows.append(("  drained after the last 202", f"{t.drain_seconds:.1f} s", "", ""))
+        if t.cpu_per_alert:
+            rows.append(("  Interlock CPU per alert", f"{t.cpu_per_alert * 1e6:,.0f} µs", "",
+                         ""))
+        rows.append(("  payloads left pending", f"{t.pending_payloads:,}", "0",
+                     verdict(t.pending_payloads == 0)))
     s = results.scale
     if s.small and s.large:
         for label, item in (("~1,000", s.small), (f"~{s.loaded_alerts:,}", s.large)):
@@ -737,18 +783,15 @@ def print_summary(ctx: IngestContext, results: Results) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__)
-    parser.add_argument("--alerts", type=int, default=20_000,
-                        help="distinct alerts sent to each in the throughput run (default "
-                             "20,000)")
-    parser.add_argument("--batch", type=int, default=10,
-                        help="alerts per POST, one group each (default 10)")
+    parser.add_argument("--shapes", default="1x16,10x64",
+                        help="throughput runs as ALERTS_PER_POSTxCONNECTIONS, comma-separated "
+                             "(default 1x16,10x64: single-alert payloads as Grafana, Datadog "
+                             "and PagerDuty send them, and Alertmanager's groups)")
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="seconds wrk posts to each, per shape (default 15)")
     parser.add_argument("--groups", type=int, default=1000,
                         help="alert groups (alertname x service) the alerts fall into "
                              "(default 1000)")
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="concurrent POSTs (default 64)")
-    parser.add_argument("--time-limit", type=float, default=60.0,
-                        help="longest time spent posting to each (default 60 s)")
     parser.add_argument("--phase-timeout", type=float, default=120.0,
                         help="longest wait for the worker to process a backlog (default "
                              "120 s)")
@@ -767,12 +810,16 @@ def parse_args() -> argparse.Namespace:
                              "then `interlock worker` alone processes the backlog (default: "
                              "the embedded worker processes while alerts arrive)")
     args = parse_arguments(parser, skips=("throughput", "scale"))
-    if not 1 <= args.batch <= 1000:
-        parser.error("--batch: 1 to 1000")
-    if not args.batch <= args.alerts <= 1_000_000:
-        parser.error("--alerts: --batch to 1,000,000")
-    if not 1 <= args.concurrency <= 1024 or not 1 <= args.groups <= 100_000:
-        parser.error("--concurrency: 1 to 1024; --groups: 1 to 100,000")
+    try:
+        args.shapes = [tuple(int(x) for x in shape.split("x")) for shape in
+                       args.shapes.split(",")]
+    except ValueError:
+        parser.error("--shapes: like 1x16,10x64")
+    if not all(len(shape) == 2 and 1 <= shape[0] <= 1000 and 1 <= shape[1] <= 1024
+               for shape in args.shapes):
+        parser.error("--shapes: 1 to 1000 alerts per POST, 1 to 1024 connections")
+    if not 1 <= args.groups <= 100_000 or not 1 <= args.seconds <= 600:
+        parser.error("--groups: 1 to 100,000; --seconds: 1 to 600")
     if not 1 <= args.bulk_alerts <= 20_000_000 or args.bulk_per_group < 1:
         parser.error("--bulk-alerts: 1 to 20,000,000; --bulk-per-group: at least 1")
     if not 1 <= args.seed_groups <= 10_000 or not 10 <= args.latency_payloads <= 10_000:
@@ -785,6 +832,10 @@ def main() -> int:
     args = parse_args()
     ctx = IngestContext(args, temp_dir("interlock-ingest-bench-"),
                         db_prefix="interlock_ingest_bench", clear_proxy_env=True)
+    if not args.skip_throughput:
+        ctx.wrk = subprocess.run([str(Path(__file__).parent.parent / "scripts" / "wrk.sh"),
+                                  "ensure"], check=True, capture_output=True,
+                                 text=True).stdout.strip()
     results = Results()
 
     def body() -> None:

@@ -52,12 +52,12 @@ from harness import (
     Interlock,
     argument_parser,
     check_db,
-    cpu_seconds,
     interlock_command,
     parse_arguments,
     percentiles_ms,
     phase,
     print_table,
+    process_tree_cpu,
     run_bench,
     setup_line,
     start_interlock,
@@ -272,24 +272,6 @@ def outstanding_deliveries(engine: sa.Engine) -> int:
             "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'waiting')"
         ).scalar_one()
     return int(undispatched) + int(pending)
-
-
-def process_tree_cpu(pids: list[int]) -> float:
-    """CPU seconds of these processes and all their descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, queue, seen = 0.0, list(pids), set()
-    while queue:
-        pid = queue.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        total += cpu_seconds(pid) or 0.0
-        queue.extend(children.get(pid, []))
-    return total
 
 
 def postgres_cpu(url: str) -> float:

@@ -31,6 +31,7 @@ from tests.support.fake_slack import (
     slash_command_fields,
     slash_command_request,
 )
+from tests.support.ingest import am_alert, am_payload, basic, create_source, process_all
 from tests.support.sync import sync_all
 
 
@@ -313,3 +314,26 @@ def test_a_jira_webhook_that_never_arrived_is_healed_by_reconciliation(
     sync_all(hub)
     assert _incident(hub_client, admin, incident["id"])["status"] == "resolved"
     assert hub.sync.reconcile() == 0  # resolved incidents are still watched, not spammed
+
+
+def test_a_storm_into_one_incident_does_not_post_a_slack_line_per_alert(
+        hub: Container, hub_client: TestClient, admin: dict[str, str],
+        slack: FakeSlack) -> None:
+    _slack(hub_client, admin, slack)
+    source = create_source(hub_client, admin)
+    for batch in range(5):  # five rounds of processing before Slack hears of any
+        for i in range(10):
+            response = hub_client.post(
+                source["path"], headers=basic(source["token"]),
+                json=am_payload(am_alert("QueueBacklog", instance=f"w{batch}-{i}")))
+            assert response.status_code == 202, response.text
+        process_all(hub)
+    sync_all(hub)
+    posted = [body for method, body in slack.calls() if method == "chat.postMessage"]
+    card, *lines = posted
+    assert "QueueBacklog" in str(card)
+    # One incident, 5 alert_attached events; every push after the card found a push
+    # already waiting, so Slack got the card and its current state, not 5 lines.
+    assert len(lines) <= 1, lines
+    updates = [body for method, body in slack.calls() if method == "chat.update"]
+    assert len(updates) <= 2

@@ -410,6 +410,11 @@ class SyncJobRepository(Protocol):
         """(connector id, incident id) of every pending job of these incidents, locked."""
         ...
 
+    def unstarted_pairs(self, incident_ids: Collection[str], kind: JobKind
+                        ) -> set[tuple[str, str]]:
+        """(connector, incident) pairs with a job of ``kind`` not yet started."""
+        ...
+
     def waiting(self, connector_id: str, incident_id: str, kind: JobKind) -> bool:
         """Whether a job of this kind is pending and not yet started (to coalesce)."""
         ...

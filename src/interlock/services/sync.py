@@ -34,7 +34,7 @@ from interlock.domain.connectors import (
     SyncJob,
 )
 from interlock.domain.errors import InterlockError, StoreUnavailable, ToolFailed
-from interlock.domain.events import Event, Origin
+from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Incident, Status
@@ -148,6 +148,13 @@ class SyncService:
         if not routes:
             return
         jobs = []
+        # Alerts joining an incident that already has a push waiting to start need no
+        # push of their own: that one sends the incident as it is when it runs. In a
+        # storm this keeps a tool from getting a call per alert.
+        unstarted = tx.sync_jobs.unstarted_pairs(
+            {event.incident_id for event in relevant
+             if event.type is EventType.INCIDENT_ALERT_ATTACHED and event.incident_id},
+            JobKind.PUSH)
         for event in relevant:
             incident: Any = webhooks.redact(event.data).get("incident")
             for connector, where in routes:
@@ -155,6 +162,10 @@ class SyncService:
                     continue
                 if not self._drivers[connector.kind].wants(event):
                     continue
+                pair = (connector.id, event.incident_id or "")
+                if event.type is EventType.INCIDENT_ALERT_ATTACHED and pair in unstarted:
+                    continue
+                unstarted.add(pair)
                 jobs.append(_job(connector.id, event.incident_id or "", JobKind.PUSH, now,
                                  reason=event.type.value, event_id=event.id))
         self._enqueue(tx, jobs)

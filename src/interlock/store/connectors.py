@@ -263,6 +263,17 @@ class SqlSyncJobs:
             query = query.with_for_update()
         return {(row[0], row[1]) for row in self._connection.execute(query)}
 
+    def unstarted_pairs(self, incident_ids: Collection[str], kind: JobKind
+                        ) -> set[tuple[str, str]]:
+        """(connector, incident) pairs with a job of ``kind`` not yet started."""
+        if not incident_ids:
+            return set()
+        query = sa.select(sync_jobs.c.connector_id, sync_jobs.c.incident_id).where(
+            sync_jobs.c.incident_id.in_(sorted(incident_ids)),
+            sync_jobs.c.status == _PENDING, sync_jobs.c.kind == kind.value,
+            sync_jobs.c.attempts == 0, sync_jobs.c.lease_owner.is_(None))
+        return {(row[0], row[1]) for row in self._connection.execute(query)}
+
     def waiting(self, connector_id: str, incident_id: str, kind: JobKind) -> bool:
         query = sa.select(sync_jobs.c.id).where(
             sync_jobs.c.connector_id == connector_id,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,8 +55,10 @@ from interlock.services.incidents import Attachment, Declaration, IncidentServic
 
 log = get_logger(__name__)
 
-#: Payloads claimed and applied per transaction.
-BATCH = 200
+#: Payloads claimed and applied per transaction, at most.
+BATCH = 500
+#: The fewest a batch shrinks to when a transaction budget is set.
+MIN_BATCH = 10
 #: Times a batch is run again after another worker stored one of its alerts or groups.
 CONFLICT_RETRIES = 5
 #: Processing attempts before a payload that keeps failing is set aside as failed.
@@ -81,13 +84,19 @@ class Parsed:
 class AlertProcessor:
     def __init__(self, store: Store, clock: Clock, parser: PayloadParser,
                  incidents: IncidentService, lease: timedelta = timedelta(seconds=120),
-                 batch: int = BATCH) -> None:
+                 batch: int = BATCH, transaction_budget: float | None = None) -> None:
+        """``transaction_budget``: seconds a batch's write transaction should last at
+        most. On SQLite every other writer (people using the API) waits that long, so
+        the batch size follows the time the last batches took; in a storm batches grow
+        as large as the budget allows, when it is quiet they are whatever has arrived."""
         self._store = store
         self._clock = clock
         self._parse = parser
         self._incidents = incidents
         self._lease = lease
         self._batch = batch
+        self._budget = transaction_budget
+        self._limit = batch if transaction_budget is None else min(batch, 100)
 
     def process(self, owner: str, limit: int | None = None) -> int:
         """Claim, parse and apply a batch of pending payloads; returns how many were
@@ -95,7 +104,7 @@ class AlertProcessor:
         applied again one per transaction, so one bad payload cannot hold back others."""
         now = self._clock.now()
         with self._store.transaction(write=True) as tx:
-            claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._batch)
+            claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._limit)
         if claimed:
             self.process_claimed(claimed, owner)
         return len(claimed)
@@ -105,8 +114,10 @@ class AlertProcessor:
         with self._store.transaction() as tx:
             sources = tx.sources.get_many({payload.source_id for payload in claimed})
         parsed = [self.parse(payload, sources.get(payload.source_id)) for payload in claimed]
+        started = time.monotonic()
         try:
             self._apply_with_retries(parsed, owner)
+            self._adapt(len(parsed), time.monotonic() - started)
         except Exception as error:  # applied again one by one just below
             log.warning("batch failed; processing one payload at a time",
                         payloads=len(parsed), error=repr(error)[:300])
@@ -126,6 +137,14 @@ class AlertProcessor:
             outcomes, touched = self._apply(tx, [item])
             tx.payloads.finish_many(outcomes, None)
         return outcomes[0], sorted(touched)
+
+    def _adapt(self, size: int, seconds: float) -> None:
+        """Size the next batch so its transaction fits the budget (an average over the
+        last few, so one slow batch does not halve the next)."""
+        if self._budget is None or size < MIN_BATCH or seconds <= 0:
+            return
+        fits = size * self._budget / seconds
+        self._limit = max(MIN_BATCH, min(self._batch, int(0.7 * self._limit + 0.3 * fits)))
 
     def parse(self, payload: ReceivedPayload, source: Source | None) -> Parsed:
         """Parse outside any transaction. Parsers are pure: a payload they cannot read

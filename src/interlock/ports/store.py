@@ -103,6 +103,11 @@ class KeyRepository(Protocol):
 
     def list(self) -> list[ApiKey]: ...
 
+    def lock_active(self) -> list[ApiKey]:
+        """Every unrevoked key, locked until the transaction ends (PostgreSQL), so two
+        revocations cannot each count the other's key as the admin that remains."""
+        ...
+
     def revoke(self, key_id: str, at: datetime) -> None: ...
 
 

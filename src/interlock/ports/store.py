@@ -64,6 +64,10 @@ class IncidentRepository(Protocol):
         """Newest first; ``before`` is the ``number`` of the last incident already seen."""
         ...
 
+    def private_among(self, incident_ids: Collection[str]) -> set[str]:
+        """Which of these incidents are private (to hide what hangs on them)."""
+        ...
+
 
 class EventLog(Protocol):
     def append(self, event: Event) -> Event: ...

@@ -31,6 +31,8 @@ from interlock.services.ingest import Intake
 
 _Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]"]]
 BATCH_MAX = 500
+#: Signed requests whose bodies are read at once before they are authenticated (a
+#: signature covers the body); up to 16 x INTERLOCK_INGEST_MAX_BODY_BYTES held in memory.
 PRE_AUTH_READS = 16
 
 

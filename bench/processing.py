@@ -38,8 +38,9 @@ def one_run(url: str, payloads: int, groups: int, sources: int) -> tuple[float, 
     alerts = Alerts()
     received = []
     for i in range(payloads):
-        source = made[i % sources]
-        body = webhook_body([alerts.new(i % groups)])
+        group = i % groups  # each group belongs to one source, as in bench/storm.py
+        source = made[group % sources]
+        body = webhook_body([alerts.new(group)])
         received.append(container.intake.received(source, body, "application/json"))
     for start in range(0, len(received), 500):
         container.intake.store(received[start:start + 500])

@@ -71,6 +71,9 @@ def test_bad_configuration_is_named_when_saving(hub_client: TestClient, hub: Con
     assert "incident.deleted" in types["detail"]
     header = refused(hub_client, manager, {**base, "headers": {"webhook-signature": "x"}})
     assert "headers.webhook-signature" in header["detail"]
+    for name in ("Svix-Id", "svix-signature", "Webhook-Extra"):
+        other_scheme = refused(hub_client, manager, {**base, "headers": {name: "x"}})
+        assert f"headers.{name}" in other_scheme["detail"], name
     assert "timeout" in refused(hub_client, manager, {**base, "timeout": 600})["detail"]
     assert hub_client.get(URL, headers=manager).json()["data"] == []
 

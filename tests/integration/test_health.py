@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from interlock import config
@@ -49,3 +51,25 @@ def test_openapi_and_docs_describe_the_api(client: TestClient) -> None:
         assert path in paths
     assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
     assert "swagger" in client.get("/docs").text.lower()
+
+
+def test_docs_page_forbids_framing_and_foreign_scripts_and_works_offline(
+    client: TestClient,
+) -> None:
+    """Swagger UI used to come from a CDN with an inline script and no CSP: any site
+    could frame it, and it showed nothing without internet access."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["default-src"] == "'self'"
+    assert "script-src" not in directives  # scripts fall back to 'self' only
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "<script>" not in page.text  # nothing inline, so the policy can forbid it
+    assert "https://" not in page.text and "http://" not in page.text
+    for asset in re.findall(r'(?:src|href)="(/[^"]+)"', page.text):
+        served = client.get(asset)
+        assert served.status_code == 200, asset
+        assert served.headers["x-frame-options"] == "DENY", asset
+    assert "SwaggerUIBundle" in client.get("/docs/start.js").text

@@ -87,11 +87,12 @@ def test_grafana_hmac_and_standard_webhooks_signatures(
                             timestamp_header="X-Grafana-Alerting-Signature-Timestamp")
     body = (FIXTURES / "grafana-docs-firing.json").read_bytes()
     secret = grafana["signing_secret"].encode()
-    signature = hmac.new(secret, b"1700000000:" + body, hashlib.sha256).hexdigest()
+    now = str(int(hub.clock.now().timestamp()))
+    signature = hmac.new(secret, now.encode() + b":" + body, hashlib.sha256).hexdigest()
     signed = {"X-Grafana-Alerting-Signature": signature,
-              "X-Grafana-Alerting-Signature-Timestamp": "1700000000"}
+              "X-Grafana-Alerting-Signature-Timestamp": now}
     assert hub_client.post(grafana["path"], content=body, headers=signed).status_code == 202
-    tampered = {**signed, "X-Grafana-Alerting-Signature-Timestamp": "1700000001"}
+    tampered = {**signed, "X-Grafana-Alerting-Signature-Timestamp": str(int(now) - 1)}
     assert hub_client.post(grafana["path"], content=body, headers=tampered).status_code == 401
 
     generic = create_source(hub_client, admin_key, kind="generic", signed=True,

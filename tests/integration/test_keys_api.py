@@ -78,3 +78,21 @@ def test_bootstrap_admin_key_is_made_once_only(container: Container) -> None:
     assert first is not None
     assert container.keys.bootstrap_admin() is None
     assert container.keys.authenticate(first).name == "bootstrap admin"
+
+
+def test_the_last_active_admin_key_cannot_be_revoked(
+    client: TestClient, admin: Headers, container: Container
+) -> None:
+    """A fuzzer revoked its own (the only) admin key and locked everyone out of the API."""
+    own = client.get("/api/v1/keys", headers=admin).json()["data"][0]["id"]
+    refused = client.delete(f"/api/v1/keys/{own}", headers=admin)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "last active admin" in refused.json()["detail"]
+    assert client.get("/api/v1/keys", headers=admin).status_code == 200
+
+    other = client.post("/api/v1/keys", headers=admin,
+                        json={"name": "second admin", "scopes": ["admin"]}).json()
+    assert client.delete(f"/api/v1/keys/{own}", headers=admin).status_code == 200
+    second = {"Authorization": f"Bearer {other['key']}"}
+    assert client.delete(f"/api/v1/keys/{other['id']}", headers=second).status_code == 409

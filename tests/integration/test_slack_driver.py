@@ -315,6 +315,7 @@ def test_a_private_incident_is_redacted_in_every_request(slack: FakeSlack) -> No
     assert message.blocks[0]["text"]["text"] == "INC-4: private incident"
     assert message.blocks[1] == {"type": "section", "fields": [
         {"type": "mrkdwn", "text": "*Status*\n:white_check_mark: Resolved"}]}
+    assert all(block["type"] != "actions" for block in message.blocks)  # no buttons
 
 
 def test_an_event_from_when_it_was_private_stays_redacted() -> None:

@@ -337,3 +337,50 @@ def test_a_storm_into_one_incident_does_not_post_a_slack_line_per_alert(
     assert len(lines) <= 1, lines
     updates = [body for method, body in slack.calls() if method == "chat.update"]
     assert len(updates) <= 2
+
+
+def test_slack_acts_only_on_incidents_shared_with_it_and_never_on_private_ones(
+        hub: Container, hub_client: TestClient, admin: dict[str, str],
+        slack: FakeSlack) -> None:
+    """A signed command or button press could act on any incident, private ones
+    included, and "no incident INC-99999" against success told which ones exist."""
+    connector = _connector(
+        hub_client, admin, "slack", filter={"service": ["checkout"]},
+        settings={"channel": "C123", "api_base": slack.api_base},
+        credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
+    shared = _declare(hub_client, admin, service="checkout")
+    private = _declare(hub_client, admin, service="checkout", visibility="private",
+                       title="Payroll export leaked")
+    elsewhere = _declare(hub_client, admin, service="payroll")
+    sync_all(hub)
+    now = int(time.time())
+    hook = f"/hooks/{connector['id']}"
+
+    sent = iter(range(1000))
+
+    def command(text: str) -> str:
+        fields = {**slash_command_fields(text), "trigger_id": f"trigger-{next(sent)}"}
+        headers, body = slash_command_request(fields, timestamp=now)
+        answer = hub_client.post(hook, headers=headers, content=body)
+        assert answer.status_code == 200, answer.text
+        text_shown: str = answer.json()["text"]
+        return text_shown
+
+    templates = ("comment {} Rotating keys", "ack {}", "reopen {}")
+    missing = {template: command(template.format("INC-99999")).replace("INC-99999", "?")
+               for template in templates}
+    assert "no incident" in missing["ack {}"]
+    for refused in (private, elsewhere):
+        for template in templates:
+            for key in (refused["reference"], refused["id"]):
+                answer = command(template.format(key)).replace(key, "?")
+                assert answer == missing[template], (template, key)
+        headers, body = button_request(button_payload(
+            "interlock.resolve", refused["id"], trigger_id=f"trigger-{next(sent)}"),
+            timestamp=now)
+        pressed = hub_client.post(hook, headers=headers, content=body)
+        assert (pressed.status_code, pressed.content) == (200, b"")
+        after = _incident(hub_client, admin, refused["id"])
+        assert (after["status"], after["version"]) == ("triggered", 1), refused["title"]
+    assert shared["reference"] in command(f"ack {shared['reference']}")
+    assert _incident(hub_client, admin, shared["id"])["status"] == "acknowledged"

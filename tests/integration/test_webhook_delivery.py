@@ -375,3 +375,29 @@ def test_each_event_is_written_once_and_dispatched_once(
             sa.select(sa.func.count()).where(events.c.dispatched_at.is_(None))
         ).scalar_one()
     assert undispatched == 0
+
+
+def test_making_a_private_incident_public_sends_no_private_time_values(
+    hub_client: TestClient, manager: Headers, hub: Container
+) -> None:
+    """One PATCH that made a private incident public used to send every endpoint
+    ``changes.title.from``: the title that had existed only while private."""
+    with Receiver() as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url)
+        incident = declare(hub_client, manager, title="Payroll breach at Acme",
+                           summary="Salaries of 40 staff exposed", labels={"team": "hr-secret"},
+                           visibility="private")
+        published = hub_client.patch(
+            f"/api/v1/incidents/{incident['id']}", headers=manager,
+            json={"visibility": "public", "title": "Payments degraded",
+                  "summary": "Investigating", "labels": {"team": "payments"}})
+        assert published.status_code == 200, published.text
+        deliver_all(hub)
+        _, update = receiver.wait_for(2)
+    body = verified(endpoint["secret"], update)
+    assert body["type"] == "incident.updated"
+    assert body["data"]["incident"]["title"] == "Payments degraded"
+    assert body["data"]["changes"]["visibility"] == {"from": "private", "to": "public"}
+    assert body["data"]["changes"]["title"] == {"to": "Payments degraded"}
+    for secret in (b"Payroll", b"Salaries", b"hr-secret"):
+        assert secret not in update.body

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock import __version__
-from interlock.api import connectors, endpoints, health, incidents, keys, problems, sources
+from interlock.api import connectors, docs, endpoints, health, incidents, keys, problems, sources
 from interlock.api.ingest import GroupCommit, IngestApp
 from interlock.api.middleware import BodyLimit, HttpMetrics, RejectNul, RequestMetrics
 from interlock.services.container import Container
@@ -77,7 +77,7 @@ def create_api(container: Container) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by interlock.api.docs, offline and with a CSP
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -87,6 +87,7 @@ def create_api(container: Container) -> FastAPI:
     app.state.container = container
     app.state.registry = registry
     problems.install(app)
+    docs.install(app)
     app.include_router(health.router)
     app.include_router(incidents.router)
     app.include_router(keys.router)

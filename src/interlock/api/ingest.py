@@ -15,6 +15,8 @@ import binascii
 import json
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +31,9 @@ from interlock.services.ingest import Intake
 
 _Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]"]]
 BATCH_MAX = 500
+#: Signed requests whose bodies are read at once before they are authenticated (a
+#: signature covers the body); up to 16 x INTERLOCK_INGEST_MAX_BODY_BYTES held in memory.
+PRE_AUTH_READS = 16
 
 
 class GroupCommit:
@@ -92,32 +97,42 @@ class _Bucket:
 
 
 class IngestApp:
-    def __init__(self, intake: Intake, writer: GroupCommit, max_body: int) -> None:
+    """Checks who is sending before reading what they send: a token (or an unknown or
+    disabled source) is judged on the headers alone, so an unauthenticated client never
+    makes this process read and hold a body. Only a request that proves itself by a
+    signature needs its body first, and at most PRE_AUTH_READS of those are read at
+    once; past that the answer is 503 with Retry-After."""
+
+    def __init__(self, intake: Intake, writer: GroupCommit, max_body: int,
+                 pre_auth_reads: int = PRE_AUTH_READS) -> None:
         self._intake = intake
         self._writer = writer
         self._max_body = max_body
         self._buckets: dict[str, _Bucket] = {}
+        self._pre_auth_reads = pre_auth_reads
+        self._reading_unauthenticated = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         source_id = path[len("/ingest/"):].strip("/")
         if scope["method"] != "POST":
             await send_problem(send, 405, "Method not allowed", "send alerts with POST",
-                               headers=[(b"allow", b"POST")])
+                               headers=[(b"allow", b"POST")], close=True)
             return
         headers = {key.decode("latin-1"): value.decode("latin-1")
                    for key, value in scope["headers"]}
-        body = await _body(receive, headers, self._max_body)
-        if body is None:
-            await send_problem(send, 413, "Payload too large",
-                               f"the body is larger than {self._max_body} bytes", close=True)
-            return
         try:
             source = await self._source(source_id)
             if source is None or not source.enabled:
                 # Same answer as bad credentials: do not tell which sources exist.
                 raise _Refused(401, "Unauthenticated", "missing or wrong source credentials")
-            self._authenticate(source, headers, scope.get("query_string", b""), body)
+            credentials = _credentials(source, headers, scope.get("query_string", b""))
+            if credentials.signed:
+                body = await self._read_unauthenticated(receive, headers)
+                self._authenticate(source, credentials, body)
+            else:
+                self._authenticate(source, credentials, b"")
+                body = await _body(receive, headers, self._max_body)
             wait = self._rate(source)
             if wait:
                 retry = str(math.ceil(wait))
@@ -129,10 +144,12 @@ class IngestApp:
             payload = self._intake.received(source, body, headers.get("content-type", ""))
             await self._writer.write(payload)
         except _Refused as refused:
+            # The body may be unread: close the connection, or it would be taken for the
+            # next request.
             extra = ([(b"www-authenticate", b'Basic realm="interlock", Bearer')]
-                     if refused.status == 401 else [])
+                     if refused.status == 401 else list(refused.headers))
             await send_problem(send, refused.status, refused.title, refused.detail,
-                               headers=extra)
+                               headers=extra, close=True)
             return
         except StoreUnavailable as error:
             await send_problem(send, 503, "Store unavailable", error.detail,
@@ -144,24 +161,32 @@ class IngestApp:
             return
         await _json(send, 202, {"id": payload.id, "status": "accepted"})
 
+    async def _read_unauthenticated(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        """The body of a request not yet authenticated, if one of the few slots is free.
+        A counter, not a semaphore: a request over the limit is answered at once rather
+        than queued (its sender retries), and one event loop runs all of this."""
+        if self._reading_unauthenticated >= self._pre_auth_reads:
+            raise _Refused(503, "Service unavailable",
+                           "too many signed requests are being received at once; retry",
+                           headers=[(b"retry-after", b"1")])
+        self._reading_unauthenticated += 1
+        try:
+            return await _body(receive, headers, self._max_body)
+        finally:
+            self._reading_unauthenticated -= 1
+
     async def _source(self, source_id: str) -> Source | None:
         cached = self._intake.cached_source(source_id)
         if cached is not None:
             return cached
         return await run_in_threadpool(self._intake.source, source_id)
 
-    def _authenticate(self, source: Source, headers: dict[str, str], query: bytes,
-                      body: bytes) -> None:
-        token = _token(headers.get("authorization"), query)
-        standard = ({name: headers[name] for name in
-                     ("webhook-id", "webhook-timestamp", "webhook-signature")}
-                    if "webhook-signature" in headers else None)
-        timestamp = headers.get(source.timestamp_header.lower()) if source.timestamp_header \
-            else None
+    def _authenticate(self, source: Source, credentials: _Credentials, body: bytes) -> None:
         try:
             self._intake.authenticate(
-                source, token=token, signature=headers.get(GRAFANA_SIGNATURE_HEADER),
-                timestamp=timestamp, body=body, standard_headers=standard)
+                source, token=credentials.token, signature=credentials.grafana_signature,
+                timestamp=credentials.timestamp, body=body,
+                standard_headers=credentials.standard_headers)
         except InterlockError as error:
             raise _Refused(401, "Unauthenticated", error.detail) from error
 
@@ -175,9 +200,37 @@ class IngestApp:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, title: str, detail: str,
+                 headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
+        self.status, self.title, self.detail, self.headers = status, title, detail, headers
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    token: str | None
+    grafana_signature: str | None
+    timestamp: str | None
+    standard_headers: dict[str, str] | None
+
+    @property
+    def signed(self) -> bool:
+        """Whether a signature (checked over the body) may vouch for the request."""
+        return self.grafana_signature is not None or self.standard_headers is not None
+
+
+def _credentials(source: Source, headers: dict[str, str], query: bytes) -> _Credentials:
+    """What the request offers as proof; signatures only where the source has a secret
+    to check them with (else the token alone decides, before any body is read)."""
+    token = _token(headers.get("authorization"), query)
+    if not source.signing_secret:
+        return _Credentials(token, None, None, None)
+    standard: dict[str, str] | None = ({name: headers[name] for name in
+                 ("webhook-id", "webhook-timestamp", "webhook-signature") if name in headers}
+                if "webhook-signature" in headers else None)
+    timestamp = headers.get(source.timestamp_header.lower()) if source.timestamp_header \
+        else None
+    return _Credentials(token, headers.get(GRAFANA_SIGNATURE_HEADER), timestamp, standard)
 
 
 def _token(authorization: str | None, query: bytes) -> str | None:
@@ -199,21 +252,27 @@ def _token(authorization: str | None, query: bytes) -> str | None:
     return None
 
 
-async def _body(receive: Receive, headers: dict[str, str], limit: int) -> bytes | None:
+async def _body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Refused(400, "Bad request", "the client went away before sending its body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(limit: int) -> _Refused:
+    return _Refused(413, "Payload too large", f"the body is larger than {limit} bytes")
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -173,11 +173,12 @@ def list_payloads(source_id: str, _caller: Manager, app: App, limit: Limit = DEF
 
 
 @router.get("/alerts", response_model=dict[str, Any], summary="Alerts, newest first")
-def list_alerts(_caller: Reader, app: App, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+def list_alerts(caller: Reader, app: App, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
                 source_id: Annotated[str | None, Query(max_length=40)] = None,
                 suppressed: bool | None = None) -> dict[str, Any]:
     page = app.sources.alerts(cursor=cursor, limit=limit, source_id=source_id,
-                              suppressed=suppressed)
+                              suppressed=suppressed,
+                              include_private=caller.viewer.can_see_private)
     return {"data": [alert_to_dict(item) for item in page.items],
             "next_cursor": page.next_cursor}
 

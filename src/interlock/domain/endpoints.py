@@ -27,6 +27,9 @@ RESERVED_HEADERS = frozenset({
     "webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
     "content-length", "host", "transfer-encoding", "connection", "user-agent",
 })
+#: Header name prefixes of signing schemes: a custom ``svix-id`` beside our ``webhook-*``
+#: headers makes receivers that use the svix library verify the wrong scheme and fail.
+RESERVED_PREFIXES = ("webhook-", "svix-")
 MAX_HEADERS = 20
 
 
@@ -93,7 +96,7 @@ def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
         raise InvalidInput(f"at most {MAX_HEADERS} custom headers")
     problems = []
     for name, value in headers.items():
-        if name.lower() in RESERVED_HEADERS:
+        if name.lower() in RESERVED_HEADERS or name.lower().startswith(RESERVED_PREFIXES):
             problems.append({"field": f"headers.{name}", "message": "set by Interlock itself"})
         elif not name or not all(33 <= ord(c) < 127 and c not in '()<>@,;:\\"/[]?={}'
                                   for c in name):

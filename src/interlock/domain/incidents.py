@@ -179,11 +179,21 @@ def update(incident: Incident, patch: Mapping[str, Any], now: datetime) -> Trans
     if not changes:
         return None
     values = {name: patch[name] for name in changes}
+    if incident.is_private and values.get("visibility") == Visibility.PUBLIC:
+        changes = _without_private_values(changes)
     return Transition(
         incident=_bump(incident, now, **values),
         event_type=EventType.INCIDENT_UPDATED,
         changes=changes,
     )
+
+
+def _without_private_values(changes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The changes of a private incident made public: only the new values. The old ones
+    existed only while it was private, and the event goes to every endpoint and
+    connector (and its timeline entry to every reader) that may now see it."""
+    return {name: change if name == "visibility" else {"to": change["to"]}
+            for name, change in changes.items()}
 
 
 def comment(incident: Incident, body: str, now: datetime) -> Transition:

@@ -27,6 +27,9 @@ TOKEN_PREFIX = "ilt_"
 DEFAULT_GROUPING = "{service}/{name}"
 DEFAULT_REOPEN_WINDOW = timedelta(hours=1)
 GRAFANA_SIGNATURE_HEADER = "x-grafana-alerting-signature"
+#: How far a signature's timestamp may be from our clock, either way (as Standard
+#: Webhooks allows).
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[^{}]+)?)\}")
 _GROUP_FIELDS = ("service", "name", "severity", "title", "fingerprint")
 
@@ -69,15 +72,29 @@ def token_matches(source: Source, presented: str) -> bool:
 
 
 def grafana_signature_valid(
-    source: Source, body: bytes, signature: str, timestamp: str | None
+    source: Source, body: bytes, signature: str, timestamp: str | None, now: datetime
 ) -> bool:
     """Grafana signs hex(HMAC-SHA256(secret, body)), or of ``timestamp + ":" + body``
-    when a timestamp header is configured."""
+    when a timestamp header is configured. With one configured, the timestamp (Unix
+    seconds) is required and must be within SIGNATURE_TOLERANCE of ``now``: a signature
+    without it, or an old one, could be replayed for ever. Without one, Grafana sends
+    no time to check, and any replay of a signed body is accepted."""
     if not source.signing_secret:
         return False
-    signed = (timestamp.encode() + b":" + body) if timestamp is not None else body
+    if source.timestamp_header is None:
+        signed = body
+    elif timestamp is None or not _recent(timestamp, now):
+        return False
+    else:
+        signed = timestamp.encode() + b":" + body
     expected = hmac.new(source.signing_secret.encode(), signed, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def _recent(timestamp: str, now: datetime) -> bool:
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    return abs(now.timestamp() - int(timestamp)) <= SIGNATURE_TOLERANCE.total_seconds()
 
 
 def group_key(template: str, signal: Signal) -> str:

@@ -48,6 +48,7 @@ def describe(transition: Transition, body: str | None = None) -> str:
         case EventType.INCIDENT_UPDATED:
             parts = [
                 f"{name} changed from {_show(change['from'])} to {_show(change['to'])}"
+                if "from" in change else f"{name} set to {_show(change['to'])}"
                 for name, change in transition.changes.items()
             ]
             return "; ".join(parts).capitalize()

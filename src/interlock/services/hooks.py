@@ -19,7 +19,9 @@ from interlock.domain import incidents as rules
 from interlock.domain.connectors import Activity, Connector, Direction, JobKind, Outcome
 from interlock.domain.errors import InterlockError, NotFound
 from interlock.domain.events import Origin
+from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
+from interlock.domain.incidents import Incident
 from interlock.ports.clock import Clock
 from interlock.ports.connector import Command, ConnectorDriver, HookNotice
 from interlock.ports.store import Store, Transaction
@@ -106,15 +108,20 @@ class HookService:
         viewer = Viewer(
             origin=Origin(kind=connector.origin.kind, id=connector.id, name=connector.name,
                           actor=command.actor),
-            can_see_private=True,
+            can_see_private=False,
         )
+        target = tx.incidents.get(command.incident)
+        if target is None or not shares(connector, target):
+            # The same words as for a missing incident: a person in the tool may not
+            # learn which private or unshared incidents exist.
+            return Outcome.FAILED, f"no incident {command.incident}", None, False
         try:
             if command.action == "comment":
                 incident, _ = self._incidents.comment_in(tx, viewer, command.incident,
                                                          command.body or "")
                 done = f"comment added to {incident.reference}"
             elif command.action in _COMMANDS:
-                before = tx.incidents.get(command.incident)
+                before = target
                 incident = self._incidents.apply_in(tx, viewer, command.incident,
                                                     _COMMANDS[command.action])
                 done = (f"{incident.reference} {_past(command.action)}"
@@ -132,6 +139,13 @@ class HookService:
             self._sync.enqueue_in(tx, connector.id, incident.id, JobKind.REFRESH, "command")
         who = f" by {command.actor}" if command.actor else ""
         return Outcome.SUCCEEDED, done + who, incident.id, True
+
+
+def shares(connector: Connector, incident: Incident) -> bool:
+    """Whether people in the connector's tool may act on ``incident``: never a private
+    one, and only one its sharing filter lets through (as pushes to it are chosen)."""
+    return not incident.is_private and Filter.parse(connector.filter).matches(
+        rules.to_dict(incident))
 
 
 def _past(action: str) -> str:

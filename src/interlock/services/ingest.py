@@ -73,8 +73,7 @@ class Intake:
     def forget(self, source_id: str) -> None:
         self._cache.pop(source_id, None)
 
-    @staticmethod
-    def authenticate(source: Source, *, token: str | None, signature: str | None,
+    def authenticate(self, source: Source, *, token: str | None, signature: str | None,
                      timestamp: str | None, body: bytes,
                      standard_headers: dict[str, str] | None = None) -> None:
         """Accept a valid token (Bearer, Basic password or ?token=) or a valid signature
@@ -82,7 +81,7 @@ class Intake:
         if token is not None and rules.token_matches(source, token):
             return
         if signature is not None and rules.grafana_signature_valid(
-                source, body, signature, timestamp):
+                source, body, signature, timestamp, self._clock.now()):
             return
         if standard_headers and source.signing_secret and rules.standard_signature_valid(
                 source.signing_secret, body, standard_headers):

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 
 from interlock.domain import keys as rules
-from interlock.domain.errors import InvalidInput, NotFound, Unauthenticated
+from interlock.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from interlock.domain.ids import new_id
 from interlock.domain.keys import ApiKey, Scope
 from interlock.ports.clock import Clock
@@ -101,9 +101,21 @@ class KeyService:
             if key is None:
                 raise NotFound(f"no API key {key_id}")
             if key.is_active:
+                if Scope.ADMIN in key.scopes:
+                    _keep_an_admin(tx.keys.lock_active(), key_id)
                 tx.keys.revoke(key_id, self._clock.now())
         self._recent.clear()
         with self._store.transaction() as tx:
             revoked = tx.keys.get(key_id)
         assert revoked is not None
         return revoked
+
+
+def _keep_an_admin(active: list[ApiKey], revoking: str) -> None:
+    """Refuse to revoke the last active admin key: nothing could manage keys through the
+    API afterwards (only the CLI, on the database's machine, could make another)."""
+    if not any(Scope.ADMIN in key.scopes and key.id != revoking for key in active):
+        raise Conflict(
+            f"{revoking} is the last active admin API key; create another admin key "
+            "before revoking this one"
+        )

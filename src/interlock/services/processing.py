@@ -318,7 +318,8 @@ class _Batch:
     correlations: dict[_Key, str]
     incidents: dict[str, Incident]
     stored_groups: set[_Key]
-    new_alerts: set[_Key] = field(default_factory=set)
+    #: Alerts first seen in this batch, in the order they arrived (insertion order).
+    new_alerts: dict[_Key, None] = field(default_factory=dict)
     changed_alerts: dict[_Key, None] = field(default_factory=dict)
     #: Groups pointed at a new incident by this batch.
     correlated: dict[_Key, str] = field(default_factory=dict)
@@ -365,7 +366,7 @@ class _Batch:
 
     def put_alert(self, key: _Key, alert: Alert) -> None:
         if key not in self.alerts:
-            self.new_alerts.add(key)
+            self.new_alerts[key] = None
         self.alerts[key] = alert
         self.changed_alerts[key] = None
 

@@ -25,6 +25,10 @@ NAME_MAX = 200
 REOPEN_WINDOW_MAX = timedelta(days=30)
 
 
+#: Reads of one page of alerts at most, when alerts of private incidents are left out.
+PRIVATE_SCAN_ROUNDS = 10
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
@@ -119,15 +123,30 @@ class SourceService:
         return Page(rows, encode_cursor(rows[-1].position) if more else None)
 
     def alerts(self, *, cursor: str | None, limit: int, source_id: str | None = None,
-               suppressed: bool | None = None) -> Page[Alert]:
+               suppressed: bool | None = None, include_private: bool = False
+               ) -> Page[Alert]:
+        """Newest first. Alerts attached to a private incident are left out unless
+        ``include_private``: they carry its id and what it is about. Pages are filled by
+        reading further, up to PRIVATE_SCAN_ROUNDS reads; past that a page may be short
+        (its cursor still leads on)."""
         limit = check_limit(limit)
         before = decode_cursor(cursor) if cursor else None
+        found: list[tuple[int, Alert]] = []
         with self._store.transaction() as tx:
-            rows = tx.alerts.list(before=before, limit=limit + 1, source_id=source_id,
-                                  suppressed=suppressed)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([alert for _, alert in rows], encode_cursor(rows[-1][0]) if more else None)
+            for _ in range(PRIVATE_SCAN_ROUNDS):
+                rows = tx.alerts.list(before=before, limit=limit + 1, source_id=source_id,
+                                      suppressed=suppressed)
+                hidden = set() if include_private else tx.incidents.private_among(
+                    {alert.incident_id for _, alert in rows if alert.incident_id})
+                found += [row for row in rows if row[1].incident_id not in hidden]
+                if len(found) > limit:
+                    return Page([alert for _, alert in found[:limit]],
+                                encode_cursor(found[limit - 1][0]))
+                if len(rows) <= limit:
+                    return Page([alert for _, alert in found], None)
+                before = rows[-1][0]
+        assert before is not None  # set by every round that did not return
+        return Page([alert for _, alert in found], encode_cursor(before))
 
     def _checked(self, source: Source) -> Source:
         if not source.name or len(source.name) > NAME_MAX:

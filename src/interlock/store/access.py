@@ -41,6 +41,13 @@ class SqlKeys:
         ).mappings().first()
         return _key(row) if row else None
 
+    def lock_active(self) -> list[ApiKey]:
+        rows = self._connection.execute(
+            sa.select(api_keys).where(api_keys.c.revoked_at.is_(None))
+            .order_by(api_keys.c.id).with_for_update()
+        )
+        return [_key(row) for row in rows.mappings()]
+
     def list(self) -> list[ApiKey]:
         rows = self._connection.execute(sa.select(api_keys).order_by(api_keys.c.created_at))
         return [_key(row) for row in rows.mappings()]

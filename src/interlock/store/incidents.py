@@ -100,6 +100,14 @@ class SqlIncidents:
             query = query.where(incidents.c.number < before)
         return [_from_row(row) for row in self._connection.execute(query).mappings()]
 
+    def private_among(self, incident_ids: Collection[str]) -> set[str]:
+        if not incident_ids:
+            return set()
+        query = sa.select(incidents.c.id).where(
+            incidents.c.id.in_(sorted(incident_ids)),
+            incidents.c.visibility == Visibility.PRIVATE.value)
+        return set(self._connection.execute(query).scalars())
+
 
 def _conditions(where: IncidentFilter) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []

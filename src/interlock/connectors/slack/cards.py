@@ -6,9 +6,9 @@ people and a plain ``text`` that Slack uses for notifications and screen readers
 buttons carry the incident id as their ``value``; the action ids are what
 :mod:`.commands` reads back when someone presses one.
 
-A private incident shows only its reference, a redacted title and its status (the
-buttons would make no sense without it): no summary, service, labels, severity or
-assignee, and its thread lines name neither people nor values.
+A private incident shows only its reference, a redacted title and its status: no
+summary, service, labels, severity, assignee or buttons (nobody in Slack may act on a
+private incident), and its thread lines name neither people nor values.
 
 Everything Interlock did not write itself is escaped: Slack's ``mrkdwn`` turns
 ``<!channel>`` or ``<@U123>`` into pings and ``<url|text>`` into links, and an alert
@@ -84,7 +84,8 @@ def card(incident: Incident, incident_url: str) -> Card:
                            for name, value in sorted(incident.labels.items()))
         blocks.append(_context(shorten(f"Labels: {labels}", FIELD_MAX)))
     blocks.append(_context(f"<{incident_url}|Open {incident.reference} in Interlock>"))
-    blocks.append({"type": "actions", "elements": _buttons(incident)})
+    if not private:
+        blocks.append({"type": "actions", "elements": _buttons(incident)})
     state = incident.status.value if private else (
         f"{incident.status.value}, {incident.severity.value}")
     return Card(text=f"{escape(title)} ({state})", blocks=blocks)

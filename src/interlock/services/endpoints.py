@@ -166,14 +166,15 @@ class EndpointService:
         return found
 
     def recover(self, endpoint_id: str, since: datetime) -> int:
-        """Send again every message to this endpoint that failed since ``since``."""
+        """Send now every message to this endpoint since ``since`` that failed, whether
+        for good or waiting for its next retry."""
         now = self._clock.now()
         if since > now:
             raise InvalidInput("since must not be in the future")
         with self._store.transaction(write=True) as tx:
             _existing(tx, endpoint_id)
-            failed = tx.deliveries.failed_since(endpoint_id, since)
-            return tx.deliveries.reschedule(failed, now, Trigger.MANUAL)
+            recoverable = tx.deliveries.recoverable_since(endpoint_id, since, now)
+            return tx.deliveries.reschedule(recoverable, now, Trigger.MANUAL)
 
     def attempts(self, endpoint_id: str, *, cursor: str | None, limit: int) -> Page[Attempt]:
         limit = check_limit(limit)

@@ -198,11 +198,19 @@ class SqlDeliveries:
         )
         return result.rowcount
 
-    def failed_since(self, endpoint_id: str, since: datetime) -> list[str]:
+    def recoverable_since(self, endpoint_id: str, since: datetime, now: datetime) -> list[str]:
         query = sa.select(deliveries.c.id).where(
             deliveries.c.endpoint_id == endpoint_id,
-            deliveries.c.status == DeliveryStatus.FAILED.value,
             deliveries.c.created_at >= since,
+            sa.or_(
+                deliveries.c.status == DeliveryStatus.FAILED.value,
+                # Waiting for a retry (not queued behind another, not in flight).
+                sa.and_(deliveries.c.status == _PENDING,
+                        deliveries.c.attempts > 0,
+                        deliveries.c.next_attempt_at > now,
+                        sa.or_(deliveries.c.lease_expires_at.is_(None),
+                               deliveries.c.lease_expires_at <= now)),
+            ),
         ).order_by(deliveries.c.event_sequence)
         return list(self._connection.execute(query).scalars())
 

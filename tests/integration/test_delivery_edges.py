@@ -1,0 +1,84 @@
+"""Delivery at its edges: receivers that ask for odd things, operators who change or
+delete what is in flight, and the levers that bring messages forward."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from interlock.clock import ManualClock
+from interlock.domain.keys import Scope
+from interlock.services.container import Container
+from tests.conftest import make_key
+from tests.support.delivery import deliver_round
+from tests.support.receiver import Receiver, status
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def manager(hub: Container) -> Headers:
+    return make_key(hub, Scope.ADMIN, name="ops")
+
+
+def add_endpoint(client: TestClient, auth: Headers, url: str, **fields: Any
+                 ) -> dict[str, Any]:
+    response = client.post("/api/v1/endpoints", headers=auth, json={"url": url, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def declare(client: TestClient, headers: Headers, **fields: Any) -> dict[str, Any]:
+    body = {"title": "Checkout down", "severity": "high", "service": "checkout", **fields}
+    response = client.post("/api/v1/incidents", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def attempts(client: TestClient, headers: Headers, endpoint_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/v1/endpoints/{endpoint_id}/attempts?limit=200",
+                          headers=headers)
+    assert response.status_code == 200, response.text
+    return list(reversed(response.json()["data"]))
+
+
+def test_retry_after_zero_waits_for_the_schedule_instead_of_burning_every_attempt(
+    hub_client: TestClient, manager: Headers, hub: Container, manual_clock: ManualClock
+) -> None:
+    with Receiver(status(503, b"busy", {"Retry-After": "0"})) as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url)
+        declare(hub_client, manager)
+        made = sum(deliver_round(hub) for _ in range(10))
+        assert made == 1, "Retry-After: 0 must not make the next attempt due at once"
+        log = attempts(hub_client, manager, endpoint["id"])
+        assert len(log) == 1 and log[0]["next_attempt_at"] is not None
+        manual_clock.advance(timedelta(seconds=7))
+        receiver.behaviour = status(200)
+        assert deliver_round(hub) == 1
+    message = hub_client.get("/api/v1/messages", headers=manager).json()["data"][0]
+    assert message["deliveries"][0]["status"] == "succeeded"
+
+
+def test_recover_sends_messages_waiting_for_a_retry_now(
+    hub_client: TestClient, manager: Headers, hub: Container, manual_clock: ManualClock
+) -> None:
+    started = manual_clock.now()
+    with Receiver(status(500)) as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url)
+        declare(hub_client, manager)
+        deliver_round(hub)
+        manual_clock.advance(timedelta(seconds=7))
+        deliver_round(hub)  # the second attempt fails too: the next is ~5 min away
+        assert deliver_round(hub) == 0
+        receiver.behaviour = status(200)
+        recovered = hub_client.post(f"/api/v1/endpoints/{endpoint['id']}/recover",
+                                    headers=manager, json={"since": started.isoformat()})
+        assert recovered.status_code == 202
+        assert recovered.json() == {"rescheduled": 1}
+        assert deliver_round(hub) == 1
+        receiver.wait_for(3)
+    final = attempts(hub_client, manager, endpoint["id"])[-1]
+    assert (final["attempt"], final["trigger"], final["status_code"]) == (3, "manual", 200)

@@ -82,3 +82,28 @@ def test_recover_sends_messages_waiting_for_a_retry_now(
         receiver.wait_for(3)
     final = attempts(hub_client, manager, endpoint["id"])[-1]
     assert (final["attempt"], final["trigger"], final["status_code"]) == (3, "manual", 200)
+
+
+@pytest.mark.parametrize("rate", [5e-324, 0.001, 0.0, -1.0, 20_000.0])
+def test_an_endpoint_rate_limit_outside_sensible_bounds_is_refused(
+    hub_client: TestClient, manager: Headers, rate: float
+) -> None:
+    with Receiver() as receiver:
+        created = hub_client.post("/api/v1/endpoints", headers=manager,
+                                  json={"url": receiver.url, "rate_limit": rate})
+        assert created.status_code in (400, 422), created.text
+        assert created.headers["content-type"].startswith("application/problem+json")
+        endpoint = add_endpoint(hub_client, manager, receiver.url, rate_limit=0.01)
+        changed = hub_client.patch(f"/api/v1/endpoints/{endpoint['id']}", headers=manager,
+                                   json={"rate_limit": rate})
+        assert changed.status_code in (400, 422), changed.text
+
+
+@pytest.mark.parametrize("rate", [5e-324, 0.001])
+def test_a_tiny_source_rate_limit_is_refused(
+    hub_client: TestClient, manager: Headers, rate: float
+) -> None:
+    created = hub_client.post("/api/v1/sources", headers=manager,
+                              json={"name": "am", "kind": "alertmanager", "rate_limit": rate})
+    assert created.status_code in (400, 422), created.text
+    assert created.headers["content-type"].startswith("application/problem+json")

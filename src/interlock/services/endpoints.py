@@ -26,7 +26,6 @@ from interlock.ports.clock import Clock
 from interlock.ports.sender import TargetGuard
 from interlock.ports.store import Store, Transaction
 
-RATE_LIMIT_MAX = 10_000.0
 #: A private incident as a receiver sees it; does the endpoint's filter let it through?
 _REDACTED_SAMPLE = {"id": "inc_sample", "version": 1}
 DESCRIPTION_MAX = 500
@@ -223,8 +222,7 @@ class EndpointService:
         where = Filter.parse(endpoint.filter)
         rules.check_headers(endpoint.headers)
         rules.check_timeout(endpoint.timeout)
-        if endpoint.rate_limit is not None and not 0 < endpoint.rate_limit <= RATE_LIMIT_MAX:
-            raise InvalidInput(f"rate_limit must be above 0 and at most {RATE_LIMIT_MAX:g}")
+        rules.check_rate_limit(endpoint.rate_limit)
         if endpoint.template is not None:
             templates.check(
                 endpoint.template, event_types=endpoint.event_types or None,

@@ -15,11 +15,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from interlock.domain.endpoints import RATE_LIMIT_RANGE
+from interlock.logs import get_logger
 from interlock.ports.sender import Sender
 from interlock.ports.store import Claim
 from interlock.services.deliveries import DISPATCH_BATCH, DeliveryService, Finished, Prepared
 from interlock.worker.loops import record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,17 @@ class WorkerSettings:
     max_in_flight: int = 1024
     per_endpoint: int = 32
     poll_interval: float = 1.0
+    #: On stop, how long sends in progress and lanes waiting for their rate limit may
+    #: take before they are cancelled (their leases lapse; they are sent again later).
+    shutdown_grace: float = 10.0
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+#: The longest a lane waits for one rate-limit slot, whatever the stored rate says.
+MAX_SLOT_WAIT = 1.0 / RATE_LIMIT_RANGE[0]
 
 
 @dataclass
@@ -53,8 +64,8 @@ class _Lane:
         if not self.rate_limit:
             return
         now = time.monotonic()
-        slot = max(self.next_slot, now)
-        self.next_slot = slot + 1.0 / self.rate_limit
+        slot = min(max(self.next_slot, now), now + MAX_SLOT_WAIT)
+        self.next_slot = slot + min(1.0 / self.rate_limit, MAX_SLOT_WAIT)
         if slot > now:
             await asyncio.sleep(slot - now)
 
@@ -82,10 +93,22 @@ class DeliveryWorker:
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
-            if self._tasks:
-                await asyncio.wait(self._tasks)
+            await self._drain()
             self._results_ready.set()
             await recorder
+
+    async def _drain(self) -> None:
+        """Let sends in progress finish, for a grace period; then cancel what is left
+        (mostly lanes waiting for their rate limit), so that stopping always ends."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=self._settings.shutdown_grace)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("stopped with deliveries unsent; they go out after their leases lapse",
+                        unsent=len(late))
+            await asyncio.wait(late)
 
     async def _step(self) -> bool:
         """One round; True when there may be more work right away."""

@@ -3,6 +3,9 @@ delete what is in flight, and the levers that bring messages forward."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -10,9 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from interlock.clock import ManualClock
+from interlock.domain.incidents import Severity
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
+from interlock.services.endpoints import EndpointService, EndpointSpec
+from interlock.services.incidents import Declaration
 from tests.conftest import make_key
+from tests.integration.test_concurrency import VIEWER
 from tests.support.delivery import deliver_round
 from tests.support.receiver import Receiver, status
 
@@ -107,3 +114,64 @@ def test_a_tiny_source_rate_limit_is_refused(
                               json={"name": "am", "kind": "alertmanager", "rate_limit": rate})
     assert created.status_code in (400, 422), created.text
     assert created.headers["content-type"].startswith("application/problem+json")
+
+
+class _SlowGuard:
+    """A target check that takes as long as the test says (a slow DNS lookup)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    calls = 0
+
+    def check(self, url: str) -> None:
+        self.calls += 1
+        self.entered.set()
+        self.release.wait(10)
+
+
+def test_a_slow_check_on_endpoint_update_holds_up_no_other_write(
+    hub: Container, manual_clock: ManualClock
+) -> None:
+    guard = _SlowGuard()
+    service = EndpointService(hub.store, manual_clock, guard)
+    guard.release.set()
+    endpoint, _ = service.create(EndpointSpec(url="http://127.0.0.1:9/a"))
+    guard.release.clear()
+    updating = threading.Thread(
+        target=service.update, args=(endpoint.id, {"url": "http://127.0.0.1:9/b"}))
+    updating.start()
+    try:
+        assert guard.entered.wait(5)
+        started = time.monotonic()
+        hub.incidents.declare(VIEWER, Declaration("Meanwhile", Severity.LOW))
+        took = time.monotonic() - started
+    finally:
+        guard.release.set()
+        updating.join(10)
+    assert took < 2, f"a write waited {took:.1f} s for an endpoint's URL check"
+    assert service.get(endpoint.id).url == "http://127.0.0.1:9/b"
+
+
+def test_an_update_that_raced_another_is_checked_again(
+    hub: Container, manual_clock: ManualClock
+) -> None:
+    guard = _SlowGuard()
+    guard.release.set()
+    service = EndpointService(hub.store, manual_clock, guard)
+    endpoint, _ = service.create(EndpointSpec(url="http://127.0.0.1:9/a"))
+    guard.release.clear()
+    guard.entered.clear()
+    guard.calls = 0
+    updating = threading.Thread(target=service.update,
+                                args=(endpoint.id, {"url": "http://127.0.0.1:9/b"}))
+    updating.start()
+    assert guard.entered.wait(5)
+    with hub.store.transaction(write=True) as tx:  # someone else changes it meanwhile
+        tx.endpoints.save(dataclasses.replace(endpoint, timeout=7.0))
+    guard.release.set()
+    updating.join(10)
+    saved = service.get(endpoint.id)
+    assert (saved.url, saved.timeout) == ("http://127.0.0.1:9/b", 7.0)
+    assert guard.calls == 2, "the changed endpoint was checked again"

@@ -17,7 +17,7 @@ from interlock.domain import endpoints as rules
 from interlock.domain import templates
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
 from interlock.domain.endpoints import Endpoint, SigningSecret
-from interlock.domain.errors import InvalidInput, NotFound
+from interlock.domain.errors import Conflict, InvalidInput, NotFound
 from interlock.domain.events import SUBSCRIBABLE, Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
@@ -29,6 +29,8 @@ from interlock.ports.store import Store, Transaction
 #: A private incident as a receiver sees it; does the endpoint's filter let it through?
 _REDACTED_SAMPLE = {"id": "inc_sample", "version": 1}
 DESCRIPTION_MAX = 500
+#: Tries to save an update whose checked fields someone else changed meanwhile.
+UPDATE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -91,22 +93,25 @@ class EndpointService:
 
     def update(self, endpoint_id: str, changes: Mapping[str, Any]) -> Endpoint:
         """Change fields; ``enabled: true`` on a disabled endpoint clears why it was
-        disabled and its failure streak, so it starts afresh."""
-        now = self._clock.now()
-        with self._store.transaction(write=True) as tx:
-            endpoint = _existing(tx, endpoint_id)
-            updated = dataclasses.replace(endpoint, **changes, updated_at=now)
-            if changes.get("enabled") is True and not endpoint.enabled:
-                updated = dataclasses.replace(
-                    updated, disabled_reason=None, disabled_at=None, failing_since=None
-                )
-            elif changes.get("enabled") is False and endpoint.enabled:
-                updated = dataclasses.replace(
-                    updated, disabled_reason="disabled by an operator", disabled_at=now
-                )
-            self._check(updated, url_changed=updated.url != endpoint.url)
-            tx.endpoints.save(updated)
-            return updated
+        disabled and its failure streak, so it starts afresh.
+
+        The checks (the URL's DNS lookup, rendering the template) run outside the write
+        transaction, which every other write waits for on SQLite; the write then applies
+        the changes to the endpoint as it is by then, provided nothing that was checked
+        changed meanwhile (the worker updates its health fields all the time)."""
+        for _ in range(UPDATE_TRIES):
+            with self._store.transaction() as tx:
+                read = _existing(tx, endpoint_id)
+            checked = _changed(read, changes, self._clock.now())
+            self._check(checked, url_changed=checked.url != read.url)
+            with self._store.transaction(write=True) as tx:
+                current = _existing(tx, endpoint_id)
+                if _configuration(current) != _configuration(read):
+                    continue  # edited by someone else meanwhile: check again
+                updated = _changed(current, changes, self._clock.now())
+                tx.endpoints.save(updated)
+                return updated
+        raise Conflict("the endpoint kept changing while it was being saved; try again")
 
     def delete(self, endpoint_id: str) -> None:
         with self._store.transaction(write=True) as tx:
@@ -228,6 +233,25 @@ class EndpointService:
                 endpoint.template, event_types=endpoint.event_types or None,
                 private_incidents=where.matches(_REDACTED_SAMPLE),
             )
+
+
+def _changed(endpoint: Endpoint, changes: Mapping[str, Any], now: datetime) -> Endpoint:
+    updated = dataclasses.replace(endpoint, **changes, updated_at=now)
+    if changes.get("enabled") is True and not endpoint.enabled:
+        updated = dataclasses.replace(
+            updated, disabled_reason=None, disabled_at=None, failing_since=None
+        )
+    elif changes.get("enabled") is False and endpoint.enabled:
+        updated = dataclasses.replace(
+            updated, disabled_reason="disabled by an operator", disabled_at=now
+        )
+    return updated
+
+
+def _configuration(endpoint: Endpoint) -> tuple[object, ...]:
+    """What EndpointService._check looks at."""
+    return (endpoint.url, endpoint.description, endpoint.event_types, endpoint.filter,
+            endpoint.headers, endpoint.template, endpoint.timeout, endpoint.rate_limit)
 
 
 def _existing(tx: Transaction, endpoint_id: str) -> Endpoint:

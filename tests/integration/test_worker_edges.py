@@ -3,16 +3,26 @@ vanish mid-flight, receivers slower than a lease."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+from fastapi.testclient import TestClient
 
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.incidents import Severity
+from interlock.domain.keys import Scope
+from interlock.domain.targets import parse_allowed_networks
 from interlock.services.container import Container
 from interlock.services.endpoints import EndpointSpec
 from interlock.services.incidents import Declaration
+from interlock.services.sync import JobDone
 from interlock.worker.engine import WorkerSettings
+from interlock.worker.tool_http import AiohttpToolHttp
+from tests.conftest import make_key
 from tests.integration.test_concurrency import VIEWER
-from tests.support.receiver import Receiver
+from tests.support.fake_jira import FakeJira
+from tests.support.receiver import Receiver, hang
+from tests.support.waiting import eventually
 from tests.support.worker import BackgroundWorker
 
 
@@ -38,3 +48,53 @@ def test_stopping_ends_even_while_a_lane_waits_for_its_rate_limit(hub: Container
         stopped_in = time.monotonic() - stopping
         assert stopped_in < 10, f"the worker took {stopped_in:.0f} s to stop"
         assert len(receiver.received) == 1
+
+
+def test_deleting_an_endpoint_mid_flight_leaves_the_worker_delivering(hub: Container) -> None:
+    with Receiver(hang(1.0)) as slow, Receiver() as healthy:
+        doomed = endpoint_for(hub, slow.url)
+        kept = endpoint_for(hub, healthy.url)
+        worker = BackgroundWorker(hub, WorkerSettings(poll_interval=0.2))
+        with worker:
+            declare_many(hub, 1)
+            slow.wait_for(1, timeout=10)
+            hub.endpoints.delete(doomed.id)  # while its delivery is in flight
+            time.sleep(1.5)  # its answer arrives and is recorded (or not)
+            declare_many(hub, 3)
+            healthy.wait_for(4, timeout=10)
+            eventually(lambda: hub.endpoints.counts(kept.id)["succeeded"] == 4, timeout=10)
+            time.sleep(0.5)
+        assert worker.health.last_error is None
+    assert len(healthy.received) == 4, "nothing was sent twice"
+
+
+def test_a_sync_job_of_a_connector_deleted_mid_flight_is_dropped(
+    hub: Container, hub_client: TestClient
+) -> None:
+    admin = make_key(hub, Scope.ADMIN, name="admin")
+    with FakeJira() as jira:
+        created = hub_client.post("/api/v1/connectors", headers=admin, json={
+            "name": "jira", "kind": "jira",
+            "settings": {"base_url": jira.url, "project_key": "OPS"},
+            "credentials": {"email": jira.email, "api_token": jira.api_token,
+                            "webhook_secret": jira.webhook_secret}})
+        assert created.status_code == 201, created.text
+        declare_many(hub, 1)
+        while hub.deliveries.dispatch():
+            pass
+        [work] = hub.sync.claim("test-sync", 10)
+
+        async def run() -> JobDone:
+            http = AiohttpToolHttp(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
+                                   timeout=5)
+            try:
+                return await hub.sync.run(work, http)
+            finally:
+                await http.close()
+
+        done = asyncio.run(run())
+        assert jira.issues, "the job reached the tool"
+        assert hub_client.delete(f"/api/v1/connectors/{created.json()['id']}",
+                                 headers=admin).status_code == 204
+        hub.sync.record("test-sync", done)  # must neither raise nor record anything
+    assert hub.sync.claim("test-sync", 10) == []

@@ -32,8 +32,11 @@ from interlock.domain.ids import new_id
 from interlock.domain.retry import DISABLE_AFTER, RetryPolicy
 from interlock.domain.templates import PayloadTemplate, TemplateError
 from interlock.domain.timestamps import rfc3339
+from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.store import Claim, Outcome, Store, Transaction
+
+log = get_logger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=120)
 #: Another consumer of the event outbox (connectors' sync jobs), called in the same
@@ -176,8 +179,10 @@ class DeliveryService:
         now = self._clock.now()
         outcomes = [self._outcome(item, now) for item in finished]
         with self._store.transaction(write=True) as tx:
-            tx.deliveries.complete(owner, outcomes, now)
+            dropped = tx.deliveries.complete(owner, outcomes, now)
             self._update_health(tx, finished, now)
+        if dropped:
+            log.info("attempts for deleted endpoints not recorded", dropped=dropped)
 
     def _outcome(self, item: Finished, now: datetime) -> Outcome:
         delivery, result = item.claim.delivery, item.result

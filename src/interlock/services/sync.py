@@ -275,6 +275,9 @@ class SyncService:
         work, job = done.work, done.work.job
         try:
             with self._store.transaction(write=True) as tx:
+                if not tx.connectors.hold(work.connector.id):
+                    log.info("sync job of a deleted connector not recorded", job=job.id)
+                    return
                 summary = self._apply(tx, done, now) if done.error is None else ""
                 if isinstance(done.result, PushResult) and done.result.failed is not None:
                     done = JobDone(work, done.started_at, done.calls, done.result,
@@ -293,6 +296,8 @@ class SyncService:
         # Applying what the tool said failed (say, a status the incident cannot take):
         # record that instead, in a fresh transaction.
         with self._store.transaction(write=True) as tx:
+            if not tx.connectors.hold(work.connector.id):
+                return
             outcome, activity = self._outcome(failed, "", now)
             tx.sync_jobs.complete(owner, [outcome], now)
             tx.connector_activity.append([activity])

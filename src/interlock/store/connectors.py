@@ -74,6 +74,12 @@ class SqlConnectors:
         return self._connection.execute(
             connectors.delete().where(connectors.c.id == connector_id)).rowcount == 1
 
+    def hold(self, connector_id: str) -> bool:
+        query = sa.select(connectors.c.id).where(connectors.c.id == connector_id)
+        if self._connection.dialect.name == "postgresql":
+            query = query.with_for_update(key_share=True)
+        return self._connection.execute(query).first() is not None
+
     def record_health(self, connector_id: str, *, at: datetime, error: str | None,
                       learned: Mapping[str, Any] | None = None) -> None:
         values: dict[str, Any]

@@ -126,7 +126,24 @@ class SqlDeliveries:
             query = query.with_for_update(skip_locked=True)
         return query
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
+        kept = self._of_live_endpoints(outcomes)
+        self._complete(owner, kept, at)
+        return len(outcomes) - len(kept)
+
+    def _of_live_endpoints(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes whose endpoint still exists (deleting one deletes its deliveries),
+        its row held until commit so that a delete cannot slip in before the inserts."""
+        if not outcomes:
+            return []
+        query = sa.select(endpoints.c.id).where(
+            endpoints.c.id.in_(sorted({outcome.attempt.endpoint_id for outcome in outcomes})))
+        if self._postgres:
+            query = query.with_for_update(key_share=True)
+        live = set(self._connection.execute(query).scalars())
+        return [outcome for outcome in outcomes if outcome.attempt.endpoint_id in live]
+
+    def _complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
         if not outcomes:
             return
         self._connection.execute(attempts.insert(), [_attempt_row(o.attempt) for o in outcomes])

@@ -20,7 +20,7 @@ from interlock.logs import get_logger
 from interlock.ports.sender import Sender
 from interlock.ports.store import Claim
 from interlock.services.deliveries import DISPATCH_BATCH, DeliveryService, Finished, Prepared
-from interlock.worker.loops import record_with_retries, run_rounds
+from interlock.worker.loops import Health, record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -85,6 +85,8 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._finished: list[Finished] = []
         self._results_ready = asyncio.Event()
+        #: Read by whoever supervises this worker (see worker.loops.Health).
+        self.health = Health()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then finish what is in flight and record it."""
@@ -183,4 +185,4 @@ class DeliveryWorker:
     async def _record(self, batch: list[Finished]) -> None:
         # If this fails, the leases lapse and the deliveries go out again: at least once.
         await record_with_retries(lambda: self._service.record(self.name, batch),
-                                  "attempts", count=len(batch))
+                                  "attempts", self.health, count=len(batch))

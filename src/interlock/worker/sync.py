@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from interlock.logs import get_logger
 from interlock.ports.connector import ToolHttp
 from interlock.services.sync import JobWork, SyncService
-from interlock.worker.loops import record_with_retries, run_rounds
+from interlock.worker.loops import Health, record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -47,6 +47,8 @@ class SyncWorker:
         self._lanes: dict[str, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_reconcile = 0.0
+        #: Read by whoever supervises this worker (see worker.loops.Health).
+        self.health = Health()
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -79,7 +81,7 @@ class SyncWorker:
                 done = await self._sync.run(work, self._http)
             # If this fails, the lease lapses and the job runs again: at least once.
             await record_with_retries(lambda: self._sync.record(self.name, done),
-                                      "a sync job", job=work.job.id)
+                                      "a sync job", self.health, job=work.job.id)
         finally:
             lane.queued -= 1
         self._wakeup.notify()  # the next job of the same incident may be due now

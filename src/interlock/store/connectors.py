@@ -29,7 +29,7 @@ from interlock.domain.connectors import (
     SyncJob,
 )
 from interlock.ports.store import JobOutcome, StoredConnector
-from interlock.store.queues import promote_next
+from interlock.store.queues import SYNC_JOBS_FAN_OUT, promote_next, serialise_fan_out
 from interlock.store.records import EVENTS_CHANNEL
 from interlock.store.tables import (
     connector_activity,
@@ -252,6 +252,7 @@ class SqlSyncJobs:
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         if not incident_ids:
             return set()
+        serialise_fan_out(self._connection, SYNC_JOBS_FAN_OUT)
         query = sa.select(sync_jobs.c.connector_id, sync_jobs.c.incident_id).where(
             sync_jobs.c.incident_id.in_(sorted(incident_ids)),
             sync_jobs.c.status == _PENDING,

@@ -22,7 +22,7 @@ from interlock.domain.delivery import (
 )
 from interlock.ports.store import Claim, Outcome
 from interlock.store.endpoints import from_row as endpoint_from_row
-from interlock.store.queues import promote_next
+from interlock.store.queues import DELIVERIES_FAN_OUT, promote_next, serialise_fan_out
 from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
 
@@ -95,6 +95,7 @@ class SqlDeliveries:
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         if not incident_ids:
             return set()
+        serialise_fan_out(self._connection, DELIVERIES_FAN_OUT)
         query = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
             deliveries.c.incident_id.in_(sorted(incident_ids)),
             deliveries.c.status == _PENDING,

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from standardwebhooks import Webhook
 
+from interlock.clock import SystemClock
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.incidents import Severity
 from interlock.domain.keys import Scope
 from interlock.domain.targets import parse_allowed_networks
 from interlock.services.container import Container
+from interlock.services.deliveries import DeliveryService
 from interlock.services.endpoints import EndpointSpec
 from interlock.services.incidents import Declaration
 from interlock.services.sync import JobDone
@@ -98,3 +102,24 @@ def test_a_sync_job_of_a_connector_deleted_mid_flight_is_dropped(
                                  headers=admin).status_code == 204
         hub.sync.record("test-sync", done)  # must neither raise nor record anything
     assert hub.sync.claim("test-sync", 10) == []
+
+
+def test_a_slow_receiver_gets_each_message_once_and_freshly_signed(hub: Container) -> None:
+    """Deliveries wait in the lane longer than a lease; their leases are kept alive,
+    and each is signed when it is sent, not when it was claimed."""
+    deliveries = DeliveryService(hub.store, SystemClock(), lease=timedelta(seconds=2))
+    with Receiver(hang(0.8)) as receiver:
+        _, secret = hub.endpoints.create(EndpointSpec(url=receiver.url))
+        with BackgroundWorker(hub, WorkerSettings(poll_interval=0.2, per_endpoint=1),
+                              deliveries=deliveries):
+            declare_many(hub, 6)
+            receiver.wait_for(6, timeout=20)
+            time.sleep(1.5)  # room for a duplicate to show
+    ids = [request.headers["webhook-id"] for request in receiver.received]
+    assert len(ids) == len(set(ids)) == 6, "no message was sent twice"
+    for request in receiver.received:
+        # The reference verifier refuses a timestamp five minutes off; be stricter.
+        Webhook(secret).verify(request.body, dict(request.headers))
+        age = request.at - time.monotonic() + time.time() - int(
+            request.headers["webhook-timestamp"])
+        assert age < 2, f"signed {age:.1f} s before it was sent"

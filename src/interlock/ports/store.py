@@ -172,6 +172,10 @@ class DeliveryRepository(Protocol):
         older one of the same incident to the same endpoint have no due time yet.)"""
         ...
 
+    def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
+        """Move the leases ``owner`` still holds on these deliveries to ``until``."""
+        ...
+
     def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
         """Write attempts and delivery states, and make due the next delivery waiting
         behind each one that finished. A delivery whose lease another worker holds now

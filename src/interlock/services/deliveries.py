@@ -56,11 +56,28 @@ class Finished:
 
 
 class Prepared:
-    """The request for a claim, or why none could be built (a failing template)."""
+    """What to send for a claim, or why nothing can be (a failing template).
 
-    def __init__(self, request: OutboundRequest | None, failure: SendResult | None) -> None:
-        self.request = request
+    The body is built when the claim is made; the signature is made by :meth:`signed`
+    just before each send, so ``webhook-timestamp`` is fresh however long the delivery
+    waited in its endpoint's lane (receivers refuse messages older than five minutes).
+    """
+
+    __slots__ = ("_endpoint", "_message_id", "body", "failure")
+
+    def __init__(self, endpoint: Endpoint, message_id: str, body: bytes | None,
+                 failure: SendResult | None = None) -> None:
+        self._endpoint = endpoint
+        self._message_id = message_id
+        self.body = body
         self.failure = failure
+
+    def signed(self, now: datetime) -> OutboundRequest:
+        assert self.body is not None, "a failed preparation has nothing to send"
+        endpoint = self._endpoint
+        headers = webhooks.headers(self._message_id, int(now.timestamp()), self.body,
+                                   endpoint.live_secrets(now), endpoint.headers)
+        return OutboundRequest(endpoint.url, self.body, headers, endpoint.timeout)
 
 
 class DeliveryService:
@@ -132,9 +149,7 @@ class DeliveryService:
         return dispatched, claims
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
-        """Signed requests for claims, building each event's standard body only once."""
-        now = self._clock.now()
-        timestamp = int(now.timestamp())
+        """Bodies for claims, each event's standard body built only once."""
         bodies: dict[str, bytes] = {}
         prepared = []
         for claim in claims:
@@ -149,18 +164,26 @@ class DeliveryService:
                     body = bodies[event.id] = webhooks.encode(
                         webhooks.payload(event.type.value, event.occurred_at, event.data))
             except TemplateError as error:
-                prepared.append(Prepared(None, SendResult(
+                prepared.append(Prepared(endpoint, event.id, None, SendResult(
                     status=None, body="", duration=0.0, failure=FailureKind.TEMPLATE,
                     detail=error.detail[:500],
                 )))
                 continue
-            headers = webhooks.headers(
-                event.id, timestamp, body, endpoint.live_secrets(now), endpoint.headers
-            )
-            prepared.append(Prepared(
-                OutboundRequest(endpoint.url, body, headers, endpoint.timeout), None
-            ))
+            prepared.append(Prepared(endpoint, event.id, body))
         return prepared
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
+    def extend_leases(self, owner: str, delivery_ids: Sequence[str]) -> int:
+        """Keep leasing deliveries this worker holds but has not finished (waiting in a
+        lane behind a slow receiver, or being sent), so they are not sent twice."""
+        if not delivery_ids:
+            return 0
+        until = self._clock.now() + self._lease
+        with self._store.transaction(write=True) as tx:
+            return tx.deliveries.extend_leases(owner, delivery_ids, until)
 
     def _template(self, source: str) -> PayloadTemplate:
         """Compiled templates, kept: compiling costs far more than rendering."""

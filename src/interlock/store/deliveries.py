@@ -92,6 +92,14 @@ class SqlDeliveries:
         claims.sort(key=lambda claim: claim.delivery.event_sequence)
         return claims
 
+    def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
+        result = self._connection.execute(
+            deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)),
+                                      deliveries.c.lease_owner == owner,
+                                      deliveries.c.status == _PENDING)
+            .values(lease_expires_at=until))
+        return result.rowcount
+
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         if not incident_ids:
             return set()

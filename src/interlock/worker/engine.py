@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from interlock.domain.endpoints import RATE_LIMIT_RANGE
+from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
 from interlock.ports.sender import Sender
 from interlock.ports.store import Claim
@@ -82,6 +83,8 @@ class DeliveryWorker:
         self.name = name or worker_name()
         self._lanes: dict[str, _Lane] = {}
         self._in_flight = 0
+        #: Claimed and not yet recorded, by delivery id: their leases are kept alive.
+        self._held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._finished: list[Finished] = []
         self._results_ready = asyncio.Event()
@@ -92,12 +95,27 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set, then finish what is in flight and record it."""
         self._wakeup.bind(asyncio.get_running_loop())
         recorder = asyncio.create_task(self._record_loop(stop))
+        renewer = asyncio.create_task(self._renew_leases())
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
             await self._drain()
             self._results_ready.set()
             await recorder
+            renewer.cancel()
+
+    async def _renew_leases(self) -> None:
+        """Extend the leases of everything claimed and not yet recorded, a few times per
+        lease: a slow receiver keeps a lane's deliveries waiting longer than one lease,
+        and a lapsed lease would let them be claimed and sent a second time."""
+        interval = self._service.lease.total_seconds() / 4
+        while True:
+            await asyncio.sleep(interval)
+            held = list(self._held)
+            try:
+                await asyncio.to_thread(self._service.extend_leases, self.name, held)
+            except StoreUnavailable as error:
+                log.warning("could not extend leases", error=error.detail)
 
     async def _drain(self) -> None:
         """Let sends in progress finish, for a grace period; then cancel what is left
@@ -135,6 +153,7 @@ class DeliveryWorker:
         lane = self._lane(claim)
         lane.queued += 1
         self._in_flight += 1
+        self._held.add(claim.delivery.id)
         task = asyncio.create_task(self._send(claim, prepared, lane))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -156,14 +175,13 @@ class DeliveryWorker:
     async def _send(self, claim: Claim, prepared: Prepared, lane: _Lane) -> None:
         started = self._service.now()
         try:
-            if prepared.request is None:
-                assert prepared.failure is not None
+            if prepared.failure is not None:
                 result = prepared.failure
             else:
                 async with lane.concurrency:
                     await lane.take_slot()
                     started = self._service.now()
-                    result = await self._sender.send(prepared.request)
+                    result = await self._sender.send(prepared.signed(started))
             self._finished.append(Finished(claim, result, started))
             self._results_ready.set()
         finally:
@@ -178,6 +196,7 @@ class DeliveryWorker:
             batch, self._finished = self._finished, []
             if batch:
                 await self._record(batch)
+                self._held.difference_update(item.claim.delivery.id for item in batch)
                 self._wakeup.notify()  # the next delivery of the same incident may go now
             if stop.is_set() and not self._tasks and not self._finished:
                 return

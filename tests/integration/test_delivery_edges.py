@@ -175,3 +175,21 @@ def test_an_update_that_raced_another_is_checked_again(
     saved = service.get(endpoint.id)
     assert (saved.url, saved.timeout) == ("http://127.0.0.1:9/b", 7.0)
     assert guard.calls == 2, "the changed endpoint was checked again"
+
+
+def test_a_template_bomb_fails_its_delivery_with_a_reason_not_the_worker(
+    hub_client: TestClient, manager: Headers, hub: Container
+) -> None:
+    bomb = ('{% if data.incident.title is defined and data.incident.title != "Checkout down" %}'
+            '{% set s = "x" * 262144 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}'
+            '{% endif %}{"ok": true}')
+    with Receiver() as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url, template=bomb)
+        declare(hub_client, manager, title="Payments down")
+        started = time.monotonic()
+        assert deliver_round(hub) == 1
+        assert time.monotonic() - started < 10
+        assert receiver.received == []
+    [attempt] = attempts(hub_client, manager, endpoint["id"])
+    assert attempt["failure"] == "template"
+    assert "loop iterations" in attempt["detail"]

@@ -141,7 +141,9 @@ class DeliveryWorker:
             self._service.dispatch_and_claim, self.name, min(self._settings.batch, room), full
         )
         if claims:
-            prepared = self._service.prepare(claims)
+            # Rendering templates is user code with a budget of up to seconds: off the
+            # event loop, and outside any transaction.
+            prepared = await asyncio.to_thread(self._service.prepare, claims)
             for claim, request in zip(claims, prepared, strict=True):
                 self._start(claim, request)
         # The claim already took what the fan-out made; only a full batch means more

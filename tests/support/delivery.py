@@ -29,8 +29,8 @@ def deliver_round(container: Container, owner: str = "test-worker") -> int:
 
             async def one(index: int) -> Finished:
                 item = prepared[index]
-                result = item.failure if item.request is None else await sender.send(
-                    item.request)
+                result = item.failure if item.failure is not None else await sender.send(
+                    item.signed(service.now()))
                 assert result is not None
                 return Finished(claims[index], result, started)
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from interlock.domain.targets import parse_allowed_networks
 from interlock.services.container import Container
+from interlock.services.deliveries import DeliveryService
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
+from interlock.worker.loops import Health
 from interlock.worker.sender import AiohttpSender
 from interlock.worker.wakeup import Wakeup
 
@@ -19,13 +21,21 @@ from interlock.worker.wakeup import Wakeup
 class BackgroundWorker:
     """The worker loop on its own event loop thread, woken by the container's commits."""
 
-    def __init__(self, container: Container, settings: WorkerSettings | None = None) -> None:
+    def __init__(self, container: Container, settings: WorkerSettings | None = None, *,
+                 deliveries: DeliveryService | None = None) -> None:
         self._container = container
+        self._deliveries = deliveries or container.deliveries
         self._settings = settings or WorkerSettings()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._started = threading.Event()
+        self.worker: DeliveryWorker | None = None
+
+    @property
+    def health(self) -> Health:
+        assert self.worker is not None, "not started"
+        return self.worker.health
 
     def __enter__(self) -> BackgroundWorker:
         self._thread.start()
@@ -47,7 +57,8 @@ class BackgroundWorker:
         self._container.store.on_work_committed(wakeup.notify)
         sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
                                limit_per_host=0)
-        worker = DeliveryWorker(self._container.deliveries, sender, wakeup, self._settings)
+        worker = self.worker = DeliveryWorker(self._deliveries, sender, wakeup,
+                                              self._settings)
         self._started.set()
         try:
             await worker.run(self._stop)

@@ -74,3 +74,16 @@ def test_postgres_urls_get_the_psycopg_driver() -> None:
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_tiny_retry_after_falls_back_to_the_schedule() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from interlock.domain.retry import RetryPolicy
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    policy = RetryPolicy(jitter=0.0)
+    assert policy.after_failure(1, now, 0.0).next_attempt_at == now + timedelta(seconds=5)
+    assert policy.after_failure(3, now, 0.2).next_attempt_at == now + timedelta(minutes=30)
+    assert policy.after_failure(3, now, 120.0).next_attempt_at == now + timedelta(seconds=120)
+    assert policy.after_failure(1, now, 1e9).next_attempt_at == now + timedelta(days=1)

@@ -13,7 +13,13 @@ import pytest
 from interlock.domain import incidents
 from interlock.domain.errors import InvalidInput
 from interlock.domain.events import EventType
-from interlock.domain.templates import PayloadTemplate, TemplateError, check, sample_payloads
+from interlock.domain.templates import (
+    RENDER_SECONDS,
+    PayloadTemplate,
+    TemplateError,
+    check,
+    sample_payloads,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CHAT = '{"text": {{ ("[" ~ data.incident.reference ~ "] " ~ data.incident.title) | tojson }}}'
@@ -208,3 +214,42 @@ def test_check_without_incident_events_only_compiles() -> None:
     assert check("{}", event_types=[EventType.ENDPOINT_DISABLED]) == b""
     with pytest.raises(TemplateError, match="line 1"):
         check("{{", event_types=[EventType.ENDPOINT_DISABLED])
+
+
+BOMBS = {
+    "printf width": "{{ (('%0999999999d' % 1)|length)|tojson }}",
+    "printf star": "{{ (('%*d' % (999999999, 1))|length)|tojson }}",
+    "format filter": "{{ ('%0999999999d'|format(1)|length)|tojson }}",
+    "str.format": '{{ ("{:0999999999d}".format(1)|length)|tojson }}',
+    "nested loops": '{% set s = "x" * 262144 %}{% for a in s %}{% for b in s %}'
+                    "{% endfor %}{% endfor %}1",
+    "joined repeats": '{{ ((["x" * 200000] * 200000)|join|length)|tojson }}',
+    "repeat": '{{ ("x" * 10 ** 9)|length }}',
+}
+
+
+@pytest.mark.parametrize("source", BOMBS.values(), ids=BOMBS.keys())
+def test_a_template_bomb_fails_its_render_quickly_and_small(source: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(TemplateError):
+        PayloadTemplate.compile(source).render(sample_payloads()[EventType.INCIDENT_CREATED])
+    assert time.monotonic() - started < RENDER_SECONDS + 1
+
+
+def test_a_bomb_that_spares_the_sample_fails_only_its_own_render() -> None:
+    source = ('{% if data.incident.title is defined and data.incident.title != "Checkout down" %}'
+              '{% set s = "x" * 262144 %}'
+              "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}{% endif %}1")
+    assert check(source) == b"1"  # cheap on the sample
+    payload = sample_payloads()[EventType.INCIDENT_CREATED]
+    payload["data"]["incident"]["title"] = "Something else"
+    with pytest.raises(TemplateError, match="loop iterations"):
+        PayloadTemplate.compile(source).render(payload)
+
+
+def test_loops_and_formatting_within_bounds_still_work() -> None:
+    source = ('{"text": {{ (("%5d|" % 3) ~ "{:>4}|".format("ab") ~ '
+              '(range(3)|join(","))) | tojson }}, '
+              '"n": {% for i in [1, 2] %}{{ loop.index }}{% endfor %}}')
+    body = PayloadTemplate.compile(source).render(sample_payloads()[EventType.INCIDENT_CREATED])
+    assert json.loads(body) == {"text": "    3|  ab|0,1,2", "n": 12}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -115,6 +116,10 @@ def worker_command(
     db: Db = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="Print no start line (as the worker `serve` starts)")] = False,
+    with_parent: Annotated[bool, typer.Option(
+        "--with-parent", hidden=True,
+        help="Stop when the process that started this one is gone (serve's worker)")
+    ] = False,
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
@@ -124,20 +129,32 @@ def worker_command(
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
-    asyncio.run(_work(container))
+    asyncio.run(_work(container, with_parent=with_parent))
 
 
-async def _work(container: Container) -> None:
+async def _work(container: Container, *, with_parent: bool = False) -> None:
     from interlock.worker.runner import run_worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    watch = asyncio.create_task(_stop_without_parent(stop)) if with_parent else None
     try:
         await run_worker(container, stop)
     finally:
+        if watch is not None:
+            watch.cancel()
         container.close()
+
+
+async def _stop_without_parent(stop: asyncio.Event) -> None:
+    """Serve's worker stops when serve is gone (killed, say), instead of living on."""
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            stop.set()
 
 
 @app.command()

@@ -31,6 +31,9 @@ RESERVED_HEADERS = frozenset({
 #: headers makes receivers that use the svix library verify the wrong scheme and fail.
 RESERVED_PREFIXES = ("webhook-", "svix-")
 MAX_HEADERS = 20
+#: Deliveries per second an endpoint may be limited to. Below 0.01 (one in 100 s) a
+#: lane would hold its deliveries for longer than any lease; 5e-324 made it sleep forever.
+RATE_LIMIT_RANGE = (0.01, 10_000.0)
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,15 @@ def check_timeout(timeout: float) -> float:
         raise InvalidInput(f"timeout must be between {low:g} and {high:g} seconds",
                            errors=[{"field": "timeout", "message": f"{low:g} to {high:g}"}])
     return timeout
+
+
+def check_rate_limit(rate_limit: float | None, bounds: tuple[float, float] = RATE_LIMIT_RANGE,
+                     ) -> float | None:
+    """None (no limit), or a rate within ``bounds`` per second."""
+    if rate_limit is None:
+        return None
+    low, high = bounds
+    if not low <= rate_limit <= high:  # also refuses NaN
+        raise InvalidInput(f"rate_limit must be between {low:g} and {high:g} per second",
+                           errors=[{"field": "rate_limit", "message": f"{low:g} to {high:g}"}])
+    return rate_limit

@@ -2,7 +2,9 @@
 
 The schedule is DESIGN.md's: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and
 10 h after each failure (±20 % jitter), about 28 hours in all. A receiver's
-``Retry-After`` replaces the scheduled wait, up to a day.
+``Retry-After`` replaces the scheduled wait, up to a day, when it asks for at least
+MIN_RETRY_AFTER; a shorter one (``Retry-After: 0``) counts as not given, since honouring
+it would spend every attempt in a moment and lose the message for good.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ DEFAULT_SCHEDULE: tuple[timedelta, ...] = (
 #: An endpoint failing without one success for this long is disabled.
 DISABLE_AFTER = timedelta(days=5)
 RETRY_AFTER_CAP = timedelta(days=1)
+#: A Retry-After shorter than this is ignored in favour of the schedule.
+MIN_RETRY_AFTER = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,8 @@ class RetryPolicy:
         """Decide after the ``attempts_made``-th attempt failed."""
         if attempts_made >= self.max_attempts:
             return RetryDecision(None)
-        if retry_after is not None:
-            wait = min(timedelta(seconds=max(retry_after, 0.0)), RETRY_AFTER_CAP)
-            return RetryDecision(now + wait)
+        if retry_after is not None and retry_after >= MIN_RETRY_AFTER.total_seconds():
+            return RetryDecision(now + min(timedelta(seconds=retry_after), RETRY_AFTER_CAP))
         wait = self.schedule[attempts_made]
         spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
         return RetryDecision(now + wait * spread)

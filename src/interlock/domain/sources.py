@@ -20,6 +20,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from interlock.domain import endpoints
 from interlock.domain.alerts import Signal, SourceKind
 from interlock.domain.errors import InvalidInput
 
@@ -32,6 +33,9 @@ GRAFANA_SIGNATURE_HEADER = "x-grafana-alerting-signature"
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[^{}]+)?)\}")
 _GROUP_FIELDS = ("service", "name", "severity", "title", "fingerprint")
+#: Requests per second a source may be limited to; a tiny rate (5e-324) overflowed the
+#: Retry-After computation and made ingest answer 500.
+RATE_LIMIT_RANGE = (0.01, 100_000.0)
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,9 @@ def standard_signature_valid(secret: str, body: bytes, headers: Mapping[str, str
     except (WebhookVerificationError, ValueError):
         return False
     return True
+
+
+
+def check_rate_limit(rate_limit: float | None) -> float | None:
+    """None (no limit), or a rate within RATE_LIMIT_RANGE per second."""
+    return endpoints.check_rate_limit(rate_limit, RATE_LIMIT_RANGE)

@@ -17,6 +17,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
+import string
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -38,6 +44,12 @@ RANGE_MAX = 10_000
 #: The largest number a template may pass to a function or filter (``center``,
 #: ``indent``, ``batch``, string methods …), each of which could otherwise allocate it.
 ARGUMENT_MAX = 100_000
+#: Loop iterations, calls and operators one render may perform in all: nested loops
+#: over long strings otherwise run for minutes (N=262,144 froze a process for 60 s).
+OPERATIONS_MAX = 200_000
+#: Wall-clock seconds one render may take, checked at every counted operation.
+RENDER_SECONDS = 2.0
+_FORMAT_WIDTH = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 class TemplateError(InvalidInput):
@@ -57,20 +69,74 @@ class _Refused(Exception):
     """Raised inside a render by our own limits; turned into a TemplateError with its line."""
 
 
+class _Budget(threading.local):
+    """The operations and time left to the render running in this thread, if any."""
+
+    operations = 0
+    deadline = 0.0
+    active = False
+
+    def start(self) -> None:
+        self.operations, self.deadline = OPERATIONS_MAX, time.monotonic() + RENDER_SECONDS
+        self.active = True
+
+    def spend(self) -> None:
+        if not self.active:
+            return
+        self.operations -= 1
+        if self.operations < 0:
+            raise _Refused(f"more than {OPERATIONS_MAX} loop iterations and operations")
+        if self.operations % 256 == 0 and time.monotonic() > self.deadline:
+            raise _Refused(f"rendering took longer than {RENDER_SECONDS:g} s")
+
+
+_BUDGET = _Budget()
+
+
+def _counted(items: Any) -> Any:
+    """A loop's iterable, one unit of the render's budget per iteration."""
+    for item in items:
+        _BUDGET.spend()
+        yield item
+
+
+class _CountingCodeGenerator(CodeGenerator):
+    """Compiles ``{% for x in items %}`` as a loop over ``environment.counted(items)``,
+    which a template cannot shadow or reach."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        counted = nodes.Call(nodes.EnvironmentAttribute("counted"), [node.iter], [], None,
+                             None, lineno=node.lineno)
+        node = nodes.For(node.target, counted, node.body, node.else_, node.test,
+                         node.recursive, lineno=node.lineno)
+        super().visit_For(node, frame)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's sandbox blocks internals (``__class__``, ``mro``) and mutation, but not
-    size: these hooks bound the operators and calls that allocate what they are told."""
+    size or time: these hooks bound the operators and calls that allocate what they are
+    told, and count every loop iteration, call and operator against the render's budget."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _CountingCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    counted = staticmethod(_counted)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _BUDGET.spend()
         _check_operands(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _BUDGET.spend()
         if not isinstance(__obj, _RangeBudget):
             _check_arguments((*args, *kwargs.values()))
         return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_format_specs(value.__self__)
+        return wrapped
 
 
 class _RangeBudget:
@@ -94,10 +160,43 @@ def _check_operands(operator: str, left: Any, right: Any) -> None:
         right > 0 and abs(left).bit_length() * right > 4096
     ):
         raise _Refused(f"{left} ** {right} is too large")
+    if operator == "%" and isinstance(left, str):
+        _check_printf_widths(left)
+    lists = isinstance(left, list | tuple) and isinstance(right, list | tuple)
+    if operator == "+" and lists and len(left) + len(right) > OUTPUT_MAX:
+        raise _Refused(f"a list of more than {OUTPUT_MAX} items")
     for sequence, count in ((left, right), (right, left)):
         sized = isinstance(sequence, str | list | tuple) and isinstance(count, int)
-        if operator == "*" and sized and len(sequence) * count > OUTPUT_MAX:
+        if operator == "*" and sized and _weight(sequence) * count > OUTPUT_MAX:
             raise _Refused(f"repeating to more than {OUTPUT_MAX} items")
+
+
+def _weight(sequence: str | list[Any] | tuple[Any, ...]) -> int:
+    """Items, counting a string inside a list by its length: ``[s] * n | join``."""
+    if isinstance(sequence, str):
+        return len(sequence)
+    return sum(len(item) if isinstance(item, str | list | tuple) else 1 for item in sequence)
+
+
+def _check_printf_widths(template: str) -> None:
+    """``'%0999999999d' % 1`` asks for a gigabyte; widths and precisions are bounded."""
+    for match in _FORMAT_WIDTH.finditer(template):
+        for number in match.groups():
+            if number == "*" or (number is not None and int(number) > ARGUMENT_MAX):
+                raise _Refused(f"format width or precision {number} is too large "
+                               f"(at most {ARGUMENT_MAX})")
+
+
+def _check_format_specs(template: str) -> None:
+    """The same bound for ``'{:0999999999d}'.format(1)``."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return  # str.format will raise its own error
+    for _, _, spec, _ in fields:
+        if spec and ("{" in spec or any(int(n) > ARGUMENT_MAX
+                                        for n in re.findall(r"\d+", spec))):
+            raise _Refused(f"format spec {spec!r} is too large or nested")
 
 
 def _check_arguments(values: Iterable[object]) -> None:
@@ -113,7 +212,10 @@ def _bounded_filter(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def bounded(*args: Any, **kwargs: Any) -> Any:
+        _BUDGET.spend()
         _check_arguments((*args[skip:], *kwargs.values()))
+        if function.__name__ == "do_format" and isinstance(args[skip - 1], str):
+            _check_printf_widths(args[skip - 1])
         return function(*args, **kwargs)
 
     return bounded
@@ -156,6 +258,7 @@ class PayloadTemplate:
         """The request body for ``payload``: JSON, at most OUTPUT_MAX bytes."""
         variables = {**payload, "payload": payload, "range": _RangeBudget()}
         size, chunks = 0, []
+        _BUDGET.start()
         try:
             for chunk in self._template.generate(variables):
                 chunks.append(encoded := chunk.encode())
@@ -166,6 +269,8 @@ class PayloadTemplate:
             raise
         except Exception as error:  # the template is user code: any failure is theirs
             raise TemplateError(_describe(error)) from error
+        finally:
+            _BUDGET.active = False
         return _json_body(b"".join(chunks))
 
 

@@ -201,10 +201,15 @@ class DeliveryRepository(Protocol):
         older one of the same incident to the same endpoint have no due time yet.)"""
         ...
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
+    def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
+        """Move the leases ``owner`` still holds on these deliveries to ``until``."""
+        ...
+
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
         """Write attempts and delivery states, and make due the next delivery waiting
         behind each one that finished. A delivery whose lease another worker holds now
-        keeps its state (the attempt is still recorded)."""
+        keeps its state (the attempt is still recorded). Outcomes for endpoints deleted
+        meanwhile are dropped; returns how many were."""
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...
@@ -217,7 +222,10 @@ class DeliveryRepository(Protocol):
         """Make deliveries pending and due at ``at`` (resend, recover)."""
         ...
 
-    def failed_since(self, endpoint_id: str, since: datetime) -> list[str]: ...
+    def recoverable_since(self, endpoint_id: str, since: datetime, now: datetime) -> list[str]:
+        """Deliveries created since ``since`` that failed for good or are waiting for a
+        retry, oldest first."""
+        ...
 
     def fail_pending(self, endpoint_id: str, reason: str, at: datetime) -> int: ...
 
@@ -366,6 +374,11 @@ class ConnectorRepository(Protocol):
         ...
 
     def delete(self, connector_id: str) -> bool: ...
+
+    def hold(self, connector_id: str) -> bool:
+        """Whether the connector still exists; if so it cannot be deleted until the
+        transaction ends (what is recorded for it refers to it)."""
+        ...
 
     def record_health(self, connector_id: str, *, at: datetime, error: str | None,
                       learned: Mapping[str, Any] | None = None) -> None:

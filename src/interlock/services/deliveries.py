@@ -32,8 +32,11 @@ from interlock.domain.ids import new_id
 from interlock.domain.retry import DISABLE_AFTER, RetryPolicy
 from interlock.domain.templates import PayloadTemplate, TemplateError
 from interlock.domain.timestamps import rfc3339
+from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.store import Claim, Outcome, Store, Transaction
+
+log = get_logger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=120)
 #: Another consumer of the event outbox (connectors' sync jobs), called in the same
@@ -53,11 +56,28 @@ class Finished:
 
 
 class Prepared:
-    """The request for a claim, or why none could be built (a failing template)."""
+    """What to send for a claim, or why nothing can be (a failing template).
 
-    def __init__(self, request: OutboundRequest | None, failure: SendResult | None) -> None:
-        self.request = request
+    The body is built when the claim is made; the signature is made by :meth:`signed`
+    just before each send, so ``webhook-timestamp`` is fresh however long the delivery
+    waited in its endpoint's lane (receivers refuse messages older than five minutes).
+    """
+
+    __slots__ = ("_endpoint", "_message_id", "body", "failure")
+
+    def __init__(self, endpoint: Endpoint, message_id: str, body: bytes | None,
+                 failure: SendResult | None = None) -> None:
+        self._endpoint = endpoint
+        self._message_id = message_id
+        self.body = body
         self.failure = failure
+
+    def signed(self, now: datetime) -> OutboundRequest:
+        assert self.body is not None, "a failed preparation has nothing to send"
+        endpoint = self._endpoint
+        headers = webhooks.headers(self._message_id, int(now.timestamp()), self.body,
+                                   endpoint.live_secrets(now), endpoint.headers)
+        return OutboundRequest(endpoint.url, self.body, headers, endpoint.timeout)
 
 
 class DeliveryService:
@@ -129,9 +149,7 @@ class DeliveryService:
         return dispatched, claims
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
-        """Signed requests for claims, building each event's standard body only once."""
-        now = self._clock.now()
-        timestamp = int(now.timestamp())
+        """Bodies for claims, each event's standard body built only once."""
         bodies: dict[str, bytes] = {}
         prepared = []
         for claim in claims:
@@ -146,18 +164,26 @@ class DeliveryService:
                     body = bodies[event.id] = webhooks.encode(
                         webhooks.payload(event.type.value, event.occurred_at, event.data))
             except TemplateError as error:
-                prepared.append(Prepared(None, SendResult(
+                prepared.append(Prepared(endpoint, event.id, None, SendResult(
                     status=None, body="", duration=0.0, failure=FailureKind.TEMPLATE,
                     detail=error.detail[:500],
                 )))
                 continue
-            headers = webhooks.headers(
-                event.id, timestamp, body, endpoint.live_secrets(now), endpoint.headers
-            )
-            prepared.append(Prepared(
-                OutboundRequest(endpoint.url, body, headers, endpoint.timeout), None
-            ))
+            prepared.append(Prepared(endpoint, event.id, body))
         return prepared
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
+    def extend_leases(self, owner: str, delivery_ids: Sequence[str]) -> int:
+        """Keep leasing deliveries this worker holds but has not finished (waiting in a
+        lane behind a slow receiver, or being sent), so they are not sent twice."""
+        if not delivery_ids:
+            return 0
+        until = self._clock.now() + self._lease
+        with self._store.transaction(write=True) as tx:
+            return tx.deliveries.extend_leases(owner, delivery_ids, until)
 
     def _template(self, source: str) -> PayloadTemplate:
         """Compiled templates, kept: compiling costs far more than rendering."""
@@ -176,8 +202,10 @@ class DeliveryService:
         now = self._clock.now()
         outcomes = [self._outcome(item, now) for item in finished]
         with self._store.transaction(write=True) as tx:
-            tx.deliveries.complete(owner, outcomes, now)
+            dropped = tx.deliveries.complete(owner, outcomes, now)
             self._update_health(tx, finished, now)
+        if dropped:
+            log.info("attempts for deleted endpoints not recorded", dropped=dropped)
 
     def _outcome(self, item: Finished, now: datetime) -> Outcome:
         delivery, result = item.claim.delivery, item.result

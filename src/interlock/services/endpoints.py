@@ -17,7 +17,7 @@ from interlock.domain import endpoints as rules
 from interlock.domain import templates
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
 from interlock.domain.endpoints import Endpoint, SigningSecret
-from interlock.domain.errors import InvalidInput, NotFound
+from interlock.domain.errors import Conflict, InvalidInput, NotFound
 from interlock.domain.events import SUBSCRIBABLE, Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
@@ -26,10 +26,11 @@ from interlock.ports.clock import Clock
 from interlock.ports.sender import TargetGuard
 from interlock.ports.store import Store, Transaction
 
-RATE_LIMIT_MAX = 10_000.0
 #: A private incident as a receiver sees it; does the endpoint's filter let it through?
 _REDACTED_SAMPLE = {"id": "inc_sample", "version": 1}
 DESCRIPTION_MAX = 500
+#: Tries to save an update whose checked fields someone else changed meanwhile.
+UPDATE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -92,22 +93,25 @@ class EndpointService:
 
     def update(self, endpoint_id: str, changes: Mapping[str, Any]) -> Endpoint:
         """Change fields; ``enabled: true`` on a disabled endpoint clears why it was
-        disabled and its failure streak, so it starts afresh."""
-        now = self._clock.now()
-        with self._store.transaction(write=True) as tx:
-            endpoint = _existing(tx, endpoint_id)
-            updated = dataclasses.replace(endpoint, **changes, updated_at=now)
-            if changes.get("enabled") is True and not endpoint.enabled:
-                updated = dataclasses.replace(
-                    updated, disabled_reason=None, disabled_at=None, failing_since=None
-                )
-            elif changes.get("enabled") is False and endpoint.enabled:
-                updated = dataclasses.replace(
-                    updated, disabled_reason="disabled by an operator", disabled_at=now
-                )
-            self._check(updated, url_changed=updated.url != endpoint.url)
-            tx.endpoints.save(updated)
-            return updated
+        disabled and its failure streak, so it starts afresh.
+
+        The checks (the URL's DNS lookup, rendering the template) run outside the write
+        transaction, which every other write waits for on SQLite; the write then applies
+        the changes to the endpoint as it is by then, provided nothing that was checked
+        changed meanwhile (the worker updates its health fields all the time)."""
+        for _ in range(UPDATE_TRIES):
+            with self._store.transaction() as tx:
+                read = _existing(tx, endpoint_id)
+            checked = _changed(read, changes, self._clock.now())
+            self._check(checked, url_changed=checked.url != read.url)
+            with self._store.transaction(write=True) as tx:
+                current = _existing(tx, endpoint_id)
+                if _configuration(current) != _configuration(read):
+                    continue  # edited by someone else meanwhile: check again
+                updated = _changed(current, changes, self._clock.now())
+                tx.endpoints.save(updated)
+                return updated
+        raise Conflict("the endpoint kept changing while it was being saved; try again")
 
     def delete(self, endpoint_id: str) -> None:
         with self._store.transaction(write=True) as tx:
@@ -166,14 +170,15 @@ class EndpointService:
         return found
 
     def recover(self, endpoint_id: str, since: datetime) -> int:
-        """Send again every message to this endpoint that failed since ``since``."""
+        """Send now every message to this endpoint since ``since`` that failed, whether
+        for good or waiting for its next retry."""
         now = self._clock.now()
         if since > now:
             raise InvalidInput("since must not be in the future")
         with self._store.transaction(write=True) as tx:
             _existing(tx, endpoint_id)
-            failed = tx.deliveries.failed_since(endpoint_id, since)
-            return tx.deliveries.reschedule(failed, now, Trigger.MANUAL)
+            recoverable = tx.deliveries.recoverable_since(endpoint_id, since, now)
+            return tx.deliveries.reschedule(recoverable, now, Trigger.MANUAL)
 
     def attempts(self, endpoint_id: str, *, cursor: str | None, limit: int) -> Page[Attempt]:
         limit = check_limit(limit)
@@ -222,13 +227,31 @@ class EndpointService:
         where = Filter.parse(endpoint.filter)
         rules.check_headers(endpoint.headers)
         rules.check_timeout(endpoint.timeout)
-        if endpoint.rate_limit is not None and not 0 < endpoint.rate_limit <= RATE_LIMIT_MAX:
-            raise InvalidInput(f"rate_limit must be above 0 and at most {RATE_LIMIT_MAX:g}")
+        rules.check_rate_limit(endpoint.rate_limit)
         if endpoint.template is not None:
             templates.check(
                 endpoint.template, event_types=endpoint.event_types or None,
                 private_incidents=where.matches(_REDACTED_SAMPLE),
             )
+
+
+def _changed(endpoint: Endpoint, changes: Mapping[str, Any], now: datetime) -> Endpoint:
+    updated = dataclasses.replace(endpoint, **changes, updated_at=now)
+    if changes.get("enabled") is True and not endpoint.enabled:
+        updated = dataclasses.replace(
+            updated, disabled_reason=None, disabled_at=None, failing_since=None
+        )
+    elif changes.get("enabled") is False and endpoint.enabled:
+        updated = dataclasses.replace(
+            updated, disabled_reason="disabled by an operator", disabled_at=now
+        )
+    return updated
+
+
+def _configuration(endpoint: Endpoint) -> tuple[object, ...]:
+    """What EndpointService._check looks at."""
+    return (endpoint.url, endpoint.description, endpoint.event_types, endpoint.filter,
+            endpoint.headers, endpoint.template, endpoint.timeout, endpoint.rate_limit)
 
 
 def _existing(tx: Transaction, endpoint_id: str) -> Endpoint:

@@ -155,8 +155,7 @@ class SourceService:
         rules.check_grouping(source.grouping)
         if not timedelta(0) <= source.reopen_window <= REOPEN_WINDOW_MAX:
             raise InvalidInput("reopen_window_seconds must be between 0 and 30 days")
-        if source.rate_limit is not None and not 0 < source.rate_limit <= 100_000:
-            raise InvalidInput("rate_limit must be above 0 and at most 100000 per second")
+        rules.check_rate_limit(source.rate_limit)
         if source.signing_secret and source.kind not in (SourceKind.GRAFANA,
                                                          SourceKind.GENERIC):
             raise InvalidInput("only grafana and generic sources sign their requests")

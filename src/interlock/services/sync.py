@@ -294,6 +294,9 @@ class SyncService:
         work, job = done.work, done.work.job
         try:
             with self._store.transaction(write=True) as tx:
+                if not tx.connectors.hold(work.connector.id):
+                    log.info("sync job of a deleted connector not recorded", job=job.id)
+                    return
                 summary = self._apply(tx, done, now) if done.error is None else ""
                 if isinstance(done.result, PushResult) and done.result.failed is not None:
                     done = JobDone(work, done.started_at, done.calls, done.result,
@@ -312,6 +315,8 @@ class SyncService:
         # Applying what the tool said failed (say, a status the incident cannot take):
         # record that instead, in a fresh transaction.
         with self._store.transaction(write=True) as tx:
+            if not tx.connectors.hold(work.connector.id):
+                return
             outcome, activity = self._outcome(failed, "", now)
             tx.sync_jobs.complete(owner, [outcome], now)
             tx.connector_activity.append([activity])
@@ -332,7 +337,14 @@ class SyncService:
             with self._store.transaction(write=True) as tx:
                 outcomes, activities = [], []
                 health: dict[str, tuple[str | None, Any]] = {}
+                present = {connector_id for connector_id in
+                           sorted({done.work.connector.id for done in batch})
+                           if tx.connectors.hold(connector_id)}
                 for done in batch:
+                    if done.work.connector.id not in present:
+                        log.info("sync job of a deleted connector not recorded",
+                                 job=done.work.job.id)
+                        continue
                     summary = self._apply(tx, done, now) if done.error is None else ""
                     if isinstance(done.result, PushResult) and done.result.failed is not None:
                         done = JobDone(done.work, done.started_at, done.calls, done.result,

@@ -29,7 +29,7 @@ from interlock.domain.connectors import (
     SyncJob,
 )
 from interlock.ports.store import JobOutcome, StoredConnector
-from interlock.store.queues import promote_next
+from interlock.store.queues import SYNC_JOBS_FAN_OUT, promote_next, serialise_fan_out
 from interlock.store.records import EVENTS_CHANNEL
 from interlock.store.tables import (
     connector_activity,
@@ -73,6 +73,12 @@ class SqlConnectors:
     def delete(self, connector_id: str) -> bool:
         return self._connection.execute(
             connectors.delete().where(connectors.c.id == connector_id)).rowcount == 1
+
+    def hold(self, connector_id: str) -> bool:
+        query = sa.select(connectors.c.id).where(connectors.c.id == connector_id)
+        if self._connection.dialect.name == "postgresql":
+            query = query.with_for_update(key_share=True)
+        return self._connection.execute(query).first() is not None
 
     def record_health(self, connector_id: str, *, at: datetime, error: str | None,
                       learned: Mapping[str, Any] | None = None) -> None:
@@ -255,6 +261,7 @@ class SqlSyncJobs:
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         if not incident_ids:
             return set()
+        serialise_fan_out(self._connection, SYNC_JOBS_FAN_OUT)
         query = sa.select(sync_jobs.c.connector_id, sync_jobs.c.incident_id).where(
             sync_jobs.c.incident_id.in_(sorted(incident_ids)),
             sync_jobs.c.status == _PENDING,

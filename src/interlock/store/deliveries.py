@@ -22,7 +22,7 @@ from interlock.domain.delivery import (
 )
 from interlock.ports.store import Claim, Outcome
 from interlock.store.endpoints import from_row as endpoint_from_row
-from interlock.store.queues import promote_next
+from interlock.store.queues import DELIVERIES_FAN_OUT, promote_next, serialise_fan_out
 from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
 
@@ -92,9 +92,18 @@ class SqlDeliveries:
         claims.sort(key=lambda claim: claim.delivery.event_sequence)
         return claims
 
+    def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
+        result = self._connection.execute(
+            deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)),
+                                      deliveries.c.lease_owner == owner,
+                                      deliveries.c.status == _PENDING)
+            .values(lease_expires_at=until))
+        return result.rowcount
+
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         if not incident_ids:
             return set()
+        serialise_fan_out(self._connection, DELIVERIES_FAN_OUT)
         query = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
             deliveries.c.incident_id.in_(sorted(incident_ids)),
             deliveries.c.status == _PENDING,
@@ -126,7 +135,24 @@ class SqlDeliveries:
             query = query.with_for_update(skip_locked=True)
         return query
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
+        kept = self._of_live_endpoints(outcomes)
+        self._complete(owner, kept, at)
+        return len(outcomes) - len(kept)
+
+    def _of_live_endpoints(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes whose endpoint still exists (deleting one deletes its deliveries),
+        its row held until commit so that a delete cannot slip in before the inserts."""
+        if not outcomes:
+            return []
+        query = sa.select(endpoints.c.id).where(
+            endpoints.c.id.in_(sorted({outcome.attempt.endpoint_id for outcome in outcomes})))
+        if self._postgres:
+            query = query.with_for_update(key_share=True)
+        live = set(self._connection.execute(query).scalars())
+        return [outcome for outcome in outcomes if outcome.attempt.endpoint_id in live]
+
+    def _complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
         if not outcomes:
             return
         self._connection.execute(attempts.insert(), [_attempt_row(o.attempt) for o in outcomes])
@@ -198,11 +224,19 @@ class SqlDeliveries:
         )
         return result.rowcount
 
-    def failed_since(self, endpoint_id: str, since: datetime) -> list[str]:
+    def recoverable_since(self, endpoint_id: str, since: datetime, now: datetime) -> list[str]:
         query = sa.select(deliveries.c.id).where(
             deliveries.c.endpoint_id == endpoint_id,
-            deliveries.c.status == DeliveryStatus.FAILED.value,
             deliveries.c.created_at >= since,
+            sa.or_(
+                deliveries.c.status == DeliveryStatus.FAILED.value,
+                # Waiting for a retry (not queued behind another, not in flight).
+                sa.and_(deliveries.c.status == _PENDING,
+                        deliveries.c.attempts > 0,
+                        deliveries.c.next_attempt_at > now,
+                        sa.or_(deliveries.c.lease_expires_at.is_(None),
+                               deliveries.c.lease_expires_at <= now)),
+            ),
         ).order_by(deliveries.c.event_sequence)
         return list(self._connection.execute(query).scalars())
 

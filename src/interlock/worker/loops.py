@@ -4,7 +4,9 @@ and write results even when the database hiccups."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.errors import StoreUnavailable
@@ -34,9 +36,26 @@ async def run_rounds(step: Callable[[], Awaitable[bool]], wakeup: Wakeup,
             await wakeup.wait(poll_interval)
 
 
-async def record_with_retries(record: Callable[[], None], what: str, **context: Any) -> bool:
+@dataclass
+class Health:
+    """What a loop's supervisor can read: the last failure to record results, if any
+    (the loop goes on after one; the work it dropped is done again when leases lapse)."""
+
+    last_error: str | None = None
+    #: time.monotonic() of ``last_error``.
+    last_error_at: float | None = None
+    failures: int = 0
+
+    def failed(self, error: str) -> None:
+        self.last_error, self.last_error_at = error, time.monotonic()
+        self.failures += 1
+
+
+async def record_with_retries(record: Callable[[], object], what: str, health: Health,
+                              **context: Any) -> bool:
     """Run ``record`` in a thread, retrying while the store is unavailable. False when
-    it never succeeded (logged as an error)."""
+    it never succeeded, logged as an error and kept in ``health``: any other failure
+    (a bug, a constraint) is not retried, and never ends the loop that called this."""
     for delay in (*RECORD_RETRIES, None):
         try:
             await asyncio.to_thread(record)
@@ -44,6 +63,11 @@ async def record_with_retries(record: Callable[[], None], what: str, **context: 
         except StoreUnavailable as error:
             if delay is None:
                 log.error(f"could not record {what}", error=error.detail, **context)
+                health.failed(error.detail)
                 return False
             await asyncio.sleep(delay)
+        except Exception as error:
+            log.exception(f"failed to record {what}", **context)
+            health.failed(f"{type(error).__name__}: {error}"[:500])
+            return False
     return False

@@ -5,6 +5,7 @@ the same parts, each supervised."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from interlock.domain.targets import parse_allowed_networks
@@ -20,6 +21,9 @@ from interlock.worker.tool_http import AiohttpToolHttp
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
+
+#: Seconds a failure to record results shows as failing in the worker's report.
+RECORDING_FAILURE_SHOWN = 60.0
 
 
 async def run_worker(container: Container, stop: asyncio.Event) -> None:
@@ -63,8 +67,19 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
     started = container.clock.now()
     helpers = {name: asyncio.create_task(supervise(name, run, stop, states))
                for name, run in parts.items()}
-    helpers["heartbeat"] = asyncio.create_task(heartbeat(
-        lambda: registry.beat(worker.name, started, states), stop, BEAT_SECONDS))
+    def beat() -> None:
+        # Results a loop failed to record (it goes on, the work is redone when leases
+        # lapse) count as failing for a minute: /readyz says so.
+        for name, health in (("deliveries", worker.health), ("sync", syncer.health)):
+            recent = (health.last_error_at is not None
+                      and time.monotonic() - health.last_error_at < RECORDING_FAILURE_SHOWN)
+            if recent and health.last_error:
+                states.failed(f"{name} recording", health.last_error)
+            else:
+                states.states.pop(f"{name} recording", None)
+        registry.beat(worker.name, started, states)
+
+    helpers["heartbeat"] = asyncio.create_task(heartbeat(beat, stop, BEAT_SECONDS))
     log.info("worker started", worker=worker.name)
     try:
         await supervise("deliveries", lambda: worker.run(stop), stop, states)

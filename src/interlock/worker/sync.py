@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from interlock.logs import get_logger
 from interlock.ports.connector import ToolHttp
 from interlock.services.sync import JobDone, JobWork, SyncService
-from interlock.worker.loops import record_with_retries, run_rounds
+from interlock.worker.loops import Health, record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -50,6 +50,8 @@ class SyncWorker:
         self._next_reconcile = 0.0
         self._finished: list[JobDone] = []
         self._results_ready = asyncio.Event()
+        #: Read by whoever supervises this worker (see worker.loops.Health).
+        self.health = Health()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, then finish the jobs in flight and record them."""
@@ -101,7 +103,7 @@ class SyncWorker:
                 # If this fails, the leases lapse and the jobs run again: at least once.
                 await record_with_retries(functools.partial(self._sync.record_many, self.name,
                                                             batch),
-                                          "sync jobs", count=len(batch))
+                                          "sync jobs", self.health, count=len(batch))
                 self._wakeup.notify()  # the next job of the same incident may be due now
             if stop.is_set() and not self._tasks and not self._finished:
                 return

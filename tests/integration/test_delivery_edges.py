@@ -1,0 +1,195 @@
+"""Delivery at its edges: receivers that ask for odd things, operators who change or
+delete what is in flight, and the levers that bring messages forward."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from interlock.clock import ManualClock
+from interlock.domain.incidents import Severity
+from interlock.domain.keys import Scope
+from interlock.services.container import Container
+from interlock.services.endpoints import EndpointService, EndpointSpec
+from interlock.services.incidents import Declaration
+from tests.conftest import make_key
+from tests.integration.test_concurrency import VIEWER
+from tests.support.delivery import deliver_round
+from tests.support.receiver import Receiver, status
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def manager(hub: Container) -> Headers:
+    return make_key(hub, Scope.ADMIN, name="ops")
+
+
+def add_endpoint(client: TestClient, auth: Headers, url: str, **fields: Any
+                 ) -> dict[str, Any]:
+    response = client.post("/api/v1/endpoints", headers=auth, json={"url": url, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def declare(client: TestClient, headers: Headers, **fields: Any) -> dict[str, Any]:
+    body = {"title": "Checkout down", "severity": "high", "service": "checkout", **fields}
+    response = client.post("/api/v1/incidents", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def attempts(client: TestClient, headers: Headers, endpoint_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/v1/endpoints/{endpoint_id}/attempts?limit=200",
+                          headers=headers)
+    assert response.status_code == 200, response.text
+    return list(reversed(response.json()["data"]))
+
+
+def test_retry_after_zero_waits_for_the_schedule_instead_of_burning_every_attempt(
+    hub_client: TestClient, manager: Headers, hub: Container, manual_clock: ManualClock
+) -> None:
+    with Receiver(status(503, b"busy", {"Retry-After": "0"})) as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url)
+        declare(hub_client, manager)
+        made = sum(deliver_round(hub) for _ in range(10))
+        assert made == 1, "Retry-After: 0 must not make the next attempt due at once"
+        log = attempts(hub_client, manager, endpoint["id"])
+        assert len(log) == 1 and log[0]["next_attempt_at"] is not None
+        manual_clock.advance(timedelta(seconds=7))
+        receiver.behaviour = status(200)
+        assert deliver_round(hub) == 1
+    message = hub_client.get("/api/v1/messages", headers=manager).json()["data"][0]
+    assert message["deliveries"][0]["status"] == "succeeded"
+
+
+def test_recover_sends_messages_waiting_for_a_retry_now(
+    hub_client: TestClient, manager: Headers, hub: Container, manual_clock: ManualClock
+) -> None:
+    started = manual_clock.now()
+    with Receiver(status(500)) as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url)
+        declare(hub_client, manager)
+        deliver_round(hub)
+        manual_clock.advance(timedelta(seconds=7))
+        deliver_round(hub)  # the second attempt fails too: the next is ~5 min away
+        assert deliver_round(hub) == 0
+        receiver.behaviour = status(200)
+        recovered = hub_client.post(f"/api/v1/endpoints/{endpoint['id']}/recover",
+                                    headers=manager, json={"since": started.isoformat()})
+        assert recovered.status_code == 202
+        assert recovered.json() == {"rescheduled": 1}
+        assert deliver_round(hub) == 1
+        receiver.wait_for(3)
+    final = attempts(hub_client, manager, endpoint["id"])[-1]
+    assert (final["attempt"], final["trigger"], final["status_code"]) == (3, "manual", 200)
+
+
+@pytest.mark.parametrize("rate", [5e-324, 0.001, 0.0, -1.0, 20_000.0])
+def test_an_endpoint_rate_limit_outside_sensible_bounds_is_refused(
+    hub_client: TestClient, manager: Headers, rate: float
+) -> None:
+    with Receiver() as receiver:
+        created = hub_client.post("/api/v1/endpoints", headers=manager,
+                                  json={"url": receiver.url, "rate_limit": rate})
+        assert created.status_code in (400, 422), created.text
+        assert created.headers["content-type"].startswith("application/problem+json")
+        endpoint = add_endpoint(hub_client, manager, receiver.url, rate_limit=0.01)
+        changed = hub_client.patch(f"/api/v1/endpoints/{endpoint['id']}", headers=manager,
+                                   json={"rate_limit": rate})
+        assert changed.status_code in (400, 422), changed.text
+
+
+@pytest.mark.parametrize("rate", [5e-324, 0.001])
+def test_a_tiny_source_rate_limit_is_refused(
+    hub_client: TestClient, manager: Headers, rate: float
+) -> None:
+    created = hub_client.post("/api/v1/sources", headers=manager,
+                              json={"name": "am", "kind": "alertmanager", "rate_limit": rate})
+    assert created.status_code in (400, 422), created.text
+    assert created.headers["content-type"].startswith("application/problem+json")
+
+
+class _SlowGuard:
+    """A target check that takes as long as the test says (a slow DNS lookup)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    calls = 0
+
+    def check(self, url: str) -> None:
+        self.calls += 1
+        self.entered.set()
+        self.release.wait(10)
+
+
+def test_a_slow_check_on_endpoint_update_holds_up_no_other_write(
+    hub: Container, manual_clock: ManualClock
+) -> None:
+    guard = _SlowGuard()
+    service = EndpointService(hub.store, manual_clock, guard)
+    guard.release.set()
+    endpoint, _ = service.create(EndpointSpec(url="http://127.0.0.1:9/a"))
+    guard.release.clear()
+    updating = threading.Thread(
+        target=service.update, args=(endpoint.id, {"url": "http://127.0.0.1:9/b"}))
+    updating.start()
+    try:
+        assert guard.entered.wait(5)
+        started = time.monotonic()
+        hub.incidents.declare(VIEWER, Declaration("Meanwhile", Severity.LOW))
+        took = time.monotonic() - started
+    finally:
+        guard.release.set()
+        updating.join(10)
+    assert took < 2, f"a write waited {took:.1f} s for an endpoint's URL check"
+    assert service.get(endpoint.id).url == "http://127.0.0.1:9/b"
+
+
+def test_an_update_that_raced_another_is_checked_again(
+    hub: Container, manual_clock: ManualClock
+) -> None:
+    guard = _SlowGuard()
+    guard.release.set()
+    service = EndpointService(hub.store, manual_clock, guard)
+    endpoint, _ = service.create(EndpointSpec(url="http://127.0.0.1:9/a"))
+    guard.release.clear()
+    guard.entered.clear()
+    guard.calls = 0
+    updating = threading.Thread(target=service.update,
+                                args=(endpoint.id, {"url": "http://127.0.0.1:9/b"}))
+    updating.start()
+    assert guard.entered.wait(5)
+    with hub.store.transaction(write=True) as tx:  # someone else changes it meanwhile
+        tx.endpoints.save(dataclasses.replace(endpoint, timeout=7.0))
+    guard.release.set()
+    updating.join(10)
+    saved = service.get(endpoint.id)
+    assert (saved.url, saved.timeout) == ("http://127.0.0.1:9/b", 7.0)
+    assert guard.calls == 2, "the changed endpoint was checked again"
+
+
+def test_a_template_bomb_fails_its_delivery_with_a_reason_not_the_worker(
+    hub_client: TestClient, manager: Headers, hub: Container
+) -> None:
+    bomb = ('{% if data.incident.title is defined and data.incident.title != "Checkout down" %}'
+            '{% set s = "x" * 262144 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}'
+            '{% endif %}{"ok": true}')
+    with Receiver() as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url, template=bomb)
+        declare(hub_client, manager, title="Payments down")
+        started = time.monotonic()
+        assert deliver_round(hub) == 1
+        assert time.monotonic() - started < 10
+        assert receiver.received == []
+    [attempt] = attempts(hub_client, manager, endpoint["id"])
+    assert attempt["failure"] == "template"
+    assert "loop iterations" in attempt["detail"]

@@ -1,0 +1,125 @@
+"""The delivery worker when things change under it: slow lanes at shutdown, rows that
+vanish mid-flight, receivers slower than a lease."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from standardwebhooks import Webhook
+
+from interlock.clock import SystemClock
+from interlock.domain.endpoints import Endpoint
+from interlock.domain.incidents import Severity
+from interlock.domain.keys import Scope
+from interlock.domain.targets import parse_allowed_networks
+from interlock.services.container import Container
+from interlock.services.deliveries import DeliveryService
+from interlock.services.endpoints import EndpointSpec
+from interlock.services.incidents import Declaration
+from interlock.services.sync import JobDone
+from interlock.worker.engine import WorkerSettings
+from interlock.worker.tool_http import AiohttpToolHttp
+from tests.conftest import make_key
+from tests.integration.test_concurrency import VIEWER
+from tests.support.fake_jira import FakeJira
+from tests.support.receiver import Receiver, hang
+from tests.support.waiting import eventually
+from tests.support.worker import BackgroundWorker
+
+
+def endpoint_for(hub: Container, url: str, **fields: object) -> Endpoint:
+    endpoint, _ = hub.endpoints.create(EndpointSpec(url=url, **fields))  # type: ignore[arg-type]
+    return endpoint
+
+
+def declare_many(hub: Container, count: int) -> list[str]:
+    return [hub.incidents.declare(VIEWER, Declaration(f"Incident {n}", Severity.LOW)).id
+            for n in range(count)]
+
+
+def test_stopping_ends_even_while_a_lane_waits_for_its_rate_limit(hub: Container) -> None:
+    with Receiver() as receiver:
+        endpoint_for(hub, receiver.url, rate_limit=0.01)  # one per 100 s
+        worker = BackgroundWorker(hub, WorkerSettings(poll_interval=0.2, shutdown_grace=1.0))
+        with worker:
+            declare_many(hub, 3)
+            receiver.wait_for(1, timeout=10)
+            time.sleep(0.3)  # the others are claimed and waiting in the lane
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+        assert stopped_in < 10, f"the worker took {stopped_in:.0f} s to stop"
+        assert len(receiver.received) == 1
+
+
+def test_deleting_an_endpoint_mid_flight_leaves_the_worker_delivering(hub: Container) -> None:
+    with Receiver(hang(1.0)) as slow, Receiver() as healthy:
+        doomed = endpoint_for(hub, slow.url)
+        kept = endpoint_for(hub, healthy.url)
+        worker = BackgroundWorker(hub, WorkerSettings(poll_interval=0.2))
+        with worker:
+            declare_many(hub, 1)
+            slow.wait_for(1, timeout=10)
+            hub.endpoints.delete(doomed.id)  # while its delivery is in flight
+            time.sleep(1.5)  # its answer arrives and is recorded (or not)
+            declare_many(hub, 3)
+            healthy.wait_for(4, timeout=10)
+            eventually(lambda: hub.endpoints.counts(kept.id)["succeeded"] == 4, timeout=10)
+            time.sleep(0.5)
+        assert worker.health.last_error is None
+    assert len(healthy.received) == 4, "nothing was sent twice"
+
+
+def test_a_sync_job_of_a_connector_deleted_mid_flight_is_dropped(
+    hub: Container, hub_client: TestClient
+) -> None:
+    admin = make_key(hub, Scope.ADMIN, name="admin")
+    with FakeJira() as jira:
+        created = hub_client.post("/api/v1/connectors", headers=admin, json={
+            "name": "jira", "kind": "jira",
+            "settings": {"base_url": jira.url, "project_key": "OPS"},
+            "credentials": {"email": jira.email, "api_token": jira.api_token,
+                            "webhook_secret": jira.webhook_secret}})
+        assert created.status_code == 201, created.text
+        declare_many(hub, 1)
+        while hub.deliveries.dispatch():
+            pass
+        [work] = hub.sync.claim("test-sync", 10)
+
+        async def run() -> JobDone:
+            http = AiohttpToolHttp(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
+                                   timeout=5)
+            try:
+                return await hub.sync.run(work, http)
+            finally:
+                await http.close()
+
+        done = asyncio.run(run())
+        assert jira.issues, "the job reached the tool"
+        assert hub_client.delete(f"/api/v1/connectors/{created.json()['id']}",
+                                 headers=admin).status_code == 204
+        hub.sync.record("test-sync", done)  # must neither raise nor record anything
+    assert hub.sync.claim("test-sync", 10) == []
+
+
+def test_a_slow_receiver_gets_each_message_once_and_freshly_signed(hub: Container) -> None:
+    """Deliveries wait in the lane longer than a lease; their leases are kept alive,
+    and each is signed when it is sent, not when it was claimed."""
+    deliveries = DeliveryService(hub.store, SystemClock(), lease=timedelta(seconds=2))
+    with Receiver(hang(0.8)) as receiver:
+        _, secret = hub.endpoints.create(EndpointSpec(url=receiver.url))
+        with BackgroundWorker(hub, WorkerSettings(poll_interval=0.2, per_endpoint=1),
+                              deliveries=deliveries):
+            declare_many(hub, 6)
+            receiver.wait_for(6, timeout=20)
+            time.sleep(1.5)  # room for a duplicate to show
+    ids = [request.headers["webhook-id"] for request in receiver.received]
+    assert len(ids) == len(set(ids)) == 6, "no message was sent twice"
+    for request in receiver.received:
+        # The reference verifier refuses a timestamp five minutes off; be stricter.
+        Webhook(secret).verify(request.body, dict(request.headers))
+        age = request.at - time.monotonic() + time.time() - int(
+            request.headers["webhook-timestamp"])
+        assert age < 2, f"signed {age:.1f} s before it was sent"

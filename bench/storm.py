@@ -52,6 +52,7 @@ from harness import (
     Interlock,
     argument_parser,
     check_db,
+    cpu_seconds,
     interlock_command,
     parse_arguments,
     percentiles_ms,
@@ -91,6 +92,7 @@ class Results:
     drain_seconds: float | None = None
     deliveries_left: int = 0
     cpu_interlock: float = 0.0
+    cpu_api: float = 0.0  # the serve process alone: API and ingest
     cpu_postgres: float | None = None
     postgres_settings: str = ""
     webhooks: int = 0
@@ -326,6 +328,7 @@ async def run(ctx: StormContext, results: Results) -> None:
         sources = await configure(interlock, peers)
         pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
         cpu_before = process_tree_cpu(pids)
+        api_before = cpu_seconds(interlock.proc.popen.pid) or 0.0
         pg_before = postgres_cpu(interlock.db_url) if ctx.postgres else 0.0
         stop = asyncio.Event()
         client = asyncio.create_task(person(interlock, args, results, stop))
@@ -350,6 +353,7 @@ async def run(ctx: StormContext, results: Results) -> None:
                 break
             await asyncio.sleep(0.2)
         results.cpu_interlock = process_tree_cpu(pids) - cpu_before
+        results.cpu_api = (cpu_seconds(interlock.proc.popen.pid) or 0.0) - api_before
         if ctx.postgres:
             results.cpu_postgres = postgres_cpu(interlock.db_url) - pg_before
     finally:
@@ -380,8 +384,11 @@ def summary(ctx: StormContext, results: Results) -> None:
     print(f"  API: {len(results.api)} of {results.api_requested} requests answered "
           f"({results.api_errors} errors) at {args.api_rate:g}/s")
     cpu = f"{results.cpu_interlock / alerts * 1e6:,.0f} µs"
-    if results.cpu_postgres is not None:
-        cpu += f" (+ PostgreSQL {results.cpu_postgres / alerts * 1e6:,.0f} µs)"
+    print(f"  CPU per alert accepted: Interlock {cpu} (API process "
+          f"{results.cpu_api / alerts * 1e6:,.0f} µs, worker processes "
+          f"{(results.cpu_interlock - results.cpu_api) / alerts * 1e6:,.0f} µs)"
+          + (f", PostgreSQL {results.cpu_postgres / alerts * 1e6:,.0f} µs"
+             if results.cpu_postgres is not None else ""))
     drain = ("not drained" if results.drain_seconds is None
              else f"{results.drain_seconds:.1f} s")
     rows = [
@@ -407,6 +414,7 @@ def summary(ctx: StormContext, results: Results) -> None:
         "api_p50_ms": api.get("p50"), "api_p99_ms": api.get("p99"),
         "backlog": results.backlog_at_end, "drain_s": results.drain_seconds,
         "cpu_us_per_alert": results.cpu_interlock / alerts * 1e6,
+        "api_cpu_us_per_alert": results.cpu_api / alerts * 1e6,
         "pg_cpu_us_per_alert": (results.cpu_postgres / alerts * 1e6
                                 if results.cpu_postgres is not None else None),
         "late_p99_ms": results.late_p99_ms}))

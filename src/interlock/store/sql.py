@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from interlock.domain.errors import StoreUnavailable
+from interlock.domain.errors import ConcurrentUpdate, StoreUnavailable
 from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
 from interlock.store.activity import SqlActivity
 from interlock.store.alerts import SqlAlerts, SqlCorrelations, SqlPayloads
@@ -33,6 +33,11 @@ from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
 from interlock.store.workers import SqlWorkers
+
+
+#: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
+#: detected, serialization failure.
+_RETRY_STATES = ("40P01", "40001")
 
 
 class SqlTransaction:
@@ -110,7 +115,8 @@ class FileLock:
 
     def __enter__(self) -> None:
         if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            # As SQLite would, create the file if it is not there yet (an empty database).
+            self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
 
     def __exit__(self, *_: object) -> None:
@@ -166,6 +172,11 @@ class SqlStore:
                     tx = SqlTransaction(connection)
                     yield tx
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            if getattr(error.orig, "sqlstate", None) in _RETRY_STATES:
+                # PostgreSQL chose this transaction to undo (a deadlock, a
+                # serialisation failure): doing it again can succeed.
+                raise ConcurrentUpdate(f"the database undid it: {_first_line(error)}"
+                                       ) from error
             raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
         return tx
 

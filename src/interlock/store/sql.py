@@ -34,7 +34,6 @@ from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
 from interlock.store.workers import SqlWorkers
 
-
 #: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
 #: detected, serialization failure.
 _RETRY_STATES = ("40P01", "40001")

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from types import FrameType
 from typing import Annotated
 
@@ -116,6 +116,10 @@ def worker_command(
     db: Db = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", help="Print no start line (as the worker `serve` starts)")] = False,
+    tasks: Annotated[str, typer.Option(
+        "--tasks", metavar="TASKS",
+        help="Which parts to run, comma-separated: alerts, deliveries, sync (default all)")
+    ] = "alerts,deliveries,sync",
     with_parent: Annotated[bool, typer.Option(
         "--with-parent", hidden=True,
         help="Stop when the process that started this one is gone (serve's worker)")
@@ -123,16 +127,22 @@ def worker_command(
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
+    chosen = [task.strip() for task in tasks.split(",") if task.strip()]
+    unknown = sorted(set(chosen) - {"alerts", "deliveries", "sync"})
+    if unknown or not chosen:
+        raise typer.BadParameter(f"unknown task {', '.join(unknown) or '(none)'}; "
+                                 "choose from alerts, deliveries, sync", param_hint="--tasks")
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
     container = _start(loaded)
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
-    asyncio.run(_work(container, with_parent=with_parent))
+    asyncio.run(_work(container, with_parent=with_parent, tasks=chosen))
 
 
-async def _work(container: Container, *, with_parent: bool = False) -> None:
+async def _work(container: Container, *, with_parent: bool = False,
+                tasks: Collection[str] = ("alerts", "deliveries", "sync")) -> None:
     from interlock.worker.runner import run_worker
 
     stop = asyncio.Event()
@@ -141,7 +151,7 @@ async def _work(container: Container, *, with_parent: bool = False) -> None:
         loop.add_signal_handler(signum, stop.set)
     watch = asyncio.create_task(_stop_without_parent(stop)) if with_parent else None
     try:
-        await run_worker(container, stop)
+        await run_worker(container, stop, tasks)
     finally:
         if watch is not None:
             watch.cancel()

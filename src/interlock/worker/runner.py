@@ -5,8 +5,9 @@ the same parts, each supervised."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from interlock.domain.targets import parse_allowed_networks
 from interlock.logs import get_logger
@@ -22,13 +23,28 @@ from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
 
+#: The interpreter's switch interval in a worker (Python's default is 0.005 s).
+SWITCH_INTERVAL = 0.0005
+#: Seconds a stopping worker gives its parts to finish what is in flight.
+STOP_GRACE = 45.0
 #: Seconds a failure to record results shows as failing in the worker's report.
 RECORDING_FAILURE_SHOWN = 60.0
 
 
-async def run_worker(container: Container, stop: asyncio.Event) -> None:
-    """Process alerts, deliver webhooks and sync connectors until ``stop`` is set."""
+#: What a worker can run; ``interlock worker --tasks`` picks some (all by default).
+TASKS = ("alerts", "deliveries", "sync")
+
+
+async def run_worker(container: Container, stop: asyncio.Event,
+                     tasks: Collection[str] = TASKS) -> None:
+    """Process alerts, deliver webhooks and sync connectors (or those of them named in
+    ``tasks``) until ``stop`` is set."""
     settings = container.settings
+    # Alert processing runs in a thread whose every database call gives up the
+    # interpreter lock; while the event loop is busy sending, each call would wait up to
+    # the default 5 ms switch interval to get it back, and a batch of 500 payloads makes
+    # thousands of calls. A shorter interval hands the lock back sooner.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     wakeup, alerts_wakeup, sync_wakeup = Wakeup(), Wakeup(), Wakeup()
     wakeups = [wakeup, alerts_wakeup, sync_wakeup]
     for each in wakeups:
@@ -52,21 +68,22 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
                         SyncSettings(poll_interval=settings.worker_poll_seconds,
                                      reconcile_check=min(30.0, settings.reconcile_seconds)))
     states = TaskStates()
-    parts: dict[str, Callable[[], Awaitable[None]]] = {
-        "alerts": lambda: process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
-                                         settings.worker_poll_seconds),
-        "sync": lambda: syncer.run(stop),
-    }
 
     def wake_all() -> None:
         for each in wakeups:
             each.notify()
 
+    every: dict[str, Callable[[], Awaitable[None]]] = {
+        "alerts": lambda: process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
+                                         settings.worker_poll_seconds),
+        "deliveries": lambda: worker.run(stop),
+        "sync": lambda: syncer.run(stop),
+    }
+    parts = {name: run for name, run in every.items() if name in tasks}
     parts["listen"] = lambda: container.store.listen_for_work(wake_all, stop)
     registry = container.workers
     started = container.clock.now()
-    helpers = {name: asyncio.create_task(supervise(name, run, stop, states))
-               for name, run in parts.items()}
+
     def beat() -> None:
         # Results a loop failed to record (it goes on, the work is redone when leases
         # lapse) count as failing for a minute: /readyz says so.
@@ -79,15 +96,17 @@ async def run_worker(container: Container, stop: asyncio.Event) -> None:
                 states.states.pop(f"{name} recording", None)
         registry.beat(worker.name, started, states)
 
+    helpers = {name: asyncio.create_task(supervise(name, run, stop, states))
+               for name, run in parts.items()}
     helpers["heartbeat"] = asyncio.create_task(heartbeat(beat, stop, BEAT_SECONDS))
-    log.info("worker started", worker=worker.name)
+    log.info("worker started", worker=worker.name, tasks=sorted(parts))
     try:
-        await supervise("deliveries", lambda: worker.run(stop), stop, states)
+        await stop.wait()
     finally:
-        stop.set()
-        # Let a batch of alerts and the sync jobs in progress finish; the listener and
-        # the heartbeat have nothing to finish.
-        await asyncio.wait([helpers["alerts"], helpers["sync"]], timeout=30)
+        # Let a batch of alerts, the deliveries and the sync jobs in progress finish and
+        # be recorded; the listener and the heartbeat have nothing to finish.
+        finishing = [helpers[name] for name in TASKS if name in helpers]
+        await asyncio.wait(finishing, timeout=STOP_GRACE)
         for task in helpers.values():
             task.cancel()
         await asyncio.gather(*helpers.values(), return_exceptions=True)

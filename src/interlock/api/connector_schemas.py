@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from interlock.api.schemas import Request, text
+from interlock.api.schemas import Request, omissible, text
 
 Name = text(200, 1)
 Kind = text(32, 1)
@@ -27,16 +27,19 @@ class ConnectorCreate(Request):
     filter: dict[str, Any] | None = Field(
         None, description="Which incidents it receives (the endpoint filter language)",
         examples=[{"severity": ["critical", "high"]}])
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class ConnectorPatch(Request):
-    name: Name | None = None  # type: ignore[valid-type]
-    settings: dict[text(64, 1), Any] | None = None  # type: ignore[valid-type]
-    credentials: dict[text(64, 1), Secret] | None = None  # type: ignore[valid-type]
+    """Only the fields present are changed; null clears ``filter`` and leaves
+    ``mapping`` as it is."""
+
+    name: Name = omissible()  # type: ignore[valid-type]
+    settings: dict[text(64, 1), Any] = omissible()  # type: ignore[valid-type]
+    credentials: dict[text(64, 1), Secret] = omissible()  # type: ignore[valid-type]
     mapping: dict[str, Any] | None = None
     filter: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool = omissible()
 
 
 class ConnectorOut(BaseModel):

@@ -70,9 +70,6 @@ def get_endpoint(endpoint_id: str, _caller: Manager, app: App) -> dict[str, Any]
 def update_endpoint(endpoint_id: str, body: EndpointPatch, _caller: Manager, app: App
                     ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    for name in ("url", "timeout", "enabled", "description"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null")
     if "event_types" in changes:
         changes["event_types"] = _event_types(changes["event_types"])
     for name in ("filter", "headers"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -14,6 +13,7 @@ from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
 from interlock.api.schemas import (
     CommentCreate,
+    DateTime,
     IncidentCreate,
     IncidentOut,
     IncidentPatch,
@@ -64,8 +64,8 @@ def list_incidents(
     severity: Annotated[list[str] | None, Query(
         description="critical, high, medium, low or info; repeat or comma-separate")] = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: DateTime | None = None,
+    created_before: DateTime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -92,12 +92,8 @@ def update_incident(
     incident_id: IncidentKey, body: IncidentPatch, caller: Writer, app: App,
     if_match: IfMatch = None,
 ) -> Response:
-    try:
-        changes = body.changes()
-    except ValueError as error:
-        raise InvalidInput(str(error)) from error
     incident = app.incidents.update(
-        caller.viewer, incident_id, changes,
+        caller.viewer, incident_id, body.changes(),
         expected_version=presenters.parse_if_match(if_match),
     )
     return _incident_response(incident)

@@ -29,6 +29,7 @@ from interlock.services.ingest import Intake
 
 _Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]"]]
 BATCH_MAX = 500
+_STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
 class GroupCommit:
@@ -153,9 +154,10 @@ class IngestApp:
     def _authenticate(self, source: Source, headers: dict[str, str], query: bytes,
                       body: bytes) -> None:
         token = _token(headers.get("authorization"), query)
-        standard = ({name: headers[name] for name in
-                     ("webhook-id", "webhook-timestamp", "webhook-signature")}
-                    if "webhook-signature" in headers else None)
+        # A Standard Webhooks signature counts only with all three of its headers; a
+        # lone webhook-signature is just another wrong credential (401).
+        standard = ({name: headers[name] for name in _STANDARD_HEADERS}
+                    if all(name in headers for name in _STANDARD_HEADERS) else None)
         timestamp = headers.get(source.timestamp_header.lower()) if source.timestamp_header \
             else None
         try:

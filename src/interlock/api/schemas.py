@@ -1,12 +1,19 @@
 """Request and response bodies. Requests forbid unknown fields so a typo is an error,
-not a silently ignored change."""
+not a silently ignored change.
+
+What ``/openapi.json`` says a field takes is what it takes, no more: booleans are
+``true``/``false`` only (not ``0``), numbers are numbers (not ``true``), times are
+RFC 3339 strings (not a number of seconds since 1970), and a field that cannot be null
+is not documented as nullable. Pydantic's lax mode would accept all of those.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from interlock.domain.incidents import SUMMARY_MAX, TITLE_MAX, Severity, Status, Visibility
 from interlock.domain.keys import Scope
@@ -25,6 +32,37 @@ def text(max_length: int, min_length: int = 0) -> Any:
     return Annotated[
         str, Field(min_length=min_length, max_length=max_length), AfterValidator(_storable)
     ]
+
+
+#: A JSON number (an integer will do); never a boolean or a numeric string.
+Number = Annotated[float, Strict()]
+_NUMERIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _date_time_text(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string like 2026-11-30T10:00:00Z")
+    if _NUMERIC.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time like 2026-11-30T10:00:00Z, "
+                         "not a number")
+    return value
+
+
+#: An RFC 3339 date-time string (without an offset it is taken as UTC).
+DateTime = Annotated[datetime, BeforeValidator(_date_time_text)]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omissible() -> Any:
+    """The default of a PATCH field that may be left out but not set to null: the
+    field's type stays non-nullable (so null is a 422 and the schema says so), and
+    ``model_dump(exclude_unset=True)`` leaves it out when it was not sent."""
+    return Field(None, json_schema_extra=_no_default)
 
 
 Title = text(TITLE_MAX, 1)
@@ -53,21 +91,17 @@ class IncidentPatch(Request):
     """Only the fields present are changed; ``service`` and ``assignee`` may be null to
     clear them."""
 
-    title: Title | None = None  # type: ignore[valid-type]
-    severity: Severity | None = None
-    summary: Summary | None = None  # type: ignore[valid-type]
+    title: Title = omissible()  # type: ignore[valid-type]
+    severity: Severity = omissible()
+    summary: Summary = omissible()  # type: ignore[valid-type]
     service: Name | None = None  # type: ignore[valid-type]
     assignee: Name | None = None  # type: ignore[valid-type]
-    labels: Labels | None = None
-    visibility: Visibility | None = None
+    labels: Labels = omissible()
+    visibility: Visibility = omissible()
 
     def changes(self) -> dict[str, Any]:
-        """The fields the client sent; null is only meaningful for clearable ones."""
-        given = {name: getattr(self, name) for name in self.model_fields_set}
-        for name in ("title", "severity", "summary", "labels", "visibility"):
-            if name in given and given[name] is None:
-                raise ValueError(f"{name} cannot be null")
-        return given
+        """The fields the client sent."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class CommentCreate(Request):

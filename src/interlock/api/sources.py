@@ -8,15 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from interlock.api import problems
 from interlock.api.auth import Caller, container, requires
 from interlock.api.presenters import as_utc
+from interlock.api.schemas import DateTime, Number, omissible, text
 from interlock.api.schemas import Request as Body
-from interlock.api.schemas import text
 from interlock.domain.alerts import ReceivedPayload, SourceKind, alert_to_dict
-from interlock.domain.errors import InvalidInput
 from interlock.domain.keys import Scope
 from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -47,23 +46,28 @@ class SourceCreate(Body):
     grouping: text(200, 1) = Field(DEFAULT_GROUPING, description=(  # type: ignore[valid-type]
         "Alerts with the same key share an incident: {service}, {name}, {severity}, "
         "{title}, {fingerprint}, {labels.NAME}"))
-    auto_resolve: bool = True
-    reopen_window_seconds: float = Field(3600, ge=0, le=REOPEN_WINDOW_LIMIT)
-    rate_limit: float | None = Field(None, gt=0, le=100_000,
-                                     description="Requests per second at most")
-    enabled: bool = True
-    signed: bool = Field(False, description="grafana: HMAC secret; generic: whsec_ secret")
+    auto_resolve: StrictBool = True
+    reopen_window_seconds: Number = Field(3600, ge=0, le=REOPEN_WINDOW_LIMIT)
+    rate_limit: Number | None = Field(None, gt=0, le=100_000,
+                                      description="Requests per second at most")
+    enabled: StrictBool = True
+    signed: StrictBool = Field(False,
+                               description="grafana: HMAC secret; generic: whsec_ secret")
     timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
 
 
 class SourcePatch(Body):
-    name: Name | None = None  # type: ignore[valid-type]
+    """Only the fields present are changed; null clears ``options``, ``rate_limit`` and
+    ``timestamp_header``."""
+
+    name: Name = omissible()  # type: ignore[valid-type]
     options: dict[str, Any] | None = None
-    grouping: text(200, 1) | None = None  # type: ignore[valid-type]
-    auto_resolve: bool | None = None
-    reopen_window_seconds: float | None = Field(None, ge=0, le=REOPEN_WINDOW_LIMIT)
-    rate_limit: float | None = Field(None, gt=0, le=100_000)
-    enabled: bool | None = None
+    grouping: text(200, 1) = omissible()  # type: ignore[valid-type]
+    auto_resolve: StrictBool = omissible()
+    reopen_window_seconds: Annotated[Number, Field(ge=0, le=REOPEN_WINDOW_LIMIT)] = (
+        omissible())
+    rate_limit: Number | None = Field(None, gt=0, le=100_000)
+    enabled: StrictBool = omissible()
     timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
 
 
@@ -91,19 +95,24 @@ class SourceCreated(SourceOut):
 
 class MaintenanceCreate(Body):
     name: Name  # type: ignore[valid-type]
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: DateTime
+    ends_at: DateTime
     mode: MaintenanceMode = MaintenanceMode.SUPPRESS
-    matchers: dict[str, Any] | None = Field(None, examples=[{"service": "checkout"}])
+    matchers: dict[str, Any] = Field(
+        default_factory=dict, examples=[{"service": "checkout"}],
+        description="Label values an alert must have; empty (the default) matches all")
     source_id: text(40, 1) | None = None  # type: ignore[valid-type]
 
 
 class MaintenancePatch(Body):
-    name: Name | None = None  # type: ignore[valid-type]
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    mode: MaintenanceMode | None = None
-    matchers: dict[str, Any] | None = None
+    """Only the fields present are changed; none of them may be null (an empty
+    ``matchers`` object, which matches every alert, has to be asked for)."""
+
+    name: Name = omissible()  # type: ignore[valid-type]
+    starts_at: DateTime = omissible()
+    ends_at: DateTime = omissible()
+    mode: MaintenanceMode = omissible()
+    matchers: dict[str, Any] = omissible()
 
 
 @router.post("/sources", status_code=201, response_model=SourceCreated,
@@ -136,9 +145,6 @@ def get_source(source_id: str, _caller: Manager, app: App) -> dict[str, Any]:
 def update_source(source_id: str, body: SourcePatch, _caller: Manager, app: App
                   ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    for name in ("name", "grouping", "auto_resolve", "enabled", "reopen_window_seconds"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null")
     if "reopen_window_seconds" in changes:
         changes["reopen_window"] = timedelta(seconds=changes.pop("reopen_window_seconds"))
     if "options" in changes and changes["options"] is None:
@@ -217,11 +223,7 @@ def update_window(window_id: str, body: MaintenancePatch, _caller: Manager, app:
     changes = body.model_dump(exclude_unset=True)
     for name in ("starts_at", "ends_at"):
         if name in changes:
-            if changes[name] is None:
-                raise InvalidInput(f"{name} cannot be null")
             changes[name] = as_utc(changes[name], f"body.{name}")
-    if "matchers" in changes and changes["matchers"] is None:
-        changes["matchers"] = {}
     app.maintenance.update(window_id, changes)
     window, counts = app.maintenance.get(window_id)
     return window_view(window, counts)

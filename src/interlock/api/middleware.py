@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request body limit, NUL-free URLs and request metrics.
+"""Pure ASGI middleware: request body limit, NUL-free URLs, allowed methods and request
+metrics.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so they add microseconds,
 not a task and a queue, to every request.
@@ -9,11 +10,13 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interlock.api.problems import send_problem
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class BodyLimit:
@@ -86,6 +89,50 @@ class RejectNul:
 def _has_nul(scope: Scope) -> bool:
     query: bytes = scope.get("query_string", b"")
     return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
+
+
+class AllowedMethods:
+    """``OPTIONS`` answers 204 with an ``Allow`` naming every method the path takes, and
+    a 405 names them all too.
+
+    Starlette routes each method of a path separately (``GET`` and ``PATCH``
+    ``/incidents/{id}`` are two routes), so on its own it answers OPTIONS with 405 and
+    an ``Allow`` listing whichever single route matched first.
+    """
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            allowed = self._allowed(scope)
+            if allowed:
+                await send({"type": "http.response.start", "status": 204,
+                            "headers": [(b"allow", allowed)]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+
+        async def complete_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if name.lower() != b"allow"]
+                message = {**message, "headers": [*headers, (b"allow", self._allowed(scope))]}
+            await send(message)
+
+        await self.app(scope, receive, complete_allow)
+
+    def _allowed(self, scope: Scope) -> bytes:
+        """Every method some route takes at this path, plus OPTIONS; empty when none
+        does (then it is a 404). Asked of the routes one method at a time, as routing
+        would, since included routers keep their routes to themselves."""
+        methods = [method for method in _METHODS
+                   if any(route.matches({**scope, "method": method})[0] is Match.FULL
+                          for route in self.router.routes)]
+        return ", ".join([*methods, "OPTIONS"]).encode() if methods else b""
 
 
 class HttpMetrics:

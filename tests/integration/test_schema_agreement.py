@@ -173,3 +173,14 @@ def _concrete(template: str, incident_id: str) -> str:
         else:
             parts.append(part)
     return "/".join(parts)
+
+
+def test_a_cursor_the_api_did_not_issue_is_400_on_every_list(
+        hub_client: TestClient, admin_key: Headers, openapi: dict[str, Any]) -> None:
+    lists = [path for path, operations in openapi["paths"].items()
+             if "{" not in path and any(parameter["name"] == "cursor" for parameter in
+                                        operations.get("get", {}).get("parameters", []))]
+    assert len(lists) >= 6, lists
+    for path in lists:
+        response = hub_client.get(path, headers=admin_key, params={"cursor": "0" * 40})
+        assert_problem(response, 400, "cursor")

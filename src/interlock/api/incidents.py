@@ -36,7 +36,9 @@ router = APIRouter(
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 Writer = Annotated[Caller, requires(Scope.INCIDENTS_WRITE)]
 App = Annotated[Container, Depends(container)]
-IfMatch = Annotated[str | None, Header(description='Answer 412 unless the version is this ETag')]
+IfMatch = Annotated[str | None, Header(
+    description='Answer 412 unless the version is this ETag ("3"), or * for any',
+    json_schema_extra={"pattern": presenters.IF_MATCH_PATTERN})]
 IdempotencyKey = Annotated[str | None, Header(max_length=255)]
 IncidentKey = Annotated[str, "An id (inc_…) or a reference (INC-42)"]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -17,8 +17,10 @@ from interlock.api.schemas import (
     IncidentCreate,
     IncidentOut,
     IncidentPatch,
+    Omitted,
     PageOut,
     TimelineEntryOut,
+    words_list,
 )
 from interlock.domain.errors import InvalidInput
 from interlock.domain.incidents import Incident, Severity, Status, to_dict
@@ -36,10 +38,10 @@ router = APIRouter(
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 Writer = Annotated[Caller, requires(Scope.INCIDENTS_WRITE)]
 App = Annotated[Container, Depends(container)]
-IfMatch = Annotated[str | None, Header(
+IfMatch = Annotated[str | Omitted, Header(
     description='Answer 412 unless the version is this ETag ("3"), or * for any',
     json_schema_extra={"pattern": presenters.IF_MATCH_PATTERN})]
-IdempotencyKey = Annotated[str | None, Header(max_length=255)]
+IdempotencyKey = Annotated[str | Omitted, Header(max_length=255)]
 IncidentKey = Annotated[str, "An id (inc_…) or a reference (INC-42)"]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -61,10 +63,14 @@ async def declare(
 def list_incidents(
     caller: Reader,
     app: App,
-    status: Annotated[list[str] | None, Query(
-        description="triggered, acknowledged or resolved; repeat or comma-separate")] = None,
-    severity: Annotated[list[str] | None, Query(
-        description="critical, high, medium, low or info; repeat or comma-separate")] = None,
+    status: Annotated[list[str] | Omitted, Query(
+        description="triggered, acknowledged or resolved; repeat or comma-separate",
+        json_schema_extra={"items": {"type": "string",
+                                     "pattern": words_list([*Status])}})] = None,
+    severity: Annotated[list[str] | Omitted, Query(
+        description="critical, high, medium, low or info; repeat or comma-separate",
+        json_schema_extra={"items": {"type": "string",
+                                     "pattern": words_list([*Severity])}})] = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
     created_after: DateTime | None = None,
     created_before: DateTime | None = None,

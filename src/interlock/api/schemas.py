@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic.json_schema import SkipJsonSchema
 
 from interlock.domain.incidents import SUMMARY_MAX, TITLE_MAX, Severity, Status, Visibility
 from interlock.domain.keys import Scope
@@ -32,6 +33,19 @@ def text(max_length: int, min_length: int = 0) -> Any:
     return Annotated[
         str, Field(min_length=min_length, max_length=max_length), AfterValidator(_storable)
     ]
+
+
+#: ``X | Omitted`` for a header or query parameter that may be left out: it is None in
+#: Python when absent, but the schema does not offer null (a client would send the text
+#: "null").
+Omitted = SkipJsonSchema[None]
+
+
+def words_list(words: list[str]) -> str:
+    """The pattern of a query value that is a comma-separated list of ``words`` (blank
+    entries are ignored, as the API reads them)."""
+    word = "(" + "|".join(words) + ")"
+    return rf"^\s*{word}?\s*(,\s*{word}?\s*)*$"
 
 
 #: A JSON number (an integer will do); never a boolean or a numeric string.

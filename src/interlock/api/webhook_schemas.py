@@ -10,12 +10,16 @@ from pydantic import BaseModel, Field, StrictBool
 from interlock.api.schemas import DateTime, Number, Request, omissible, text
 from interlock.domain.delivery import DeliveryStatus, FailureKind, Trigger
 from interlock.domain.endpoints import DEFAULT_TIMEOUT
+from interlock.domain.events import SUBSCRIBABLE
 
 Url = text(2048, 1)
 Description = text(500)
 HeaderValue = text(2000)
 Template = text(20_000, 1)
-EventTypeName = text(64, 1)
+#: Documented as the known names; an unknown one is refused with a pointer to
+#: GET /api/v1/event-types (the route checks, to say so).
+EventTypeName = Annotated[text(64, 1), Field(  # type: ignore[valid-type]
+    json_schema_extra={"enum": [*SUBSCRIBABLE]})]
 EventTypes = Annotated[list[EventTypeName], Field(max_length=32)]  # type: ignore[valid-type]
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
 from interlock.domain.incidents import SUMMARY_MAX, TITLE_MAX, Severity, Status, Visibility
 from interlock.domain.keys import Scope
@@ -29,10 +29,34 @@ def _storable(value: str) -> str:
     return value
 
 
+#: Documents what ``_storable`` enforces (with its own, clearer message).
+NO_NUL = "^[^\\u0000]*$"
+
+
+def text_schema(max_length: int, min_length: int = 0) -> dict[str, Any]:
+    return {"type": "string", "minLength": min_length, "maxLength": max_length,
+            "pattern": NO_NUL}
+
+
 def text(max_length: int, min_length: int = 0) -> Any:
     return Annotated[
-        str, Field(min_length=min_length, max_length=max_length), AfterValidator(_storable)
+        str, Field(min_length=min_length, max_length=max_length),
+        AfterValidator(_storable), WithJsonSchema(text_schema(max_length, min_length)),
     ]
+
+
+def text_map(key_length: int, value: Any, value_schema: dict[str, Any],
+             max_items: int | None = None) -> Any:
+    """A JSON object with text keys (1 to ``key_length`` characters, no NUL). Its schema
+    is spelled out: pydantic would turn the keys' pattern into patternProperties, which
+    constrains values, not keys."""
+    schema: dict[str, Any] = {
+        "type": "object", "additionalProperties": value_schema,
+        "propertyNames": {"minLength": 1, "maxLength": key_length, "pattern": NO_NUL}}
+    if max_items is not None:
+        schema["maxProperties"] = max_items
+    return Annotated[dict[text(key_length, 1), value],  # type: ignore[misc]
+                     Field(max_length=max_items), WithJsonSchema(schema)]
 
 
 #: ``X | Omitted`` for a header or query parameter that may be left out: it is None in
@@ -82,9 +106,8 @@ def omissible() -> Any:
 Title = text(TITLE_MAX, 1)
 Summary = text(SUMMARY_MAX)
 Name = text(200, 1)
-LabelKey = text(100, 1)
 LabelValue = text(500)
-Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=64)]  # type: ignore[valid-type]
+Labels = text_map(100, LabelValue, text_schema(500), max_items=64)
 
 
 class Request(BaseModel):
@@ -97,7 +120,7 @@ class IncidentCreate(Request):
     summary: Summary = ""  # type: ignore[valid-type]
     service: Name | None = None  # type: ignore[valid-type]
     assignee: Name | None = None  # type: ignore[valid-type]
-    labels: Labels = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)  # type: ignore[valid-type]
     visibility: Visibility = Visibility.PUBLIC
 
 
@@ -110,7 +133,7 @@ class IncidentPatch(Request):
     summary: Summary = omissible()  # type: ignore[valid-type]
     service: Name | None = None  # type: ignore[valid-type]
     assignee: Name | None = None  # type: ignore[valid-type]
-    labels: Labels = omissible()
+    labels: Labels = omissible()  # type: ignore[valid-type]
     visibility: Visibility = omissible()
 
     def changes(self) -> dict[str, Any]:

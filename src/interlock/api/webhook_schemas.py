@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool
 
-from interlock.api.schemas import DateTime, Number, Request, omissible, text
+from interlock.api.schemas import (
+    DateTime,
+    Number,
+    Request,
+    omissible,
+    text,
+    text_map,
+    text_schema,
+)
 from interlock.domain.delivery import DeliveryStatus, FailureKind, Trigger
 from interlock.domain.endpoints import DEFAULT_TIMEOUT
 from interlock.domain.events import SUBSCRIBABLE
@@ -15,6 +23,7 @@ from interlock.domain.events import SUBSCRIBABLE
 Url = text(2048, 1)
 Description = text(500)
 HeaderValue = text(2000)
+Headers = text_map(100, HeaderValue, text_schema(2000))
 Template = text(20_000, 1)
 #: Documented as the known names; an unknown one is refused with a pointer to
 #: GET /api/v1/event-types (the route checks, to say so).
@@ -30,7 +39,7 @@ class EndpointCreate(Request):
         None, description="Empty or absent: all types")
     filter: dict[str, Any] | None = Field(None, examples=[
         {"severity": ["critical", "high"], "service": "checkout"}])
-    headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
+    headers: Headers | None = None  # type: ignore[valid-type]
     template: Template | None = None  # type: ignore[valid-type]
     timeout: Number = Field(DEFAULT_TIMEOUT, ge=1, le=60, description="Seconds, 1 to 60")
     rate_limit: Number | None = Field(None, gt=0, le=10_000,
@@ -46,7 +55,7 @@ class EndpointPatch(Request):
     description: Description = omissible()  # type: ignore[valid-type]
     event_types: EventTypes | None = None
     filter: dict[str, Any] | None = None
-    headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
+    headers: Headers | None = None  # type: ignore[valid-type]
     template: Template | None = None  # type: ignore[valid-type]
     timeout: Annotated[Number, Field(ge=1, le=60)] = omissible()
     rate_limit: Number | None = Field(None, gt=0, le=10_000)

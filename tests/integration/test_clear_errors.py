@@ -79,10 +79,10 @@ def test_deeply_nested_ingest_body_is_400_and_kept_as_failed(
     response = hub_client.post(source["path"], content=DEEP,
                                headers={"content-type": "application/json",
                                         **basic(source["token"])})
-    assert_problem(response, 400, "nested deeper than")
+    assert_problem(response, 400, "nested too deeply")
     [payload] = _payloads(hub_client, admin_key, source)
     assert payload["status"] == "failed"
-    assert "nested deeper than" in payload["error"]
+    assert "nested too deeply" in payload["error"]
     # The worker never decodes it again: nothing to claim, no incident.
     assert process_all(hub) == 0
     assert hub_client.get("/api/v1/incidents", headers=admin_key).json()["data"] == []
@@ -102,7 +102,7 @@ def test_deeply_nested_signed_jira_webhook_is_400_and_not_recorded(
     headers = {**jira.signed({}).headers, "X-Hub-Signature": "sha256=" + hmac.new(
         jira.webhook_secret.encode(), DEEP, hashlib.sha256).hexdigest()}
     response = hub_client.post(f"/hooks/{connector['id']}", headers=headers, content=DEEP)
-    assert_problem(response, 400, "nested deeper than")
+    assert_problem(response, 400, "nested too deeply")
     assert _webhook_activity(hub_client, admin_key, connector) == []
 
 
@@ -114,8 +114,21 @@ def test_deeply_nested_signed_slack_interaction_is_400(
     body = b"payload=" + b"%5B" * 5_000 + b"%5D" * 5_000
     response = hub_client.post(f"/hooks/{connector['id']}", content=body,
                                headers=sign(SIGNING_SECRET, int(time.time()), body))
-    assert_problem(response, 400, "nested deeper than")
+    assert_problem(response, 400, "nested too deeply")
     assert _webhook_activity(hub_client, admin_key, connector) == []
+
+
+def test_deeply_nested_api_body_is_400_and_stores_nothing(
+        hub_client: TestClient, admin_key: dict[str, str]) -> None:
+    # Deep enough to be absurd, shallow enough for Python's decoder to have taken it.
+    deep = b"[" * 900 + b"]" * 900
+    body = (b'{"name": "silences", "kind": "alertmanager", "settings": '
+            b'{"url": "http://127.0.0.1:9", "created_by": ' + deep + b"}}")
+    response = hub_client.post("/api/v1/connectors", content=body,
+                               headers={**admin_key, "content-type": "application/json"})
+    assert_problem(response, 400, "nested too deeply")
+    listed = hub_client.get("/api/v1/connectors", headers=admin_key).json()["data"]
+    assert listed == []
 
 
 # -- 14 b: half a Standard Webhooks signature ------------------------------------------

@@ -13,7 +13,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interlock.api.problems import send_problem
+from interlock.api.problems import is_json, send_problem
+from interlock.domain import json_input
+from interlock.domain.errors import MalformedJson
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -21,7 +23,9 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 class BodyLimit:
     """Refuse bodies over ``limit`` bytes with 413, whether announced by Content-Length
-    or streamed; the app downstream sees the whole body already read."""
+    or streamed, and JSON nested deeper than the API reads with 400 (FastAPI's decoder
+    would take a few hundred levels, and a settings object that deep would be stored);
+    the app downstream sees the whole body already read."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -55,6 +59,13 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if is_json(_header(scope, b"content-type")):
+            try:
+                json_input.check_depth(body)
+            except MalformedJson as error:
+                await send_problem(send, 400, "Bad request", error.detail,
+                                   slug=error.slug)
+                return
         replayed = False
 
         async def replay() -> Message:

@@ -74,6 +74,7 @@ def words_list(words: list[str]) -> str:
 
 #: A JSON number (an integer will do); never a boolean or a numeric string.
 Number = Annotated[float, Strict()]
+_DATE_AND_TIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _NUMERIC = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 
 
@@ -85,6 +86,9 @@ def _date_time_text(value: object) -> object:
     if _NUMERIC.fullmatch(value):
         raise ValueError("must be an RFC 3339 date-time like 2026-11-30T10:00:00Z, "
                          "not a number")
+    if not _DATE_AND_TIME.match(value):
+        raise ValueError("must be an RFC 3339 date-time like 2026-11-30T10:00:00Z, "
+                         "with a time of day")
     return value
 
 

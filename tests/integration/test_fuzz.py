@@ -1,13 +1,18 @@
 """Fuzzing the HTTP API from its own OpenAPI document with schemathesis.
 
 Whatever a client sends, valid or not, Interlock must answer with a 4xx that says what
-was wrong, never a 5xx; and what it answers must match what /openapi.json promises
-(status codes, media types, bodies). A few hundred derandomised cases per database keep
-this bounded and repeatable in CI.
+was wrong, never a 5xx; what it answers must match what /openapi.json promises (status
+codes, media types, bodies); what the schema rules out must be refused, and what it
+allows accepted unless the reason is one tests/schemathesis.toml names. Two runs per
+database: single requests (valid and invalid, some aimed at real rows), and sequences
+that follow the links between operations (create a source, then read, change, rotate
+and delete it). Both are derandomised and bounded, so they repeat exactly and stay
+well under a minute; bench/fuzz.py runs far more of them.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +20,14 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -26,13 +35,28 @@ from schemathesis.specs.openapi.checks import (
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 
-CASES = 300
+CONFIG = Path(__file__).parents[1] / "schemathesis.toml"
+#: Single requests per database.
+CASES = 250
+#: Sequences per database, and requests in each at most.
+SEQUENCES = 12
+STEPS = 8
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
 ]
+BOUNDED = settings(derandomize=True, database=None, deadline=None,
+                   suppress_health_check=list(HealthCheck))
+
+
+def load(client: TestClient) -> Any:
+    """The API's schema as schemathesis reads it, with the shared settings."""
+    config = SchemathesisConfig.from_path(CONFIG)
+    return schemathesis.openapi.from_asgi("/openapi.json", client.app, config=config)
 
 
 @pytest.fixture
@@ -59,20 +83,17 @@ def targets(client: TestClient, container: Container, admin: dict[str, str]
     return {"incident_id": incidents, "key_id": [spare.id]}
 
 
-def test_no_server_errors_and_answers_match_the_schema(
+def test_single_requests_are_answered_as_the_schema_says(
     client: TestClient, admin: dict[str, str], targets: dict[str, list[str]]
 ) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    schema = load(client)
     cases = st.one_of(
         schema.as_strategy(GenerationMode.POSITIVE),
         schema.as_strategy(GenerationMode.NEGATIVE),
     )
 
-    @settings(
-        max_examples=CASES, derandomize=True, database=None, deadline=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(BOUNDED, max_examples=CASES,
+              phases=[Phase.explicit, Phase.generate, Phase.shrink])
     @given(case=cases, pick=st.one_of(st.none(), st.integers(min_value=0, max_value=63)))
     def check(case: Case, pick: int | None) -> None:
         if pick is not None:
@@ -82,6 +103,25 @@ def test_no_server_errors_and_answers_match_the_schema(
         case.validate_response(response, checks=CHECKS)
 
     check()
+
+
+def test_sequences_following_links_are_answered_as_the_schema_says(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    workflow = load(client).as_state_machine()
+    assert workflow.bundles, "no links between operations: nothing to follow"
+
+    class Sequences(workflow):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"headers": admin}
+
+        def validate_response(self, response: Any, case: Case,
+                              additional_checks: Any = None, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    run_state_machine_as_test(Sequences, settings=settings(
+        BOUNDED, max_examples=SEQUENCES, stateful_step_count=STEPS,
+        phases=[Phase.generate]))
 
 
 def _aim(case: Case, targets: dict[str, list[str]], pick: int) -> None:

@@ -13,7 +13,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from interlock import __version__
 from interlock.api import connectors, docs, endpoints, health, incidents, keys, problems, sources
 from interlock.api.ingest import GroupCommit, IngestApp
-from interlock.api.middleware import BodyLimit, HttpMetrics, RejectNul, RequestMetrics
+from interlock.api.middleware import (
+    AllowedMethods,
+    BodyLimit,
+    HttpMetrics,
+    RejectNul,
+    RequestMetrics,
+)
 from interlock.services.container import Container
 
 DESCRIPTION = """
@@ -98,6 +104,7 @@ def create_api(container: Container) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     app.add_middleware(RejectNul)
+    app.add_middleware(AllowedMethods, router=app.router)
     metrics = HttpMetrics(registry)
     app.state.http_metrics = metrics
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -5,38 +5,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from interlock.api.schemas import Request, text
+from interlock.api.schemas import Request, omissible, text, text_map, text_schema
 
 Name = text(200, 1)
 Kind = text(32, 1)
 Secret = text(4000, 1)
+Settings = text_map(64, Any, {})
+Credentials = text_map(64, Secret, text_schema(4000, 1))
 
 
 class ConnectorCreate(Request):
     name: Name  # type: ignore[valid-type]
     kind: Kind = Field(..., examples=["jira", "slack", "alertmanager"])  # type: ignore[valid-type]
-    settings: dict[text(64, 1), Any] = Field(  # type: ignore[valid-type]
+    settings: Settings = Field(  # type: ignore[valid-type]
         default_factory=dict, examples=[{"base_url": "https://acme.atlassian.net",
                                          "project_key": "OPS"}])
-    credentials: dict[text(64, 1), Secret] = Field(  # type: ignore[valid-type]
+    credentials: Credentials = Field(  # type: ignore[valid-type]
         default_factory=dict, description="Stored encrypted; never returned")
     mapping: dict[str, Any] | None = Field(None, examples=[
         {"owners": {"assignee": "tool", "status": "both"}}])
     filter: dict[str, Any] | None = Field(
         None, description="Which incidents it receives (the endpoint filter language)",
         examples=[{"severity": ["critical", "high"]}])
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class ConnectorPatch(Request):
-    name: Name | None = None  # type: ignore[valid-type]
-    settings: dict[text(64, 1), Any] | None = None  # type: ignore[valid-type]
-    credentials: dict[text(64, 1), Secret] | None = None  # type: ignore[valid-type]
+    """Only the fields present are changed; null clears ``filter`` and leaves
+    ``mapping`` as it is."""
+
+    name: Name = omissible()  # type: ignore[valid-type]
+    settings: Settings = omissible()  # type: ignore[valid-type]
+    credentials: Credentials = omissible()  # type: ignore[valid-type]
     mapping: dict[str, Any] | None = None
     filter: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool = omissible()
 
 
 class ConnectorOut(BaseModel):

@@ -20,7 +20,6 @@ from interlock.api.connector_schemas import (
 )
 from interlock.api.schemas import PageOut
 from interlock.domain.connectors import Activity, Connector, Link
-from interlock.domain.errors import InvalidInput
 from interlock.domain.keys import Scope
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.domain.timestamps import rfc3339
@@ -76,10 +75,6 @@ def get_connector(connector_id: str, _caller: Manager, app: App) -> dict[str, An
 def update_connector(connector_id: str, body: ConnectorPatch, _caller: Manager, app: App
                      ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    for name in ("name", "settings", "credentials", "enabled"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", errors=[
-                {"field": name, "message": "cannot be null"}])
     return connector_view(app, app.connectors.update(connector_id, changes))
 
 

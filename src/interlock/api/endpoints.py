@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from interlock.api import problems
 from interlock.api.auth import Caller, authenticated, container, requires
 from interlock.api.presenters import as_utc
-from interlock.api.schemas import PageOut
+from interlock.api.schemas import Omitted, PageOut
 from interlock.api.webhook_schemas import (
     AttemptOut,
     DeliveryOut,
@@ -27,7 +27,7 @@ from interlock.api.webhook_schemas import (
 from interlock.domain.delivery import Attempt, Delivery
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.errors import InvalidInput
-from interlock.domain.events import EVENT_DESCRIPTIONS, EventType
+from interlock.domain.events import EVENT_DESCRIPTIONS, SUBSCRIBABLE, EventType
 from interlock.domain.keys import Scope
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.domain.timestamps import rfc3339
@@ -70,9 +70,6 @@ def get_endpoint(endpoint_id: str, _caller: Manager, app: App) -> dict[str, Any]
 def update_endpoint(endpoint_id: str, body: EndpointPatch, _caller: Manager, app: App
                     ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    for name in ("url", "timeout", "enabled", "description"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null")
     if "event_types" in changes:
         changes["event_types"] = _event_types(changes["event_types"])
     for name in ("filter", "headers"):
@@ -120,7 +117,8 @@ def list_attempts(endpoint_id: str, _caller: Manager, app: App, limit: Limit = D
 @router.get("/messages", response_model=PageOut[MessageOut],
             summary="Events as messages, newest first, with where each went")
 def list_messages(_caller: Manager, app: App, limit: Limit = DEFAULT_LIMIT,
-                  cursor: Cursor = None, event_type: Annotated[str | None, Query()] = None
+                  cursor: Cursor = None, event_type: Annotated[str | Omitted, Query(
+                      json_schema_extra={"enum": [*SUBSCRIBABLE]})] = None
                   ) -> dict[str, Any]:
     kind = next(iter(_event_types([event_type]))) if event_type else None
     page = app.endpoints.messages(cursor=cursor, limit=limit, event_type=kind)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -14,11 +13,14 @@ from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
 from interlock.api.schemas import (
     CommentCreate,
+    DateTime,
     IncidentCreate,
     IncidentOut,
     IncidentPatch,
+    Omitted,
     PageOut,
     TimelineEntryOut,
+    words_list,
 )
 from interlock.domain.errors import InvalidInput
 from interlock.domain.incidents import Incident, Severity, Status, to_dict
@@ -36,8 +38,10 @@ router = APIRouter(
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 Writer = Annotated[Caller, requires(Scope.INCIDENTS_WRITE)]
 App = Annotated[Container, Depends(container)]
-IfMatch = Annotated[str | None, Header(description='Answer 412 unless the version is this ETag')]
-IdempotencyKey = Annotated[str | None, Header(max_length=255)]
+IfMatch = Annotated[str | Omitted, Header(
+    description='Answer 412 unless the version is this ETag ("3"), or * for any',
+    json_schema_extra={"pattern": presenters.IF_MATCH_PATTERN})]
+IdempotencyKey = Annotated[str | Omitted, Header(max_length=255)]
 IncidentKey = Annotated[str, "An id (inc_…) or a reference (INC-42)"]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -59,13 +63,17 @@ async def declare(
 def list_incidents(
     caller: Reader,
     app: App,
-    status: Annotated[list[str] | None, Query(
-        description="triggered, acknowledged or resolved; repeat or comma-separate")] = None,
-    severity: Annotated[list[str] | None, Query(
-        description="critical, high, medium, low or info; repeat or comma-separate")] = None,
+    status: Annotated[list[str] | Omitted, Query(
+        description="triggered, acknowledged or resolved; repeat or comma-separate",
+        json_schema_extra={"items": {"type": "string",
+                                     "pattern": words_list([*Status])}})] = None,
+    severity: Annotated[list[str] | Omitted, Query(
+        description="critical, high, medium, low or info; repeat or comma-separate",
+        json_schema_extra={"items": {"type": "string",
+                                     "pattern": words_list([*Severity])}})] = None,
     service: Annotated[str | None, Query(max_length=200)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: DateTime | None = None,
+    created_before: DateTime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -92,12 +100,8 @@ def update_incident(
     incident_id: IncidentKey, body: IncidentPatch, caller: Writer, app: App,
     if_match: IfMatch = None,
 ) -> Response:
-    try:
-        changes = body.changes()
-    except ValueError as error:
-        raise InvalidInput(str(error)) from error
     incident = app.incidents.update(
-        caller.viewer, incident_id, changes,
+        caller.viewer, incident_id, body.changes(),
         expected_version=presenters.parse_if_match(if_match),
     )
     return _incident_response(incident)

@@ -34,6 +34,7 @@ BATCH_MAX = 500
 #: Signed requests whose bodies are read at once before they are authenticated (a
 #: signature covers the body); up to 16 x INTERLOCK_INGEST_MAX_BODY_BYTES held in memory.
 PRE_AUTH_READS = 16
+_STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
 class GroupCommit:
@@ -225,9 +226,10 @@ def _credentials(source: Source, headers: dict[str, str], query: bytes) -> _Cred
     token = _token(headers.get("authorization"), query)
     if not source.signing_secret:
         return _Credentials(token, None, None, None)
-    standard: dict[str, str] | None = ({name: headers[name] for name in
-                 ("webhook-id", "webhook-timestamp", "webhook-signature") if name in headers}
-                if "webhook-signature" in headers else None)
+    # A Standard Webhooks signature counts only with all three of its headers; a lone
+    # webhook-signature is just another wrong credential (401).
+    standard = ({name: headers[name] for name in _STANDARD_HEADERS}
+                if all(name in headers for name in _STANDARD_HEADERS) else None)
     timestamp = headers.get(source.timestamp_header.lower()) if source.timestamp_header \
         else None
     return _Credentials(token, headers.get(GRAFANA_SIGNATURE_HEADER), timestamp, standard)

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request body limit, NUL-free URLs and request metrics.
+"""Pure ASGI middleware: request body limit, NUL-free URLs, allowed methods and request
+metrics.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so they add microseconds,
 not a task and a queue, to every request.
@@ -9,16 +10,22 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interlock.api.problems import send_problem
+from interlock.api.problems import is_json, send_problem
+from interlock.domain import json_input
+from interlock.domain.errors import MalformedJson
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class BodyLimit:
     """Refuse bodies over ``limit`` bytes with 413, whether announced by Content-Length
-    or streamed; the app downstream sees the whole body already read."""
+    or streamed, and JSON nested deeper than the API reads with 400 (FastAPI's decoder
+    would take a few hundred levels, and a settings object that deep would be stored);
+    the app downstream sees the whole body already read."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -52,6 +59,13 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if is_json(_header(scope, b"content-type")):
+            try:
+                json_input.check_depth(body)
+            except MalformedJson as error:
+                await send_problem(send, 400, "Bad request", error.detail,
+                                   slug=error.slug)
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -86,6 +100,50 @@ class RejectNul:
 def _has_nul(scope: Scope) -> bool:
     query: bytes = scope.get("query_string", b"")
     return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
+
+
+class AllowedMethods:
+    """``OPTIONS`` answers 204 with an ``Allow`` naming every method the path takes, and
+    a 405 names them all too.
+
+    Starlette routes each method of a path separately (``GET`` and ``PATCH``
+    ``/incidents/{id}`` are two routes), so on its own it answers OPTIONS with 405 and
+    an ``Allow`` listing whichever single route matched first.
+    """
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            allowed = self._allowed(scope)
+            if allowed:
+                await send({"type": "http.response.start", "status": 204,
+                            "headers": [(b"allow", allowed)]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+
+        async def complete_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if name.lower() != b"allow"]
+                message = {**message, "headers": [*headers, (b"allow", self._allowed(scope))]}
+            await send(message)
+
+        await self.app(scope, receive, complete_allow)
+
+    def _allowed(self, scope: Scope) -> bytes:
+        """Every method some route takes at this path, plus OPTIONS; empty when none
+        does (then it is a 404). Asked of the routes one method at a time, as routing
+        would, since included routers keep their routes to themselves."""
+        methods = [method for method in _METHODS
+                   if any(route.matches({**scope, "method": method})[0] is Match.FULL
+                          for route in self.router.routes)]
+        return ", ".join([*methods, "OPTIONS"]).encode() if methods else b""
 
 
 class HttpMetrics:

@@ -13,6 +13,8 @@ from interlock.domain.timestamps import rfc3339
 
 #: ``"3"`` as issued, ``W/"3"`` from caches, and a bare ``3`` from hand-written calls.
 _ETAG = re.compile(r'^(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))$')
+#: What ``If-Match`` may hold, for the OpenAPI document: an ETag as above, or ``*``.
+IF_MATCH_PATTERN = r'^\s*(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))\s*$'
 
 
 def etag(version: int) -> str:

@@ -3,24 +3,32 @@ alerts."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from interlock.api import problems
 from interlock.api.auth import Caller, container, requires
 from interlock.api.presenters import as_utc
-from interlock.api.schemas import Request as Body
-from interlock.api.schemas import text
-from interlock.domain.alerts import ReceivedPayload, SourceKind, alert_to_dict
-from interlock.domain.errors import InvalidInput
+from interlock.api.schemas import PageOut
+from interlock.api.source_schemas import (
+    AlertOut,
+    MaintenanceCreate,
+    MaintenanceOut,
+    MaintenancePatch,
+    PayloadOut,
+    SourceCreate,
+    SourceCreated,
+    SourceOut,
+    SourcePatch,
+)
+from interlock.domain.alerts import ReceivedPayload, alert_to_dict
 from interlock.domain.keys import Scope
-from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow
+from interlock.domain.maintenance import MaintenanceWindow
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from interlock.domain.sources import DEFAULT_GROUPING, Source
+from interlock.domain.sources import Source
 from interlock.domain.timestamps import rfc3339
 from interlock.services.container import Container
 from interlock.services.sources import Credentials, SourceSpec
@@ -32,78 +40,7 @@ Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 App = Annotated[Container, Depends(container)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=200)]
-Name = text(200, 1)
 BODY_PREVIEW = 2048
-#: Thirty days, in seconds: the longest reopen window (and far below timedelta's range).
-REOPEN_WINDOW_LIMIT = 30 * 86_400
-
-
-class SourceCreate(Body):
-    name: Name  # type: ignore[valid-type]
-    kind: SourceKind
-    options: dict[str, Any] | None = Field(None, description=(
-        "service_label, severity_label, fingerprint_fields; for generic sources a "
-        "mapping of title, severity, status, fingerprint, service, … to JMESPath"))
-    grouping: text(200, 1) = Field(DEFAULT_GROUPING, description=(  # type: ignore[valid-type]
-        "Alerts with the same key share an incident: {service}, {name}, {severity}, "
-        "{title}, {fingerprint}, {labels.NAME}"))
-    auto_resolve: bool = True
-    reopen_window_seconds: float = Field(3600, ge=0, le=REOPEN_WINDOW_LIMIT)
-    rate_limit: float | None = Field(None, gt=0, le=100_000,
-                                     description="Requests per second at most")
-    enabled: bool = True
-    signed: bool = Field(False, description="grafana: HMAC secret; generic: whsec_ secret")
-    timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
-
-
-class SourcePatch(Body):
-    name: Name | None = None  # type: ignore[valid-type]
-    options: dict[str, Any] | None = None
-    grouping: text(200, 1) | None = None  # type: ignore[valid-type]
-    auto_resolve: bool | None = None
-    reopen_window_seconds: float | None = Field(None, ge=0, le=REOPEN_WINDOW_LIMIT)
-    rate_limit: float | None = Field(None, gt=0, le=100_000)
-    enabled: bool | None = None
-    timestamp_header: text(100, 1) | None = None  # type: ignore[valid-type]
-
-
-class SourceOut(BaseModel):
-    id: str
-    name: str
-    kind: SourceKind
-    ingest_url: str
-    options: dict[str, Any]
-    grouping: str
-    auto_resolve: bool
-    reopen_window_seconds: float
-    rate_limit: float | None
-    enabled: bool
-    signed: bool
-    timestamp_header: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class SourceCreated(SourceOut):
-    token: str = Field(description="Shown only in this answer")
-    signing_secret: str | None = Field(description="Shown only in this answer")
-
-
-class MaintenanceCreate(Body):
-    name: Name  # type: ignore[valid-type]
-    starts_at: datetime
-    ends_at: datetime
-    mode: MaintenanceMode = MaintenanceMode.SUPPRESS
-    matchers: dict[str, Any] | None = Field(None, examples=[{"service": "checkout"}])
-    source_id: text(40, 1) | None = None  # type: ignore[valid-type]
-
-
-class MaintenancePatch(Body):
-    name: Name | None = None  # type: ignore[valid-type]
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    mode: MaintenanceMode | None = None
-    matchers: dict[str, Any] | None = None
 
 
 @router.post("/sources", status_code=201, response_model=SourceCreated,
@@ -119,7 +56,7 @@ def create_source(body: SourceCreate, request: Request, _caller: Manager, app: A
     return JSONResponse(_created(source, credentials, app), status_code=201)
 
 
-@router.get("/sources", response_model=dict[str, Any])
+@router.get("/sources", response_model=PageOut[SourceOut])
 def list_sources(_caller: Manager, app: App, limit: Limit = DEFAULT_LIMIT,
                  cursor: Cursor = None) -> dict[str, Any]:
     page = app.sources.list(cursor=cursor, limit=limit)
@@ -136,9 +73,6 @@ def get_source(source_id: str, _caller: Manager, app: App) -> dict[str, Any]:
 def update_source(source_id: str, body: SourcePatch, _caller: Manager, app: App
                   ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    for name in ("name", "grouping", "auto_resolve", "enabled", "reopen_window_seconds"):
-        if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null")
     if "reopen_window_seconds" in changes:
         changes["reopen_window"] = timedelta(seconds=changes.pop("reopen_window_seconds"))
     if "options" in changes and changes["options"] is None:
@@ -163,7 +97,7 @@ def delete_source(source_id: str, _caller: Manager, app: App) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/sources/{source_id}/payloads", response_model=dict[str, Any],
+@router.get("/sources/{source_id}/payloads", response_model=PageOut[PayloadOut],
             summary="What the source sent, newest first, with parse errors")
 def list_payloads(source_id: str, _caller: Manager, app: App, limit: Limit = DEFAULT_LIMIT,
                   cursor: Cursor = None) -> dict[str, Any]:
@@ -172,7 +106,7 @@ def list_payloads(source_id: str, _caller: Manager, app: App, limit: Limit = DEF
             "next_cursor": page.next_cursor}
 
 
-@router.get("/alerts", response_model=dict[str, Any], summary="Alerts, newest first")
+@router.get("/alerts", response_model=PageOut[AlertOut], summary="Alerts, newest first")
 def list_alerts(caller: Reader, app: App, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
                 source_id: Annotated[str | None, Query(max_length=40)] = None,
                 suppressed: bool | None = None) -> dict[str, Any]:
@@ -183,14 +117,14 @@ def list_alerts(caller: Reader, app: App, limit: Limit = DEFAULT_LIMIT, cursor: 
             "next_cursor": page.next_cursor}
 
 
-@router.get("/incidents/{incident_id}/alerts", response_model=dict[str, Any],
+@router.get("/incidents/{incident_id}/alerts", response_model=PageOut[AlertOut],
             tags=["incidents"], summary="The alerts correlated into an incident")
 def incident_alerts(incident_id: str, caller: Reader, app: App) -> dict[str, Any]:
     alerts = app.incidents.alerts(caller.viewer, incident_id)
     return {"data": [alert_to_dict(item) for item in alerts], "next_cursor": None}
 
 
-@router.post("/maintenance", status_code=201, response_model=dict[str, Any],
+@router.post("/maintenance", status_code=201, response_model=MaintenanceOut,
              summary="Plan a maintenance window")
 def create_window(body: MaintenanceCreate, _caller: Manager, app: App) -> JSONResponse:
     window = app.maintenance.create(
@@ -200,29 +134,25 @@ def create_window(body: MaintenanceCreate, _caller: Manager, app: App) -> JSONRe
     return JSONResponse(window_view(window, (0, 0)), status_code=201)
 
 
-@router.get("/maintenance", response_model=dict[str, Any])
+@router.get("/maintenance", response_model=PageOut[MaintenanceOut])
 def list_windows(_caller: Manager, app: App) -> dict[str, Any]:
     return {"data": [window_view(window, counts) for window, counts in app.maintenance.list()],
             "next_cursor": None}
 
 
-@router.get("/maintenance/{window_id}", response_model=dict[str, Any])
+@router.get("/maintenance/{window_id}", response_model=MaintenanceOut)
 def get_window(window_id: str, _caller: Manager, app: App) -> dict[str, Any]:
     window, counts = app.maintenance.get(window_id)
     return window_view(window, counts)
 
 
-@router.patch("/maintenance/{window_id}", response_model=dict[str, Any])
+@router.patch("/maintenance/{window_id}", response_model=MaintenanceOut)
 def update_window(window_id: str, body: MaintenancePatch, _caller: Manager, app: App
                   ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     for name in ("starts_at", "ends_at"):
         if name in changes:
-            if changes[name] is None:
-                raise InvalidInput(f"{name} cannot be null")
             changes[name] = as_utc(changes[name], f"body.{name}")
-    if "matchers" in changes and changes["matchers"] is None:
-        changes["matchers"] = {}
     app.maintenance.update(window_id, changes)
     window, counts = app.maintenance.get(window_id)
     return window_view(window, counts)

@@ -5,17 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from interlock.api.schemas import Request, text
+from interlock.api.schemas import (
+    DateTime,
+    Number,
+    Request,
+    omissible,
+    text,
+    text_map,
+    text_schema,
+)
 from interlock.domain.delivery import DeliveryStatus, FailureKind, Trigger
 from interlock.domain.endpoints import DEFAULT_TIMEOUT
+from interlock.domain.events import SUBSCRIBABLE
 
 Url = text(2048, 1)
 Description = text(500)
 HeaderValue = text(2000)
+Headers = text_map(100, HeaderValue, text_schema(2000))
 Template = text(20_000, 1)
-EventTypeName = text(64, 1)
+#: Documented as the known names; an unknown one is refused with a pointer to
+#: GET /api/v1/event-types (the route checks, to say so).
+EventTypeName = Annotated[text(64, 1), Field(  # type: ignore[valid-type]
+    json_schema_extra={"enum": [*SUBSCRIBABLE]})]
 EventTypes = Annotated[list[EventTypeName], Field(max_length=32)]  # type: ignore[valid-type]
 
 
@@ -26,24 +39,27 @@ class EndpointCreate(Request):
         None, description="Empty or absent: all types")
     filter: dict[str, Any] | None = Field(None, examples=[
         {"severity": ["critical", "high"], "service": "checkout"}])
-    headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
+    headers: Headers | None = None  # type: ignore[valid-type]
     template: Template | None = None  # type: ignore[valid-type]
-    timeout: float = Field(DEFAULT_TIMEOUT, ge=1, le=60, description="Seconds, 1 to 60")
-    rate_limit: float | None = Field(None, gt=0, le=10_000,
-                                     description="Deliveries per second at most")
-    enabled: bool = True
+    timeout: Number = Field(DEFAULT_TIMEOUT, ge=1, le=60, description="Seconds, 1 to 60")
+    rate_limit: Number | None = Field(None, gt=0, le=10_000,
+                                      description="Deliveries per second at most")
+    enabled: StrictBool = True
 
 
 class EndpointPatch(Request):
-    url: Url | None = None  # type: ignore[valid-type]
-    description: Description | None = None  # type: ignore[valid-type]
+    """Only the fields present are changed; null clears ``event_types`` (all types),
+    ``filter``, ``headers``, ``template`` and ``rate_limit``."""
+
+    url: Url = omissible()  # type: ignore[valid-type]
+    description: Description = omissible()  # type: ignore[valid-type]
     event_types: EventTypes | None = None
     filter: dict[str, Any] | None = None
-    headers: dict[text(100, 1), HeaderValue] | None = None  # type: ignore[valid-type]
+    headers: Headers | None = None  # type: ignore[valid-type]
     template: Template | None = None  # type: ignore[valid-type]
-    timeout: float | None = Field(None, ge=1, le=60)
-    rate_limit: float | None = Field(None, gt=0, le=10_000)
-    enabled: bool | None = None
+    timeout: Annotated[Number, Field(ge=1, le=60)] = omissible()
+    rate_limit: Number | None = Field(None, gt=0, le=10_000)
+    enabled: StrictBool = omissible()
 
 
 class EndpointOut(BaseModel):
@@ -70,7 +86,7 @@ class EndpointWithSecret(EndpointOut):
 
 
 class Recover(Request):
-    since: datetime
+    since: DateTime
 
 
 class Resend(Request):

@@ -119,3 +119,9 @@ class ToolFailed(InterlockError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status_code = status_code
+
+
+class MalformedJson(BadRequest):
+    """A body that is not JSON, or JSON nested deeper than Interlock reads."""
+
+    slug = "malformed-json"

@@ -1,11 +1,11 @@
 """What a connector driver is, and what it is given.
 
 A driver (one package per tool under ``interlock.connectors``) is one small interface:
-check a configuration, push an incident to the tool, pull the tool's state, and read
-the tool's inbound webhook. It never touches the store: the sync service hands it a
-:class:`SyncContext` and writes what it answers (links, incident changes, activity) in
-one transaction. HTTP goes through :class:`ToolHttp`, so every call is recorded and
-the same target guard as webhooks applies.
+check a configuration, push an incident to the tool, pull the tool's state, and, where
+the tool sends webhooks, read them (:class:`InboundHooks`). It never touches the store:
+the sync service hands it a :class:`SyncContext` and writes what it answers (links,
+incident changes, activity) in one transaction. HTTP goes through :class:`ToolHttp`, so
+every call is recorded and the same target guard as webhooks applies.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from interlock.domain.alerts import Alert
 from interlock.domain.connectors import Connector, FieldMapping, Link
@@ -198,6 +198,12 @@ class ConnectorDriver(Protocol):
     async def pull(self, ctx: SyncContext) -> PullResult: ...
 
     async def refresh(self, ctx: SyncContext) -> PushResult: ...
+
+
+@runtime_checkable
+class InboundHooks(Protocol):
+    """The optional capability of a driver whose tool sends webhooks (Jira, Slack).
+    A kind without it (Alertmanager) has no ``/hooks/{id}``: requests there are 404."""
 
     def read_hook(self, connector: Connector, headers: Mapping[str, str], body: bytes,
                   now: datetime) -> HookNotice:

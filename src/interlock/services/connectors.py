@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.connectors import Activity, Connector, Link, parse_mapping
-from interlock.domain.errors import InvalidInput, NotFound
+from interlock.domain.errors import BadRequest, InvalidInput, NotFound
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.pagination import Page, check_limit, decode_cursor, encode_cursor
@@ -165,7 +165,7 @@ class ConnectorService:
     def list(self, *, cursor: str | None, limit: int) -> Page[Connector]:
         limit = check_limit(limit)
         if cursor is not None and (not cursor.startswith("con_") or len(cursor) > 40):
-            raise InvalidInput("cursor is not one this API issued")
+            raise BadRequest("cursor is not one this API issued")
         with self._store.transaction() as tx:
             rows = [stored.connector for stored in tx.connectors.list(after=cursor,
                                                                       limit=limit + 1)]

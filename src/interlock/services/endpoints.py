@@ -17,7 +17,7 @@ from interlock.domain import endpoints as rules
 from interlock.domain import templates
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
 from interlock.domain.endpoints import Endpoint, SigningSecret
-from interlock.domain.errors import Conflict, InvalidInput, NotFound
+from interlock.domain.errors import BadRequest, Conflict, InvalidInput, NotFound
 from interlock.domain.events import SUBSCRIBABLE, Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
@@ -269,5 +269,5 @@ def _decode_id_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     if not cursor.startswith("ep_") or len(cursor) > 40:
-        raise InvalidInput("cursor is not one this API issued")
+        raise BadRequest("cursor is not one this API issued")
     return cursor

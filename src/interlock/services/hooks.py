@@ -23,7 +23,7 @@ from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Incident
 from interlock.ports.clock import Clock
-from interlock.ports.connector import Command, ConnectorDriver, HookNotice
+from interlock.ports.connector import Command, ConnectorDriver, HookNotice, InboundHooks
 from interlock.ports.store import Store, Transaction
 from interlock.services.connectors import ConnectorService
 from interlock.services.incidents import IncidentService, Viewer
@@ -58,12 +58,16 @@ class HookService:
 
     def receive(self, connector_id: str, headers: Mapping[str, str], body: bytes
                 ) -> HookAnswer:
-        """Raises NotFound for an unknown or disabled connector and Unauthenticated for
-        a bad signature (nothing is recorded for those: anyone can send them)."""
+        """Raises NotFound for an unknown or disabled connector, or one whose tool sends
+        no webhooks (Alertmanager), and Unauthenticated for a bad signature (nothing is
+        recorded for those: anyone can send them)."""
         connector = self._connectors.get(connector_id)
         driver = self._drivers.get(connector.kind)
         if driver is None or not connector.enabled:
             raise NotFound(f"no enabled connector {connector_id}")
+        if not isinstance(driver, InboundHooks):
+            raise NotFound(f"{connector.kind} connectors receive no webhooks; "
+                           f"{connector_id} has no hook")
         now = self._clock.now()
         notice = driver.read_hook(connector, headers, body, now)
         with self._store.transaction(write=True) as tx:

@@ -8,16 +8,16 @@ answer. Parsing, deduplication and correlation follow in a worker, in bulk
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 
+from interlock.domain import json_input
 from interlock.domain import sources as rules
 from interlock.domain.alerts import (
     PayloadStatus,
     ReceivedPayload,
 )
-from interlock.domain.errors import Unauthenticated
+from interlock.domain.errors import MalformedJson, Unauthenticated
 from interlock.domain.ids import new_id
 from interlock.domain.sources import Source
 from interlock.logs import get_logger
@@ -89,16 +89,17 @@ class Intake:
         raise Unauthenticated("missing or wrong source credentials")
 
     def received(self, source: Source, body: bytes, content_type: str) -> ReceivedPayload:
-        """The payload to store. A body that is not JSON is stored as failed at once, so
-        the sender can be told (400) and the user can see what arrived."""
+        """The payload to store. A body that is not JSON, or nests deeper than the
+        parsers read, is stored as failed at once, so the sender can be told (400), the
+        user can see what arrived, and the worker never decodes it."""
         now = self._clock.now()
         payload = ReceivedPayload(id=new_id("pl", now), source_id=source.id, received_at=now,
                                   content_type=content_type[:200], body=body)
         try:
-            json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
+            json_input.loads(body)
+        except MalformedJson as error:
             return dataclasses.replace(payload, status=PayloadStatus.FAILED, processed_at=now,
-                                       error=f"the body is not JSON: {error}"[:1000])
+                                       error=error.detail[:1000])
         return payload
 
     def store(self, payloads: Sequence[ReceivedPayload]) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.domain import incidents as incident_rules
+from interlock.domain import json_input
 from interlock.domain import sources as rules
 from interlock.domain.alerts import (
     Alert,
@@ -152,9 +152,8 @@ class AlertProcessor:
         if source is None:
             return Parsed(payload, None, failure="the source was deleted")
         try:
-            signals = self._parse(source.kind, json.loads(payload.body), source.options)
-        except RecursionError:
-            return Parsed(payload, source, failure="the JSON is nested too deeply")
+            signals = self._parse(source.kind, json_input.loads(payload.body, what="the payload"),
+                                  source.options)
         except Exception as error:  # kept on the payload, for the user to see
             return Parsed(payload, source, failure=str(error) or repr(error))
         return Parsed(payload, source, [_bounded(signal) for signal in signals])

@@ -11,7 +11,7 @@ from typing import Any
 from interlock.domain import sources as rules
 from interlock.domain.alerts import Alert, ReceivedPayload, SourceKind
 from interlock.domain.endpoints import generate_secret as generate_webhook_secret
-from interlock.domain.errors import InvalidInput, NotFound
+from interlock.domain.errors import BadRequest, InvalidInput, NotFound
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow
@@ -82,7 +82,7 @@ class SourceService:
     def list(self, *, cursor: str | None, limit: int) -> Page[Source]:
         limit = check_limit(limit)
         if cursor is not None and not cursor.startswith("src_"):
-            raise InvalidInput("cursor is not one this API issued")
+            raise BadRequest("cursor is not one this API issued")
         with self._store.transaction() as tx:
             rows = tx.sources.list(after=cursor, limit=limit + 1)
         more = len(rows) > limit

@@ -43,8 +43,12 @@ __all__ = [
 
 def parse(kind: SourceKind, payload: Any, options: ParseOptions | None = None) -> list[Signal]:
     """The signals in one decoded payload of ``kind``'s format (possibly none: a Grafana
-    notification of pending alerts only)."""
-    return PARSERS[kind](payload, options or ParseOptions())
+    notification of pending alerts only). A value nested too deeply to walk is a
+    ParseError like any other malformed payload, never a crash of the worker."""
+    try:
+        return PARSERS[kind](payload, options or ParseOptions())
+    except RecursionError:
+        raise ParseError("the payload is nested too deeply to read") from None
 
 
 def parse_options(kind: SourceKind, raw: Mapping[str, Any]) -> ParseOptions:

@@ -12,17 +12,16 @@ Status is Interlock's alone here: a silence never changes an incident.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from interlock.domain.alerts import Alert, AlertStatus
-from interlock.domain.connectors import Connector, FieldMapping, Owner, redacted_title
+from interlock.domain.connectors import FieldMapping, Owner, redacted_title
 from interlock.domain.errors import InvalidInput, ToolFailed
 from interlock.domain.events import Event, EventType
 from interlock.domain.incidents import Incident, Status
 from interlock.domain.timestamps import rfc3339
 from interlock.ports.connector import (
-    HookNotice,
     LinkWrite,
     PullResult,
     PushResult,
@@ -95,14 +94,6 @@ class AlertmanagerDriver:
                            {**link.state, "active_silence": None}),
             notes=[f"Alertmanager silence {active} was expired in Alertmanager"],
         )
-
-    def read_hook(self, connector: Connector, headers: Mapping[str, str], body: bytes,
-                  now: datetime) -> HookNotice:
-        return HookNotice(delivery_id=None, ignored=(
-            "Alertmanager sends no silence webhooks; changes are noticed on reconcile"))
-
-    def answer(self, notice: HookNotice, message: str, ok: bool) -> tuple[int, Any]:
-        return 200, {"ok": ok, "message": message}
 
     async def _silence(self, ctx: SyncContext, state: dict[str, Any]) -> PushResult:
         matchers = common_labels(ctx.alerts)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from interlock.domain import json_input
 from interlock.domain.connectors import Connector
 from interlock.domain.errors import BadRequest, Unauthenticated
 from interlock.ports.connector import HookNotice
@@ -73,10 +73,7 @@ def own_account(connector: Connector) -> str | None:
 
 
 def _payload(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise BadRequest(f"the Jira webhook body is not JSON: {error}") from error
+    payload = json_input.loads(body, what="the Jira webhook body")
     if not isinstance(payload, dict):
         raise BadRequest("the Jira webhook body is not a JSON object")
     return payload

@@ -15,13 +15,13 @@ ignores it (a button: the refreshed card is the answer).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
 from interlock.connectors.slack.cards import ACKNOWLEDGE, REOPEN, RESOLVE
+from interlock.domain import json_input
 from interlock.domain.errors import BadRequest
 from interlock.ports.connector import Command, HookNotice
 
@@ -64,10 +64,7 @@ def read(body: bytes) -> HookNotice:
 
 
 def _interaction(raw: str) -> HookNotice:
-    try:
-        payload = json.loads(raw)
-    except ValueError as error:
-        raise BadRequest("the Slack interaction payload is not JSON") from error
+    payload = json_input.loads(raw, what="the Slack interaction payload")
     if not isinstance(payload, dict):
         raise BadRequest("the Slack interaction payload is not a JSON object")
     kind = payload.get("type")

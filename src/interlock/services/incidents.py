@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.domain import incidents as rules
-from interlock.domain.alerts import Alert
+from interlock.domain.alerts import Alert, describe_with_labels, differing_labels
 from interlock.domain.errors import Forbidden, NotFound, PreconditionFailed
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.ids import new_id
@@ -191,7 +191,10 @@ class IncidentService:
         now = self._clock.now()
         transition = rules.attach_alert(incident, severity, now)
         tx.incidents.save(transition.incident, expected_version=incident.version)
-        titles = ", ".join(str(alert["title"]) for alert in alerts[:3])
+        shown = alerts[:3]
+        differing = differing_labels([_labels(alert) for alert in shown])
+        titles = ", ".join(describe_with_labels(str(alert["title"]), labels)
+                           for alert, labels in zip(shown, differing, strict=True))
         more = f" and {count - 3} more" if count > 3 else ""
         message = (f"Alert attached: {titles}" if count == 1
                    else f"{count} alerts attached: {titles}{more}")
@@ -257,3 +260,8 @@ def _record(
     ))
     tx.timeline.append(entry)
     return entry
+
+
+def _labels(alert: Mapping[str, Any]) -> dict[str, str]:
+    labels = alert.get("labels")
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}

@@ -8,7 +8,7 @@ sample events), the headers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -225,10 +225,16 @@ class EndpointService:
         if endpoint.rate_limit is not None and not 0 < endpoint.rate_limit <= RATE_LIMIT_MAX:
             raise InvalidInput(f"rate_limit must be above 0 and at most {RATE_LIMIT_MAX:g}")
         if endpoint.template is not None:
-            templates.check(
-                endpoint.template, event_types=endpoint.event_types or None,
-                private_incidents=where.matches(_REDACTED_SAMPLE),
-            )
+            check_template(endpoint.template, endpoint.event_types, where)
+
+
+def check_template(template: str, event_types: Iterable[EventType], where: Filter) -> bytes:
+    """The check saving an endpoint makes of its template (TemplateError if it fails), in
+    one place, so the console's preview warns of exactly what saving refuses: render
+    against samples of ``event_types`` (all, when empty) and, when ``where`` lets private
+    incidents through, against their redacted payload too."""
+    return templates.check(template, event_types=list(event_types) or None,
+                           private_incidents=where.matches(_REDACTED_SAMPLE))
 
 
 def _existing(tx: Transaction, endpoint_id: str) -> Endpoint:

@@ -198,6 +198,23 @@ class EndpointService:
             _existing(tx, endpoint_id)
             return tx.deliveries.counts(endpoint_id)
 
+    def subjects(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """What each message is about, for an attempt log: ``INC-7 v3`` for an incident's
+        event. Events not about an incident (a test, ``endpoint.disabled``) are left out."""
+        found: dict[str, str] = {}
+        references: dict[str, str] = {}
+        with self._store.transaction() as tx:
+            for event_id in set(event_ids):
+                event = tx.events.get(event_id)
+                if event is None or event.incident_id is None:
+                    continue
+                if event.incident_id not in references:
+                    incident = tx.incidents.get(event.incident_id)
+                    references[event.incident_id] = (incident.reference if incident
+                                                     else event.incident_id)
+                found[event_id] = f"{references[event.incident_id]} v{event.incident_version}"
+        return found
+
     def messages(self, *, cursor: str | None, limit: int, event_type: EventType | None = None
                  ) -> Page[Message]:
         limit = check_limit(limit)

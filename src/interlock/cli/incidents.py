@@ -47,7 +47,7 @@ def incidents_list(
     show(_COLUMNS, rows, output, empty="No incidents match.")
 
 
-_COLUMNS = (Column("reference", "Ref", whole=True), Column("status", "Status", whole=True),
-            Column("severity", "Severity", whole=True), Column("service", "Service"),
+_COLUMNS = (Column("reference", "Ref"), Column("status", "Status"),
+            Column("severity", "Severity"), Column("service", "Service"),
             Column("title", "Title"), Column("assignee", "Assignee"),
-            Column("created", "Created (UTC)", whole=True))
+            Column("created", "Created (UTC)"))

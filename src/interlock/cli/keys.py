@@ -41,9 +41,9 @@ def keys_list(db: Db = None, output: OutputOption = None) -> None:
     show(_KEY_COLUMNS, [_key_row(key) for key in app.keys.list()], output, empty="No keys.")
 
 
-_KEY_COLUMNS = (Column("id", "ID", whole=True), Column("name", "Name"),
-                Column("prefix", "Prefix", whole=True), Column("scopes", "Scopes"),
-                Column("created", "Created", whole=True), Column("revoked", "Revoked"))
+_KEY_COLUMNS = (Column("id", "ID"), Column("name", "Name"),
+                Column("prefix", "Prefix"), Column("scopes", "Scopes"),
+                Column("created", "Created"), Column("revoked", "Revoked"))
 
 
 def _key_row(key: ApiKey) -> dict[str, Value]:

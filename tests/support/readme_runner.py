@@ -11,6 +11,7 @@ back in what it prints.
 
 from __future__ import annotations
 
+import difflib
 import os
 import queue
 import re
@@ -21,6 +22,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 from tests.support.readme import Step, contains_in_order, mask
 from tests.support.server import KEY_LINE, environment, free_port, interlock_command
@@ -104,8 +107,6 @@ class Runner:
                 stdin=subprocess.DEVNULL, cwd=self.workdir, env=env,
             )
         deadline = time.monotonic() + BLOCK_TIMEOUT
-        import httpx
-
         while time.monotonic() < deadline:
             if self.server.poll() is not None:
                 raise StepFailed(f"interlock serve exited:\n{self.server_output()}")
@@ -239,8 +240,6 @@ class Runner:
 
 
 def explain(name: str, expected: str, actual: str) -> str:
-    import difflib
-
     diff = "\n".join(difflib.unified_diff(expected.split("\n"), actual.split("\n"),
                                           "README", "this run", lineterm=""))
     return f"{name}: the output differs from the README (masked):\n{diff}\n\n" \

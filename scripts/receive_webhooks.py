@@ -10,11 +10,24 @@ answers 500 to the first N requests, to watch Interlock retry.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
+
+_printing = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line at a time: requests are handled on several threads, and print()
+    writes the text and its newline separately, so lines could interleave under load."""
+    with _printing:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def main() -> None:
@@ -25,6 +38,7 @@ def main() -> None:
     options = parser.parse_args()
     verifier = Webhook(options.secret)
     failures_left = [options.fail]
+    counting = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -33,18 +47,20 @@ def main() -> None:
             try:
                 payload = verifier.verify(body, headers)
             except WebhookVerificationError as error:
-                print(f"REJECTED {headers.get('webhook-id')}: {error}", flush=True)
+                say(f"REJECTED {headers.get('webhook-id')}: {error}")
                 self._answer(401)
                 return
-            if failures_left[0] > 0:
-                failures_left[0] -= 1
-                print(f"failing on purpose: {headers['webhook-id']}", flush=True)
+            with counting:
+                fail_this = failures_left[0] > 0
+                failures_left[0] -= fail_this
+            if fail_this:
+                say(f"failing on purpose: {headers['webhook-id']}")
                 self._answer(500)
                 return
             incident = payload.get("data", {}).get("incident", {})
-            print(f"{headers['webhook-id']} {payload['type']} "
-                  f"{incident.get('reference', '')} v{incident.get('version', '')}: "
-                  f"{json.dumps(payload.get('data', {}).get('changes', {}))}", flush=True)
+            say(f"{headers['webhook-id']} {payload['type']} "
+                f"{incident.get('reference', '')} v{incident.get('version', '')}: "
+                f"{json.dumps(payload.get('data', {}).get('changes', {}))}")
             self._answer(200)
 
         def _answer(self, status: int) -> None:
@@ -55,8 +71,11 @@ def main() -> None:
         def log_message(self, *_: object) -> None:
             return
 
-    print(f"listening on http://127.0.0.1:{options.port}/", flush=True)
-    ThreadingHTTPServer(("127.0.0.1", options.port), Handler).serve_forever()
+    ThreadingHTTPServer.request_queue_size = 128  # not 5: a burst of retries must not reset
+    server = ThreadingHTTPServer(("127.0.0.1", options.port), Handler)
+    say(f"listening on http://127.0.0.1:{options.port}/")  # once it can take requests
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -30,5 +30,13 @@ fi
 # And a missing Chromium (the browser tests drive the console with it, headless).
 export INTERLOCK_REQUIRE_CHROMIUM=1
 
+# The README's test pastes its commands into bash; they use curl and jq.
+if ! command -v jq >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+    . scripts/debian.sh
+    echo "test.sh: installing Debian's jq and curl for the README's commands" >&2
+    apt_install --no-install-recommends jq curl
+fi
+export INTERLOCK_REQUIRE_README_TOOLS=1
+
 echo "== pytest (PostgreSQL at ${INTERLOCK_TEST_POSTGRES_URL}, Alertmanager ${INTERLOCK_TEST_ALERTMANAGER}, Chromium ${INTERLOCK_TEST_CHROMIUM})"
 $BIN/pytest "$@"

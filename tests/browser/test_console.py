@@ -196,12 +196,25 @@ def test_connectors_show_their_health_and_the_incident_its_links(
                                 "webhook_secret": jira.webhook_secret})
         _connector(console, name="alertmanager-prod", kind="alertmanager",
                    settings={"url": "http://127.0.0.1:9"})
+        # One made with the console's form, for a Jira that is not there: it fails.
+        page = open_browser().new_page()
+        sign_in(page, console, console.admin_key, "/connectors")
+        page.get_by_role("link", name="New connector").click()
+        page.get_by_role("link", name="Jira Cloud").click()
+        page.get_by_label("Name").fill("jira-staging")
+        page.locator("#setting-base_url").fill("http://127.0.0.1:9")
+        page.locator("#setting-project_key").fill("STAGE")
+        page.locator("#credential-email").fill("bot@example.com")
+        page.locator("#credential-api_token").fill("staging-token")
+        page.locator("#credential-webhook_secret").fill("staging-secret")
+        screenshot(page, "connector-form")
+        page.get_by_role("button", name="Create connector").click()
+        expect(page.get_by_role("heading", name="jira-staging")).to_be_visible()
         incident = console.declare("Checkout returns 502", severity="high",
                                    service="checkout")
         acknowledged = console.api.post(f"/incidents/{incident['id']}/acknowledge")
         assert acknowledged.status_code == 200, acknowledged.text
-        page = open_browser().new_page()
-        sign_in(page, console, console.admin_key, f"/incidents/{incident['reference']}")
+        page.goto(f"{console.url}/incidents/{incident['reference']}")
         links = page.locator("#incident-links")
         for _ in range(40):
             if "OPS-" in links.inner_text():
@@ -214,7 +227,16 @@ def test_connectors_show_their_health_and_the_incident_its_links(
         page.get_by_role("navigation", name="Sections").get_by_role(
             "link", name="Connectors").click()
         expect(page.get_by_role("heading", name="jira-ops")).to_be_visible()
-        expect(page.locator("li.connector").filter(has_text="alertmanager-prod")
+        for _ in range(40):
+            if "failing" in page.locator("li.connector").filter(
+                    has_text="jira-staging").inner_text():
+                break
+            page.wait_for_timeout(250)
+            page.reload()
+        expect(page.locator("li.connector").filter(has_text="jira-staging")
                ).to_contain_text("failing")
+        # Nothing of a hand-declared incident is in Alertmanager: skipped, not failing.
+        expect(page.locator("li.connector").filter(has_text="alertmanager-prod")
+               ).not_to_contain_text("failing")
         assert jira.api_token not in page.content()
         screenshot(page, "connectors")

@@ -118,6 +118,31 @@ def test_ack_silences_the_alerts_and_resolve_expires_the_silence(
     assert all(item["outcome"] == "succeeded" for item in activity)
 
 
+def test_an_incident_without_alerts_is_skipped_and_the_connector_stays_healthy(
+        hub: Container, hub_client: TestClient, admin_key: dict[str, str],
+        alertmanager: RunningAlertmanager) -> None:
+    """Declared by hand, an incident has nothing in Alertmanager to silence: that is
+    nothing to do, not a failure of the connector (which used to turn red for it)."""
+    client, admin = hub_client, admin_key
+    connector = _connector(client, admin, alertmanager.url)
+    declared = client.post("/api/v1/incidents", headers=admin,
+                           json={"title": "Checkout slow", "severity": "high"}).json()
+    client.post(f"/api/v1/incidents/{declared['id']}/acknowledge", headers=admin)
+    sync_all(hub)
+    client.post(f"/api/v1/incidents/{declared['id']}/resolve", headers=admin)
+    sync_all(hub)
+
+    assert not alertmanager.silences()
+    activity = client.get(f"/api/v1/connectors/{connector['id']}/activity",
+                          headers=admin).json()["data"]
+    assert [(item["action"], item["outcome"]) for item in activity] == [
+        ("push:incident.resolved", "skipped"), ("push:incident.acknowledged", "skipped")]
+    assert "nothing to silence" in activity[1]["summary"]
+    assert all(item["error"] is None and not item["calls"] for item in activity)
+    health = client.get(f"/api/v1/connectors/{connector['id']}", headers=admin).json()
+    assert health["failing_since"] is None and health["last_error"] is None
+
+
 def test_reopen_expires_and_a_new_ack_silences_again(
         hub: Container, hub_client: TestClient, admin_key: dict[str, str],
         alertmanager: RunningAlertmanager) -> None:

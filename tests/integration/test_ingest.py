@@ -186,7 +186,8 @@ def test_alerts_group_into_incidents_by_service_and_name(
                             headers=admin_key).json()["data"]
     assert len(alerts) == 3
     assert timeline(hub_client, admin_key, latency["id"])[1:] == [
-        "2 alerts attached: HighLatency on checkout, HighLatency on checkout",
+        "2 alerts attached: HighLatency on checkout (instance=a), "
+        "HighLatency on checkout (instance=b)",
         "Alert attached: HighLatency on checkout; severity raised to critical",
     ]
     with hub.store.engine.connect() as connection:  # type: ignore[attr-defined]

@@ -19,9 +19,10 @@ alerts_app = typer.Typer(help="Send alerts to a source from the terminal.",
 
 @alerts_app.command("send")
 def send(
-    source: Annotated[str, typer.Option(help="The source id (src_…)")],
-    file: Annotated[Path, typer.Option(help="A JSON payload in the source's format; - for "
-                                           "standard input", allow_dash=True)],
+    source: Annotated[str, typer.Option(metavar="SRC_ID", help="The source id (src_…)")],
+    file: Annotated[Path, typer.Option(
+        metavar="FILE", help="A JSON payload in the source's format; - for standard input",
+        allow_dash=True)],
     db: Db = None,
 ) -> None:
     """Process a payload as if the source's tool had sent it, and show what it did."""

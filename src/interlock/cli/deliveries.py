@@ -15,11 +15,14 @@ deliveries_app = typer.Typer(help="Watch webhook deliveries.", no_args_is_help=T
 
 @deliveries_app.command("tail")
 def tail(
-    endpoint: Annotated[str | None, typer.Option(help="Only this endpoint's attempts")] = None,
-    last: Annotated[int, typer.Option(min=0, max=500, help="Attempts to show first")] = 20,
+    endpoint: Annotated[str | None, typer.Option(
+        metavar="EP_ID", help="Only this endpoint's attempts")] = None,
+    last: Annotated[int, typer.Option(metavar="N", min=0, max=500,
+                                      help="Attempts to show first")] = 20,
     follow: Annotated[bool, typer.Option("--follow/--no-follow",
                                          help="Keep printing new attempts")] = True,
-    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks")] = 1.0,
+    interval: Annotated[float, typer.Option(metavar="SECONDS", min=0.1,
+                                            help="Seconds between looks")] = 1.0,
     db: Db = None,
 ) -> None:
     """Print delivery attempts, newest last, and keep following (Ctrl-C to stop)."""

@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Column, Table
 
 from interlock.cli.common import Db, container, fail, stdout
+from interlock.cli.output import Column, OutputOption, Value, show
 from interlock.domain.errors import InterlockError
-from interlock.domain.keys import Scope
+from interlock.domain.keys import ApiKey, Scope
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
 @keys_app.command("create")
 def keys_create(
-    name: Annotated[str, typer.Option(help="Who or what uses the key")],
-    scope: Annotated[list[Scope], typer.Option(help="Repeat for several scopes")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="Who or what uses the key")],
+    scope: Annotated[list[Scope], typer.Option(
+        metavar="SCOPE", show_choices=False,
+        help=f"Repeat for several: {', '.join(item.value for item in Scope)}")],
     db: Db = None,
 ) -> None:
     """Create a key. Its secret is printed alone on the last line, for scripts."""
@@ -33,19 +35,24 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(db: Db = None) -> None:
+def keys_list(db: Db = None, output: OutputOption = None) -> None:
     """List keys (never their secrets)."""
     app = container(db)
-    # The id is what `keys revoke` takes: never shorten it, however narrow the terminal.
-    table = Table(Column("ID", no_wrap=True, min_width=30), "Name", "Prefix", "Scopes",
-                  "Created", "Revoked")
-    for key in app.keys.list():
-        table.add_row(
-            key.id, key.name, key.prefix + "…", ", ".join(sorted(s.value for s in key.scopes)),
-            key.created_at.strftime("%Y-%m-%d %H:%M"),
-            key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else "",
-        )
-    stdout.print(table)
+    show(_KEY_COLUMNS, [_key_row(key) for key in app.keys.list()], output, empty="No keys.")
+
+
+_KEY_COLUMNS = (Column("id", "ID"), Column("name", "Name"),
+                Column("prefix", "Prefix"), Column("scopes", "Scopes"),
+                Column("created", "Created"), Column("revoked", "Revoked"))
+
+
+def _key_row(key: ApiKey) -> dict[str, Value]:
+    return {
+        "id": key.id, "name": key.name, "prefix": key.prefix + "…",
+        "scopes": sorted(scope.value for scope in key.scopes),
+        "created": key.created_at.strftime("%Y-%m-%d %H:%M"),
+        "revoked": key.revoked_at.strftime("%Y-%m-%d %H:%M") if key.revoked_at else None,
+    }
 
 
 @keys_app.command("revoke")

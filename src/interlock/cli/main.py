@@ -12,11 +12,21 @@ from collections.abc import Collection, Iterator
 from types import FrameType
 from typing import Annotated
 
+import sqlalchemy.exc
 import typer
+from rich.markup import escape
 
-from interlock.bootstrap import build
 from interlock.cli.alerts import alerts_app
-from interlock.cli.common import Db, fail, redact, settings, stdout
+from interlock.cli.common import (
+    Db,
+    check_port_free,
+    fail,
+    open_container,
+    redact,
+    settings,
+    stderr,
+    stdout,
+)
 from interlock.cli.deliveries import deliveries_app
 from interlock.cli.incidents import incidents_app
 from interlock.cli.keys import keys_app
@@ -25,7 +35,10 @@ from interlock.domain.errors import InterlockError
 from interlock.logs import configure as configure_logs
 from interlock.services.container import Container
 
-app = typer.Typer(help="Interlock: bi-directional incident integrations.", no_args_is_help=True)
+# Plain help (no boxes, no "<str>" after every flag), and errors are ours to print: see
+# main().
+app = typer.Typer(help="Interlock: bi-directional incident integrations.", no_args_is_help=True,
+                  rich_markup_mode=None, pretty_exceptions_enable=False)
 app.add_typer(keys_app, name="keys")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(deliveries_app, name="deliveries")
@@ -35,8 +48,8 @@ app.add_typer(alerts_app, name="alerts")
 @app.command()
 def serve(
     db: Db = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    host: Annotated[str | None, typer.Option(metavar="HOST", help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Port to listen on")] = None,
     worker: Annotated[bool | None, typer.Option(
         "--worker/--no-worker",
         help="Deliver webhooks in this process too (default); --no-worker for scale-out "
@@ -45,6 +58,7 @@ def serve(
     """Serve the API and web console (and, on first start, print an admin API key)."""
     loaded = settings(database_url=db, host=host, port=port, embedded_worker=worker)
     configure_logs(loaded.log_level, loaded.log_format)
+    check_port_free(loaded.host, loaded.port)  # before a migration or a worker starts
     container = _start(loaded)
     secret = _bootstrap(container)
     if secret is not None:
@@ -171,21 +185,24 @@ async def _stop_without_parent(stop: asyncio.Event) -> None:
 def migrate(db: Db = None) -> None:
     """Upgrade the database schema to this version of Interlock."""
     from interlock.store.engine import create_engine
-    from interlock.store.migrate import current_revision, head_revision, upgrade
+    from interlock.store.migrate import check_usable, current_revision, head_revision, upgrade
 
     loaded = settings(database_url=db)
     engine = create_engine(loaded.database_url)
-    before = current_revision(engine)
-    upgrade(engine)
-    after = current_revision(engine)
+    try:
+        check_usable(engine, migrating=True, shown=redact(loaded.database_url))
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    except InterlockError as error:
+        raise fail(error, 1) from error
+    finally:
+        engine.dispose()
     stdout.print(f"schema at revision {after} (was {before or 'empty'}; head {head_revision()})")
 
 
 def _start(loaded: Settings) -> Container:
-    try:
-        return build(loaded, migrate_schema=loaded.auto_migrate)
-    except InterlockError as error:
-        raise fail(error, 1) from error
+    return open_container(loaded)
 
 
 def _bootstrap(container: Container) -> str | None:
@@ -195,5 +212,20 @@ def _bootstrap(container: Container) -> str | None:
         raise fail(error, 1) from error
 
 
+def main() -> None:
+    """The ``interlock`` command: an error is one line on standard error saying what to
+    do, never a traceback (a database that breaks mid-command, say)."""
+    try:
+        app()
+    except InterlockError as error:
+        fail(error, 1)
+        sys.exit(1)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        stderr.print(f"[red]error:[/red] the database failed: {escape(reason)}",
+                     highlight=False)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

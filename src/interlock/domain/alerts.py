@@ -7,7 +7,7 @@ a tool's own payload.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -141,6 +141,24 @@ class ReceivedPayload:
     processed_at: datetime | None = None
     attempts: int = 0
     position: int = 0
+
+
+def differing_labels(label_sets: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """For each alert's labels, those that tell it apart from the others: the labels whose
+    value is not the same on all of them (``instance``, ``pod``…). Two alerts of one
+    group otherwise read alike ("HighErrorRate, HighErrorRate")."""
+    names = {name for labels in label_sets for name in labels}
+    varying = sorted(name for name in names
+                     if len({labels.get(name) for labels in label_sets}) > 1)
+    return [{name: labels[name] for name in varying if name in labels}
+            for labels in label_sets]
+
+
+def describe_with_labels(title: str, labels: Mapping[str, str]) -> str:
+    """``HighErrorRate (instance=web-1)``; the title alone when nothing tells it apart."""
+    if not labels:
+        return title
+    return f"{title} ({', '.join(f'{name}={value}' for name, value in labels.items())})"
 
 
 def alert_to_dict(alert: Alert) -> dict[str, object]:

@@ -104,6 +104,16 @@ class StoreUnavailable(InterlockError):
     retryable = True
 
 
+class DatabaseUnusable(InterlockError):
+    """The database answers but is not one this Interlock can use: not a database at all,
+    another application's, or at another schema revision. Retrying will not help; the
+    detail says what to do."""
+
+    status = 503
+    title = "Database unusable"
+    slug = "database-unusable"
+
+
 class ToolFailed(InterlockError):
     """A connector's call to its tool failed. Whether to try again depends on how (a
     timeout or a 503 may pass; a 400 or a missing project will not), so ``retryable``

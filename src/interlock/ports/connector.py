@@ -119,6 +119,10 @@ class PushResult:
     #: created, its transition refused): the link is still written, so a retry does not
     #: make a second one, and the job counts as failed with this error.
     failed: ToolFailed | None = None
+    #: Nothing to do in the tool (an incident without alerts to silence, no silence to
+    #: expire): the activity log shows it as skipped, and it says nothing about the
+    #: tool's health, so the connector is not marked failing (nor healthy) for it.
+    skipped: bool = False
 
 
 @dataclass(frozen=True)

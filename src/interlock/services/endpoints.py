@@ -8,7 +8,7 @@ sample events), the headers.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -203,6 +203,23 @@ class EndpointService:
             _existing(tx, endpoint_id)
             return tx.deliveries.counts(endpoint_id)
 
+    def subjects(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """What each message is about, for an attempt log: ``INC-7 v3`` for an incident's
+        event. Events not about an incident (a test, ``endpoint.disabled``) are left out."""
+        found: dict[str, str] = {}
+        references: dict[str, str] = {}
+        with self._store.transaction() as tx:
+            for event_id in set(event_ids):
+                event = tx.events.get(event_id)
+                if event is None or event.incident_id is None:
+                    continue
+                if event.incident_id not in references:
+                    incident = tx.incidents.get(event.incident_id)
+                    references[event.incident_id] = (incident.reference if incident
+                                                     else event.incident_id)
+                found[event_id] = f"{references[event.incident_id]} v{event.incident_version}"
+        return found
+
     def messages(self, *, cursor: str | None, limit: int, event_type: EventType | None = None
                  ) -> Page[Message]:
         limit = check_limit(limit)
@@ -229,10 +246,16 @@ class EndpointService:
         rules.check_timeout(endpoint.timeout)
         rules.check_rate_limit(endpoint.rate_limit)
         if endpoint.template is not None:
-            templates.check(
-                endpoint.template, event_types=endpoint.event_types or None,
-                private_incidents=where.matches(_REDACTED_SAMPLE),
-            )
+            check_template(endpoint.template, endpoint.event_types, where)
+
+
+def check_template(template: str, event_types: Iterable[EventType], where: Filter) -> bytes:
+    """The check saving an endpoint makes of its template (TemplateError if it fails), in
+    one place, so the console's preview warns of exactly what saving refuses: render
+    against samples of ``event_types`` (all, when empty) and, when ``where`` lets private
+    incidents through, against their redacted payload too."""
+    return templates.check(template, event_types=list(event_types) or None,
+                           private_incidents=where.matches(_REDACTED_SAMPLE))
 
 
 def _changed(endpoint: Endpoint, changes: Mapping[str, Any], now: datetime) -> Endpoint:

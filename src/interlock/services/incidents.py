@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.domain import incidents as rules
-from interlock.domain.alerts import Alert
+from interlock.domain.alerts import Alert, describe_with_labels, differing_labels
 from interlock.domain.errors import Forbidden, NotFound, PreconditionFailed
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.ids import new_id
@@ -260,7 +260,12 @@ def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = Fa
 
 
 def _attached_message(item: Attachment, transition: Transition) -> str:
-    titles = ", ".join(str(alert["title"]) for alert in item.alerts[:3])
+    """'2 alerts attached: X (instance=web-1), X (instance=web-2)': the labels that
+    tell the first few apart."""
+    shown = item.alerts[:3]
+    differing = differing_labels([_labels(alert) for alert in shown])
+    titles = ", ".join(describe_with_labels(str(alert["title"]), labels)
+                       for alert, labels in zip(shown, differing, strict=True))
     more = f" and {item.count - 3} more" if item.count > 3 else ""
     message = (f"Alert attached: {titles}" if item.count == 1
                else f"{item.count} alerts attached: {titles}{more}")
@@ -318,3 +323,8 @@ def _written(
         data=data,
     )
     return event, entry
+
+
+def _labels(alert: Mapping[str, Any]) -> dict[str, str]:
+    labels = alert.get("labels")
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}

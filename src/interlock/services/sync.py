@@ -305,8 +305,9 @@ class SyncService:
                 tx.sync_jobs.complete(owner, [outcome], now)
                 tx.connector_activity.append([activity])
                 learned = done.result.learned if isinstance(done.result, PushResult) else None
-                tx.connectors.record_health(work.connector.id, at=now, error=activity.error,
-                                            learned=learned)
+                if activity.outcome is not Outcome.SKIPPED or learned:
+                    tx.connectors.record_health(work.connector.id, at=now,
+                                                error=activity.error, learned=learned)
             return
         except InterlockError as error:
             if error.retryable:
@@ -381,7 +382,8 @@ class SyncService:
                                                      retry_after).next_attempt_at
             status = JobStatus.PENDING if next_at else JobStatus.FAILED
         outcome = Outcome.SUCCEEDED if error is None else Outcome.FAILED
-        if error is None and not done.calls and not summary:
+        said_skip = isinstance(done.result, PushResult) and done.result.skipped
+        if error is None and (said_skip or (not done.calls and not summary)):
             outcome = Outcome.SKIPPED
         activity = Activity(
             id=new_id("act", now), connector_id=job.connector_id, at=done.started_at,

@@ -1,9 +1,9 @@
 """Connector pages: each connector's health, queue and hook URL, and one connector's
 settings (never its credentials, only which are set), mapping, activity log and links.
 
-Connectors are created with the API (``POST /api/v1/connectors``); the empty state
-shows how. Here an operator sees whether a tool is in step and why not, and can switch
-a connector off and on.
+Connectors are created and edited here with a form per kind (``connector_form``), or
+with the API (``POST /api/v1/connectors``). An operator sees whether a tool is in step
+and why not, and can switch a connector off and on.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.connectors import Connector, Link
-from interlock.domain.errors import NotFound
+from interlock.domain.errors import InvalidInput, NotFound
 from interlock.domain.keys import Scope
+from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
+from interlock.web.connector_form import HELP, ConnectorForm, problems
 from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
 from interlock.web.session import Visitor
 
@@ -83,6 +85,73 @@ def connector_list(request: Request, person: Signed) -> Response:
     }, visitor=person)
 
 
+@router.get("/connectors/new")
+def new_connector(request: Request, person: Signed,
+                  kind: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+    person.require(Scope.CONNECTORS_MANAGE)
+    app = container(request)
+    if kind is None or kind not in app.connectors.kinds:
+        return render(request, "connector_kinds.html", {
+            "kinds": app.connectors.kinds, "kind_label": kind_label}, visitor=person)
+    return _form_page(request, person, ConnectorForm.blank(app.connectors.driver(kind)), None)
+
+
+@router.post("/connectors/new")
+async def create_connector(request: Request, person: Signed,
+                           kind: Annotated[str, Query(max_length=40)]) -> Response:
+    posted = await checked_form(request, person)
+    person.require(Scope.CONNECTORS_MANAGE)
+    app = container(request)
+    driver = app.connectors.driver(kind)  # InvalidInput (422) for an unknown kind
+    form = ConnectorForm.posted(kind, posted, driver)
+    try:
+        fields = form.change(driver, editing=False)
+        connector = await run_in_threadpool(app.connectors.create,
+                                            ConnectorSpec(kind=kind, **fields))
+    except InvalidInput as error:
+        return _form_page(request, person, form, None, error=error, status_code=422)
+    return redirect(request, f"/connectors/{connector.id}", person,
+                    f"{connector.name} created. Point the tool at its webhook URL below.")
+
+
+@router.get("/connectors/{connector_id}/edit")
+def edit_connector(request: Request, connector_id: str, person: Signed) -> Response:
+    person.require(Scope.CONNECTORS_MANAGE)
+    connector = container(request).connectors.get(connector_id)
+    return _form_page(request, person, ConnectorForm.of(connector), connector)
+
+
+@router.post("/connectors/{connector_id}/edit")
+async def save_connector(request: Request, connector_id: str, person: Signed) -> Response:
+    posted = await checked_form(request, person)
+    person.require(Scope.CONNECTORS_MANAGE)
+    app = container(request)
+    connector = await run_in_threadpool(app.connectors.get, connector_id)
+    driver = app.connectors.driver(connector.kind)
+    form = ConnectorForm.posted(connector.kind, posted, driver)
+    try:
+        await run_in_threadpool(app.connectors.update, connector_id,
+                                form.change(driver, editing=True))
+    except InvalidInput as error:
+        return _form_page(request, person, form, connector, error=error, status_code=422)
+    return redirect(request, f"/connectors/{connector_id}", person, "Connector saved.")
+
+
+def _form_page(request: Request, person: Visitor, form: ConnectorForm,
+               connector: Connector | None, *, error: InvalidInput | None = None,
+               status_code: int = 200) -> Response:
+    driver = container(request).connectors.driver(form.kind)
+    return render(request, "connector_form.html", {
+        "form": form, "connector": connector, "kind_label": kind_label(form.kind),
+        "setting_fields": form.setting_fields(driver),
+        "credential_names": driver.required_credentials,
+        "credentials_set": sorted(connector.credentials) if connector else [],
+        "help": HELP, "error": error.detail if error else None,
+        "problems": problems(error) if error else {},
+    }, visitor=person, status_code=status_code)
+
+
+# After /connectors/new, which it would otherwise take for an id.
 @router.get("/connectors/{connector_id}")
 def connector_page(request: Request, connector_id: str, person: Signed,
                    cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:

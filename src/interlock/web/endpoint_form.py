@@ -19,6 +19,8 @@ from interlock.domain import templates
 from interlock.domain.endpoints import DEFAULT_TIMEOUT, Endpoint
 from interlock.domain.errors import InvalidInput
 from interlock.domain.events import SUBSCRIBABLE, EventType
+from interlock.domain.filters import Filter
+from interlock.services.endpoints import check_template
 
 #: Shown in place of a header value that looks like a credential; sent back unchanged,
 #: it means "keep the stored value".
@@ -135,11 +137,19 @@ def preview(form: EndpointForm) -> Preview:
     except templates.TemplateError as error:
         return Preview(kind.value, "", error=error.detail)
     body = json.dumps(json.loads(rendered), indent=2)
+    try:  # exactly what saving checks, with the form's event types and filter
+        where = Filter.parse(form._filter())
+        chosen = [EventType(value) for value in form.event_types if value in _KNOWN]
+    except InvalidInput:
+        return Preview(kind.value, body)  # saving reports the filter itself
     try:
-        templates.check(form.template, event_types=[kind])
+        check_template(form.template, chosen, where)
     except templates.TemplateError as error:
         return Preview(kind.value, body, warning=error.detail)
     return Preview(kind.value, body)
+
+
+_KNOWN = {kind.value for kind in SUBSCRIBABLE}
 
 
 def sample_types() -> list[str]:

@@ -71,9 +71,15 @@ def endpoint_page(request: Request, endpoint_id: str, person: Signed,
     person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
     endpoint = app.endpoints.get(endpoint_id)
+    # Where the live stream starts: what is on the page now, so an attempt made while the
+    # page loads (the "Send test" just pressed) still redraws it.
+    newest = app.endpoints.follow_attempts(after=None, limit=1, endpoint_id=endpoint_id)
     page = app.endpoints.attempts(endpoint_id, cursor=cursor, limit=ATTEMPT_PAGE)
     return render(request, "endpoint.html", {
         "endpoint": endpoint, "attempts": page.items, "next_cursor": page.next_cursor,
+        "live_after": newest[-1][0] if newest else 0, "now": app.clock.now(),
+        "subjects": app.endpoints.subjects(attempt.event_id for attempt in page.items),
+        "tried": {(attempt.delivery_id, attempt.number) for attempt in page.items},
         "cursor": cursor, "counts": app.endpoints.counts(endpoint_id),
         "recover_hours": RECOVER_HOURS,
     }, visitor=person)
@@ -142,16 +148,20 @@ def _act(app: Any, person: Visitor, endpoint_id: str, action: str, form: Any) ->
 
 
 @router.get("/endpoints/{endpoint_id}/live")
-async def endpoint_live(request: Request, endpoint_id: str, person: Signed) -> Response:
-    """An ``attempt`` event whenever this endpoint's attempt log grows."""
+async def endpoint_live(request: Request, endpoint_id: str, person: Signed,
+                        after: Annotated[int | None, Query(ge=0)] = None) -> Response:
+    """An ``attempt`` event whenever this endpoint's attempt log grows past ``after`` (the
+    page's newest attempt; else the newest now)."""
     person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
     await run_in_threadpool(app.endpoints.get, endpoint_id)
     feed: live.ChangeFeed = request.app.state.console_feed
     secret = person.session.key or ""
-    newest = await run_in_threadpool(app.endpoints.follow_attempts, after=None, limit=1,
-                                     endpoint_id=endpoint_id)
-    position = newest[-1][0] if newest else 0
+    position = after
+    if position is None:
+        newest = await run_in_threadpool(app.endpoints.follow_attempts, after=None, limit=1,
+                                         endpoint_id=endpoint_id)
+        position = newest[-1][0] if newest else 0
 
     async def next_messages() -> list[str] | None:
         nonlocal position

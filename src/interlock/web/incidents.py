@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from interlock.domain.alerts import differing_labels
 from interlock.domain.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import Scope
@@ -124,9 +125,12 @@ def incident_page(request: Request, reference: str, person: Signed) -> Response:
     person.require(Scope.INCIDENTS_READ)
     app = container(request)
     incident = app.incidents.get(person.viewer, reference)
+    alerts = app.incidents.alerts(person.viewer, incident.id)
     return render(request, "incident.html", {
         "incident": incident,
-        "alerts": app.incidents.alerts(person.viewer, incident.id),
+        "alerts": alerts,
+        # The labels that tell alerts apart (instance, pod…): their titles are often alike.
+        "alert_labels": differing_labels([alert.labels for alert in alerts]),
         "timeline": _timeline(app.incidents, person.viewer, incident),
         "can_write": person.can(Scope.INCIDENTS_WRITE),
         "links": _links(app, incident),

@@ -69,11 +69,11 @@ class AlertmanagerDriver:
         active = state.get("active_silence")
         if ctx.incident.status is Status.ACKNOWLEDGED:
             if active:
-                return PushResult(summary=f"silence {active} already active")
+                return PushResult(summary=f"silence {active} already active", skipped=True)
             return await self._silence(ctx, state)
         if active:
             return await self._expire(ctx, state, str(active))
-        return PushResult(summary="no active silence; nothing to expire")
+        return PushResult(summary="no active silence; nothing to expire", skipped=True)
 
     async def refresh(self, ctx: SyncContext) -> PushResult:
         return await self.push(ctx)
@@ -97,10 +97,13 @@ class AlertmanagerDriver:
 
     async def _silence(self, ctx: SyncContext, state: dict[str, Any]) -> PushResult:
         matchers = common_labels(ctx.alerts)
-        if not matchers:
-            raise ToolFailed(
-                f"{ctx.incident.reference} has no alerts with labels in common to silence "
-                f"({len(ctx.alerts)} alerts)", retryable=False)
+        if not matchers:  # declared by hand, say: nothing of it is in Alertmanager
+            return PushResult(
+                summary=(f"nothing to silence: {ctx.incident.reference} has no alerts"
+                         if not ctx.alerts else
+                         f"nothing to silence: {ctx.incident.reference}'s "
+                         f"{len(ctx.alerts)} alerts have no labels in common"),
+                skipped=True)
         minutes = float(ctx.connector.settings.get("duration_minutes") or 240)
         ends = ctx.now + timedelta(minutes=minutes)
         body = {

@@ -93,6 +93,7 @@ class Results:
     deliveries_left: int = 0
     cpu_interlock: float = 0.0
     cpu_api: float = 0.0  # the serve process alone: API and ingest
+    cpu_workers: list[float] = field(default_factory=list)  # each --workers process
     cpu_postgres: float | None = None
     postgres_settings: str = ""
     webhooks: int = 0
@@ -318,8 +319,9 @@ async def run(ctx: StormContext, results: Results) -> None:
                          INTERLOCK_SECRET_KEY="storm-bench")
     peers = await start_peers(ctx)
     interlock = await start_interlock(ctx, "storm", worker=not args.workers, connections=8)
-    workers = [ctx.spawn(f"worker{i}", interlock_command("worker", "--db", interlock.db_url))
-               for i in range(args.workers)]
+    workers = [ctx.spawn(f"worker{i}", interlock_command("worker", "--db", interlock.db_url,
+                                                        "--tasks", tasks))
+               for i, tasks in enumerate(args.worker_tasks)]
     engine = sa.create_engine(interlock.db_url.replace("postgresql://",
                                                        "postgresql+psycopg://", 1))
     try:
@@ -329,6 +331,7 @@ async def run(ctx: StormContext, results: Results) -> None:
         pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
         cpu_before = process_tree_cpu(pids)
         api_before = cpu_seconds(interlock.proc.popen.pid) or 0.0
+        workers_before = [cpu_seconds(worker.popen.pid) or 0.0 for worker in workers]
         pg_before = postgres_cpu(interlock.db_url) if ctx.postgres else 0.0
         stop = asyncio.Event()
         client = asyncio.create_task(person(interlock, args, results, stop))
@@ -354,6 +357,8 @@ async def run(ctx: StormContext, results: Results) -> None:
             await asyncio.sleep(0.2)
         results.cpu_interlock = process_tree_cpu(pids) - cpu_before
         results.cpu_api = (cpu_seconds(interlock.proc.popen.pid) or 0.0) - api_before
+        results.cpu_workers = [(cpu_seconds(worker.popen.pid) or 0.0) - before
+                               for worker, before in zip(workers, workers_before, strict=True)]
         if ctx.postgres:
             results.cpu_postgres = postgres_cpu(interlock.db_url) - pg_before
     finally:
@@ -372,7 +377,8 @@ def summary(ctx: StormContext, results: Results) -> None:
     api = percentiles_ms(results.api)
     alerts = max(results.accepted, 1)
     setup = ("serve + its worker process" if not args.workers
-             else f"serve --no-worker + {args.workers} worker process(es)")
+             else f"serve --no-worker + {args.workers} worker process(es): "
+                  + "; ".join(args.worker_tasks))
     print(f"\nstorm on {ctx.database} ({setup}); {results.postgres_settings}")
     print(f"  POSTs: {results.sent:,} sent in {results.send_seconds:.1f} s "
           f"({results.sent / max(results.send_seconds, 1e-9):,.0f}/s; requested "
@@ -389,6 +395,10 @@ def summary(ctx: StormContext, results: Results) -> None:
           f"{(results.cpu_interlock - results.cpu_api) / alerts * 1e6:,.0f} µs)"
           + (f", PostgreSQL {results.cpu_postgres / alerts * 1e6:,.0f} µs"
              if results.cpu_postgres is not None else ""))
+    for tasks, cpu_each in zip(args.worker_tasks, results.cpu_workers, strict=False):
+        print(f"    worker ({tasks}): {cpu_each / alerts * 1e6:,.0f} µs per alert, "
+              f"{cpu_each / max(results.send_seconds, 1e-9) * 100:.0f} % of a core while "
+              "the storm lasted")
     drain = ("not drained" if results.drain_seconds is None
              else f"{results.drain_seconds:.1f} s")
     rows = [
@@ -429,13 +439,20 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64,
                         help="the storm client's connections at most")
     parser.add_argument("--workers", type=int, default=0,
-                        help="PostgreSQL: run serve --no-worker and this many workers")
+                        help="run serve --no-worker and this many `interlock worker` "
+                             "processes (default: serve with its own worker)")
     parser.add_argument("--drain", type=float, default=120,
                         help="seconds to wait for the backlog after the storm")
+    parser.add_argument("--worker-tasks", default=None,
+                        help="one worker per ';'-separated task list, e.g. "
+                             "'alerts;deliveries,sync' (instead of --workers running all)")
     args = parse_arguments(parser, ())
     check_db(parser, args)
-    if args.workers and not args.db:
-        parser.error("--workers needs --db (on SQLite, serve runs one worker process)")
+    if args.worker_tasks:
+        args.worker_tasks = args.worker_tasks.split(";")
+        args.workers = len(args.worker_tasks)
+    else:
+        args.worker_tasks = ["alerts,deliveries,sync"] * args.workers
     ctx = StormContext(args=args, tmp=temp_dir("interlock-storm-"), db_prefix="storm",
                        clear_proxy_env=True)
     results = Results()

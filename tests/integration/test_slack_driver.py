@@ -386,7 +386,12 @@ def test_there_is_nothing_to_pull_and_every_incident_event_is_pushed(
     assert result == PullResult(summary="nothing to pull from Slack")
     assert slack.calls() == []
     assert all(DRIVER.wants(event(kind, current))
-               for kind in EventType if kind.value.startswith("incident."))
+               for kind in EventType if kind.value.startswith("incident.")
+               and kind is not EventType.INCIDENT_ALERT_ATTACHED)
+    # Alerts joining: only when they raise the severity (a storm is not a line per alert).
+    assert not DRIVER.wants(event(EventType.INCIDENT_ALERT_ATTACHED, current))
+    assert DRIVER.wants(event(EventType.INCIDENT_ALERT_ATTACHED, current, changes={
+        "severity": {"from": "high", "to": "critical"}}))
     assert not DRIVER.wants(event(EventType.ENDPOINT_DISABLED, current))
 
 

@@ -321,22 +321,29 @@ def test_a_storm_into_one_incident_does_not_post_a_slack_line_per_alert(
         slack: FakeSlack) -> None:
     _slack(hub_client, admin, slack)
     source = create_source(hub_client, admin)
-    for batch in range(5):  # five rounds of processing before Slack hears of any
-        for i in range(10):
-            response = hub_client.post(
-                source["path"], headers=basic(source["token"]),
-                json=am_payload(am_alert("QueueBacklog", instance=f"w{batch}-{i}")))
+
+    def fire(*alerts: dict[str, Any]) -> None:
+        for alert in alerts:
+            response = hub_client.post(source["path"], headers=basic(source["token"]),
+                                       json=am_payload(alert))
             assert response.status_code == 202, response.text
         process_all(hub)
+
+    for batch in range(5):  # five rounds of processing: 5 alert_attached events
+        fire(*(am_alert("QueueBacklog", severity="warning", instance=f"w{batch}-{i}")
+               for i in range(10)))
     sync_all(hub)
     posted = [body for method, body in slack.calls() if method == "chat.postMessage"]
     card, *lines = posted
     assert "QueueBacklog" in str(card)
-    # One incident, 5 alert_attached events; every push after the card found a push
-    # already waiting, so Slack got the card and its current state, not 5 lines.
-    assert len(lines) <= 1, lines
-    updates = [body for method, body in slack.calls() if method == "chat.update"]
-    assert len(updates) <= 2
+    assert lines == [], "alerts that change nothing on the card post nothing"
+    # One that raises the severity changes the card: redrawn, with one line saying so.
+    slack.clear()
+    fire(am_alert("QueueBacklog", severity="critical", instance="w9"))
+    sync_all(hub)
+    methods = [method for method, _ in slack.calls()]
+    assert methods == ["chat.update", "chat.postMessage"], methods
+    assert "critical" in str(slack.calls()[1][1])
 
 
 def test_slack_acts_only_on_incidents_shared_with_it_and_never_on_private_ones(

@@ -87,3 +87,21 @@ def test_a_tiny_retry_after_falls_back_to_the_schedule() -> None:
     assert policy.after_failure(3, now, 0.2).next_attempt_at == now + timedelta(minutes=30)
     assert policy.after_failure(3, now, 120.0).next_attempt_at == now + timedelta(seconds=120)
     assert policy.after_failure(1, now, 1e9).next_attempt_at == now + timedelta(days=1)
+
+
+def test_tools_hear_of_alerts_joining_an_incident_only_when_they_raise_its_severity() -> None:
+    from datetime import UTC, datetime
+
+    from interlock.domain.connectors import shows_in_tools
+    from interlock.domain.events import Event, EventType, Origin, OriginKind
+
+    def event(kind: EventType, **data: object) -> Event:
+        return Event(id="evt_1", type=kind, occurred_at=datetime(2026, 11, 30, tzinfo=UTC),
+                     origin=Origin(OriginKind.SYSTEM), incident_id="inc_1",
+                     incident_version=2, data=data)
+
+    assert shows_in_tools(event(EventType.INCIDENT_ACKNOWLEDGED, changes={}))
+    assert not shows_in_tools(event(EventType.INCIDENT_ALERT_ATTACHED, changes={}))
+    assert shows_in_tools(event(EventType.INCIDENT_ALERT_ATTACHED,
+                                changes={"severity": {"from": "medium", "to": "critical"}}))
+    assert not shows_in_tools(event(EventType.ENDPOINT_DISABLED))

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from interlock.domain.errors import InvalidInput
-from interlock.domain.events import EventType, Origin, OriginKind
+from interlock.domain.events import Event, EventType, Origin, OriginKind
 from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.timestamps import rfc3339
 
@@ -176,6 +176,17 @@ PUSHED_EVENTS = frozenset({
     EventType.INCIDENT_RESOLVED, EventType.INCIDENT_REOPENED,
     EventType.INCIDENT_COMMENT_ADDED, EventType.INCIDENT_ALERT_ATTACHED,
 })
+
+
+def shows_in_tools(event: Event) -> bool:
+    """Whether an incident event changes what a ticket or a chat card shows: all of them
+    but alerts joining an incident without raising its severity (a storm brings
+    thousands, and a tool that got a call for each would bury its channel or issue)."""
+    if not event.type.value.startswith("incident."):
+        return False
+    if event.type is EventType.INCIDENT_ALERT_ATTACHED:
+        return bool(event.data.get("changes"))
+    return True
 
 
 @dataclass(frozen=True)

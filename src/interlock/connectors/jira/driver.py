@@ -30,7 +30,13 @@ from interlock.connectors.jira import adf, hooks
 from interlock.connectors.jira.api import JiraApi
 from interlock.connectors.jira.pull import pull_issue
 from interlock.connectors.jira.workflow import move_to_category
-from interlock.domain.connectors import Connector, FieldMapping, Owner, redacted_title
+from interlock.domain.connectors import (
+    Connector,
+    FieldMapping,
+    Owner,
+    redacted_title,
+    shows_in_tools,
+)
 from interlock.domain.errors import InvalidInput, ToolFailed
 from interlock.domain.events import Event, EventType
 from interlock.ports.connector import HookNotice, LinkWrite, PullResult, PushResult, SyncContext
@@ -110,8 +116,10 @@ class JiraDriver:
                                errors=errors)
 
     def wants(self, event: Event) -> bool:
-        """Every incident event: a push sends the whole current state anyway."""
-        return event.type.value.startswith("incident.")
+        """Every incident event (a push sends the whole current state anyway), except
+        alerts joining an incident without raising its severity: the issue shows
+        nothing of them, and in a storm they would be a call per alert."""
+        return shows_in_tools(event)
 
     async def push(self, ctx: SyncContext) -> PushResult:
         return await self._sync(ctx, with_comment=True)

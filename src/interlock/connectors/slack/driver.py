@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from interlock.connectors.slack import cards, commands
 from interlock.connectors.slack.signature import verify
 from interlock.connectors.slack.web_api import SlackApiError, SlackWebApi
-from interlock.domain.connectors import Connector, FieldMapping, Link, Owner
+from interlock.domain.connectors import Connector, FieldMapping, Link, Owner, shows_in_tools
 from interlock.domain.errors import InvalidInput, ToolFailed
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident
@@ -75,8 +75,9 @@ class SlackDriver:
 
     def wants(self, event: Event) -> bool:
         """Every incident event changes what the card shows (even a comment, through
-        its thread), so all are pushed."""
-        return event.type.value.startswith("incident.")
+        its thread), so all are pushed; but alerts joining an incident only when they
+        raise its severity: in a storm a line per alert would bury the channel."""
+        return shows_in_tools(event)
 
     async def push(self, ctx: SyncContext) -> PushResult:
         if ctx.link is None:

@@ -59,10 +59,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         sources=SourceService(store, clock, parsers),
         maintenance=MaintenanceService(store, clock),
         intake=Intake(store, clock),
-        # On SQLite a processing batch holds the one write lock that people's requests
-        # wait for: keep it to 30 ms. PostgreSQL locks rows, not the database.
-        alerts=AlertProcessor(store, clock, parsers, incidents, lease=lease,
-                              transaction_budget=0.03 if store.dialect == "sqlite" else None),
+        alerts=AlertProcessor(
+            store, clock, parsers, incidents, lease=lease, batch=settings.worker_alert_batch,
+            transaction_budget=(settings.worker_alert_transaction_ms / 1000
+                                if settings.worker_alert_transaction_ms
+                                and store.dialect == "sqlite" else None)),
         connectors=connectors,
         sync=sync,
         hooks=HookService(store, clock, connectors, drivers, incidents, sync),

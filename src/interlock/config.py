@@ -45,6 +45,11 @@ class Settings(BaseModel):
     worker_batch: int = Field(200, ge=1, le=5000)
     worker_max_in_flight: int = Field(1024, ge=1)
     worker_per_endpoint: int = Field(32, ge=1)
+    #: Received payloads a worker claims and applies in one transaction, at most.
+    worker_alert_batch: int = Field(500, ge=1, le=5000)
+    #: On SQLite, the milliseconds a processing transaction aims to hold the one write
+    #: lock (batches shrink to fit, down to 10 payloads); 0 for no aim.
+    worker_alert_transaction_ms: float = Field(100.0, ge=0, le=10_000)
     #: How long a claimed delivery stays leased to its worker; a worker that dies
     #: mid-delivery has its deliveries sent again after this.
     worker_lease_seconds: float = Field(120.0, ge=1)

@@ -1,10 +1,10 @@
-"""The worker that ``interlock serve`` runs beside the API, in a process of its own.
+"""The workers that ``interlock serve`` runs beside the API, in processes of their own.
 
-Two processes use both cores: the API answers people while the worker processes alerts
-and delivers, and neither waits for the other's interpreter lock. On SQLite they take
-turns at the write lock (see ``store.sql.FileLock``) and the API wakes the worker
-through a socket (``store.signals``). The child is restarted if it dies, and stopped
-with the server: SIGTERM, then up to a minute to finish what it has in flight.
+Separate processes use both cores: the API answers people while one worker processes
+alerts and another delivers and syncs, and none waits for another's interpreter lock.
+On SQLite they take turns at the write lock (see ``store.sql.FileLock``) and wake each
+other through a socket (``store.signals``). A child is restarted if it dies, and
+stopped with the server: SIGTERM, then up to a minute to finish what it has in flight.
 """
 
 from __future__ import annotations
@@ -24,14 +24,28 @@ STOP_GRACE = 60.0
 RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-async def run_child_worker(database_url: str, stop: asyncio.Event) -> None:
+#: The worker processes ``serve`` starts: alert processing apart from delivery and sync,
+#: so a processing transaction (on SQLite, holding the one write lock) never waits for
+#: the interpreter lock while an event loop sends webhooks.
+CHILDREN = ("alerts", "deliveries,sync")
+
+
+async def run_child_workers(database_url: str, stop: asyncio.Event) -> None:
+    """Keep serve's worker processes running until ``stop`` is set."""
+    await asyncio.gather(*(run_child_worker(database_url, stop, tasks)
+                           for tasks in CHILDREN))
+
+
+async def run_child_worker(database_url: str, stop: asyncio.Event,
+                           tasks: str = "alerts,deliveries,sync") -> None:
     """Keep an ``interlock worker`` process running until ``stop`` is set."""
     env = {**os.environ, "INTERLOCK_DATABASE_URL": database_url,
            "INTERLOCK_AUTO_MIGRATE": "false"}
     failures = 0
     while not stop.is_set():
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "interlock", "worker", "--quiet", "--with-parent", env=env,
+            sys.executable, "-m", "interlock", "worker", "--quiet", "--with-parent",
+            "--tasks", tasks, env=env,
             stdin=asyncio.subprocess.DEVNULL)
         stopping = asyncio.ensure_future(stop.wait())
         exited = asyncio.ensure_future(process.wait())

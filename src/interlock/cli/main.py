@@ -78,7 +78,7 @@ async def _serve(container: Container) -> None:
     import uvicorn
 
     from interlock.asgi import begin_shutdown, create_app
-    from interlock.cli.child import run_child_worker
+    from interlock.cli.child import run_child_workers
     from interlock.worker.runner import run_worker
 
     class Server(uvicorn.Server):
@@ -115,7 +115,7 @@ async def _serve(container: Container) -> None:
         in_memory = loaded.database_url in ("sqlite://", "sqlite:///:memory:")
         worker = asyncio.create_task(
             run_worker(container, stop) if in_memory
-            else run_child_worker(loaded.database_url, stop))
+            else run_child_workers(loaded.database_url, stop))
     try:
         await server.serve()  # returns on SIGINT / SIGTERM
     finally:

@@ -58,7 +58,7 @@ log = get_logger(__name__)
 #: Payloads claimed and applied per transaction, at most.
 BATCH = 500
 #: The fewest a batch shrinks to when a transaction budget is set.
-MIN_BATCH = 10
+MIN_BATCH = 50
 #: Times a batch is run again after another worker stored one of its alerts or groups.
 CONFLICT_RETRIES = 5
 #: Processing attempts before a payload that keeps failing is set aside as failed.

@@ -1,7 +1,7 @@
 """Waking workers in other processes: ``LISTEN``/``NOTIFY`` on PostgreSQL, a datagram
 socket on SQLite.
 
-SQLite has nothing like ``NOTIFY``. There the worker binds a
+SQLite has nothing like ``NOTIFY``. There each worker binds a
 datagram socket whose name is derived from the database file (in Linux's abstract
 namespace: no file to clean up), and every process that commits work sends it one
 byte. Sending never blocks and never fails a commit: when nobody listens, or the
@@ -22,31 +22,40 @@ from interlock.logs import get_logger
 log = get_logger(__name__)
 
 
+#: Workers that can listen on one SQLite file (``serve`` starts two).
+SLOTS = 4
+
+
 class WorkSignals:
     def __init__(self, database_file: str) -> None:
         digest = hashlib.sha256(database_file.encode()).hexdigest()[:24]
-        self.address = f"\0interlock-{digest}"
+        self.addresses = [f"\0interlock-{digest}-{slot}" for slot in range(SLOTS)]
         self._sender: socket.socket | None = None
 
     def send(self) -> None:
-        """Tell the worker there is work (from any thread)."""
+        """Tell the workers there is work (from any thread)."""
         if self._sender is None:
             sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             sender.setblocking(False)
             self._sender = sender
-        with contextlib.suppress(OSError):  # nobody listening, or wake-ups already queued
-            self._sender.sendto(b"w", self.address)
+        for address in self.addresses:
+            with contextlib.suppress(OSError):  # nobody there, or wake-ups already queued
+                self._sender.sendto(b"w", address)
 
     async def receive(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Call ``wake`` for every signal until ``stop``. Only one process can listen
-        per database file; another logs it and relies on polling."""
+        """Call ``wake`` for every signal until ``stop``. Up to SLOTS processes can
+        listen per database file; one more logs it and relies on polling."""
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        try:
-            receiver.bind(self.address)
-        except OSError as error:
+        for address in self.addresses:
+            try:
+                receiver.bind(address)
+                break
+            except OSError:
+                continue
+        else:
             receiver.close()
-            log.warning("another worker listens for this database's wake-ups; "
-                        "this one polls", error=str(error))
+            log.warning(f"{SLOTS} workers already listen for this database's wake-ups; "
+                        "this one polls")
             await stop.wait()
             return
         receiver.setblocking(False)

@@ -22,7 +22,12 @@ from interlock.domain.delivery import (
 )
 from interlock.ports.store import Claim, Outcome
 from interlock.store.endpoints import from_row as endpoint_from_row
-from interlock.store.queues import DELIVERIES_FAN_OUT, promote_next, serialise_fan_out
+from interlock.store.queues import (
+    DELIVERIES_FAN_OUT,
+    lanes_with_waiting,
+    promote_next,
+    serialise_fan_out,
+)
 from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
 
@@ -185,13 +190,16 @@ class SqlDeliveries:
             for outcome in outcomes
         ])
         finished = [
-            {"p_lane": outcome.attempt.endpoint_id, "p_incident": outcome.incident_id,
-             "p_at": at}
+            (outcome.attempt.endpoint_id, outcome.incident_id)
             for outcome in outcomes
             if outcome.status is not DeliveryStatus.PENDING and outcome.incident_id is not None
         ]
-        if finished:
-            self._connection.execute(_PROMOTE, finished)
+        # Each finished row makes due the next one waiting in its lane, if there is one.
+        waiting = lanes_with_waiting(self._connection, deliveries, "endpoint_id", finished)
+        promotions = [{"p_lane": lane, "p_incident": incident, "p_at": at}
+                      for lane, incident in finished if (lane, incident) in waiting]
+        if promotions:
+            self._connection.execute(_PROMOTE, promotions)
 
     def get(self, delivery_id: str) -> Delivery | None:
         row = self._connection.execute(

@@ -208,6 +208,11 @@ class DeliveryWorker:
                 claim, prepared = lane.waiting.popleft()
                 try:
                     await self._send(claim, prepared, lane)
+                except Exception:
+                    # A bug in one delivery (the Sender itself never raises) must not stop
+                    # the lane behind it; its lease lapses and it is tried again.
+                    log.exception("could not send a delivery", delivery=claim.delivery.id)
+                    self._held.discard(claim.delivery.id)
                 finally:
                     lane.queued -= 1
                     self._in_flight -= 1

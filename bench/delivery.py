@@ -3,6 +3,15 @@ latency, and the loopback ceiling. Not a test: it prints figures.
 
     .venv/bin/python bench/delivery.py                       # SQLite, about 1.5 minutes
     .venv/bin/python bench/delivery.py --db postgresql://postgres@127.0.0.1:54329/postgres
+    .venv/bin/python bench/delivery.py --durable-postgres    # its own durable server
+    .venv/bin/python bench/delivery.py --skip-ceiling --skip-hang --skip-latency  # throughput
+
+Lead with the worker's CPU per delivery (all its processes, from the first arrival):
+on a shared machine it travels better than rates. The latency run says whether the API
+kept the requested rate of changes (requested vs achieved changes/s) and gives the
+API's p50/p99 next to the deliveries'; a run where it did not measured a lower load.
+On PostgreSQL the bench says whether the server is durable (fsync, synchronous_commit,
+full_page_writes): the tests' server is not, and its figures flatter.
 
 Everything runs on this machine, on 127.0.0.1, as real processes:
 
@@ -28,20 +37,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import multiprocessing
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -50,6 +64,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from harness import (
     HOST,
+    POSTGRES_URL,
     Context,
     Failed,
     Interlock,
@@ -62,6 +77,7 @@ from harness import (
     percentiles_ms,
     phase,
     print_table,
+    process_tree_cpu,
     run_bench,
     setup_line,
     start_interlock,
@@ -73,6 +89,9 @@ from harness import (
 TARGET_THROUGHPUT = 2000.0  # signed deliveries/s on SQLite
 TARGET_P99_MS = 50.0  # at 200 changes/s
 TARGET_HANG_LOSS = 0.10  # what a hanging endpoint may cost the others
+#: --durable-postgres: its port, away from the tests' server on 54329.
+DURABLE_PG_PORT = 54339
+POSTGRES_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "postgres.sh"
 
 
 # -- the receiver (its own process) ----------------------------------------------------
@@ -207,9 +226,51 @@ async def _serve_receiver(conn: Connection, hang_seconds: float) -> None:
 
 @dataclass
 class DeliveryContext(Context):
-    """The shared context, plus the receiver process (stopped after Interlock's)."""
+    """The shared context, plus the receiver process (stopped after Interlock's) and,
+    with --durable-postgres, the PostgreSQL server this run started."""
 
     receiver: multiprocessing.process.BaseProcess | None = None
+    #: On PostgreSQL, "durable" or "NOT durable", and the settings that say so.
+    durability: str = ""
+    durability_detail: str = ""
+    started_postgres: bool = False
+
+    def start_durable_postgres(self) -> None:
+        """A throwaway durable server on DURABLE_PG_PORT (scripts/postgres.sh), never
+        the tests' server; stopped and removed at cleanup if this run started it."""
+        env = {**os.environ, "INTERLOCK_TEST_PG_PORT": str(DURABLE_PG_PORT),
+               "INTERLOCK_TEST_PG_DURABLE": "1"}
+        running = subprocess.run(
+            ["pg_isready", "-h", HOST, "-p", str(DURABLE_PG_PORT), "-q"],
+            check=False).returncode == 0 if shutil.which("pg_isready") else False
+        print(f"starting a durable PostgreSQL on port {DURABLE_PG_PORT}", flush=True)
+        done = subprocess.run([str(POSTGRES_SCRIPT), "start"], env=env, capture_output=True,
+                              text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise Failed(f"scripts/postgres.sh failed:\n{done.stderr[-2000:]}")
+        self.started_postgres = not running
+        self.args.db = done.stdout.strip().splitlines()[-1]
+
+    def check_durability(self) -> None:
+        import psycopg
+
+        with psycopg.connect(re.sub(POSTGRES_URL, "postgresql://", self.args.db),
+                             autocommit=True) as conn:
+            settings = {name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+                        for name in ("fsync", "synchronous_commit", "full_page_writes")}
+        durable = (settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
+                   and settings["full_page_writes"] == "on")
+        self.durability = "durable" if durable else "NOT durable"
+        self.durability_detail = ", ".join(f"{k}={v}" for k, v in settings.items())
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        if self.started_postgres:
+            env = {**os.environ, "INTERLOCK_TEST_PG_PORT": str(DURABLE_PG_PORT)}
+            subprocess.run([str(POSTGRES_SCRIPT), "stop"], env=env, capture_output=True,
+                           timeout=120, check=False)
+            shutil.rmtree(f"/tmp/interlock-test-pg-{DURABLE_PG_PORT}", ignore_errors=True)
+            self.started_postgres = False
 
     def stop_processes(self) -> None:
         super().stop_processes()
@@ -219,6 +280,37 @@ class DeliveryContext(Context):
             if self.receiver.is_alive():
                 self.receiver.kill()
                 self.receiver.join(5)
+
+
+# -- CPU time ---------------------------------------------------------------------------
+
+#: CPU seconds of something so far (None when it cannot be read).
+CpuMeter = Callable[[], float | None]
+
+
+def process_meter(pid: int | None) -> CpuMeter:
+    return lambda: cpu_seconds(pid)
+
+
+def tree_meter(pid: int) -> CpuMeter:
+    """The process and its descendants: ``interlock worker`` today, and whatever
+    processes it may start tomorrow."""
+    return lambda: process_tree_cpu([pid])
+
+
+def children_meter(pid: int) -> CpuMeter:
+    """What ``pid`` started, and their descendants: serve's worker process(es) without
+    serve's own API work. Children found afresh each time (a restarted worker)."""
+    return lambda: process_tree_cpu(_children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 # -- talking to the receiver ----------------------------------------------------------
@@ -242,11 +334,11 @@ class ReceiverClient:
             return result
 
     async def wait_for(self, paths: list[str], expected: int, timeout: float,
-                       progress: str = "", cpu_of: dict[str, int | None] | None = None
+                       progress: str = "", cpu_of: dict[str, CpuMeter] | None = None
                        ) -> dict[str, Any]:
         """Until ``expected`` distinct messages arrived on ``paths``, or ``timeout``.
-        With ``cpu_of`` ({name: pid}), the answer's "cpu" holds each process's CPU
-        seconds from the first arrival to the end, and "cpu_count" the arrivals."""
+        With ``cpu_of`` ({name: meter}), the answer's "cpu" holds the CPU seconds each
+        meter counted from the first arrival to the end, and "cpu_count" the arrivals."""
         deadline = time.monotonic() + timeout
         next_print = time.monotonic() + 5
         cpu_start: dict[str, float | None] = {}
@@ -255,10 +347,10 @@ class ReceiverClient:
             stats = await self.stats(paths)
             unique = stats["union"]["unique"]
             if cpu_of and not cpu_start and unique:
-                cpu_start = {name: cpu_seconds(pid) for name, pid in cpu_of.items()}
+                cpu_start = {name: meter() for name, meter in cpu_of.items()}
                 count_start = stats["union"]["count"]
             if cpu_of and cpu_start:
-                end = {name: cpu_seconds(pid) for name, pid in cpu_of.items()}
+                end = {name: meter() for name, meter in cpu_of.items()}
                 stats["cpu"] = {name: (end[name] or 0.0) - (cpu_start[name] or 0.0)
                                 for name in cpu_of
                                 if end[name] is not None and cpu_start[name] is not None}
@@ -325,6 +417,12 @@ class Throughput:
     def rate(self) -> float:
         return float(self.stats["union"]["rate"] or 0.0)
 
+    def cpu_per_delivery(self, name: str) -> float | None:
+        """Microseconds of ``name``'s CPU per delivery, from the first arrival on."""
+        count = self.stats.get("cpu_count") or 0
+        seconds = (self.stats.get("cpu") or {}).get(name)
+        return seconds / count * 1e6 if count >= 100 and seconds is not None else None
+
 
 async def throughput_phase(ctx: DeliveryContext, receiver: ReceiverClient, label: str, *,
                            hang: bool) -> Throughput:
@@ -347,8 +445,8 @@ async def throughput_phase(ctx: DeliveryContext, receiver: ReceiverClient, label
         try:
             stats = await receiver.wait_for(
                 paths, expected, args.phase_timeout, progress="delivered",
-                cpu_of={"worker": worker.popen.pid,
-                        "receiver": ctx.receiver.pid if ctx.receiver else None})
+                cpu_of={"worker": tree_meter(worker.popen.pid),
+                        "receiver": process_meter(ctx.receiver.pid if ctx.receiver else None)})
         finally:
             if worker.popen.poll() is not None:
                 print(f"    ! worker exited ({worker.popen.returncode}):\n{worker.log_tail()}")
@@ -389,18 +487,34 @@ class Latency:
     seconds: float
     expected: int
     received: int
-    achieved_rate: float
-    api_p99_ms: float
-    api_errors: int
+    api: ApiRun
     percentiles: dict[str, float | int]
     invalid: int
+    #: CPU seconds over the run, by process group (see latency_phase).
+    cpu: dict[str, float]
+
+    @property
+    def kept_rate(self) -> bool:
+        """Whether the API took the changes as fast as they were sent (within 5 %)."""
+        return self.api.achieved_rate >= 0.95 * self.rate
+
+
+@dataclass
+class ApiRun:
+    """How the API took a run of changes sent at a fixed rate."""
+
+    #: Changes answered per second, from the first sent to the last answered.
+    achieved_rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
 
 
 async def drive_changes(interlock: Interlock, incidents: list[str], rate: float,
-                        seconds: float) -> tuple[float, float, int]:
+                        seconds: float) -> ApiRun:
     """Comments at a fixed rate, open loop (each is sent on schedule, whether or not the
-    ones before it have been answered). Returns the rate reached, the API's p99 in ms,
-    and errors."""
+    ones before it have been answered): an API that falls behind answers late, and the
+    rate reached falls below the rate asked for."""
     total = int(rate * seconds)
     loop = asyncio.get_running_loop()
     api_times: list[float] = []
@@ -428,8 +542,9 @@ async def drive_changes(interlock: Interlock, incidents: list[str], rate: float,
     await asyncio.gather(*tasks)
     elapsed = loop.time() - started
     api_times.sort()
-    api_p99 = nearest_rank(api_times, 0.99) * 1000 if api_times else float("nan")
-    return total / elapsed, api_p99, errors
+    p50, p99 = ((nearest_rank(api_times, q) * 1000 for q in (0.50, 0.99)) if api_times
+                else (float("nan"), float("nan")))
+    return ApiRun(total / elapsed, p50, p99, errors)
 
 
 async def latency_phase(ctx: DeliveryContext, receiver: ReceiverClient) -> list[Latency]:
@@ -457,15 +572,19 @@ async def latency_phase(ctx: DeliveryContext, receiver: ReceiverClient) -> list[
             print(f"    {args.rate:g} changes/s for {args.seconds:g} s, "
                   f"{count} endpoint{'s' if count != 1 else ''} "
                   f"({args.rate * count:,.0f} deliveries/s)", flush=True)
-            achieved, api_p99, errors = await drive_changes(
-                interlock, incidents, args.rate, args.seconds)
+            # serve runs the worker as a child process: its CPU is serve's children's.
+            meters = {"worker": children_meter(interlock.proc.popen.pid),
+                      "API (serve)": process_meter(interlock.proc.popen.pid)}
+            cpu_before = {name: meter() or 0.0 for name, meter in meters.items()}
+            api = await drive_changes(interlock, incidents, args.rate, args.seconds)
             expected = int(args.rate * args.seconds) * count
             stats = await receiver.wait_for([f"h/{name}" for name in sorted(wanted)],
-                                            expected - errors * count, 30)
+                                            expected - api.errors * count, 30)
+            cpu = {name: (meter() or 0.0) - cpu_before[name] for name, meter in meters.items()}
             percentiles = stats["latency"].get("incident.comment_added", {"n": 0})
             results.append(Latency(count, args.rate, args.seconds, expected,
-                                   stats["union"]["unique"], achieved, api_p99, errors,
-                                   percentiles, stats["invalid"]))
+                                   stats["union"]["unique"], api, percentiles,
+                                   stats["invalid"], cpu))
             print(latency_line(results[-1]), flush=True)
     finally:
         await stop_interlock(ctx, interlock)
@@ -473,14 +592,25 @@ async def latency_phase(ctx: DeliveryContext, receiver: ReceiverClient) -> list[
 
 
 def latency_line(result: Latency) -> str:
+    api = result.api
+    kept = ("the API kept the rate" if result.kept_rate
+            else "the API did NOT keep the rate: figures are for a lower load")
+    lines = [f"    changes: requested {result.rate:,.0f}/s, achieved {api.achieved_rate:,.0f}/s "
+             f"({kept}); API p50 {api.p50_ms:.1f} ms, p99 {api.p99_ms:.1f} ms, "
+             f"{api.errors} API errors"]
     p = result.percentiles
-    if not p.get("n"):
-        return "    no latency samples"
-    return (f"    latency p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms, "
-            f"max {p['max']:.1f} ms over {p['n']:,} deliveries "
-            f"({result.received:,}/{result.expected:,} arrived; changes sent at "
-            f"{result.achieved_rate:,.0f}/s, API p99 {result.api_p99_ms:.1f} ms, "
-            f"{result.api_errors} API errors, {result.invalid} bad signatures)")
+    if p.get("n"):
+        lines.append(
+            f"    delivery p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms, "
+            f"max {p['max']:.1f} ms over {p['n']:,} deliveries ({result.received:,}/"
+            f"{result.expected:,} arrived, {result.invalid} bad signatures)")
+    else:
+        lines.append("    no latency samples")
+    if result.received:
+        lines.append("    CPU per delivery over the run: " + ", ".join(
+            f"{name} {seconds / result.received * 1e6:,.0f} us"
+            for name, seconds in result.cpu.items()))
+    return "\n".join(lines)
 
 
 @dataclass
@@ -616,6 +746,11 @@ def print_summary(ctx: DeliveryContext, results: Results) -> None:
     db = ctx.database
     healthy, hanging, ceiling = results.healthy, results.hanging, results.ceiling
     nine = f"{args.endpoints - 1} healthy"
+    if ctx.durability:
+        rows.append((f"PostgreSQL durability ({ctx.durability_detail})", ctx.durability, "", ""))
+    if healthy and healthy.cpu_per_delivery("worker") is not None:
+        rows.append(("worker CPU per delivery", f"{healthy.cpu_per_delivery('worker'):,.0f} us",
+                     "", ""))
     if healthy:
         rows.append((f"throughput, {db}, {args.endpoints} endpoints", f"{healthy.rate:,.0f}/s",
                      f">= {TARGET_THROUGHPUT:,.0f}/s",
@@ -641,8 +776,13 @@ def print_summary(ctx: DeliveryContext, results: Results) -> None:
     for item in results.latency:
         p = item.percentiles
         where = f"{item.endpoints} endpoint{'s' if item.endpoints != 1 else ''}"
+        rows.append((f"changes/s requested -> achieved, {where}",
+                     f"{item.rate:,.0f} -> {item.api.achieved_rate:,.0f}", "kept (>= 95 %)",
+                     verdict(item.kept_rate)))
+        rows.append((f"  API p50/p99, {where}",
+                     f"{item.api.p50_ms:.0f}/{item.api.p99_ms:.0f} ms", "", ""))
         if p.get("n"):
-            rows.append((f"latency p50/p95/p99, {where}",
+            rows.append((f"  delivery p50/p95/p99, {where}",
                          f"{p['p50']:.0f}/{p['p95']:.0f}/{p['p99']:.0f} ms",
                          f"p99 <= {TARGET_P99_MS:g} ms", verdict(p["p99"] <= TARGET_P99_MS)))
             rows.append((f"  max, {where} ({item.rate * item.endpoints:,.0f} deliveries/s)",
@@ -691,6 +831,10 @@ def parse_args() -> argparse.Namespace:
                         help="concurrent requests of the ceiling client (default 64, "
                              "Interlock's connections per receiver host)")
     parser.add_argument("--ceiling-seconds", type=float, default=5.0)
+    parser.add_argument("--durable-postgres", action="store_true",
+                        help=f"start a throwaway durable PostgreSQL (fsync, synchronous_commit "
+                             f"on) on port {DURABLE_PG_PORT} with scripts/postgres.sh, bench on "
+                             "it, and stop it afterwards")
     parser.add_argument("--phase-timeout", type=float, default=60.0,
                         help="longest wait for one run's deliveries (default 60 s)")
     args = parse_arguments(parser, skips=("throughput", "ceiling", "hang", "latency"))
@@ -706,6 +850,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--rate: up to 5000, --seconds: up to 120")
     if any(not 1 <= n <= args.endpoints for n in args.latency_endpoints):
         parser.error(f"--latency-endpoints: each 1 to {args.endpoints}")
+    if args.durable_postgres and args.db:
+        parser.error("--durable-postgres starts its own server: leave out --db")
     check_db(parser, args)
     return args
 
@@ -717,6 +863,11 @@ def main() -> int:
     results = Results()
 
     def body() -> None:
+        if args.durable_postgres:
+            ctx.start_durable_postgres()
+        if ctx.postgres:
+            ctx.check_durability()
+            print(f"PostgreSQL is {ctx.durability} ({ctx.durability_detail})", flush=True)
         parent, child = multiprocessing.get_context("spawn").Pipe(duplex=False)
         ctx.receiver = multiprocessing.get_context("spawn").Process(
             target=receiver_main, args=(child, 3600.0), name="bench-receiver", daemon=True)

@@ -3,6 +3,9 @@
 # Installs Debian's `postgresql` package when no server binaries are found.
 #   scripts/postgres.sh start   -> prints postgresql://postgres@127.0.0.1:PORT/postgres
 #   scripts/postgres.sh stop
+# INTERLOCK_TEST_PG_DURABLE=1 starts it durable (fsync, synchronous_commit and
+# full_page_writes on), for benchmarks whose figures should hold for production; use
+# another INTERLOCK_TEST_PG_PORT for that, not the tests' server.
 set -euo pipefail
 
 PORT="${INTERLOCK_TEST_PG_PORT:-54329}"
@@ -50,10 +53,14 @@ start() {
         as_postgres "$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 \
             --locale=C.UTF-8 >/dev/null
     fi
-    # Durability is pointless for a test server; speed is not.
+    # Durability is pointless for a test server; speed is not. A benchmark asks for it.
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${INTERLOCK_TEST_PG_DURABLE:-0}" = 1 ]; then
+        durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+    fi
     as_postgres "$BINDIR/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 start -o \
-        "-p $PORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >&2
+        "-p $PORT -k /tmp -c listen_addresses=127.0.0.1 $durability \
+         -c max_connections=200" >&2
     echo "$URL"
 }
 

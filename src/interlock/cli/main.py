@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -155,10 +156,23 @@ def worker_command(
     asyncio.run(_work(container, with_parent=with_parent, tasks=chosen))
 
 
+def _tune_gc_for_work() -> None:
+    """The worker allocates a few hundred short-lived objects per delivery; with
+    CPython's default thresholds the cyclic GC ran every 700 allocations and its full
+    passes walked everything imported at start: 90 us of the worker's CPU per delivery
+    (gc.callbacks, 8,000 deliveries). What exists now lives for the whole process, so
+    it is frozen out of collections, and collections come less often; cycles are still
+    collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def _work(container: Container, *, with_parent: bool = False,
                 tasks: Collection[str] = ("alerts", "deliveries", "sync")) -> None:
     from interlock.worker.runner import run_worker
 
+    _tune_gc_for_work()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -6,14 +6,15 @@ private incident's payload carries only its id and version, whatever the endpoin
 
 from __future__ import annotations
 
+import base64
 import functools
+import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from standardwebhooks.webhooks import Webhook
-
+from interlock.domain.endpoints import SECRET_PREFIX
 from interlock.domain.timestamps import rfc3339
 
 USER_AGENT = "Interlock-Webhooks/1"
@@ -40,16 +41,25 @@ def encode(body: Mapping[str, Any]) -> bytes:
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``, by the reference library."""
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    signed: str = _signer(secret).sign(message_id, moment, body.decode("utf-8"))
-    return signed
+    """``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``.
+
+    Byte for byte what the reference library (``standardwebhooks``) makes, and checked
+    against its ``Webhook.verify`` in the tests; made here with one ``hmac.digest`` call
+    over the body's bytes, because the library decodes and re-encodes the body and
+    builds a datetime for every signature, on a path taken for every attempt."""
+    digest = hmac.digest(_key(secret), b"%s.%d.%s" % (message_id.encode(), timestamp, body),
+                         "sha256")
+    return "v1," + base64.b64encode(digest).decode("ascii")
 
 
 @functools.lru_cache(maxsize=4096)
-def _signer(secret: str) -> Webhook:
-    """Decoding a secret costs more than signing a small body; keep decoded ones."""
-    return Webhook(secret)
+def _key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_`` secret, decoded as the reference library does
+    (prefix optional, padding optional). Kept: decoding costs more than signing."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")
+    if not key:
+        raise ValueError("an empty webhook secret cannot sign")
+    return key
 
 
 def headers(

@@ -21,14 +21,44 @@ from interlock.domain.delivery import (
     Trigger,
 )
 from interlock.ports.store import Claim, Outcome
+from interlock.store import bulk
 from interlock.store.endpoints import from_row as endpoint_from_row
-from interlock.store.queues import DELIVERIES_FAN_OUT, promote_next, serialise_fan_out
+from interlock.store.queues import (
+    DELIVERIES_FAN_OUT,
+    lanes_with_waiting,
+    promote_next,
+    serialise_fan_out,
+)
 from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
 
 _PENDING = DeliveryStatus.PENDING.value
 #: Make due the oldest delivery waiting behind one that just finished.
 _PROMOTE = promote_next(deliveries, "endpoint_id", "event_sequence")
+#: The statements run once per delivery (see store.bulk); rows in these columns' order.
+_INSERT_DELIVERIES = bulk.insert(deliveries, (
+    "id", "event_id", "event_sequence", "endpoint_id", "incident_id", "status", "attempts",
+    "next_attempt_at", "trigger", "created_at", "updated_at"))
+_INSERT_ATTEMPTS = bulk.insert(attempts, (
+    "id", "delivery_id", "endpoint_id", "event_id", "event_type", "number", "trigger", "at",
+    "duration_ms", "status_code", "response_body", "failure", "detail", "next_attempt_at"))
+_COMPLETE = bulk.Prebuilt(
+    deliveries.update()
+    .where(deliveries.c.id == sa.bindparam("b_id"),
+           deliveries.c.lease_owner == sa.bindparam("b_owner"))
+    .values(
+        status=sa.bindparam("b_status"),
+        attempts=sa.bindparam("b_attempts"),
+        next_attempt_at=sa.bindparam("b_next"),
+        last_status_code=sa.bindparam("b_code"),
+        last_failure=sa.bindparam("b_failure"),
+        trigger=sa.bindparam("b_trigger"),
+        lease_owner=sa.null(),
+        lease_expires_at=sa.null(),
+        updated_at=sa.bindparam("b_at"),
+    ),
+    ("b_status", "b_attempts", "b_next", "b_code", "b_failure", "b_trigger", "b_at", "b_id",
+     "b_owner"))
 
 
 class SqlDeliveries:
@@ -39,20 +69,11 @@ class SqlDeliveries:
     def insert_many(self, items: Sequence[Delivery]) -> None:
         if not items:
             return
-        self._connection.execute(deliveries.insert(), [
-            {
-                "id": item.id,
-                "event_id": item.event_id,
-                "event_sequence": item.event_sequence,
-                "endpoint_id": item.endpoint_id,
-                "incident_id": item.incident_id,
-                "status": item.status.value,
-                "attempts": item.attempts,
-                "next_attempt_at": item.next_attempt_at,
-                "trigger": item.trigger.value,
-                "created_at": item.created_at,
-                "updated_at": item.created_at,
-            }
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        _INSERT_DELIVERIES.executemany(self._connection, [
+            (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
+             item.status.value, item.attempts, time(item.next_attempt_at), item.trigger.value,
+             time(item.created_at), time(item.created_at))
             for item in items
         ])
 
@@ -155,43 +176,28 @@ class SqlDeliveries:
     def _complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
         if not outcomes:
             return
-        self._connection.execute(attempts.insert(), [_attempt_row(o.attempt) for o in outcomes])
-        statement = (
-            deliveries.update()
-            .where(deliveries.c.id == sa.bindparam("b_id"),
-                   deliveries.c.lease_owner == sa.bindparam("b_owner"))
-            .values(
-                status=sa.bindparam("b_status"),
-                attempts=sa.bindparam("b_attempts"),
-                next_attempt_at=sa.bindparam("b_next"),
-                last_status_code=sa.bindparam("b_code"),
-                last_failure=sa.bindparam("b_failure"),
-                trigger=Trigger.SCHEDULED.value,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=at,
-            )
-        )
-        self._connection.execute(statement, [
-            {
-                "b_id": outcome.attempt.delivery_id,
-                "b_owner": owner,
-                "b_status": outcome.status.value,
-                "b_attempts": outcome.attempt.number,
-                "b_next": outcome.next_attempt_at,
-                "b_code": outcome.attempt.status_code,
-                "b_failure": outcome.attempt.failure.value if outcome.attempt.failure else None,
-            }
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        _INSERT_ATTEMPTS.executemany(self._connection, [
+            _attempt_row(outcome.attempt, time) for outcome in outcomes])
+        scheduled, written_at = Trigger.SCHEDULED.value, time(at)
+        _COMPLETE.executemany(self._connection, [
+            (outcome.status.value, outcome.attempt.number, time(outcome.next_attempt_at),
+             outcome.attempt.status_code,
+             outcome.attempt.failure.value if outcome.attempt.failure else None,
+             scheduled, written_at, outcome.attempt.delivery_id, owner)
             for outcome in outcomes
         ])
         finished = [
-            {"p_lane": outcome.attempt.endpoint_id, "p_incident": outcome.incident_id,
-             "p_at": at}
+            (outcome.attempt.endpoint_id, outcome.incident_id)
             for outcome in outcomes
             if outcome.status is not DeliveryStatus.PENDING and outcome.incident_id is not None
         ]
-        if finished:
-            self._connection.execute(_PROMOTE, finished)
+        # Each finished row makes due the next one waiting in its lane, if there is one.
+        waiting = lanes_with_waiting(self._connection, deliveries, "endpoint_id", finished)
+        promotions = [{"p_lane": lane, "p_incident": incident, "p_at": at}
+                      for lane, incident in finished if (lane, incident) in waiting]
+        if promotions:
+            self._connection.execute(_PROMOTE, promotions)
 
     def get(self, delivery_id: str) -> Delivery | None:
         row = self._connection.execute(
@@ -321,20 +327,10 @@ def attempt_from_row(row: sa.RowMapping) -> Attempt:
     )
 
 
-def _attempt_row(attempt: Attempt) -> dict[str, Any]:
-    return {
-        "id": attempt.id,
-        "delivery_id": attempt.delivery_id,
-        "endpoint_id": attempt.endpoint_id,
-        "event_id": attempt.event_id,
-        "event_type": attempt.event_type,
-        "number": attempt.number,
-        "trigger": attempt.trigger.value,
-        "at": attempt.at,
-        "duration_ms": attempt.duration_ms,
-        "status_code": attempt.status_code,
-        "response_body": attempt.response_body,
-        "failure": attempt.failure.value if attempt.failure else None,
-        "detail": attempt.detail,
-        "next_attempt_at": attempt.next_attempt_at,
-    }
+def _attempt_row(attempt: Attempt, time: bulk.TimeParam) -> tuple[Any, ...]:
+    """In _INSERT_ATTEMPTS's order."""
+    return (attempt.id, attempt.delivery_id, attempt.endpoint_id, attempt.event_id,
+            attempt.event_type, attempt.number, attempt.trigger.value, time(attempt.at),
+            attempt.duration_ms, attempt.status_code, attempt.response_body,
+            attempt.failure.value if attempt.failure else None, attempt.detail,
+            time(attempt.next_attempt_at))

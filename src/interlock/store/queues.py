@@ -8,6 +8,8 @@ statement that does it, in O(1) over the lane's index.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 
 #: PostgreSQL advisory lock keys, one per queue: see serialise_fan_out.
@@ -43,3 +45,22 @@ def promote_next(table: sa.Table, lane: str, order: str) -> sa.Update:
     )
     return table.update().where(table.c.id == oldest).values(
         next_attempt_at=sa.bindparam("p_at"))
+
+
+def lanes_with_waiting(connection: sa.Connection, table: sa.Table, lane: str,
+                       pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (``lane``, incident) pairs have a row waiting, in one statement.
+
+    Usually none do, and running the promote_next UPDATE for every finished row cost as
+    much as writing its attempt. Call this where the promotion would run (after the
+    finished rows are updated), so it sees what that UPDATE would have seen."""
+    if not pairs:
+        return set()
+    query = sa.select(table.c[lane], table.c.incident_id).where(
+        table.c[lane].in_(sorted({pair[0] for pair in pairs})),
+        table.c.incident_id.in_(sorted({pair[1] for pair in pairs})),
+        table.c.status == "pending",
+        table.c.next_attempt_at.is_(None),
+    ).distinct()
+    found = {(row[0], row[1]) for row in connection.execute(query)}
+    return found & set(pairs)

@@ -13,7 +13,8 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 from interlock.domain.endpoints import RATE_LIMIT_RANGE
 from interlock.domain.errors import StoreUnavailable
@@ -46,19 +47,38 @@ def worker_name() -> str:
 MAX_SLOT_WAIT = 1.0 / RATE_LIMIT_RANGE[0]
 
 
-@dataclass
 class _Lane:
-    """One endpoint's share of the worker."""
+    """One endpoint's share of the worker: its claimed deliveries in order, sent by at
+    most ``concurrency`` runner tasks. A runner per lane slot, not a task per delivery
+    waiting at a semaphore: asyncio's Semaphore looks through all its waiters on every
+    acquire, and hundreds waited per lane."""
 
-    concurrency: asyncio.Semaphore
-    capacity: int
-    rate_limit: float | None
-    queued: int = 0
-    next_slot: float = field(default=0.0)
+    __slots__ = ("capacity", "concurrency", "next_slot", "queued", "rate_limit", "runners",
+                 "waiting")
+
+    def __init__(self, concurrency: int, rate_limit: float | None) -> None:
+        self.concurrency = concurrency
+        self.capacity = concurrency
+        self.rate_limit: float | None = None
+        self.limit(rate_limit)
+        #: Claimed and not yet sent, oldest first.
+        self.waiting: deque[tuple[Claim, Prepared]] = deque()
+        #: Waiting plus being sent.
+        self.queued = 0
+        self.runners = 0
+        self.next_slot = 0.0
 
     @property
     def full(self) -> bool:
         return self.queued >= self.capacity
+
+    def limit(self, rate_limit: float | None) -> None:
+        """Apply the endpoint's rate limit; claim no more than ~10 s of its rate, so
+        leases never lapse while deliveries wait in the lane."""
+        self.rate_limit = rate_limit
+        self.capacity = self.concurrency * 4
+        if rate_limit:
+            self.capacity = max(1, min(self.capacity, int(rate_limit * 10)))
 
     async def take_slot(self) -> None:
         """Wait for the rate limit's next slot (a token bucket of one)."""
@@ -123,12 +143,18 @@ class DeliveryWorker:
         if not self._tasks:
             return
         _, late = await asyncio.wait(self._tasks, timeout=self._settings.shutdown_grace)
+        if not late:
+            return
+        unsent = sum(lane.queued for lane in self._lanes.values())
         for task in late:
             task.cancel()
-        if late:
-            log.warning("stopped with deliveries unsent; they go out after their leases lapse",
-                        unsent=len(late))
-            await asyncio.wait(late)
+        await asyncio.wait(late)
+        for lane in self._lanes.values():  # what no runner took: its leases lapse
+            self._in_flight -= len(lane.waiting)
+            lane.queued -= len(lane.waiting)
+            lane.waiting.clear()
+        log.warning("stopped with deliveries unsent; they go out after their leases lapse",
+                    unsent=unsent)
 
     async def _step(self) -> bool:
         """One round; True when there may be more work right away."""
@@ -156,39 +182,53 @@ class DeliveryWorker:
         lane.queued += 1
         self._in_flight += 1
         self._held.add(claim.delivery.id)
-        task = asyncio.create_task(self._send(claim, prepared, lane))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        lane.waiting.append((claim, prepared))
+        if lane.runners < lane.concurrency:
+            lane.runners += 1
+            task = asyncio.create_task(self._run_lane(lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _lane(self, claim: Claim) -> _Lane:
+        """The endpoint's lane; a changed rate limit is applied to it in place (a new
+        lane would lose count of what the old one's runners still hold)."""
         endpoint = claim.endpoint
         lane = self._lanes.get(endpoint.id)
-        concurrency = self._settings.per_endpoint
-        capacity = concurrency * 4
-        if endpoint.rate_limit:
-            # Claim no more than ~10 s of its rate, so leases never lapse while queued.
-            capacity = max(1, min(capacity, int(endpoint.rate_limit * 10)))
-        if lane is None or lane.rate_limit != endpoint.rate_limit:
-            lane = _Lane(asyncio.Semaphore(concurrency), capacity, endpoint.rate_limit,
-                         queued=lane.queued if lane else 0)
-            self._lanes[endpoint.id] = lane
+        if lane is None:
+            lane = self._lanes[endpoint.id] = _Lane(self._settings.per_endpoint,
+                                                    endpoint.rate_limit)
+        elif lane.rate_limit != endpoint.rate_limit:
+            lane.limit(endpoint.rate_limit)
         return lane
+
+    async def _run_lane(self, lane: _Lane) -> None:
+        """One of a lane's runners: send its deliveries in order until none is left."""
+        try:
+            while lane.waiting:
+                claim, prepared = lane.waiting.popleft()
+                try:
+                    await self._send(claim, prepared, lane)
+                except Exception:
+                    # A bug in one delivery (the Sender itself never raises) must not stop
+                    # the lane behind it; its lease lapses and it is tried again.
+                    log.exception("could not send a delivery", delivery=claim.delivery.id)
+                    self._held.discard(claim.delivery.id)
+                finally:
+                    lane.queued -= 1
+                    self._in_flight -= 1
+        finally:
+            lane.runners -= 1
 
     async def _send(self, claim: Claim, prepared: Prepared, lane: _Lane) -> None:
         started = self._service.now()
-        try:
-            if prepared.failure is not None:
-                result = prepared.failure
-            else:
-                async with lane.concurrency:
-                    await lane.take_slot()
-                    started = self._service.now()
-                    result = await self._sender.send(prepared.signed(started))
-            self._finished.append(Finished(claim, result, started))
-            self._results_ready.set()
-        finally:
-            lane.queued -= 1
-            self._in_flight -= 1
+        if prepared.failure is not None:
+            result = prepared.failure
+        else:
+            await lane.take_slot()
+            started = self._service.now()
+            result = await self._sender.send(prepared.signed(started))
+        self._finished.append(Finished(claim, result, started))
+        self._results_ready.set()
 
     async def _record_loop(self, stop: asyncio.Event) -> None:
         """Write results in batches; keep going after stop until everything is written."""

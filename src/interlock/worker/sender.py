@@ -19,6 +19,7 @@ Safety rules a caller can rely on:
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import socket
 import ssl
@@ -127,9 +128,9 @@ class AiohttpSender:
     async def _exchange(self, request: OutboundRequest, started: float) -> SendResult:
         url = self._guarded_url(request.url)
         session = self._session_in_loop()
-        async with session.post(url, data=request.body, headers=dict(request.headers),
+        async with session.post(url, data=request.body, headers=request.headers,
                                 allow_redirects=False,
-                                timeout=aiohttp.ClientTimeout(total=request.timeout)) as response:
+                                timeout=_timeout(request.timeout)) as response:
             body = await _read_limited(response)
         status = response.status
         failure, detail = None, None
@@ -155,6 +156,12 @@ class AiohttpSender:
                 self._checked_urls.clear()
             self._checked_urls[raw] = url
         return url
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """Endpoints share a few timeouts; the (frozen) value is made once for each."""
+    return aiohttp.ClientTimeout(total=seconds)
+
 
 def checked_url(raw: str, allowed: tuple[Network, ...]) -> URL:
     """The URL as aiohttp will use it, if it is well-formed and an IP-literal host is

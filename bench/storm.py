@@ -384,6 +384,9 @@ def summary(ctx: StormContext, results: Results) -> None:
           f"({results.sent / max(results.send_seconds, 1e-9):,.0f}/s; requested "
           f"{args.rate:g}/s; client start late p99 {results.late_p99_ms:.0f} ms), "
           f"{results.accepted:,} accepted, {results.refused} refused")
+    processed = (results.accepted - results.backlog_at_end) / max(results.send_seconds, 1e-9)
+    print(f"  processed while the storm lasted: {processed:,.0f} alerts/s "
+          f"(accepted {results.accepted / max(results.send_seconds, 1e-9):,.0f}/s)")
     print(f"  new groups: {results.groups_seen} incident.created received for "
           f"{len(results.first_post)} groups posted")
     print(f"  webhooks received: {results.webhooks:,}; tool calls: {results.tool_calls}")
@@ -423,6 +426,7 @@ def summary(ctx: StormContext, results: Results) -> None:
         "created_p50_ms": created.get("p50"), "created_p99_ms": created.get("p99"),
         "api_p50_ms": api.get("p50"), "api_p99_ms": api.get("p99"),
         "backlog": results.backlog_at_end, "drain_s": results.drain_seconds,
+        "processed_per_s": processed,
         "cpu_us_per_alert": results.cpu_interlock / alerts * 1e6,
         "api_cpu_us_per_alert": results.cpu_api / alerts * 1e6,
         "pg_cpu_us_per_alert": (results.cpu_postgres / alerts * 1e6

@@ -487,6 +487,13 @@ async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession, batc
             pids.append(worker.popen.pid)
         counts, seen = await wait_processed(engine, source_id, expected, args.phase_timeout,
                                             "processing")
+        # wrk does not count requests still open when its time is up: wait for those too.
+        while counts.get("pending", {}).get("payloads", 0) and \
+                time.perf_counter() - seen < args.phase_timeout:
+            await asyncio.sleep(0.05)
+            counts = await asyncio.to_thread(payload_counts, engine, source_id)
+            if not counts.get("pending", {}).get("payloads", 0):
+                seen = time.perf_counter()
         cpu = process_tree_cpu(pids) - cpu_before
         processed = counts.get("processed", {})
         result.processed_payloads = processed.get("payloads", 0) - warm_payloads

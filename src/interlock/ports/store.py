@@ -269,6 +269,10 @@ class PayloadRepository(Protocol):
         """Write the outcome carried by ``payload`` and release its lease."""
         ...
 
+    def any_free(self, now: datetime) -> bool:
+        """Whether a pending payload is free to claim (a read)."""
+        ...
+
     def finish_many(self, items: Sequence[ReceivedPayload], owner: str | None) -> None:
         """Like finish, for many; owner None for payloads that were never leased."""
         ...

@@ -103,6 +103,11 @@ class AlertProcessor:
         claimed. If the batch fails for a reason that is not a conflict, its payloads are
         applied again one per transaction, so one bad payload cannot hold back others."""
         now = self._clock.now()
+        # Every commit of an event wakes this; most find no payload, and on SQLite a
+        # write transaction would queue behind (and in front of) people's requests.
+        with self._store.transaction() as tx:
+            if not tx.payloads.any_free(now):
+                return 0
         with self._store.transaction(write=True) as tx:
             claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._limit)
         if claimed:

@@ -78,6 +78,15 @@ class SqlPayloads:
         ).mappings().all()
         return sorted((_payload(row) for row in rows), key=lambda payload: payload.position)
 
+    def any_free(self, now: datetime) -> bool:
+        """Whether a pending payload is free to claim (a read: no write lock)."""
+        query = (sa.select(payloads.c.position)
+                 .where(payloads.c.status == _PENDING,
+                        sa.or_(payloads.c.lease_expires_at.is_(None),
+                               payloads.c.lease_expires_at <= now))
+                 .limit(1))
+        return self._connection.execute(query).first() is not None
+
     def finish(self, payload: ReceivedPayload, owner: str) -> None:
         self.finish_many([payload], owner)
 

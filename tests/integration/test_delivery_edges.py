@@ -7,49 +7,22 @@ import dataclasses
 import threading
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from interlock.clock import ManualClock
 from interlock.domain.incidents import Severity
-from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from interlock.services.endpoints import EndpointService, EndpointSpec
 from interlock.services.incidents import Declaration
-from tests.conftest import make_key
 from tests.integration.test_concurrency import VIEWER
+from tests.integration.test_webhook_delivery import add_endpoint, attempts, declare, manager
 from tests.support.delivery import deliver_round
 from tests.support.receiver import Receiver, status
 
 Headers = dict[str, str]
-
-
-@pytest.fixture
-def manager(hub: Container) -> Headers:
-    return make_key(hub, Scope.ADMIN, name="ops")
-
-
-def add_endpoint(client: TestClient, auth: Headers, url: str, **fields: Any
-                 ) -> dict[str, Any]:
-    response = client.post("/api/v1/endpoints", headers=auth, json={"url": url, **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def declare(client: TestClient, headers: Headers, **fields: Any) -> dict[str, Any]:
-    body = {"title": "Checkout down", "severity": "high", "service": "checkout", **fields}
-    response = client.post("/api/v1/incidents", headers=headers, json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def attempts(client: TestClient, headers: Headers, endpoint_id: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/endpoints/{endpoint_id}/attempts?limit=200",
-                          headers=headers)
-    assert response.status_code == 200, response.text
-    return list(reversed(response.json()["data"]))
+__all__ = ["manager"]  # a fixture the tests here take, from test_webhook_delivery
 
 
 def test_retry_after_zero_waits_for_the_schedule_instead_of_burning_every_attempt(

@@ -11,33 +11,20 @@ from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
 from interlock.clock import SystemClock
-from interlock.domain.endpoints import Endpoint
-from interlock.domain.incidents import Severity
 from interlock.domain.keys import Scope
 from interlock.domain.targets import parse_allowed_networks
 from interlock.services.container import Container
 from interlock.services.deliveries import DeliveryService
 from interlock.services.endpoints import EndpointSpec
-from interlock.services.incidents import Declaration
 from interlock.services.sync import JobDone
 from interlock.worker.engine import WorkerSettings
 from interlock.worker.tool_http import AiohttpToolHttp
 from tests.conftest import make_key
-from tests.integration.test_concurrency import VIEWER
+from tests.integration.test_worker import declare_many, endpoint_for
 from tests.support.fake_jira import FakeJira
 from tests.support.receiver import Receiver, hang
 from tests.support.waiting import eventually
 from tests.support.worker import BackgroundWorker
-
-
-def endpoint_for(hub: Container, url: str, **fields: object) -> Endpoint:
-    endpoint, _ = hub.endpoints.create(EndpointSpec(url=url, **fields))  # type: ignore[arg-type]
-    return endpoint
-
-
-def declare_many(hub: Container, count: int) -> list[str]:
-    return [hub.incidents.declare(VIEWER, Declaration(f"Incident {n}", Severity.LOW)).id
-            for n in range(count)]
 
 
 def test_stopping_ends_even_while_a_lane_waits_for_its_rate_limit(hub: Container) -> None:

@@ -28,12 +28,6 @@ log = get_logger(__name__)
 
 #: How long a source's settings are trusted from memory on the hot path.
 SOURCE_CACHE_SECONDS = 2.0
-#: Processing attempts before a payload that keeps failing is set aside as failed.
-MAX_ATTEMPTS = 5
-#: Alerts listed in one incident.alert_attached event; the count covers the rest.
-ALERTS_PER_EVENT = 20
-FINGERPRINT_MAX = 200
-GROUP_KEY_MAX = 400
 
 
 class Intake:

@@ -41,7 +41,6 @@ import contextlib
 import json
 import multiprocessing
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -64,7 +63,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from harness import (
     HOST,
-    POSTGRES_URL,
     Context,
     Failed,
     Interlock,
@@ -76,6 +74,7 @@ from harness import (
     parse_arguments,
     percentiles_ms,
     phase,
+    postgres_durability,
     print_table,
     process_tree_cpu,
     run_bench,
@@ -252,16 +251,8 @@ class DeliveryContext(Context):
         self.args.db = done.stdout.strip().splitlines()[-1]
 
     def check_durability(self) -> None:
-        import psycopg
-
-        with psycopg.connect(re.sub(POSTGRES_URL, "postgresql://", self.args.db),
-                             autocommit=True) as conn:
-            settings = {name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
-                        for name in ("fsync", "synchronous_commit", "full_page_writes")}
-        durable = (settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
-                   and settings["full_page_writes"] == "on")
+        durable, self.durability_detail = postgres_durability(self.args.db)
         self.durability = "durable" if durable else "NOT durable"
-        self.durability_detail = ", ".join(f"{k}={v}" for k, v in settings.items())
 
     def cleanup(self) -> None:
         super().cleanup()

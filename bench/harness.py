@@ -157,6 +157,19 @@ class Context:
             self.pg_databases.clear()
 
 
+def postgres_durability(url: str) -> tuple[bool, str]:
+    """Whether the PostgreSQL server behind ``url`` keeps what it commits (fsync,
+    synchronous_commit, full_page_writes), and those settings as a line."""
+    import psycopg
+
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        settings = {name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
+                    for name in ("fsync", "synchronous_commit", "full_page_writes")}
+    durable = (settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
+               and settings["full_page_writes"] == "on")
+    return durable, ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
 def _libpq(url: str) -> str:
     return re.sub(POSTGRES_URL, "postgresql://", url)
 

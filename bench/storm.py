@@ -57,6 +57,7 @@ from harness import (
     parse_arguments,
     percentiles_ms,
     phase,
+    postgres_durability,
     print_table,
     process_tree_cpu,
     run_bench,
@@ -285,14 +286,6 @@ def postgres_cpu(url: str) -> float:
     return process_tree_cpu([pid])
 
 
-def postgres_settings(engine: sa.Engine) -> str:
-    with engine.connect() as connection:
-        fsync = connection.exec_driver_sql("SHOW fsync").scalar_one()
-        sync = connection.exec_driver_sql("SHOW synchronous_commit").scalar_one()
-    durable = "durable" if fsync == "on" and sync == "on" else "NOT durable"
-    return f"fsync={fsync}, synchronous_commit={sync} ({durable})"
-
-
 def read_received(out: Path, results: Results) -> None:
     created: dict[int, float] = {}
     for line in out.read_text().splitlines():
@@ -326,7 +319,9 @@ async def run(ctx: StormContext, results: Results) -> None:
                                                        "postgresql+psycopg://", 1))
     try:
         if ctx.postgres:
-            results.postgres_settings = postgres_settings(engine)
+            durable, settings = postgres_durability(interlock.db_url)
+            results.postgres_settings = (f"{settings} "
+                                         f"({'durable' if durable else 'NOT durable'})")
         sources = await configure(interlock, peers)
         pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
         cpu_before = process_tree_cpu(pids)

@@ -28,6 +28,8 @@ from interlock.services.container import Container
 from interlock.store import migrate
 from interlock.store.engine import create_engine, normalise_url
 from interlock.store.tables import metadata
+from tests.support.fake_jira import FakeJira
+from tests.support.fake_slack import FakeSlack
 
 #: Encrypts connector credentials in tests (never a key file in the working tree).
 TEST_SECRET_KEY = "interlock-test-secret"
@@ -158,3 +160,17 @@ def hub(database_url: str, manual_clock: ManualClock) -> Iterator[Container]:
 def hub_client(hub: Container) -> Iterator[TestClient]:
     with TestClient(create_app(hub), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def jira() -> Iterator[FakeJira]:
+    """A loopback server speaking Jira Cloud's REST API (tests/support/fake_jira.py)."""
+    with FakeJira() as running:
+        yield running
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A loopback server speaking Slack's Web API (tests/support/fake_slack.py)."""
+    with FakeSlack() as running:
+        yield running

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,16 +33,6 @@ def admin_key(hub: Container) -> dict[str, str]:
     return make_key(hub, Scope.ADMIN, name="ops")
 
 
-@pytest.fixture
-def jira() -> Iterator[FakeJira]:
-    with FakeJira() as running:
-        yield running
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
 
 
 def _payloads(client: TestClient, headers: dict[str, str], source: dict[str, Any]

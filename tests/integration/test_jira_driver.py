@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -94,11 +94,6 @@ class Harness:
                          kind=written.kind, external_id=written.external_id, url=written.url,
                          state={**old, **written.state}, created_at=NOW, updated_at=NOW)
 
-
-@pytest.fixture
-def jira() -> Iterator[FakeJira]:
-    with FakeJira() as server:
-        yield server
 
 
 def incident(**changes: Any) -> Incident:

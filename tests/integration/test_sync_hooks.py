@@ -10,7 +10,6 @@ for an hour catches up without holding up another connector.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -33,18 +32,6 @@ from tests.support.fake_slack import (
 )
 from tests.support.ingest import am_alert, am_payload, basic, create_source, process_all
 from tests.support.sync import sync_all
-
-
-@pytest.fixture
-def jira() -> Iterator[FakeJira]:
-    with FakeJira() as running:
-        yield running
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as running:
-        yield running
 
 
 @pytest.fixture

@@ -80,6 +80,7 @@ async def _serve(container: Container) -> None:
 
     from interlock.asgi import begin_shutdown, create_app
     from interlock.cli.child import run_child_workers
+    from interlock.store.engine import is_in_memory
     from interlock.worker.runner import run_worker
 
     class Server(uvicorn.Server):
@@ -113,7 +114,7 @@ async def _serve(container: Container) -> None:
     if loaded.embedded_worker:
         # Its own process, to use another core, unless the database exists only in
         # this one (SQLite in memory).
-        in_memory = loaded.database_url in ("sqlite://", "sqlite:///:memory:")
+        in_memory = is_in_memory(loaded.database_url)
         worker = asyncio.create_task(
             run_worker(container, stop) if in_memory
             else run_child_workers(loaded.database_url, stop))

@@ -20,6 +20,11 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def is_in_memory(url: str) -> bool:
+    """A SQLite database that exists only inside one process."""
+    return url in ("sqlite://", "sqlite:///:memory:")
+
+
 def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -28,7 +33,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
-    in_memory = url in ("sqlite://", "sqlite:///:memory:")
+    in_memory = is_in_memory(url)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if in_memory:
         # One shared connection, or each connection would see its own empty database.

@@ -36,9 +36,8 @@ async def run_child_workers(database_url: str, stop: asyncio.Event) -> None:
                            for tasks in CHILDREN))
 
 
-async def run_child_worker(database_url: str, stop: asyncio.Event,
-                           tasks: str = "alerts,deliveries,sync") -> None:
-    """Keep an ``interlock worker`` process running until ``stop`` is set."""
+async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str) -> None:
+    """Keep an ``interlock worker --tasks TASKS`` process running until ``stop`` is set."""
     env = {**os.environ, "INTERLOCK_DATABASE_URL": database_url,
            "INTERLOCK_AUTO_MIGRATE": "false"}
     failures = 0

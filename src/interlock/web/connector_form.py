@@ -1,5 +1,5 @@
-"""The connector form, one per kind: the fields come from the kind's driver (its settings
-and their defaults, the credentials it needs), so a new kind gets a form without a new
+"""The connector form, one per kind: the fields come from the kind's plugin (its settings
+and their defaults, its credentials), so a new kind gets a form without a new
 template. What a person types is kept as typed, so a refused form comes back with the
 problem beside their work; credentials are never shown back, and left empty when
 editing they keep their stored values.
@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from interlock.domain.connectors import Connector
 from interlock.domain.errors import InvalidInput
-from interlock.ports.connector import ConnectorDriver
+from interlock.ports.plugins import ConnectorPlugin
 
 #: What each field is, for the person filling it in. A field without a line here is
 #: shown with its name alone.
@@ -59,10 +59,10 @@ class ConnectorForm:
     filter: str = ""
 
     @classmethod
-    def blank(cls, driver: ConnectorDriver) -> ConnectorForm:
-        return cls(kind=driver.kind, settings={
+    def blank(cls, plugin: ConnectorPlugin) -> ConnectorForm:
+        return cls(kind=plugin.kind, settings={
             name: "" if default is None else str(default)
-            for name, default in driver.defaults.items()})
+            for name, default in plugin.default_settings().items()})
 
     @classmethod
     def of(cls, connector: Connector) -> ConnectorForm:
@@ -73,27 +73,27 @@ class ConnectorForm:
             filter=json.dumps(dict(connector.filter), indent=2) if connector.filter else "")
 
     @classmethod
-    def posted(cls, kind: str, form: FormData, driver: ConnectorDriver) -> ConnectorForm:
+    def posted(cls, kind: str, form: FormData, plugin: ConnectorPlugin) -> ConnectorForm:
         def text(name: str) -> str:
             value = form.get(name, "")
             return value.strip() if isinstance(value, str) else ""
 
         return cls(kind=kind, name=text("name"),
-                   settings={name: text(f"settings.{name}") for name in driver.defaults},
+                   settings={name: text(f"settings.{name}") for name in plugin.default_settings()},
                    credentials={name: text(f"credentials.{name}")
-                                for name in driver.required_credentials},
+                                for name in plugin.credential_names()},
                    filter=text("filter"))
 
-    def setting_fields(self, driver: ConnectorDriver) -> list[Field]:
+    def setting_fields(self, plugin: ConnectorPlugin) -> list[Field]:
         return [Field(name, self.settings.get(name, ""), number=_is_number(default),
                       required=default is None and name != "account_id")
-                for name, default in driver.defaults.items()]
+                for name, default in plugin.default_settings().items()]
 
-    def change(self, driver: ConnectorDriver, *, editing: bool) -> dict[str, Any]:
+    def change(self, plugin: ConnectorPlugin, *, editing: bool) -> dict[str, Any]:
         """What ConnectorSpec / ConnectorService.update take, or InvalidInput naming the
         field. Editing, an empty credential keeps the stored one."""
         settings: dict[str, Any] = {}
-        for name, default in driver.defaults.items():
+        for name, default in plugin.default_settings().items():
             typed = self.settings.get(name, "")
             if not typed:
                 settings[name] = default

@@ -93,7 +93,7 @@ def new_connector(request: Request, person: Signed,
     if kind is None or kind not in app.connectors.kinds:
         return render(request, "connector_kinds.html", {
             "kinds": app.connectors.kinds, "kind_label": kind_label}, visitor=person)
-    return _form_page(request, person, ConnectorForm.blank(app.connectors.driver(kind)), None)
+    return _form_page(request, person, ConnectorForm.blank(app.connectors.plugin(kind)), None)
 
 
 @router.post("/connectors/new")
@@ -102,10 +102,10 @@ async def create_connector(request: Request, person: Signed,
     posted = await checked_form(request, person)
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
-    driver = app.connectors.driver(kind)  # InvalidInput (422) for an unknown kind
-    form = ConnectorForm.posted(kind, posted, driver)
+    plugin = app.connectors.plugin(kind)  # InvalidInput (422) for an unknown kind
+    form = ConnectorForm.posted(kind, posted, plugin)
     try:
-        fields = form.change(driver, editing=False)
+        fields = form.change(plugin, editing=False)
         connector = await run_in_threadpool(app.connectors.create,
                                             ConnectorSpec(kind=kind, **fields))
     except InvalidInput as error:
@@ -127,11 +127,11 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
     connector = await run_in_threadpool(app.connectors.get, connector_id)
-    driver = app.connectors.driver(connector.kind)
-    form = ConnectorForm.posted(connector.kind, posted, driver)
+    plugin = app.connectors.plugin(connector.kind)
+    form = ConnectorForm.posted(connector.kind, posted, plugin)
     try:
         await run_in_threadpool(app.connectors.update, connector_id,
-                                form.change(driver, editing=True))
+                                form.change(plugin, editing=True))
     except InvalidInput as error:
         return _form_page(request, person, form, connector, error=error, status_code=422)
     return redirect(request, f"/connectors/{connector_id}", person, "Connector saved.")
@@ -140,11 +140,11 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
 def _form_page(request: Request, person: Visitor, form: ConnectorForm,
                connector: Connector | None, *, error: InvalidInput | None = None,
                status_code: int = 200) -> Response:
-    driver = container(request).connectors.driver(form.kind)
+    plugin = container(request).connectors.plugin(form.kind)
     return render(request, "connector_form.html", {
         "form": form, "connector": connector, "kind_label": kind_label(form.kind),
-        "setting_fields": form.setting_fields(driver),
-        "credential_names": driver.required_credentials,
+        "setting_fields": form.setting_fields(plugin),
+        "credential_names": plugin.credential_names(),
         "credentials_set": sorted(connector.credentials) if connector else [],
         "help": HELP, "error": error.detail if error else None,
         "problems": problems(error) if error else {},

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from interlock.domain.alerts import ReceivedPayload, SourceKind
+from interlock.domain.alerts import ReceivedPayload
 from interlock.domain.errors import InvalidInput
 from interlock.domain.keys import Scope
 from interlock.domain.sources import Source
@@ -22,13 +22,17 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
 PAYLOAD_PAGE = 25
 BODY_PREVIEW = 2048
-KIND_LABELS = {
-    SourceKind.ALERTMANAGER: "Prometheus Alertmanager",
-    SourceKind.GRAFANA: "Grafana alerting",
-    SourceKind.DATADOG: "Datadog webhook",
-    SourceKind.PAGERDUTY: "PagerDuty Events v2",
-    SourceKind.GENERIC: "Generic JSON",
-}
+
+
+def kind_labels(app: Container) -> dict[str, str]:
+    """Each installed kind's title, for the form's choices."""
+    return {kind: plugin.title for kind, plugin in app.sources.kinds.items()}
+
+
+def kind_label(app: Container, kind: str) -> str:
+    """A kind's title; a kind whose plugin is no longer installed shows as its name."""
+    plugin = app.sources.kinds.get(kind)
+    return plugin.title if plugin is not None else kind
 
 
 def ingest_url(app: Container, source: Source) -> str:
@@ -42,7 +46,8 @@ def source_list(request: Request, person: Signed) -> Response:
     sources = app.sources.list(cursor=None, limit=200).items
     return render(request, "sources.html", {
         "sources": [(source, ingest_url(app, source)) for source in sources],
-        "kinds": KIND_LABELS, "form": {"name": "", "kind": "alertmanager"}, "error": None,
+        "kinds": kind_labels(app), "form": {"name": "", "kind": "alertmanager"},
+        "error": None,
         "base_url": app.settings.base_url,
     }, visitor=person)
 
@@ -55,20 +60,20 @@ async def create_source(request: Request, person: Signed) -> Response:
     name = str(form.get("name", "")).strip()
     kind = str(form.get("kind", ""))
     try:
-        if kind not in {choice.value for choice in SourceKind}:
+        if kind not in app.sources.kinds:
             raise InvalidInput("choose what kind of tool sends to this source")
         source, credentials = await run_in_threadpool(
-            app.sources.create, SourceSpec(name=name, kind=SourceKind(kind)))
+            app.sources.create, SourceSpec(name=name, kind=kind))
     except InvalidInput as error:
         sources = app.sources.list(cursor=None, limit=200).items
         return render(request, "sources.html", {
             "sources": [(item, ingest_url(app, item)) for item in sources],
-            "kinds": KIND_LABELS, "form": {"name": name, "kind": kind},
+            "kinds": kind_labels(app), "form": {"name": name, "kind": kind},
             "error": error.detail, "base_url": app.settings.base_url,
         }, visitor=person, status_code=422)
     return render(request, "source_created.html", {
         "source": source, "url": ingest_url(app, source), "token": credentials.token,
-        "kind_label": KIND_LABELS[source.kind],
+        "kind_label": kind_label(app, source.kind),
     }, visitor=person, status_code=201)
 
 
@@ -81,7 +86,7 @@ def source_page(request: Request, source_id: str, person: Signed,
     page = app.sources.payloads(source_id, cursor=cursor, limit=PAYLOAD_PAGE)
     return render(request, "source.html", {
         "source": source, "url": ingest_url(app, source),
-        "kind_label": KIND_LABELS[source.kind],
+        "kind_label": kind_label(app, source.kind),
         "payloads": [(payload, _preview(payload)) for payload in page.items],
         "next_cursor": page.next_cursor, "cursor": cursor,
     }, visitor=person)

@@ -28,6 +28,8 @@ from interlock.web.session import Visitor
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
 ACTIVITY_PAGE = 50
+#: Connectors per page of the list (a "More connectors" link leads on).
+LIST_PAGE = 100
 LINKS_SHOWN = 50
 KIND_LABELS = {
     "jira": "Jira Cloud",
@@ -73,13 +75,15 @@ def hook_url(app: Container, connector: Connector) -> str:
 
 
 @router.get("/connectors")
-def connector_list(request: Request, person: Signed) -> Response:
+def connector_list(request: Request, person: Signed,
+                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
-    connectors = app.connectors.list(cursor=None, limit=200).items
+    page = app.connectors.list(cursor=cursor, limit=LIST_PAGE)
     return render(request, "connectors.html", {
         "connectors": [(connector, app.connectors.queue(connector.id),
-                        hook_url(app, connector)) for connector in connectors],
+                        hook_url(app, connector)) for connector in page.items],
+        "cursor": cursor, "next_cursor": page.next_cursor,
         "kind_label": kind_label, "kinds": app.connectors.kinds,
         "base_url": app.settings.base_url,
     }, visitor=person)

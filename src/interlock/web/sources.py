@@ -21,6 +21,8 @@ from interlock.web.session import Visitor
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
 PAYLOAD_PAGE = 25
+#: Sources per page of the list (a "More sources" link leads on).
+LIST_PAGE = 100
 BODY_PREVIEW = 2048
 
 
@@ -40,12 +42,14 @@ def ingest_url(app: Container, source: Source) -> str:
 
 
 @router.get("/sources")
-def source_list(request: Request, person: Signed) -> Response:
+def source_list(request: Request, person: Signed,
+                cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     person.require(Scope.SOURCES_MANAGE)
     app = container(request)
-    sources = app.sources.list(cursor=None, limit=200).items
+    page = app.sources.list(cursor=cursor, limit=LIST_PAGE)
     return render(request, "sources.html", {
-        "sources": [(source, ingest_url(app, source)) for source in sources],
+        "sources": [(source, ingest_url(app, source)) for source in page.items],
+        "cursor": cursor, "next_cursor": page.next_cursor,
         "kinds": kind_labels(app), "form": {"name": "", "kind": "alertmanager"},
         "error": None,
         "base_url": app.settings.base_url,
@@ -65,9 +69,10 @@ async def create_source(request: Request, person: Signed) -> Response:
         source, credentials = await run_in_threadpool(
             app.sources.create, SourceSpec(name=name, kind=kind))
     except InvalidInput as error:
-        sources = app.sources.list(cursor=None, limit=200).items
+        page = app.sources.list(cursor=None, limit=LIST_PAGE)
         return render(request, "sources.html", {
-            "sources": [(item, ingest_url(app, item)) for item in sources],
+            "sources": [(item, ingest_url(app, item)) for item in page.items],
+            "cursor": None, "next_cursor": page.next_cursor,
             "kinds": kind_labels(app), "form": {"name": name, "kind": kind},
             "error": error.detail, "base_url": app.settings.base_url,
         }, visitor=person, status_code=422)

@@ -18,7 +18,7 @@ from interlock.api.app import create_app
 from interlock.bootstrap import build
 from interlock.crypto import FernetBox
 from interlock.services.container import Container
-from interlock.store.tables import connectors
+from interlock.store.tables import connectors, sources
 from tests.conftest import TEST_SECRET_KEY
 from tests.support.receiver import Receiver
 from tests.support.sync import sync_all
@@ -67,7 +67,7 @@ def test_connector_kinds_publish_the_schema_of_their_settings_and_credentials(
     assert {"alertmanager", "jira", "slack", "webhook_card"} <= set(kinds)
 
     jira = kinds["jira"]
-    assert jira["title"] == "Jira" and jira["link_kind"] == "jira_issue"
+    assert jira["title"] == "Jira Cloud" and jira["link_kind"] == "jira_issue"
     assert jira["capabilities"] == ["push", "pull", "hooks", "reconcile"]
     settings = jira["settings_schema"]
     assert settings["properties"]["base_url"]["format"] == "uri"
@@ -239,3 +239,21 @@ def test_the_console_lists_reach_every_source_and_connector(
         made_sources)
     assert _every_page(hub_client, "/connectors",
                        r'href="/connectors/(con_[^"/?]+)"') == made_connectors
+
+
+def test_a_source_of_a_kind_no_longer_installed_still_shows(
+        hub: Container, hub_client: TestClient) -> None:
+    from interlock.domain.keys import Scope
+    from interlock.services.sources import SourceSpec
+    from tests.integration.test_console import _key, _sign_in
+
+    _sign_in(hub_client, _key(hub, Scope.ADMIN))
+    source, _ = hub.sources.create(SourceSpec(name="zabbix", kind="generic",
+                                              options={"mapping": {"title": "name"}}))
+    with hub.store.transaction(write=True) as tx:  # type: ignore[attr-defined]
+        tx.connection.execute(sa.update(sources).where(sources.c.id == source.id)
+                              .values(kind="zabbix"))  # its plugin was uninstalled
+    listing = hub_client.get("/sources")
+    assert listing.status_code == 200 and "zabbix" in listing.text
+    page = hub_client.get(f"/sources/{source.id}")
+    assert page.status_code == 200 and "zabbix" in page.text

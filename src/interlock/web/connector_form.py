@@ -44,10 +44,12 @@ class Field:
     value: str
     number: bool = False
     required: bool = False
+    #: The settings model's description of the field, if it has one.
+    description: str = ""
 
     @property
     def help(self) -> str:
-        return HELP.get(self.name, "")
+        return self.description or HELP.get(self.name, "")
 
 
 @dataclass
@@ -85,8 +87,10 @@ class ConnectorForm:
                    filter=text("filter"))
 
     def setting_fields(self, plugin: ConnectorPlugin) -> list[Field]:
+        fields = plugin.settings.model_fields
         return [Field(name, self.settings.get(name, ""), number=_is_number(default),
-                      required=default is None and name != "account_id")
+                      required=fields[name].is_required(),
+                      description=fields[name].description or "")
                 for name, default in plugin.default_settings().items()]
 
     def change(self, plugin: ConnectorPlugin, *, editing: bool) -> dict[str, Any]:
@@ -134,6 +138,12 @@ def _number(name: str, typed: str) -> int | float:
     except ValueError as error:
         raise InvalidInput(f"{name} must be a number", errors=[
             {"field": f"settings.{name}", "message": "a number"}]) from error
+
+
+def help_texts(plugin: ConnectorPlugin) -> dict[str, str]:
+    """Each credential's help, from the credentials model (else the built-in line)."""
+    return {**HELP, **{name: info.description for name, info
+                       in plugin.credentials.model_fields.items() if info.description}}
 
 
 def problems(error: InvalidInput) -> Mapping[str, str]:

@@ -8,6 +8,7 @@ and why not, and can switch a connector off and on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from interlock.domain.keys import Scope
 from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
-from interlock.web.connector_form import HELP, ConnectorForm, problems
+from interlock.web.connector_form import ConnectorForm, help_texts, problems
 from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
 from interlock.web.session import Visitor
 
@@ -31,11 +32,6 @@ ACTIVITY_PAGE = 50
 #: Connectors per page of the list (a "More connectors" link leads on).
 LIST_PAGE = 100
 LINKS_SHOWN = 50
-KIND_LABELS = {
-    "jira": "Jira Cloud",
-    "slack": "Slack",
-    "alertmanager": "Prometheus Alertmanager",
-}
 LINK_LABELS = {
     "jira_issue": "Jira issue",
     "slack_message": "Slack message",
@@ -44,8 +40,14 @@ LINK_LABELS = {
 OUTCOME_BADGES = {"succeeded": "ok", "failed": "failed", "skipped": "skipped"}
 
 
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+def labeller(app: Container) -> Callable[[str], str]:
+    """A kind's title from its plugin; a kind no longer installed shows as its name."""
+    def kind_label(kind: str) -> str:
+        try:
+            return app.connectors.plugin(kind).title
+        except InvalidInput:
+            return kind
+    return kind_label
 
 
 def link_label(kind: str) -> str:
@@ -84,7 +86,7 @@ def connector_list(request: Request, person: Signed,
         "connectors": [(connector, app.connectors.queue(connector.id),
                         hook_url(app, connector)) for connector in page.items],
         "cursor": cursor, "next_cursor": page.next_cursor,
-        "kind_label": kind_label, "kinds": app.connectors.kinds,
+        "kind_label": labeller(app), "kinds": app.connectors.kinds,
         "base_url": app.settings.base_url,
     }, visitor=person)
 
@@ -96,7 +98,7 @@ def new_connector(request: Request, person: Signed,
     app = container(request)
     if kind is None or kind not in app.connectors.kinds:
         return render(request, "connector_kinds.html", {
-            "kinds": app.connectors.kinds, "kind_label": kind_label}, visitor=person)
+            "kinds": app.connectors.kinds, "kind_label": labeller(app)}, visitor=person)
     return _form_page(request, person, ConnectorForm.blank(app.connectors.plugin(kind)), None)
 
 
@@ -146,11 +148,11 @@ def _form_page(request: Request, person: Visitor, form: ConnectorForm,
                status_code: int = 200) -> Response:
     plugin = container(request).connectors.plugin(form.kind)
     return render(request, "connector_form.html", {
-        "form": form, "connector": connector, "kind_label": kind_label(form.kind),
+        "form": form, "connector": connector, "kind_label": labeller(container(request))(form.kind),
         "setting_fields": form.setting_fields(plugin),
         "credential_names": plugin.credential_names(),
         "credentials_set": sorted(connector.credentials) if connector else [],
-        "help": HELP, "error": error.detail if error else None,
+        "help": help_texts(plugin), "error": error.detail if error else None,
         "problems": problems(error) if error else {},
     }, visitor=person, status_code=status_code)
 
@@ -168,7 +170,7 @@ def connector_page(request: Request, connector_id: str, person: Signed,
         *(link.incident_id for link in links),
         *(item.incident_id for item in page.items if item.incident_id)])
     return render(request, "connector.html", {
-        "connector": connector, "kind_label": kind_label(connector.kind),
+        "connector": connector, "kind_label": labeller(app)(connector.kind),
         "credentials_set": sorted(connector.credentials),
         "owners": sorted(connector.mapping.owners.items()),
         "mapping": connector.mapping.to_json(),

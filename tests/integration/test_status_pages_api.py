@@ -137,7 +137,8 @@ def test_publishing_needs_its_own_scope(client: TestClient, container: Container
     page = _page(client, admin)
     api = _component(client, admin, page["id"], "API", "api")
     incident = _incident(client, admin)
-    body = {"status": "investigating", "body": "Looking.", "components": {api["id"]: "major_outage"}}
+    body = {"status": "investigating", "body": "Looking.",
+            "components": {api["id"]: "major_outage"}}
     url = f"/api/v1/incidents/{incident['id']}/public-updates"
     assert_problem(client.post(url, headers=writer, json=body), 403, "status:publish")
     assert_problem(client.post(PAGES, headers=writer, json={"name": "x", "slug": "x"}), 403)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from interlock.domain import uptime
 from interlock.domain.errors import Unauthenticated
+from interlock.domain.status_pages import Component
 from interlock.services.container import Container
 from interlock.services.status_public import PublicStatus, Snapshot, Token
 from interlock.web import status_render
@@ -48,6 +49,8 @@ _TYPES = {
 JSON_DOCUMENTS = ("summary.json", "status.json", "components.json", "incidents.json",
                   "incidents/unresolved.json")
 Slug = Annotated[str, Path(max_length=64)]
+#: Resolved incidents listed under "Past incidents".
+PAST_SHOWN = 10
 
 
 @dataclass
@@ -126,16 +129,20 @@ def install(app_container: Container) -> StatusCache:
     return cache
 
 
-def _html(snapshot: Snapshot) -> bytes:
-    groups: dict[str | None, list[object]] = {}
+def page_context(snapshot: Snapshot) -> dict[str, Any]:
+    """What ``status_macros.page_body`` draws a page from (the public page and the
+    console's preview alike)."""
+    groups: dict[str | None, list[Component]] = {}
     for component in snapshot.components:
         groups.setdefault(component.group, []).append(component)
-    past = [item for item in snapshot.recent if not item.is_open][:10]
+    past = [item for item in snapshot.recent if not item.is_open][:PAST_SHOWN]
+    return {"snapshot": snapshot, "groups": groups, "past": past, "bars": snapshot.bars,
+            "overall": uptime.overall, "indicator": status_render.status(snapshot)}
+
+
+def _html(snapshot: Snapshot) -> bytes:
     return TEMPLATES.get_template("status_page.html").render(
-        snapshot=snapshot, groups=groups, past=past, bars=snapshot.bars,
-        overall=uptime.overall, static_version=STATIC_VERSION,
-        indicator=status_render.status(snapshot),
-    ).encode()
+        static_version=STATIC_VERSION, **page_context(snapshot)).encode()
 
 
 router = APIRouter(include_in_schema=False)

@@ -21,6 +21,8 @@ from interlock.services.ingest import Intake
 from interlock.services.keys import KeyService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
+from interlock.services.status_pages import StatusPageService
+from interlock.services.status_public import PublicStatus
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
 from interlock.sources.options import SourceParsers
@@ -67,4 +69,6 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         sync=sync,
         hooks=HookService(store, clock, connectors, incidents, sync),
         workers=WorkerRegistry(store, clock),
+        status_pages=StatusPageService(store, clock),
+        public_status=PublicStatus(store, clock),
     )

@@ -38,6 +38,7 @@ NAV: list[tuple[str, str, Scope]] = [
     ("Sources", "/sources", Scope.SOURCES_MANAGE),
     ("Endpoints", "/endpoints", Scope.WEBHOOKS_MANAGE),
     ("Connectors", "/connectors", Scope.CONNECTORS_MANAGE),
+    ("Status pages", "/status-pages", Scope.STATUS_PUBLISH),
 ]
 
 #: No inline script or style anywhere, so the policy can forbid both.
@@ -88,7 +89,7 @@ TEMPLATES = _environment()
 
 def _static_version() -> str:
     digest = hashlib.sha256()
-    for name in ("console.css", "console.js", "favicon.svg"):
+    for name in ("console.css", "console.js", "favicon.svg", "status.css"):
         digest.update(resources.files("interlock.web").joinpath("static", name).read_bytes())
     return digest.hexdigest()[:12]
 

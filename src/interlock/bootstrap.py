@@ -19,6 +19,7 @@ from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.ingest import Intake
 from interlock.services.keys import KeyService
+from interlock.services.mail import MailService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.sync import SyncService
@@ -68,4 +69,5 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         sync=sync,
         hooks=HookService(store, clock, connectors, drivers, incidents, sync),
         workers=WorkerRegistry(store, clock),
+        mail=MailService(store, clock, lease=lease),
     )

@@ -27,6 +27,7 @@ from interlock.domain.keys import ApiKey
 from interlock.domain.maintenance import MaintenanceWindow
 from interlock.domain.sources import Source
 from interlock.domain.timeline import TimelineEntry
+from interlock.ports.mail import MailRepository
 
 
 @dataclass(frozen=True)
@@ -584,6 +585,9 @@ class Transaction(Protocol):
 
     @property
     def workers(self) -> WorkerRepository: ...
+
+    @property
+    def mail(self) -> MailRepository: ...
 
 
 class Store(Protocol):

@@ -16,6 +16,7 @@ from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.ingest import Intake
 from interlock.services.keys import KeyService
+from interlock.services.mail import MailService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.sync import SyncService
@@ -40,6 +41,7 @@ class Container:
     sync: SyncService
     hooks: HookService
     workers: WorkerRegistry
+    mail: MailService
 
     def close(self) -> None:
         self.store.close()

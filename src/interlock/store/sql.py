@@ -29,6 +29,7 @@ from interlock.store.deliveries import SqlDeliveries
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
+from interlock.store.mail import SqlMail
 from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
@@ -62,6 +63,7 @@ class SqlTransaction:
         self.hook_receipts = SqlHookReceipts(connection)
         self.activity = SqlActivity(connection)
         self.workers = SqlWorkers(connection)
+        self.mail = SqlMail(connection)
 
 
 class FairLock:
@@ -156,7 +158,8 @@ class SqlStore:
                 if self._file_lock is not None:
                     locks.enter_context(self._file_lock)  # then other processes
             tx = yield from self._transaction(write)
-        if tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted:
+        if (tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted
+                or tx.mail.inserted):
             for listener in self._listeners:
                 listener()
             if self.signals is not None:

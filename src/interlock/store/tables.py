@@ -402,3 +402,34 @@ workers = sa.Table(
     sa.Column("tasks", Json, nullable=False),
     sa.Index(None, "beat_at"),
 )
+
+#: Outgoing mail (status page subscribers), sent and retried by the worker: a message
+#: is written in the transaction that decides it and is never lost to a mail server
+#: that is down (domain.mail).
+outgoing_mail = sa.Table(
+    "outgoing_mail",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("headers", Json, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subscriber_id", sa.String(40)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Index(
+        "ix_outgoing_mail_due", "next_attempt_at", "position",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index(None, "subscriber_id", "position"),
+)

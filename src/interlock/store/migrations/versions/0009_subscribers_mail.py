@@ -1,0 +1,57 @@
+"""Status page subscribers and the outgoing mail queue.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from interlock.store.types import BigSerial, Json, UtcDateTime
+
+revision = "0009"
+# DRAFT: becomes "0008" once the status pages migration exists on this branch.
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "outgoing_mail",
+        sa.Column("position", BigSerial, autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(40), nullable=False),
+        sa.Column("recipient", sa.String(320), nullable=False),
+        sa.Column("subject", sa.String(500), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("headers", Json, nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("subscriber_id", sa.String(40)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_at", UtcDateTime),
+        sa.Column("lease_owner", sa.String(64)),
+        sa.Column("lease_expires_at", UtcDateTime),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+        sa.Column("sent_at", UtcDateTime),
+        sa.PrimaryKeyConstraint("position", name="pk_outgoing_mail"),
+        sa.UniqueConstraint("id", name="uq_outgoing_mail_id"),
+    )
+    op.create_index(
+        "ix_outgoing_mail_due", "outgoing_mail", ["next_attempt_at", "position"],
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+    op.create_index("ix_outgoing_mail_subscriber_id_position", "outgoing_mail",
+                    ["subscriber_id", "position"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_outgoing_mail_subscriber_id_position", table_name="outgoing_mail")
+    op.drop_index("ix_outgoing_mail_due", table_name="outgoing_mail")
+    op.drop_table("outgoing_mail")

@@ -22,6 +22,8 @@ from interlock.services.keys import KeyService
 from interlock.services.mail import MailService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
+from interlock.services.status_pages import StatusPageService
+from interlock.services.status_public import PublicStatus
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
 from interlock.sources.options import SourceParsers
@@ -69,5 +71,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         sync=sync,
         hooks=HookService(store, clock, connectors, drivers, incidents, sync),
         workers=WorkerRegistry(store, clock),
+        status_pages=StatusPageService(store, clock),
+        public_status=PublicStatus(store, clock),
         mail=MailService(store, clock, lease=lease),
     )

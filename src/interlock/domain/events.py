@@ -21,6 +21,7 @@ class EventType(StrEnum):
     INCIDENT_REOPENED = "incident.reopened"
     INCIDENT_COMMENT_ADDED = "incident.comment_added"
     INCIDENT_ALERT_ATTACHED = "incident.alert_attached"
+    INCIDENT_PUBLIC_UPDATE = "incident.public_update"
     ENDPOINT_DISABLED = "endpoint.disabled"
     #: Sent only to the endpoint under test, on request; nobody subscribes to it.
     ENDPOINT_TEST = "endpoint.test"
@@ -35,6 +36,7 @@ EVENT_DESCRIPTIONS: dict[EventType, str] = {
     EventType.INCIDENT_REOPENED: "A resolved incident was reopened.",
     EventType.INCIDENT_COMMENT_ADDED: "A comment was added to the timeline.",
     EventType.INCIDENT_ALERT_ATTACHED: "An alert was correlated into the incident.",
+    EventType.INCIDENT_PUBLIC_UPDATE: "A public update was published on status pages.",
     EventType.ENDPOINT_DISABLED: "A webhook endpoint was disabled after failing for days.",
 }
 

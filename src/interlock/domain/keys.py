@@ -22,6 +22,8 @@ class Scope(StrEnum):
     WEBHOOKS_MANAGE = "webhooks:manage"
     SOURCES_MANAGE = "sources:manage"
     CONNECTORS_MANAGE = "connectors:manage"
+    #: Manage status pages and publish public updates on incidents.
+    STATUS_PUBLISH = "status:publish"
     ADMIN = "admin"
 
 

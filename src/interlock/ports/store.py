@@ -26,6 +26,13 @@ from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import ApiKey
 from interlock.domain.maintenance import MaintenanceWindow
 from interlock.domain.sources import Source
+from interlock.domain.status_pages import (
+    Component,
+    PublicIncident,
+    PublicUpdate,
+    StatusChange,
+    StatusPage,
+)
 from interlock.domain.timeline import TimelineEntry
 from interlock.ports.mail import MailRepository
 
@@ -525,6 +532,84 @@ class WorkerRepository(Protocol):
     def purge(self, older_than: datetime) -> int: ...
 
 
+class StatusPageRepository(Protocol):
+    """Status pages, their components and status history, public updates, and each
+    page's view of an incident (``PublicIncident``). Reads for the public page never
+    return an incident that is private now."""
+
+    def insert_page(self, page: StatusPage) -> None:
+        """Conflict if another page has the slug."""
+        ...
+
+    def get_page(self, page_id: str) -> StatusPage | None: ...
+
+    def find_page(self, slug: str) -> StatusPage | None: ...
+
+    def get_pages(self, page_ids: Collection[str]) -> dict[str, StatusPage]: ...
+
+    def save_page(self, page: StatusPage) -> None:
+        """Conflict if another page has the slug."""
+        ...
+
+    def delete_page(self, page_id: str) -> bool:
+        """With its components, their history and its view of incidents."""
+        ...
+
+    def list_pages(self, *, after: str | None, limit: int) -> list[StatusPage]:
+        """Oldest first, by id."""
+        ...
+
+    def touch(self, page_ids: Collection[str], at: datetime) -> None:
+        """What these pages show changed: their version goes up."""
+        ...
+
+    def hidden_count(self, page_id: str) -> int:
+        """How many of the page's incidents were made private after being published."""
+        ...
+
+    def insert_component(self, component: Component) -> None: ...
+
+    def get_component(self, component_id: str) -> Component | None: ...
+
+    def get_components(self, component_ids: Collection[str]) -> dict[str, Component]: ...
+
+    def components(self, page_id: str) -> list[Component]:
+        """In display order."""
+        ...
+
+    def components_for_service(self, service: str) -> list[Component]: ...
+
+    def save_component(self, component: Component) -> None: ...
+
+    def delete_component(self, component_id: str) -> bool: ...
+
+    def next_position(self, page_id: str) -> int: ...
+
+    def record_statuses(self, changes: Sequence[StatusChange]) -> None: ...
+
+    def history(self, component_ids: Collection[str], since: datetime
+                ) -> dict[str, list[StatusChange]]:
+        """Changes since ``since``, oldest first, led by the last one before it."""
+        ...
+
+    def insert_update(self, update: PublicUpdate) -> None: ...
+
+    def updates(self, incident_ids: Collection[str]) -> dict[str, list[PublicUpdate]]:
+        """Each incident's public updates, newest first."""
+        ...
+
+    def put_incident(self, item: PublicIncident) -> None:
+        """Insert or replace one page's view of an incident."""
+        ...
+
+    def incident_views(self, incident_id: str) -> list[PublicIncident]: ...
+
+    def page_incidents(self, page_id: str, *, open_only: bool = False, limit: int = 50
+                       ) -> list[PublicIncident]:
+        """Most recently updated first, never one that is private now."""
+        ...
+
+
 class Transaction(Protocol):
     @property
     def incidents(self) -> IncidentRepository: ...
@@ -585,6 +670,9 @@ class Transaction(Protocol):
 
     @property
     def workers(self) -> WorkerRepository: ...
+
+    @property
+    def status_pages(self) -> StatusPageRepository: ...
 
     @property
     def mail(self) -> MailRepository: ...

@@ -19,6 +19,8 @@ from interlock.services.keys import KeyService
 from interlock.services.mail import MailService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
+from interlock.services.status_pages import StatusPageService
+from interlock.services.status_public import PublicStatus
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
 
@@ -41,6 +43,8 @@ class Container:
     sync: SyncService
     hooks: HookService
     workers: WorkerRegistry
+    status_pages: StatusPageService
+    public_status: PublicStatus
     mail: MailService
 
     def close(self) -> None:

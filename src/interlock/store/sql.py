@@ -33,6 +33,7 @@ from interlock.store.mail import SqlMail
 from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
+from interlock.store.status_pages import SqlStatusPages
 from interlock.store.workers import SqlWorkers
 
 #: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
@@ -63,6 +64,7 @@ class SqlTransaction:
         self.hook_receipts = SqlHookReceipts(connection)
         self.activity = SqlActivity(connection)
         self.workers = SqlWorkers(connection)
+        self.status_pages = SqlStatusPages(connection)
         self.mail = SqlMail(connection)
 
 

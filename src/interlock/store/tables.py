@@ -403,6 +403,89 @@ workers = sa.Table(
     sa.Index(None, "beat_at"),
 )
 
+# -- status pages (migration 0008) ---------------------------------------------------------
+
+status_pages = sa.Table(
+    "status_pages",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("logo_url", sa.Text),
+    sa.Column("link_url", sa.Text),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    #: Goes up on every change to what the page shows; caches key on it.
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+status_components = sa.Table(
+    "status_components",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("page_id", sa.String(40), sa.ForeignKey("status_pages.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("group_name", sa.String(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("services", Json, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "page_id", "position"),
+)
+
+component_status_changes = sa.Table(
+    "component_status_changes",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("component_id", sa.String(40),
+              sa.ForeignKey("status_components.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "component_id", "at"),
+)
+
+public_updates = sa.Table(
+    "public_updates",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("incident_id", sa.String(40), sa.ForeignKey("incidents.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("components", Json, nullable=False),
+    sa.Column("page_ids", Json, nullable=False),
+    sa.Column("estimated_resolution_at", UtcDateTime),
+    sa.Column("published_at", UtcDateTime, nullable=False),
+    sa.Column("author", sa.String(200)),
+    sa.Index(None, "incident_id", "position"),
+)
+
+#: An incident as one page shows it: the state its latest public update left.
+public_incidents = sa.Table(
+    "public_incidents",
+    metadata,
+    sa.Column("page_id", sa.String(40), sa.ForeignKey("status_pages.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("incident_id", sa.String(40), sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("impact", sa.String(16), nullable=False),
+    sa.Column("components", Json, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("resolved_at", UtcDateTime),
+    sa.Column("monitoring_at", UtcDateTime),
+    sa.Column("estimated_resolution_at", UtcDateTime),
+    sa.Index(None, "page_id", "updated_at"),
+    sa.Index(None, "incident_id"),
+)
+
 #: Outgoing mail (status page subscribers), sent and retried by the worker: a message
 #: is written in the transaction that decides it and is never lost to a mail server
 #: that is down (domain.mail).

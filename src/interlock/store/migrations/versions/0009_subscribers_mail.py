@@ -13,8 +13,7 @@ from alembic import op
 from interlock.store.types import BigSerial, Json, UtcDateTime
 
 revision = "0009"
-# DRAFT: becomes "0008" once the status pages migration exists on this branch.
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

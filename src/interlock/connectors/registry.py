@@ -5,9 +5,11 @@ from __future__ import annotations
 from interlock.connectors.alertmanager import AlertmanagerDriver
 from interlock.connectors.jira import JiraDriver
 from interlock.connectors.slack import SlackDriver
+from interlock.connectors.statuspage import StatuspageDriver
 from interlock.ports.connector import ConnectorDriver
 
 
 def drivers() -> dict[str, ConnectorDriver]:
-    found: list[ConnectorDriver] = [AlertmanagerDriver(), JiraDriver(), SlackDriver()]
+    found: list[ConnectorDriver] = [AlertmanagerDriver(), JiraDriver(), SlackDriver(),
+                                    StatuspageDriver()]
     return {driver.kind: driver for driver in found}

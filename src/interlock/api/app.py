@@ -11,7 +11,17 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock import __version__
-from interlock.api import connectors, docs, endpoints, health, incidents, keys, problems, sources
+from interlock.api import (
+    connectors,
+    docs,
+    endpoints,
+    health,
+    incidents,
+    keys,
+    problems,
+    sources,
+    status_pages,
+)
 from interlock.api.ingest import GroupCommit, IngestApp
 from interlock.api.middleware import (
     AllowedMethods,
@@ -101,6 +111,7 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(connectors.router)
     app.include_router(connectors.hooks)
+    app.include_router(status_pages.router)
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     app.add_middleware(RejectNul)

@@ -90,7 +90,8 @@ class StatusPageService:
         other processes' changes are seen through the page version)."""
         self._listeners = [*self._listeners, listener]
 
-    def _changed(self) -> None:
+    def changed(self) -> None:
+        """Tell this process's caches that a page changed (``publish_in`` callers)."""
         for listener in self._listeners:
             listener()
 
@@ -104,7 +105,7 @@ class StatusPageService:
             created_at=now, updated_at=now, logo_url=spec.logo_url, link_url=spec.link_url))
         with self._store.transaction(write=True) as tx:
             tx.status_pages.insert_page(page)
-        self._changed()
+        self.changed()
         return page
 
     def get_page(self, page_id: str) -> StatusPage:
@@ -127,14 +128,14 @@ class StatusPageService:
             updated = _checked_page(dataclasses.replace(
                 page, **changes, version=page.version + 1, updated_at=now))
             tx.status_pages.save_page(updated)
-        self._changed()
+        self.changed()
         return updated
 
     def delete_page(self, page_id: str) -> None:
         with self._store.transaction(write=True) as tx:
             if not tx.status_pages.delete_page(page_id):
                 raise NotFound(f"no status page {page_id}")
-        self._changed()
+        self.changed()
 
     # -- components ----------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class StatusPageService:
             tx.status_pages.insert_component(component)
             tx.status_pages.record_statuses([StatusChange(component.id, component.status, now)])
             tx.status_pages.touch([page_id], now)
-        self._changed()
+        self.changed()
         return component
 
     def get_component(self, page_id: str, component_id: str) -> Component:
@@ -181,7 +182,7 @@ class StatusPageService:
                 tx.status_pages.record_statuses([StatusChange(component_id, updated.status,
                                                               now)])
             tx.status_pages.touch([page_id], now)
-        self._changed()
+        self.changed()
         return updated
 
     def delete_component(self, page_id: str, component_id: str) -> None:
@@ -190,7 +191,7 @@ class StatusPageService:
             _component(tx, page_id, component_id)
             tx.status_pages.delete_component(component_id)
             tx.status_pages.touch([page_id], now)
-        self._changed()
+        self.changed()
 
     # -- public updates ------------------------------------------------------------------
 
@@ -218,13 +219,13 @@ class StatusPageService:
     def publish(self, viewer: Viewer, key: str, draft: Draft) -> PublicUpdate:
         with self._store.transaction(write=True) as tx:
             update = self.publish_in(tx, viewer, key, draft)
-        self._changed()
+        self.changed()
         return update
 
     def publish_in(self, tx: Transaction, viewer: Viewer, key: str, draft: Draft
                    ) -> PublicUpdate:
-        """Publish inside the caller's transaction (idempotent requests). The caller
-        must call nothing else afterwards: caches learn of it through page versions."""
+        """Publish inside the caller's transaction (idempotent requests); the caller
+        calls :meth:`changed` once it committed."""
         incident = _incident(tx, viewer, key, for_update=True)
         now = self._clock.now()
         outcome = self._outcome(tx, viewer, incident, draft, now)

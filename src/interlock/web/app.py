@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from interlock.services.console import ConsoleService
 from interlock.services.container import Container
-from interlock.web import connectors, endpoints, incidents, signin, sources
+from interlock.web import connectors, endpoints, incidents, signin, sources, status_public
 from interlock.web.live import ChangeFeed
 from interlock.web.session import Sessions
 
@@ -20,6 +20,7 @@ def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
     app.state.console = console
     app.state.console_sessions = Sessions(secret)
     app.state.console_feed = feed
+    app.state.status_cache = status_public.install(container)
     app.include_router(router())
     return feed
 
@@ -27,6 +28,6 @@ def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
 def router() -> APIRouter:
     combined = APIRouter(include_in_schema=False)
     for part in (signin.router, incidents.router, sources.router, endpoints.router,
-                 connectors.router):
+                 connectors.router, status_public.router):
         combined.include_router(part)
     return combined

@@ -88,7 +88,7 @@ TEMPLATES = _environment()
 
 def _static_version() -> str:
     digest = hashlib.sha256()
-    for name in ("console.css", "console.js", "favicon.svg"):
+    for name in ("console.css", "console.js", "favicon.svg", "status.css"):
         digest.update(resources.files("interlock.web").joinpath("static", name).read_bytes())
     return digest.hexdigest()[:12]
 

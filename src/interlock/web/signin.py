@@ -26,7 +26,8 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 KEY_MAX = 200
 STATIC_TYPES = {"console.css": "text/css; charset=utf-8",
                 "console.js": "text/javascript; charset=utf-8",
-                "favicon.svg": "image/svg+xml"}
+                "favicon.svg": "image/svg+xml",
+                "status.css": "text/css; charset=utf-8"}
 
 
 @router.get("/")

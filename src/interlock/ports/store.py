@@ -35,6 +35,7 @@ from interlock.domain.status_pages import (
 )
 from interlock.domain.timeline import TimelineEntry
 from interlock.ports.mail import MailRepository
+from interlock.ports.subscribers import SubscriberRepository
 
 
 @dataclass(frozen=True)
@@ -676,6 +677,9 @@ class Transaction(Protocol):
 
     @property
     def mail(self) -> MailRepository: ...
+
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
 
 
 class Store(Protocol):

@@ -21,6 +21,7 @@ from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.status_pages import StatusPageService
 from interlock.services.status_public import PublicStatus
+from interlock.services.subscribers import SubscriberService
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
 
@@ -46,6 +47,7 @@ class Container:
     status_pages: StatusPageService
     public_status: PublicStatus
     mail: MailService
+    subscribers: SubscriberService
 
     def close(self) -> None:
         self.store.close()

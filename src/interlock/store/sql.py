@@ -34,6 +34,7 @@ from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
 from interlock.store.status_pages import SqlStatusPages
+from interlock.store.subscribers import SqlSubscribers
 from interlock.store.workers import SqlWorkers
 
 #: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
@@ -66,6 +67,7 @@ class SqlTransaction:
         self.workers = SqlWorkers(connection)
         self.status_pages = SqlStatusPages(connection)
         self.mail = SqlMail(connection)
+        self.subscribers = SqlSubscribers(connection)
 
 
 class FairLock:

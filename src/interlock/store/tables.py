@@ -516,3 +516,28 @@ outgoing_mail = sa.Table(
     ),
     sa.Index(None, "subscriber_id", "position"),
 )
+
+#: Who hears of a status page's public updates: confirmed email addresses (double
+#: opt-in) and webhook URLs, each delivered through its own endpoint (domain.subscribers).
+status_subscribers = sa.Table(
+    "status_subscribers",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("page_id", sa.String(40), sa.ForeignKey("status_pages.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("endpoint_id", sa.String(40), sa.ForeignKey("endpoints.id", ondelete="CASCADE")),
+    sa.Column("url", sa.String(2048)),
+    #: Component ids followed; [] for the whole page.
+    sa.Column("components", Json, nullable=False),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("requested_at", UtcDateTime),
+    sa.Column("confirmed_at", UtcDateTime),
+    sa.Column("unsubscribed_at", UtcDateTime),
+    sa.UniqueConstraint("page_id", "email"),
+    sa.Index(None, "page_id", "status"),
+)

@@ -6,7 +6,15 @@ from fastapi import APIRouter, FastAPI
 
 from interlock.services.console import ConsoleService
 from interlock.services.container import Container
-from interlock.web import connectors, endpoints, incidents, signin, sources, status_public
+from interlock.web import (
+    connectors,
+    endpoints,
+    incidents,
+    signin,
+    sources,
+    status_public,
+    status_subscribe,
+)
 from interlock.web.live import ChangeFeed
 from interlock.web.session import Sessions
 
@@ -28,6 +36,6 @@ def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
 def router() -> APIRouter:
     combined = APIRouter(include_in_schema=False)
     for part in (signin.router, incidents.router, sources.router, endpoints.router,
-                 connectors.router, status_public.router):
+                 connectors.router, status_public.router, status_subscribe.router):
         combined.include_router(part)
     return combined

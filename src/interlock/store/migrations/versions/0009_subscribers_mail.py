@@ -1,4 +1,5 @@
-"""Status page subscribers and the outgoing mail queue.
+"""Status page subscribers (email with double opt-in, webhooks through their own
+endpoint) and the outgoing mail queue.
 
 Revision ID: 0009
 Revises: 0008
@@ -50,7 +51,36 @@ def upgrade() -> None:
                     ["subscriber_id", "position"])
 
 
+    op.create_table(
+        "status_subscribers",
+        sa.Column("id", sa.String(40), nullable=False),
+        sa.Column("page_id", sa.String(40), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("email", sa.String(320), nullable=True),
+        sa.Column("endpoint_id", sa.String(40), nullable=True),
+        sa.Column("url", sa.String(2048), nullable=True),
+        sa.Column("components", Json, nullable=False),
+        sa.Column("nonce", sa.String(64), nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+        sa.Column("requested_at", UtcDateTime, nullable=True),
+        sa.Column("confirmed_at", UtcDateTime, nullable=True),
+        sa.Column("unsubscribed_at", UtcDateTime, nullable=True),
+        sa.ForeignKeyConstraint(["page_id"], ["status_pages.id"], ondelete="CASCADE",
+                                name="fk_status_subscribers_page_id_status_pages"),
+        sa.ForeignKeyConstraint(["endpoint_id"], ["endpoints.id"], ondelete="CASCADE",
+                                name="fk_status_subscribers_endpoint_id_endpoints"),
+        sa.PrimaryKeyConstraint("id", name="pk_status_subscribers"),
+        sa.UniqueConstraint("page_id", "email", name="uq_status_subscribers_page_id_email"),
+    )
+    op.create_index("ix_status_subscribers_page_id_status", "status_subscribers",
+                    ["page_id", "status"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_status_subscribers_page_id_status", table_name="status_subscribers")
+    op.drop_table("status_subscribers")
     op.drop_index("ix_outgoing_mail_subscriber_id_position", table_name="outgoing_mail")
     op.drop_index("ix_outgoing_mail_due", table_name="outgoing_mail")
     op.drop_table("outgoing_mail")

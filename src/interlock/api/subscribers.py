@@ -9,14 +9,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from interlock.api import problems
 from interlock.api.auth import Caller, container, requires
 from interlock.api.schemas import NO_NUL, PageOut
 from interlock.api.schemas import Request as Body
 from interlock.domain.keys import Scope
-from interlock.domain.mail import ADDRESS_MAX, MailStatus, OutgoingMail
+from interlock.domain.mail import ADDRESS_MAX, ADDRESS_PATTERN, MailStatus, OutgoingMail
 from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.domain.subscribers import COMPONENTS_MAX, Subscriber
 from interlock.domain.timestamps import rfc3339
@@ -31,21 +31,28 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 ComponentId = Annotated[str, Field(min_length=1, max_length=40, pattern=NO_NUL)]
 
 
-class SubscriberCreate(Body):
-    """Exactly one of ``email`` (confirmed by the address's owner before anything else
-    is sent) and ``url`` (a webhook, active at once; its secret is in the answer, once)."""
+Components = Annotated[list[ComponentId], Field(
+    default_factory=list, max_length=COMPONENTS_MAX,
+    description="Component ids of the page to follow; none for the whole page")]
 
-    email: str | None = Field(None, max_length=ADDRESS_MAX, examples=["ada@example.com"])
-    url: str | None = Field(None, max_length=2048, examples=["https://example.com/hooks"])
-    components: list[ComponentId] = Field(
-        default_factory=list, max_length=COMPONENTS_MAX,
-        description="Component ids of the page to follow; none for the whole page")
 
-    @model_validator(mode="after")
-    def _one_target(self) -> SubscriberCreate:
-        if (self.email is None) == (self.url is None):
-            raise ValueError("give exactly one of email and url")
-        return self
+class EmailSubscriberCreate(Body):
+    """An address: its owner confirms by a link in a mail before anything else is sent."""
+
+    email: str = Field(max_length=ADDRESS_MAX, examples=["ada@example.com"],
+                       json_schema_extra={"pattern": ADDRESS_PATTERN})
+    components: Components
+
+
+class WebhookSubscriberCreate(Body):
+    """A webhook URL, active at once; its signing secret is in the answer, once."""
+
+    url: str = Field(max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://[^\u0000]*$",
+                     examples=["https://example.com/hooks/status"])
+    components: Components
+
+
+SubscriberCreate = EmailSubscriberCreate | WebhookSubscriberCreate
 
 
 class SubscriberOut(BaseModel):
@@ -107,11 +114,10 @@ def mail_view(mail: OutgoingMail) -> dict[str, Any]:
                      "webhook URL (its secret is in this answer only)")
 def create_subscriber(page_id: str, body: SubscriberCreate, _caller: Publisher, app: App
                       ) -> JSONResponse:
-    if body.email is not None:
+    if isinstance(body, EmailSubscriberCreate):
         subscriber = app.subscribers.subscribe_email(page_id, body.email, body.components)
         return JSONResponse(subscriber_view(subscriber), status_code=201)
-    subscriber, secret = app.subscribers.subscribe_webhook(page_id, body.url or "",
-                                                           body.components)
+    subscriber, secret = app.subscribers.subscribe_webhook(page_id, body.url, body.components)
     return JSONResponse(subscriber_view(subscriber, secret), status_code=201)
 
 

@@ -13,12 +13,14 @@ from interlock.api.app import create_app as create_api_app
 from interlock.crypto import secret_key
 from interlock.services.container import Container
 from interlock.web import app as console
+from interlock.web import status_public
 
 
 def create_app(container: Container) -> Interlock:
     """The API and the console in one ASGI app; ingest stays on its raw fast path."""
     app = create_api_app(container)
     console.install(app.api, container, session_secret(container))
+    app.add_fast_path("/status/", status_public.FastPath(app.state.status_cache, app.api))
     return app
 
 

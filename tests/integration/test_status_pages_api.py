@@ -3,14 +3,19 @@ publishing public updates, and what a visitor then reads without a key."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
 
+from interlock import config
+from interlock.bootstrap import build
 from interlock.domain.keys import Scope
+from interlock.domain.status_pages import ComponentStatus
 from interlock.services.container import Container
+from interlock.web.status_public import RECHECK
 from tests.conftest import make_key
 from tests.integration.test_bad_input import assert_problem
 
@@ -217,3 +222,22 @@ def test_an_unknown_page_is_404_everywhere(client: TestClient) -> None:
     for path in ("/status/nope", "/status/nope/feed.atom",
                  "/status/nope/api/v2/summary.json"):
         assert client.get(path).status_code == 404
+
+
+def test_a_change_made_by_another_process_shows_within_a_second(
+        client: TestClient, admin: Headers, settings: config.Settings) -> None:
+    page = _page(client, admin)
+    api = _component(client, admin, page["id"], "API", "api")
+    url = "/status/acme/api/v2/status.json"
+    assert client.get(url).json()["status"]["indicator"] == "none"  # now cached
+    other = build(settings)  # another process on the same database
+    try:
+        other.status_pages.update_component(page["id"], api["id"],
+                                            {"status": ComponentStatus.MAJOR_OUTAGE})
+    finally:
+        other.close()
+    changed = time.monotonic()
+    while client.get(url).json()["status"]["indicator"] != "critical":
+        assert time.monotonic() - changed < RECHECK + 2, "the page never changed"
+        time.sleep(0.05)
+    assert time.monotonic() - changed < RECHECK + 0.5

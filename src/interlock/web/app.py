@@ -12,6 +12,7 @@ from interlock.web import (
     incidents,
     signin,
     sources,
+    status_console,
     status_public,
     status_subscribe,
 )
@@ -36,6 +37,7 @@ def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
 def router() -> APIRouter:
     combined = APIRouter(include_in_schema=False)
     for part in (signin.router, incidents.router, sources.router, endpoints.router,
-                 connectors.router, status_public.router, status_subscribe.router):
+                 connectors.router, status_public.router, status_console.router,
+                 status_subscribe.router):
         combined.include_router(part)
     return combined

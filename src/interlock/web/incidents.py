@@ -22,7 +22,7 @@ from interlock.ports.store import IncidentFilter
 from interlock.services.console import Change
 from interlock.services.container import Container
 from interlock.services.incidents import IncidentService, Viewer
-from interlock.web import chart, live
+from interlock.web import chart, live, status_console
 from interlock.web.connectors import IncidentLink, link_label
 from interlock.web.live import ChangeFeed
 from interlock.web.pages import (
@@ -134,6 +134,7 @@ def incident_page(request: Request, reference: str, person: Signed) -> Response:
         "timeline": _timeline(app.incidents, person.viewer, incident),
         "can_write": person.can(Scope.INCIDENTS_WRITE),
         "links": _links(app, incident),
+        **status_console.composer_context(app, person, incident),
     }, visitor=person)
 
 

@@ -38,6 +38,7 @@ NAV: list[tuple[str, str, Scope]] = [
     ("Sources", "/sources", Scope.SOURCES_MANAGE),
     ("Endpoints", "/endpoints", Scope.WEBHOOKS_MANAGE),
     ("Connectors", "/connectors", Scope.CONNECTORS_MANAGE),
+    ("Status pages", "/status-pages", Scope.STATUS_PUBLISH),
 ]
 
 #: No inline script or style anywhere, so the policy can forbid both.

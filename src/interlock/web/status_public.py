@@ -15,14 +15,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock.domain import uptime
 from interlock.domain.errors import Unauthenticated
+from interlock.domain.status_pages import Component
 from interlock.services.container import Container
 from interlock.services.status_public import PublicStatus, Snapshot, Token
 from interlock.web import status_render
@@ -47,7 +49,12 @@ _TYPES = {
 }
 JSON_DOCUMENTS = ("summary.json", "status.json", "components.json", "incidents.json",
                   "incidents/unresolved.json")
+#: What follows /status/{slug}/ in a URL → the output's name.
+_NAMES = {"": "page", "feed.atom": "feed.atom", "feed.rss": "feed.rss",
+          **{f"api/v2/{document}": document for document in JSON_DOCUMENTS}}
 Slug = Annotated[str, Path(max_length=64)]
+#: Resolved incidents listed under "Past incidents".
+PAST_SHOWN = 10
 
 
 @dataclass
@@ -126,16 +133,66 @@ def install(app_container: Container) -> StatusCache:
     return cache
 
 
-def _html(snapshot: Snapshot) -> bytes:
-    groups: dict[str | None, list[object]] = {}
+def page_context(snapshot: Snapshot) -> dict[str, Any]:
+    """What ``status_macros.page_body`` draws a page from (the public page and the
+    console's preview alike)."""
+    groups: dict[str | None, list[Component]] = {}
     for component in snapshot.components:
         groups.setdefault(component.group, []).append(component)
-    past = [item for item in snapshot.recent if not item.is_open][:10]
+    past = [item for item in snapshot.recent if not item.is_open][:PAST_SHOWN]
+    return {"snapshot": snapshot, "groups": groups, "past": past, "bars": snapshot.bars,
+            "overall": uptime.overall, "indicator": status_render.status(snapshot)}
+
+
+def _html(snapshot: Snapshot) -> bytes:
     return TEMPLATES.get_template("status_page.html").render(
-        snapshot=snapshot, groups=groups, past=past, bars=snapshot.bars,
-        overall=uptime.overall, static_version=STATIC_VERSION,
-        indicator=status_render.status(snapshot),
-    ).encode()
+        static_version=STATIC_VERSION, **page_context(snapshot)).encode()
+
+
+class _Route:
+    """Stands in for a Starlette route so metrics label fast-path answers by template."""
+
+    path = "/status/{slug}"
+
+
+class FastPath:
+    """A raw ASGI app answering ``GET /status/…`` from a fresh cached copy of a public
+    page, without FastAPI's routing; anything else (a stale or missing copy, an internal
+    page, another method) goes to ``fallback``, whose routes below load and render."""
+
+    def __init__(self, cache: StatusCache, fallback: ASGIApp) -> None:
+        self._cache = cache
+        self._fallback = fallback
+        self._headers: dict[str, list[tuple[bytes, bytes]]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
+            slug, _, rest = scope["path"][len("/status/"):].partition("/")
+            name = _NAMES.get(rest)
+            found = self._cache.fresh(slug, name) if name else None
+            if found is not None and found[1]:
+                scope["route"] = _Route
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [*self._header_list(name or ""),
+                                        (b"content-length", str(len(found[0])).encode())]})
+                await send({"type": "http.response.body", "body": found[0]})
+                return
+        await self._fallback(scope, receive, send)
+
+    def _header_list(self, name: str) -> list[tuple[bytes, bytes]]:
+        if name not in self._headers:
+            media_type, headers = _media(name)
+            self._headers[name] = [
+                (b"content-type", media_type.encode()),
+                *((key.encode(), value.encode()) for key, value in headers.items()),
+                (b"cache-control", b"public, max-age=10")]
+        return self._headers[name]
+
+
+def _media(name: str) -> tuple[str, dict[str, str]]:
+    if name in _TYPES:
+        return _TYPES[name], PUBLIC_HEADERS
+    return "application/json", JSON_HEADERS
 
 
 router = APIRouter(include_in_schema=False)

@@ -278,3 +278,23 @@ def test_the_subscribers_api(site: Site, smtp_server: SmtpSink, receiver: Receiv
     assert [(item["recipient"], item["status"]) for item in mail] == [
         ("ada@example.org", "sent")]
     assert json.dumps(mail).count("token=") == 0  # links stay in the mail itself
+
+
+def test_the_console_shows_subscribers_and_mail_waiting_for_the_server(
+        site: Site, smtp_sink: SmtpSink) -> None:
+    subscribe(site.client, "ada@example.org", [site.web["id"]])
+    send_mail(site.hub, smtp_sink)  # the mail server is down
+    _, secret = site.hub.keys.create("person", [Scope.STATUS_PUBLISH])
+    form = site.client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    signed = site.client.post("/login", data={"csrf_token": token.group(1),
+                                              "api_key": secret, "next": "/status-pages"},
+                              follow_redirects=False)
+    assert signed.status_code == 303
+    edit = site.client.get(f"/status-pages/{site.page['id']}")
+    assert f'href="/status-pages/{site.page["id"]}/subscribers"' in edit.text
+    page = site.client.get(f"/status-pages/{site.page['id']}/subscribers")
+    assert page.status_code == 200, page.text
+    assert "ada@example.org" in page.text and "Website" in page.text
+    assert "pending" in page.text and "could not reach the mail server" in page.text

@@ -15,6 +15,7 @@ from interlock.web import (
     status_console,
     status_public,
     status_subscribe,
+    status_subscribers,
 )
 from interlock.web.live import ChangeFeed
 from interlock.web.session import Sessions
@@ -38,6 +39,6 @@ def router() -> APIRouter:
     combined = APIRouter(include_in_schema=False)
     for part in (signin.router, incidents.router, sources.router, endpoints.router,
                  connectors.router, status_public.router, status_console.router,
-                 status_subscribe.router):
+                 status_subscribe.router, status_subscribers.router):
         combined.include_router(part)
     return combined

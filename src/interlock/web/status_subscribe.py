@@ -9,6 +9,9 @@
 * ``/status/{slug}/unsubscribe?token=…``: the one-click unsubscribe of RFC 8058. The
   mail client POSTs ``List-Unsubscribe=One-Click`` here (``List-Unsubscribe-Post``);
   a person who opens the link gets a page with one button that does the same.
+
+Handlers are plain functions (FastAPI runs them in its thread pool), so the database
+and template rendering never run on the event loop; only reading the body is async.
 """
 
 from __future__ import annotations
@@ -61,34 +64,37 @@ def _missing() -> Response:
 
 
 @router.get("/status/{slug}/subscribe")
-async def subscribe_form(request: Request, slug: Slug) -> Response:
+def subscribe_form(request: Request, slug: Slug) -> Response:
     app = container(request)
-    page = await run_in_threadpool(_public_page, app, slug)
+    page = _public_page(app, slug)
     if page is None:
         return _missing()
-    components = await run_in_threadpool(app.status_pages.components, page.id)
-    return _html(page, heading="Subscribe to updates", mode="form", components=components,
-                 chosen=set(), email="")
+    return _html(page, heading="Subscribe to updates", mode="form",
+                 components=app.status_pages.components(page.id))
 
 
 @router.post("/status/{slug}/subscribe")
 async def subscribe(request: Request, slug: Slug) -> Response:
-    app = container(request)
-    page = await run_in_threadpool(_public_page, app, slug)
-    if page is None:
-        return _missing()
     wants_json = request.headers.get("content-type", "").startswith("application/json")
     email, components = await _read(request, wants_json)
+    return await run_in_threadpool(_subscribe, container(request), slug, email, components,
+                                   wants_json)
+
+
+def _subscribe(app: Container, slug: str, email: str, components: list[str],
+               wants_json: bool) -> Response:
+    """In a worker thread: the database, and rendering (never on the event loop)."""
+    page = _public_page(app, slug)
+    if page is None:
+        return _missing()
     try:
-        await run_in_threadpool(app.subscribers.subscribe_email, page.id, email, components,
-                                public=True)
+        app.subscribers.subscribe_email(page.id, email, components, public=True)
     except InvalidInput as error:
         if wants_json:
             raise
-        listed = await run_in_threadpool(app.status_pages.components, page.id)
         return _html(page, 422, heading="Subscribe to updates", mode="form",
-                     components=listed, chosen=set(components), email=email,
-                     error=error.detail)
+                     components=app.status_pages.components(page.id),
+                     chosen=set(components), email=email, error=error.detail)
     if wants_json:
         return JSONResponse({"status": "pending", "message": SENT}, status_code=202,
                             headers=HEADERS)
@@ -121,49 +127,45 @@ async def _read(request: Request, wants_json: bool) -> tuple[str, list[str]]:
 
 
 @router.get("/status/{slug}/subscribe/confirm")
-async def confirm_page(request: Request, slug: Slug, token: Token) -> Response:
-    return await _link_page(request, slug, token, TokenPurpose.CONFIRM)
+def confirm_page(request: Request, slug: Slug, token: Token) -> Response:
+    return _link_page(container(request), slug, token, TokenPurpose.CONFIRM)
 
 
 @router.post("/status/{slug}/subscribe/confirm")
-async def confirm(request: Request, slug: Slug, token: Token) -> Response:
+def confirm(request: Request, slug: Slug, token: Token) -> Response:
     app = container(request)
     try:
-        _, page = await run_in_threadpool(app.subscribers.by_token, slug, token,
-                                          TokenPurpose.CONFIRM)
-        await run_in_threadpool(app.subscribers.confirm, slug, token)
+        _, page = app.subscribers.by_token(slug, token, TokenPurpose.CONFIRM)
+        app.subscribers.confirm(slug, token)
     except (NotFound, Conflict) as error:
-        return await _invalid(app, slug, error)
+        return _invalid(app, slug, error)
     return _html(page, heading="Subscription confirmed", mode="done",
                  message=f"You will receive {page.title} status updates by mail.")
 
 
 @router.get("/status/{slug}/unsubscribe")
-async def unsubscribe_page(request: Request, slug: Slug, token: Token) -> Response:
-    return await _link_page(request, slug, token, TokenPurpose.UNSUBSCRIBE)
+def unsubscribe_page(request: Request, slug: Slug, token: Token) -> Response:
+    return _link_page(container(request), slug, token, TokenPurpose.UNSUBSCRIBE)
 
 
 @router.post("/status/{slug}/unsubscribe")
-async def unsubscribe(request: Request, slug: Slug, token: Token) -> Response:
+def unsubscribe(request: Request, slug: Slug, token: Token) -> Response:
     """RFC 8058 one-click: the body (``List-Unsubscribe=One-Click``) needs no reading."""
     app = container(request)
     try:
-        _, page = await run_in_threadpool(app.subscribers.by_token, slug, token,
-                                          TokenPurpose.UNSUBSCRIBE)
-        await run_in_threadpool(app.subscribers.unsubscribe, slug, token)
+        _, page = app.subscribers.by_token(slug, token, TokenPurpose.UNSUBSCRIBE)
+        app.subscribers.unsubscribe(slug, token)
     except NotFound as error:
-        return await _invalid(app, slug, error)
+        return _invalid(app, slug, error)
     return _html(page, heading="Unsubscribed", mode="done",
                  message=f"You will receive no more {page.title} status mail.")
 
 
-async def _link_page(request: Request, slug: str, token: str, purpose: TokenPurpose
-                     ) -> Response:
-    app = container(request)
+def _link_page(app: Container, slug: str, token: str, purpose: TokenPurpose) -> Response:
     try:
-        _, page = await run_in_threadpool(app.subscribers.by_token, slug, token, purpose)
+        _, page = app.subscribers.by_token(slug, token, purpose)
     except NotFound as error:
-        return await _invalid(app, slug, error)
+        return _invalid(app, slug, error)
     path = "subscribe/confirm" if purpose is TokenPurpose.CONFIRM else "unsubscribe"
     if purpose is TokenPurpose.CONFIRM:
         heading, button = "Confirm your subscription", "Confirm"
@@ -173,8 +175,8 @@ async def _link_page(request: Request, slug: str, token: str, purpose: TokenPurp
                  action=f"/status/{page.slug}/{path}?token={token}")
 
 
-async def _invalid(app: Container, slug: str, error: InterlockError) -> Response:
-    with_page = await run_in_threadpool(_any_page, app, slug)
+def _invalid(app: Container, slug: str, error: InterlockError) -> Response:
+    with_page = _any_page(app, slug)
     if with_page is None:
         return _missing()
     return _html(with_page, error.status, heading="This link does not work",

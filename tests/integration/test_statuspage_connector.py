@@ -151,3 +151,19 @@ def test_a_bad_configuration_is_refused_field_by_field(hub: Container) -> None:
             credentials={"api_key": "k"}))
     fields = {item["field"] for item in refused.value.errors or []}
     assert {"settings.page_id", "settings.component_map", "settings.base_url"} <= fields
+
+
+def test_settings_typed_as_text_in_the_console_form_are_read(hub: Container) -> None:
+    connector = hub.connectors.create(ConnectorSpec(
+        name="statuspage", kind="statuspage",
+        settings={"page_id": "kctbh9vrtdwd", "component_map": '{"cmp_1": "ftgks51sfs2d"}',
+                  "deliver_notifications": "false", "base_url": ""},
+        credentials={"api_key": "k"}))
+    assert connector.kind == "statuspage"
+    with pytest.raises(InvalidInput) as refused:
+        hub.connectors.create(ConnectorSpec(
+            name="statuspage", kind="statuspage",
+            settings={"page_id": "kctbh9vrtdwd", "component_map": "API=ftgks51sfs2d"},
+            credentials={"api_key": "k"}))
+    assert [item["field"] for item in refused.value.errors or []] == [
+        "settings.component_map"]

@@ -8,6 +8,8 @@ and is taken out only where a request is made.
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -49,6 +51,23 @@ class StatuspageSettings(BaseModel):
             raise ValueError("must be a Statuspage page id (lowercase letters and digits)")
         return value
 
+    @field_validator("component_map", mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        """The console's form sends every setting as text: a JSON object (or the
+        Python literal the form shows for a stored map) becomes a map."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip() or "{}"
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError) as error:
+            raise ValueError('must be a JSON object like {"cmp_…": "ftgks51sfs2d"}') from error
+
     @field_validator("component_map")
     @classmethod
     def _components(cls, value: dict[str, str]) -> dict[str, str]:
@@ -75,7 +94,8 @@ def parse(settings: Mapping[str, Any], credentials: Mapping[str, str]
           ) -> tuple[StatuspageSettings, StatuspageCredentials]:
     """Both models, or InvalidInput with one error per bad field."""
     errors: list[dict[str, str]] = []
-    given = {name: value for name, value in settings.items() if value is not None}
+    # Left out, null or empty (an empty field of the console's form): the default.
+    given = {name: value for name, value in settings.items() if value not in (None, "")}
     parsed_settings = _model(StatuspageSettings, given, "settings", errors)
     parsed_credentials = _model(StatuspageCredentials, dict(credentials), "credentials",
                                 errors)

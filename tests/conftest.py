@@ -30,6 +30,7 @@ from interlock.store.engine import create_engine, normalise_url
 from interlock.store.tables import metadata
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_slack import FakeSlack
+from tests.support.smtp import smtp_server, smtp_sink  # noqa: F401  (fixtures)
 
 #: Encrypts connector credentials in tests (never a key file in the working tree).
 TEST_SECRET_KEY = "interlock-test-secret"

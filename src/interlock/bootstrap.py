@@ -19,10 +19,12 @@ from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.ingest import Intake
 from interlock.services.keys import KeyService
+from interlock.services.mail import MailService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.status_pages import StatusPageService
 from interlock.services.status_public import PublicStatus
+from interlock.services.subscribers import SubscriberService
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
 from interlock.sources.options import SourceParsers
@@ -48,6 +50,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
     sync = SyncService(store, clock, connectors, incidents, base_url=settings.base_url,
                        reconcile_every=timedelta(seconds=settings.reconcile_seconds),
                        lease=lease)
+    endpoints = EndpointService(store, clock, guard)
+    subscribers = SubscriberService(store, clock, endpoints, base_url=settings.base_url,
+                                    secret=lambda: secret_key(settings))
     return Container(
         settings=settings,
         clock=clock,
@@ -55,8 +60,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         incidents=incidents,
         keys=KeyService(store, clock),
         idempotency=Idempotency(store, clock),
-        endpoints=EndpointService(store, clock, guard),
-        deliveries=DeliveryService(store, clock, lease=lease, fan_outs=[sync.fan_out]),
+        endpoints=endpoints,
+        deliveries=DeliveryService(store, clock, lease=lease,
+                                   fan_outs=[sync.fan_out, subscribers.fan_out]),
         sources=SourceService(store, clock, parsers),
         maintenance=MaintenanceService(store, clock),
         intake=Intake(store, clock),
@@ -71,4 +77,6 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         workers=WorkerRegistry(store, clock),
         status_pages=StatusPageService(store, clock),
         public_status=PublicStatus(store, clock),
+        mail=MailService(store, clock, lease=lease),
+        subscribers=subscribers,
     )

@@ -8,7 +8,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "INTERLOCK_"
 
@@ -64,6 +72,19 @@ class Settings(BaseModel):
     reconcile_seconds: float = Field(300.0, ge=5)
     #: Seconds a connector call may take before it counts as failed.
     connector_timeout: float = Field(10.0, gt=0, le=120)
+    #: Outbound mail (status page subscribers). No host: mail waits in its queue, unsent,
+    #: until one is configured. The password is a SecretStr: it never reaches a log.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    #: The From address of every mail, e.g. "Status <status@example.com>".
+    smtp_from: str | None = None
+    #: Upgrade the connection with STARTTLS before authenticating (port 587). Off only
+    #: for a relay on the same machine or network.
+    smtp_starttls: bool = True
+    #: Seconds one SMTP conversation may take before it counts as failed.
+    smtp_timeout: float = Field(10.0, gt=0, le=120)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
@@ -74,6 +95,14 @@ class Settings(BaseModel):
 
         parse_allowed_networks(value)
         return value
+
+    @model_validator(mode="after")
+    def _mail_sender(self) -> Settings:
+        if self.smtp_host and not self.smtp_from:
+            raise ValueError("smtp_from is required when smtp_host is set (the From address)")
+        if self.smtp_password is not None and not self.smtp_username:
+            raise ValueError("smtp_password is set but smtp_username is not")
+        return self
 
     @property
     def base_url(self) -> str:

@@ -382,7 +382,10 @@ def test_there_is_nothing_to_pull_and_every_incident_event_is_pushed(
     assert slack.calls() == []
     assert all(DRIVER.wants(event(kind, current))
                for kind in EventType if kind.value.startswith("incident.")
-               and kind is not EventType.INCIDENT_ALERT_ATTACHED)
+               and kind is not EventType.INCIDENT_ALERT_ATTACHED
+               and kind is not EventType.INCIDENT_PUBLIC_UPDATE)
+    # Public updates are for status pages: the card shows nothing of them.
+    assert not DRIVER.wants(event(EventType.INCIDENT_PUBLIC_UPDATE, current))
     # Alerts joining: only when they raise the severity (a storm is not a line per alert).
     assert not DRIVER.wants(event(EventType.INCIDENT_ALERT_ATTACHED, current))
     assert DRIVER.wants(event(EventType.INCIDENT_ALERT_ATTACHED, current, changes={

@@ -21,6 +21,7 @@ from interlock.api import (
     problems,
     sources,
     status_pages,
+    subscribers,
 )
 from interlock.api.ingest import GroupCommit, IngestApp
 from interlock.api.middleware import (
@@ -125,6 +126,7 @@ def create_api(container: Container) -> FastAPI:
     app.include_router(connectors.router)
     app.include_router(connectors.hooks)
     app.include_router(status_pages.router)
+    app.include_router(subscribers.router)
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     app.add_middleware(RejectNul)

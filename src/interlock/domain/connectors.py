@@ -175,6 +175,7 @@ PUSHED_EVENTS = frozenset({
     EventType.INCIDENT_CREATED, EventType.INCIDENT_UPDATED, EventType.INCIDENT_ACKNOWLEDGED,
     EventType.INCIDENT_RESOLVED, EventType.INCIDENT_REOPENED,
     EventType.INCIDENT_COMMENT_ADDED, EventType.INCIDENT_ALERT_ATTACHED,
+    EventType.INCIDENT_PUBLIC_UPDATE,
 })
 
 
@@ -186,7 +187,9 @@ def shows_in_tools(event: Event) -> bool:
         return False
     if event.type is EventType.INCIDENT_ALERT_ATTACHED:
         return bool(event.data.get("changes"))
-    return True
+    # A public update is for status pages (the Statuspage connector wants it); it
+    # changes nothing a ticket or a chat card shows.
+    return event.type is not EventType.INCIDENT_PUBLIC_UPDATE
 
 
 @dataclass(frozen=True)

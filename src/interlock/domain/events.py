@@ -25,6 +25,9 @@ class EventType(StrEnum):
     ENDPOINT_DISABLED = "endpoint.disabled"
     #: Sent only to the endpoint under test, on request; nobody subscribes to it.
     ENDPOINT_TEST = "endpoint.test"
+    #: A public update as one status page's webhook subscribers receive it (public
+    #: fields only); sent only to those subscribers, so no endpoint subscribes to it.
+    STATUS_PAGE_UPDATE = "status_page.update"
 
 
 EVENT_DESCRIPTIONS: dict[EventType, str] = {
@@ -42,6 +45,9 @@ EVENT_DESCRIPTIONS: dict[EventType, str] = {
 
 #: Types an endpoint can subscribe to.
 SUBSCRIBABLE = tuple(EVENT_DESCRIPTIONS)
+#: Types only a status page subscriber's own endpoint receives (the subscriber service
+#: addresses them to it; the API does not offer them).
+SUBSCRIBER_ONLY = (EventType.STATUS_PAGE_UPDATE,)
 
 
 class OriginKind(StrEnum):

@@ -34,6 +34,8 @@ from interlock.domain.status_pages import (
     StatusPage,
 )
 from interlock.domain.timeline import TimelineEntry
+from interlock.ports.mail import MailRepository
+from interlock.ports.subscribers import SubscriberRepository
 
 
 @dataclass(frozen=True)
@@ -672,6 +674,12 @@ class Transaction(Protocol):
 
     @property
     def status_pages(self) -> StatusPageRepository: ...
+
+    @property
+    def mail(self) -> MailRepository: ...
+
+    @property
+    def subscribers(self) -> SubscriberRepository: ...
 
 
 class Store(Protocol):

@@ -16,10 +16,12 @@ from interlock.services.idempotency import Idempotency
 from interlock.services.incidents import IncidentService
 from interlock.services.ingest import Intake
 from interlock.services.keys import KeyService
+from interlock.services.mail import MailService
 from interlock.services.processing import AlertProcessor
 from interlock.services.sources import MaintenanceService, SourceService
 from interlock.services.status_pages import StatusPageService
 from interlock.services.status_public import PublicStatus
+from interlock.services.subscribers import SubscriberService
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
 
@@ -44,6 +46,8 @@ class Container:
     workers: WorkerRegistry
     status_pages: StatusPageService
     public_status: PublicStatus
+    mail: MailService
+    subscribers: SubscriberService
 
     def close(self) -> None:
         self.store.close()

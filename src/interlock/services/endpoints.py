@@ -18,7 +18,7 @@ from interlock.domain import templates
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
 from interlock.domain.endpoints import Endpoint, SigningSecret
 from interlock.domain.errors import BadRequest, Conflict, InvalidInput, NotFound
-from interlock.domain.events import SUBSCRIBABLE, Event, EventType, Origin
+from interlock.domain.events import SUBSCRIBABLE, SUBSCRIBER_ONLY, Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.pagination import Page, check_limit, decode_cursor, encode_cursor
@@ -238,7 +238,8 @@ class EndpointService:
             self._guard.check(endpoint.url)
         if len(endpoint.description) > DESCRIPTION_MAX:
             raise InvalidInput(f"description is longer than {DESCRIPTION_MAX} characters")
-        unknown = [t for t in endpoint.event_types if t not in SUBSCRIBABLE]
+        unknown = [t for t in endpoint.event_types
+                   if t not in SUBSCRIBABLE and t not in SUBSCRIBER_ONLY]
         if unknown:
             raise InvalidInput(f"cannot subscribe to {', '.join(sorted(unknown))}")
         where = Filter.parse(endpoint.filter)

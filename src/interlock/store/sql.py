@@ -29,10 +29,12 @@ from interlock.store.deliveries import SqlDeliveries
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
+from interlock.store.mail import SqlMail
 from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
 from interlock.store.status_pages import SqlStatusPages
+from interlock.store.subscribers import SqlSubscribers
 from interlock.store.workers import SqlWorkers
 
 #: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
@@ -64,6 +66,8 @@ class SqlTransaction:
         self.activity = SqlActivity(connection)
         self.workers = SqlWorkers(connection)
         self.status_pages = SqlStatusPages(connection)
+        self.mail = SqlMail(connection)
+        self.subscribers = SqlSubscribers(connection)
 
 
 class FairLock:
@@ -158,7 +162,8 @@ class SqlStore:
                 if self._file_lock is not None:
                     locks.enter_context(self._file_lock)  # then other processes
             tx = yield from self._transaction(write)
-        if tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted:
+        if (tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted
+                or tx.mail.inserted):
             for listener in self._listeners:
                 listener()
             if self.signals is not None:

@@ -485,3 +485,59 @@ public_incidents = sa.Table(
     sa.Index(None, "page_id", "updated_at"),
     sa.Index(None, "incident_id"),
 )
+
+#: Outgoing mail (status page subscribers), sent and retried by the worker: a message
+#: is written in the transaction that decides it and is never lost to a mail server
+#: that is down (domain.mail).
+outgoing_mail = sa.Table(
+    "outgoing_mail",
+    metadata,
+    sa.Column("position", BigSerial, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("headers", Json, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subscriber_id", sa.String(40)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Index(
+        "ix_outgoing_mail_due", "next_attempt_at", "position",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index(None, "subscriber_id", "position"),
+)
+
+#: Who hears of a status page's public updates: confirmed email addresses (double
+#: opt-in) and webhook URLs, each delivered through its own endpoint (domain.subscribers).
+status_subscribers = sa.Table(
+    "status_subscribers",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("page_id", sa.String(40), sa.ForeignKey("status_pages.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("endpoint_id", sa.String(40), sa.ForeignKey("endpoints.id", ondelete="CASCADE")),
+    sa.Column("url", sa.String(2048)),
+    #: Component ids followed; [] for the whole page.
+    sa.Column("components", Json, nullable=False),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("requested_at", UtcDateTime),
+    sa.Column("confirmed_at", UtcDateTime),
+    sa.Column("unsubscribed_at", UtcDateTime),
+    sa.UniqueConstraint("page_id", "email"),
+    sa.Index(None, "page_id", "status"),
+)

@@ -14,6 +14,8 @@ from interlock.web import (
     sources,
     status_console,
     status_public,
+    status_subscribe,
+    status_subscribers,
 )
 from interlock.web.live import ChangeFeed
 from interlock.web.session import Sessions
@@ -36,6 +38,7 @@ def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
 def router() -> APIRouter:
     combined = APIRouter(include_in_schema=False)
     for part in (signin.router, incidents.router, sources.router, endpoints.router,
-                 connectors.router, status_public.router, status_console.router):
+                 connectors.router, status_public.router, status_console.router,
+                 status_subscribe.router, status_subscribers.router):
         combined.include_router(part)
     return combined

@@ -9,11 +9,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Collection
 
+from interlock.config import Settings
 from interlock.domain.targets import parse_allowed_networks
 from interlock.logs import get_logger
 from interlock.services.container import Container
 from interlock.services.workers import BEAT_SECONDS, TaskStates
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
+from interlock.worker.mail import MailWorker, SmtpSettings, SmtpTransport
 from interlock.worker.processing import process_alerts
 from interlock.worker.sender import AiohttpSender
 from interlock.worker.supervisor import heartbeat, supervise
@@ -45,8 +47,8 @@ async def run_worker(container: Container, stop: asyncio.Event,
     # the default 5 ms switch interval to get it back, and a batch of 500 payloads makes
     # thousands of calls. A shorter interval hands the lock back sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    wakeup, alerts_wakeup, sync_wakeup = Wakeup(), Wakeup(), Wakeup()
-    wakeups = [wakeup, alerts_wakeup, sync_wakeup]
+    wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
+    wakeups = [wakeup, alerts_wakeup, sync_wakeup, mail_wakeup]
     for each in wakeups:
         container.store.on_work_committed(each.notify)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
@@ -67,6 +69,10 @@ async def run_worker(container: Container, stop: asyncio.Event,
     syncer = SyncWorker(container.sync, tool_http, sync_wakeup, worker.name,
                         SyncSettings(poll_interval=settings.worker_poll_seconds,
                                      reconcile_check=min(30.0, settings.reconcile_seconds)))
+    # Mail goes out with the webhooks (the "deliveries" task): both are messages to
+    # subscribers, and both wait for their peer rather than for the database.
+    mailer = MailWorker(container.mail, SmtpTransport(smtp_settings(settings)), mail_wakeup,
+                        worker.name, poll_interval=settings.worker_poll_seconds)
     states = TaskStates()
 
     def wake_all() -> None:
@@ -80,6 +86,8 @@ async def run_worker(container: Container, stop: asyncio.Event,
         "sync": lambda: syncer.run(stop),
     }
     parts = {name: run for name, run in every.items() if name in tasks}
+    if "deliveries" in tasks:
+        parts["mail"] = lambda: mailer.run(stop)
     parts["listen"] = lambda: container.store.listen_for_work(wake_all, stop)
     registry = container.workers
     started = container.clock.now()
@@ -87,7 +95,8 @@ async def run_worker(container: Container, stop: asyncio.Event,
     def beat() -> None:
         # Results a loop failed to record (it goes on, the work is redone when leases
         # lapse) count as failing for a minute: /readyz says so.
-        for name, health in (("deliveries", worker.health), ("sync", syncer.health)):
+        for name, health in (("deliveries", worker.health), ("sync", syncer.health),
+                             ("mail", mailer.health)):
             recent = (health.last_error_at is not None
                       and time.monotonic() - health.last_error_at < RECORDING_FAILURE_SHOWN)
             if recent and health.last_error:
@@ -105,7 +114,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
     finally:
         # Let a batch of alerts, the deliveries and the sync jobs in progress finish and
         # be recorded; the listener and the heartbeat have nothing to finish.
-        finishing = [helpers[name] for name in TASKS if name in helpers]
+        finishing = [helpers[name] for name in (*TASKS, "mail") if name in helpers]
         await asyncio.wait(finishing, timeout=STOP_GRACE)
         for task in helpers.values():
             task.cancel()
@@ -117,3 +126,13 @@ async def run_worker(container: Container, stop: asyncio.Event,
         except Exception as error:  # the database is away; the row ages out
             log.warning("worker could not sign off", error=repr(error)[:300])
         log.info("worker stopped", worker=worker.name)
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    """The mail server's settings; the password leaves its SecretStr only here."""
+    password = settings.smtp_password
+    return SmtpSettings(
+        host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=password.get_secret_value() if password is not None else None,
+        starttls=settings.smtp_starttls, timeout=settings.smtp_timeout)

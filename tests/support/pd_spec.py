@@ -85,6 +85,13 @@ def header_required(method: str, path: str, header: str) -> bool:
     return False
 
 
+def example(method: str, template: str, status: int) -> Any:
+    """A fresh copy of the response example PagerDuty documents for the operation."""
+    answer = _document()["paths"][template][method.lower()]["responses"][str(status)]
+    examples = answer["content"]["application/json"]["examples"]
+    return copy.deepcopy(next(iter(examples.values()))["value"])
+
+
 def template_of(path: str) -> str:
     """The documented path template a concrete path belongs to (``/incidents/{id}``)."""
     for template in _document()["paths"]:

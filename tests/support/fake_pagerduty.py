@@ -23,7 +23,6 @@ body.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -35,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from tests.support import pd_spec
+from tests.support.hook_sender import Delivery, HookSender
 from tests.support.loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pagerduty"
@@ -115,8 +114,7 @@ class FakePagerDuty(LoopbackServer):
         self.incidents: dict[str, Incident] = {}
         #: Spec mismatches of requests sent to the fake, or of the fake's own answers.
         self.violations: list[str] = []
-        #: (event type, incident id, HTTP status or error) of every webhook delivered.
-        self.deliveries: list[tuple[str, str, int | str]] = []
+        self.sender = HookSender()
         #: Every webhook PagerDuty made, delivered or not (no subscription).
         self.emitted: list[Webhook] = []
         self.hook_url: str | None = None
@@ -125,8 +123,6 @@ class FakePagerDuty(LoopbackServer):
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
         self._ids = itertools.count(1000)
-        self._outbox: asyncio.Queue[tuple[Webhook, str]] | None = None
-        self._sender: asyncio.Task[None] | None = None
 
     # -- running ---------------------------------------------------------------------
 
@@ -136,8 +132,8 @@ class FakePagerDuty(LoopbackServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        app.on_startup.append(self._start_sender)
-        app.on_cleanup.append(self._stop_sender)
+        app.on_startup.append(lambda _: self.sender.start())
+        app.on_cleanup.append(lambda _: self.sender.stop())
 
     def subscribe(self, url: str) -> None:
         """Deliver a webhook to ``url`` for every change from now on."""
@@ -156,7 +152,12 @@ class FakePagerDuty(LoopbackServer):
     def forget_requests(self) -> None:
         with self._lock:
             self._requests.clear()
-            self.deliveries.clear()
+        self.sender.clear()
+
+    @property
+    def deliveries(self) -> list[tuple[str, int | str]]:
+        """(event type, HTTP status or error) of every webhook delivered, in order."""
+        return self.sender.snapshot()
 
     def rate_limit(self, count: int, reset: float) -> None:
         """Answer the next ``count`` requests 429, saying the limit resets in ``reset`` s."""
@@ -360,38 +361,10 @@ class FakePagerDuty(LoopbackServer):
             data["service"].update(id=SERVICE_ID, summary="Checkout")
         webhook = self.signed(event_type, payload)
         self.emitted.append(webhook)
-        if self.hook_url and self._loop is not None:
-            target = self.hook_url
-            self._loop.call_soon_threadsafe(self._queue_delivery, webhook, target)
+        if self.hook_url:
+            self.sender.send(Delivery(event_type, webhook.headers, webhook.body),
+                             self.hook_url)
         return webhook
-
-    def _queue_delivery(self, webhook: Webhook, target: str) -> None:
-        if self._outbox is not None:
-            self._outbox.put_nowait((webhook, target))
-
-    async def _start_sender(self, app: web.Application) -> None:
-        self._outbox = asyncio.Queue()
-        self._sender = asyncio.get_running_loop().create_task(self._send_forever())
-
-    async def _stop_sender(self, app: web.Application) -> None:
-        if self._sender is not None:
-            self._sender.cancel()
-
-    async def _send_forever(self) -> None:
-        assert self._outbox is not None
-        async with aiohttp.ClientSession() as session:
-            while True:
-                webhook, target = await self._outbox.get()
-                incident_id = json.loads(webhook.body)["event"]["data"].get("id", "")
-                try:
-                    # PagerDuty expects an answer within 5 seconds (Webhooks > Behavior).
-                    async with session.post(target, data=webhook.body, headers=webhook.headers,
-                                            timeout=aiohttp.ClientTimeout(total=5)) as answer:
-                        outcome: int | str = answer.status
-                except (aiohttp.ClientError, TimeoutError) as error:
-                    outcome = type(error).__name__
-                with self._lock:
-                    self.deliveries.append((webhook.event_type, incident_id, outcome))
 
     # -- rendering, from the documented examples ---------------------------------------
 

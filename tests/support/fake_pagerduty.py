@@ -250,6 +250,8 @@ class FakePagerDuty(LoopbackServer):
             if not any(user.email == sender for user in self.users):
                 return 400, _error("Invalid Input Provided", 2001,
                                    ["Requester User Not Found"])
+        for problem in pd_spec.query_errors(method, path, list(request.query.items())):
+            self.violations.append(problem)
         problems = pd_spec.request_errors(method, path, body)
         if problems:
             self.violations.extend(f"{method} {path} body: {item}" for item in problems)

@@ -74,6 +74,26 @@ def response_errors(method: str, path: str, status: int, body: Any) -> list[str]
     return _errors(_pointer(*parts, "content", "application/json", "schema"), body)
 
 
+def query_errors(method: str, path: str, query: list[tuple[str, str]]) -> list[str]:
+    """Query parameters the operation does not declare, or values outside its enum."""
+    declared: dict[str, Any] = {}
+    for parameter in _document()["paths"][template_of(path)][method.lower()].get(
+            "parameters", []):
+        if "$ref" in parameter:
+            parameter = _resolve(parameter["$ref"])
+        if parameter.get("in") == "query":
+            schema = parameter.get("schema") or {}
+            declared[parameter["name"]] = schema.get("enum") or (
+                schema.get("items") or {}).get("enum")
+    problems = []
+    for name, value in query:
+        if name not in declared:
+            problems.append(f"{method} {template_of(path)} has no query parameter {name}")
+        elif declared[name] is not None and value not in declared[name]:
+            problems.append(f"{name}={value} is not one of {declared[name]}")
+    return problems
+
+
 def header_required(method: str, path: str, header: str) -> bool:
     """Whether the operation declares ``header`` as a required request header."""
     operation = _document()["paths"][template_of(path)][method.lower()]

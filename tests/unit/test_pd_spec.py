@@ -39,3 +39,11 @@ def test_concrete_paths_find_their_operation_and_its_headers() -> None:
     assert pd_spec.header_required("PUT", "/incidents/Q1", "From")
     assert not pd_spec.header_required("GET", "/incidents/Q1", "From")
     assert pd_spec.response_errors("GET", "/incidents/Q1", 418, {}) != []
+
+
+def test_query_parameters_are_checked_against_the_operation() -> None:
+    assert pd_spec.query_errors("GET", "/incidents", [
+        ("incident_key", "k"), ("service_ids[]", "P1"), ("date_range", "all")]) == []
+    assert pd_spec.query_errors("GET", "/incidents", [("service_id", "P1")]) == [
+        "GET /incidents has no query parameter service_id"]
+    assert pd_spec.query_errors("GET", "/incidents", [("date_range", "week")]) != []

@@ -271,8 +271,10 @@ class FakePagerDuty(LoopbackServer):
             return self._create(body["incident"], actor)
         if (method, template) == ("GET", "/incidents"):
             key = request.query.get("incident_key")
+            statuses = request.query.getall("statuses[]", [])
             found = [self._incident_json(item) for item in self.incidents.values()
-                     if key is None or item.incident_key == key]
+                     if (key is None or item.incident_key == key)
+                     and (not statuses or item.status in statuses)]
             return 200, {"incidents": found, "limit": 25, "offset": 0, "more": False,
                          "total": None}
         incident = self.incidents.get(parts[2])

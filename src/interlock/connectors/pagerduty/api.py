@@ -51,8 +51,10 @@ class PagerDutyApi:
         return _wrapped(response, "incident", "creating the PagerDuty incident")
 
     async def find_incident(self, incident_key: str, service_id: str) -> dict[str, Any] | None:
-        """The incident on the service carrying ``incident_key``, if any."""
+        """The open incident on the service carrying ``incident_key``, if any (the one
+        that made PagerDuty refuse a second)."""
         query = urlencode([("incident_key", incident_key), ("service_ids[]", service_id),
+                           ("statuses[]", "triggered"), ("statuses[]", "acknowledged"),
                            ("date_range", "all")])
         response = await self._call("GET", f"/incidents?{query}")
         answer = _object(response.expect("looking up the PagerDuty incident by key"))

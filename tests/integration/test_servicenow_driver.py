@@ -121,7 +121,7 @@ def writes(servicenow: FakeServiceNow) -> list[tuple[str, str, Any]]:
 # -- push -----------------------------------------------------------------------------
 
 def test_push_creates_the_record_with_a_correlation_id(servicenow: FakeServiceNow) -> None:
-    harness = Harness(servicenow, caller_id=BETH.user_name, assignment_group="Service Desk")
+    harness = Harness(servicenow, caller_id=BETH.sys_id, assignment_group="Service Desk")
     result = harness.push(incident())
 
     (find_method, find_path, find_query, _), create = servicenow.requests
@@ -133,7 +133,7 @@ def test_push_creates_the_record_with_a_correlation_id(servicenow: FakeServiceNo
     assert create[3] == {
         "short_description": "[INC-7] Checkout is failing", "description": DESCRIPTION,
         "urgency": "1", "impact": "1", "correlation_id": "inc_1",
-        "correlation_display": "Interlock", "caller_id": BETH.user_name,
+        "correlation_display": "Interlock", "caller_id": BETH.sys_id,
         "assignment_group": "Service Desk"}
     record = servicenow.only()
     assert (record["priority"], record["state"], record["sys_created_by"]) == (

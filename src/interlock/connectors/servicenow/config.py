@@ -29,7 +29,8 @@ class ServiceNowSettings(BaseModel):
     client_id: str = Field("", description="The OAuth application's client id (oauth)")
     integration_user: str = Field("", description="user_name of the account Interlock "
                                   "writes as (defaults to username); its changes are echoes")
-    caller_id: str = Field("", description="Caller of new incidents (sys_id or user_name)")
+    caller_id: str = Field("", description="Caller of new incidents (a sys_user sys_id, or "
+                                           "the user's name as ServiceNow displays it)")
     assignment_group: str = Field("", description="Assignment group of new incidents "
                                                   "(sys_id or name)")
     comment_field: Literal["work_notes", "comments"] = Field(

@@ -3,9 +3,9 @@ through the real tool HTTP client: what Interlock sends, request by request, che
 against PagerDuty's OpenAPI description by the fake, and what it reads back from
 PagerDuty's answers and v3 webhooks.
 
-The driver is driven the way the sync service drives it (see tests/support/driving.py
-in the Jira tests for the same pattern): a SyncContext from domain objects, the
-LinkWrite state merged over the old one, ``learned`` merged into the connector state.
+The driver is driven the way the sync service drives it (as test_jira_driver.py does):
+a SyncContext from domain objects, the LinkWrite state merged over the old one,
+``learned`` merged into the connector state.
 """
 
 from __future__ import annotations

@@ -201,11 +201,16 @@ def _credentials(driver: ConnectorDriver, current: Mapping[str, str], given: obj
             isinstance(value, str) for value in given.values()):
         raise InvalidInput("credentials must map names to strings", errors=[
             {"field": "credentials", "message": "must map names to strings"}])
-    unknown = sorted(set(given) - set(driver.required_credentials))
+    # A driver may take credentials it does not always need (the generic HTTP
+    # connector: a bearer token or basic auth or none); it names them in
+    # ``optional_credentials``.
+    optional: tuple[str, ...] = getattr(driver, "optional_credentials", ())
+    accepted = (*driver.required_credentials, *optional)
+    unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise InvalidInput(f"unknown credentials for {driver.kind}: {', '.join(unknown)}",
                            errors=[{"field": f"credentials.{name}", "message":
-                                    f"one of {', '.join(driver.required_credentials)}"}
+                                    f"one of {', '.join(accepted) or '(none)'}"}
                                    for name in unknown])
     merged = {**current, **given}
     missing = [name for name in driver.required_credentials if not merged.get(name)]

@@ -152,12 +152,16 @@ class Caller:
             incident=ctx.incident, incident_url=ctx.incident_url, mapping=ctx.mapping,
             base_url=self.settings.base_url, link=link, event=shown_event, comment=comment)
 
-    async def call(self, where: str, request: RequestTemplate, values: Mapping[str, Any]
+    async def call(self, name: str, request: RequestTemplate, values: Mapping[str, Any]
                    ) -> ToolResponse:
+        """Send the request called ``name`` (an event type, ``fetch`` or
+        ``fetch.comments``): its answer if 2xx, else ToolFailed."""
+        where = (f"settings.requests.{name}" if name.startswith("incident.")
+                 else f"settings.{name}.request")
         try:
             rendered = await asyncio.to_thread(rendering.render, request, values, where)
         except InvalidInput as error:
-            raise ToolFailed(f"the {where} request cannot be made: {error.detail}",
+            raise ToolFailed(f"the {name} request cannot be made: {error.detail}",
                              retryable=False) from error
         headers = {"Accept": "application/json", **rendered.headers}
         if rendered.body is not None and not any(name.lower() == "content-type"
@@ -166,7 +170,7 @@ class Caller:
         headers.update(self._auth)
         response = await self.ctx.http.request(rendered.method, rendered.url,
                                                data=rendered.body, headers=headers)
-        return response.expect(f"the {where} request ({rendered.method} {rendered.url})")
+        return response.expect(f"the {name} request ({rendered.method} {rendered.url})")
 
 
 def _auth_headers(settings: HttpSettings, credentials: HttpCredentials) -> dict[str, str]:

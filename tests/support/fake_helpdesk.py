@@ -70,6 +70,8 @@ class FakeHelpdesk(LoopbackServer):
     def __init__(self) -> None:
         super().__init__()
         self.tickets: dict[str, Ticket] = {}
+        #: Set to answer every request with 503 and Retry-After, as during an outage.
+        self.down = False
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._numbers = itertools.count(1001)
@@ -134,6 +136,9 @@ class FakeHelpdesk(LoopbackServer):
             return _json(400, {"error": "body is not JSON"})
         with self._lock:
             self._requests.append(Recorded(request.method, request.path, body))
+            if self.down:
+                return web.Response(status=503, text="maintenance",
+                                    headers={"Retry-After": "7"})
             if not hmac.compare_digest(request.headers.get("X-API-Key", "").encode(),
                                        API_KEY.encode()):
                 return _json(401, {"error": "unauthorized"})

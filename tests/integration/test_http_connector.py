@@ -7,6 +7,8 @@ a mistake in its configuration is a 422 naming the field.
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -268,3 +270,33 @@ def test_settings_can_be_changed_and_secrets_are_never_shown(
     shown = response.text + hub_client.get("/api/v1/connectors", headers=admin).text
     for secret in (fake_helpdesk.API_KEY, fake_helpdesk.WEBHOOK_SECRET):
         assert secret not in shown
+
+
+def test_checking_a_change_holds_up_no_other_write(
+        hub_client: TestClient, admin: dict[str, str], helpdesk: FakeHelpdesk) -> None:
+    """Saving renders every template (up to 2 s each): that happens before the write
+    transaction, so on SQLite incidents are still declared meanwhile."""
+    connector = connect(hub_client, admin, helpdesk)
+    slow = copy.deepcopy(example(helpdesk)["settings"]["requests"])
+    slow["incident.updated"]["body"] = {"subject": (
+        '{% for i in range(100) %}{% for c in "x" * 5000 %}'
+        '{% set s = ("y" * 20000) | replace("y", "zz") %}{% endfor %}{% endfor %}')}
+    answers: dict[str, Any] = {}
+
+    def save() -> None:
+        answers["patch"] = hub_client.patch(f"/api/v1/connectors/{connector['id']}",
+                                            headers=admin, json={"settings": {
+                                                "requests": slow}})
+
+    saving = threading.Thread(target=save)
+    saving.start()
+    time.sleep(0.5)  # the check is rendering by now
+    started = time.monotonic()
+    declared = hub_client.post("/api/v1/incidents", headers=admin,
+                               json={"title": "Meanwhile", "severity": "low"})
+    took = time.monotonic() - started
+    saving.join(30)
+    assert declared.status_code == 201
+    assert answers["patch"].status_code == 422
+    assert "longer than 2 s" in answers["patch"].text
+    assert took < 1.0, took

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.connectors import Activity, Connector, Link, parse_mapping
-from interlock.domain.errors import BadRequest, InvalidInput, NotFound
+from interlock.domain.errors import BadRequest, ConcurrentUpdate, InvalidInput, NotFound
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.pagination import Page, check_limit, decode_cursor, encode_cursor
@@ -90,29 +90,41 @@ class ConnectorService:
         return dataclasses.replace(stored.connector, credentials=credentials)
 
     def update(self, connector_id: str, changes: Mapping[str, Any]) -> Connector:
+        """The checks (a URL's DNS lookup, a driver rendering its templates) run before
+        the write transaction, not inside it; the write is refused (409, safe to retry)
+        if the connector was changed meanwhile."""
+        current = self.get(connector_id)
+        driver = self.driver(current.kind)
+        values: dict[str, Any] = {"updated_at": self._clock.now()}
+        if "name" in changes:
+            values["name"] = _name(changes["name"])
+        if "settings" in changes:
+            values["settings"] = _settings(driver, current.settings, changes["settings"])
+        if "credentials" in changes:
+            values["credentials"] = _credentials(driver, current.credentials,
+                                                 changes["credentials"])
+        if "mapping" in changes:
+            values["mapping"] = current.mapping.merged(changes["mapping"] or {})
+        if "filter" in changes:
+            values["filter"] = _filter(changes["filter"])
+        if "enabled" in changes:
+            values["enabled"] = bool(changes["enabled"])
+        changed = dataclasses.replace(current, **values)
+        self._check(driver, changed)
+        sealed = self._seal(changed.credentials) if "credentials" in changes else None
         with self._store.transaction(write=True) as tx:
             stored = tx.connectors.get(connector_id)
             if stored is None:
                 raise NotFound(f"no connector {connector_id}")
-            current = self.open(stored)
-            driver = self.driver(current.kind)
-            values: dict[str, Any] = {"updated_at": self._clock.now()}
-            if "name" in changes:
-                values["name"] = _name(changes["name"])
-            if "settings" in changes:
-                values["settings"] = _settings(driver, current.settings, changes["settings"])
-            if "credentials" in changes:
-                values["credentials"] = _credentials(driver, current.credentials,
-                                                     changes["credentials"])
-            if "mapping" in changes:
-                values["mapping"] = current.mapping.merged(changes["mapping"] or {})
-            if "filter" in changes:
-                values["filter"] = _filter(changes["filter"])
-            if "enabled" in changes:
-                values["enabled"] = bool(changes["enabled"])
-            changed = dataclasses.replace(current, **values)
-            self._check(driver, changed)
-            sealed = self._seal(changed.credentials) if "credentials" in changes else None
+            if stored.connector.updated_at != current.updated_at:
+                raise ConcurrentUpdate(f"connector {connector_id} was changed while this "
+                                       "change was being checked; send it again")
+            # What the sync loop wrote meanwhile (health, learned state) is kept.
+            fresh = stored.connector
+            changed = dataclasses.replace(
+                changed, state=fresh.state, last_success_at=fresh.last_success_at,
+                last_error=fresh.last_error, last_error_at=fresh.last_error_at,
+                failing_since=fresh.failing_since)
             tx.connectors.save(dataclasses.replace(changed, credentials={}), sealed)
         return changed
 

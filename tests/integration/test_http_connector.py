@@ -19,6 +19,7 @@ from interlock.clock import ManualClock
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from tests.conftest import make_key
+from tests.integration.test_console import _key, _sign_in
 from tests.support import fake_helpdesk
 from tests.support.fake_helpdesk import INTEGRATION, FakeHelpdesk, Webhook
 from tests.support.http_examples import HELPDESK, pointed_at, readme_example
@@ -300,3 +301,18 @@ def test_checking_a_change_holds_up_no_other_write(
     assert answers["patch"].status_code == 422
     assert "longer than 2 s" in answers["patch"].text
     assert took < 1.0, took
+
+
+def test_the_console_shows_an_http_connector(
+        hub: Container, hub_client: TestClient, admin: dict[str, str],
+        helpdesk: FakeHelpdesk) -> None:
+    connector = connect(hub_client, admin, helpdesk)
+    declare(hub_client, admin)
+    sync_all(hub)
+    _sign_in(hub_client, _key(hub, Scope.ADMIN))
+    for path in ("/connectors", f"/connectors/{connector['id']}", "/connectors/new?kind=http"):
+        page = hub_client.get(path)
+        assert page.status_code == 200, (path, page.text)
+        for secret in (fake_helpdesk.API_KEY, fake_helpdesk.WEBHOOK_SECRET):
+            assert secret not in page.text
+    assert "created T-1001" in hub_client.get(f"/connectors/{connector['id']}").text

@@ -20,7 +20,7 @@ import pytest
 from interlock.connectors.http import HttpDriver
 from interlock.domain import incidents as rules
 from interlock.domain.connectors import Connector, Link, parse_mapping
-from interlock.domain.errors import BadRequest, ToolFailed, Unauthenticated
+from interlock.domain.errors import BadRequest, NotFound, ToolFailed, Unauthenticated
 from interlock.domain.events import Event, EventType, Origin, OriginKind
 from interlock.domain.incidents import Incident, Severity, Visibility
 from interlock.domain.targets import parse_allowed_networks
@@ -455,3 +455,6 @@ def test_pings_are_ignored_and_bad_json_is_a_bad_request(helpdesk: FakeHelpdesk)
     unsigned = helpdesk_harness(helpdesk, hmac=None)
     with pytest.raises(BadRequest):
         read(unsigned, {}, b"{not json")
+    without_hook = helpdesk_harness(helpdesk, hmac=None, hook=None)
+    with pytest.raises(NotFound, match="takes no webhooks"):
+        read(without_hook, ping.headers, ping.body)

@@ -9,16 +9,14 @@ end in the same place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from interlock.connectors.http.calls import Caller
 from interlock.connectors.http.config import CommentsMapping, FetchState
 from interlock.connectors.http.rendering import scalar_text, search, truthy
 from interlock.domain.connectors import FieldMapping, Link
 from interlock.domain.errors import ToolFailed
 from interlock.ports.connector import PullResult, RemoteComment
-
-if TYPE_CHECKING:
-    from interlock.connectors.http.driver import Caller
 
 #: Comments read at most from one answer, so a runaway object cannot stall a worker.
 COMMENTS_MAX = 1000

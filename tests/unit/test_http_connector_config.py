@@ -79,7 +79,7 @@ def test_a_timestamped_scheme_can_say_what_slack_signs() -> None:
     (lambda s: s["requests"]["incident.created"].update(headers={"Bad Header": "x"}),
      "settings.requests.incident.created.headers.Bad Header.[key]", "not an HTTP header"),
     (lambda s: s["requests"]["incident.created"].update(url="/issues"),
-     "settings.requests.incident.created.url", "not an http(s) URL"),
+     "settings.requests.incident.created.url", "URL scheme must be http or https"),
     (lambda s: s["requests"]["incident.updated"].update(body={"title": "{{ incident."}),
      "settings.requests.incident.updated.body", "title: line 1"),
     (lambda s: s["requests"]["incident.created"].update(

@@ -25,7 +25,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from jmespath.exceptions import JMESPathError
 
@@ -34,6 +33,7 @@ from interlock.domain import incidents
 from interlock.domain.connectors import FieldMapping, redacted_title
 from interlock.domain.errors import InvalidInput, ToolFailed
 from interlock.domain.incidents import Incident
+from interlock.domain.targets import parse_endpoint_url
 from interlock.domain.templates import TemplateError
 
 #: Incident keys a private incident keeps as they are.
@@ -79,10 +79,10 @@ def render(request: RequestTemplate, values: Mapping[str, Any], where: str) -> R
     """The request for ``values``, or InvalidInput naming the part that failed
     (``{where}.url``, ``{where}.headers.X``, ``{where}.body``). Slow: call in a thread."""
     url = _text(request.url, values, f"{where}.url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        _refuse(f"{where}.url", f"renders {url[:200]!r}, which is not an http(s) URL "
-                                f"with a host")
+    try:
+        parse_endpoint_url(url)  # the shape webhook URLs must have, checked the same way
+    except InvalidInput as error:
+        _refuse(f"{where}.url", f"renders {url[:200]!r}: {error.detail}")
     headers = {}
     for name, source in request.headers.items():
         value = _text(source, values, f"{where}.headers.{name}")

@@ -136,6 +136,12 @@ class ConnectorService:
                 if (now_stored.connector.updated_at != stored.connector.updated_at
                         or now_stored.sealed_credentials != stored.sealed_credentials):
                     continue
+                # What the sync loop wrote meanwhile (health, learned state) is kept.
+                fresh = now_stored.connector
+                changed = dataclasses.replace(
+                    changed, state=fresh.state, last_success_at=fresh.last_success_at,
+                    last_error=fresh.last_error, last_error_at=fresh.last_error_at,
+                    failing_since=fresh.failing_since)
                 tx.connectors.save(dataclasses.replace(changed, credentials={}), sealed)
             return changed
         raise Conflict(f"connector {connector_id} is being changed by someone else; "

@@ -63,8 +63,9 @@ def load(client: TestClient) -> Any:
 def targets(client: TestClient, container: Container, admin: dict[str, str]
             ) -> dict[str, list[str]]:
     """Real ids for path parameters: a few incidents in different states (by id and by
-    reference) and a spare API key, so that fuzzed paths like /api/v1/incidents/INC-1
-    reach rows and state transitions, not only 404s."""
+    reference), a spare API key and a status page with a component, so that fuzzed
+    paths like /api/v1/incidents/INC-1 reach rows and state transitions, not only
+    404s."""
     incidents: list[str] = []
     for title, visibility, action in [
         ("Checkout is down", "public", None),
@@ -80,7 +81,12 @@ def targets(client: TestClient, container: Container, admin: dict[str, str]
             assert acted.status_code == 200, acted.text
         incidents += [incident["id"], incident["reference"]]
     spare, _ = container.keys.create("spare", [Scope.INCIDENTS_READ])
-    return {"incident_id": incidents, "key_id": [spare.id]}
+    page = client.post("/api/v1/status-pages", headers=admin,
+                       json={"name": "Acme", "slug": "acme"}).json()
+    component = client.post(f"/api/v1/status-pages/{page['id']}/components", headers=admin,
+                            json={"name": "API", "services": ["api"]}).json()
+    return {"incident_id": incidents, "key_id": [spare.id], "page_id": [page["id"]],
+            "component_id": [component["id"]]}
 
 
 def test_single_requests_are_answered_as_the_schema_says(

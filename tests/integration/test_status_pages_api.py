@@ -241,3 +241,22 @@ def test_a_change_made_by_another_process_shows_within_a_second(
         assert time.monotonic() - changed < RECHECK + 2, "the page never changed"
         time.sleep(0.05)
     assert time.monotonic() - changed < RECHECK + 0.5
+
+
+def test_a_retried_publish_with_the_same_idempotency_key_publishes_once(
+        client: TestClient, admin: Headers) -> None:
+    page = _page(client, admin)
+    api = _component(client, admin, page["id"], "API", "api")
+    incident = _incident(client, admin)
+    url = f"/api/v1/incidents/{incident['id']}/public-updates"
+    body = {"status": "investigating", "body": "Looking.",
+            "components": {api["id"]: "degraded_performance"}}
+    headers = {**admin, "Idempotency-Key": "publish-1"}
+    first = client.post(url, headers=headers, json=body)
+    again = client.post(url, headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert len(client.get(url, headers=admin).json()["data"]) == 1
+    assert_problem(client.post(url, headers=headers, json={**body, "body": "Other."}),
+                   422, "Idempotency-Key")

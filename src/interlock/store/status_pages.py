@@ -29,8 +29,10 @@ from interlock.store.tables import (
     status_pages,
 )
 
-#: Public incidents whose incident has since been made private: never shown.
-_NOW_PRIVATE = sa.select(incidents.c.id).where(incidents.c.visibility == "private")
+#: A page's incident whose incident has since been made private: never shown. A
+#: correlated EXISTS, so each row costs one lookup by the incidents' unique id.
+_NOW_PRIVATE = sa.exists().where(incidents.c.id == public_incidents.c.incident_id,
+                                 incidents.c.visibility == "private")
 
 
 class SqlStatusPages:
@@ -99,8 +101,7 @@ class SqlStatusPages:
         """How many of the page's incidents were made private since they were published
         (part of the cache key: making one private must take it off the page)."""
         query = sa.select(sa.func.count()).select_from(public_incidents).where(
-            public_incidents.c.page_id == page_id,
-            public_incidents.c.incident_id.in_(_NOW_PRIVATE))
+            public_incidents.c.page_id == page_id, _NOW_PRIVATE)
         return int(self._connection.execute(query).scalar_one())
 
     # -- components ----------------------------------------------------------------------
@@ -229,7 +230,7 @@ class SqlStatusPages:
         never one that is private now."""
         table = public_incidents
         query = sa.select(table).where(
-            table.c.page_id == page_id, table.c.incident_id.not_in(_NOW_PRIVATE)
+            table.c.page_id == page_id, ~_NOW_PRIVATE
         ).order_by(table.c.updated_at.desc(), table.c.incident_id).limit(limit)
         if open_only:
             query = query.where(table.c.status != UpdateStatus.RESOLVED.value)

@@ -248,6 +248,15 @@ def test_webhook_subscribers_get_a_signed_public_event(
                                headers=site.admin).json()["data"]
     assert [item["status_code"] for item in attempts] == [200]
 
+    # A subscriber's endpoint, disabled (by hand here; after days of failures in life),
+    # gets nothing new.
+    disabled = site.client.patch(f"/api/v1/endpoints/{subscriber['endpoint_id']}",
+                                 json={"enabled": False}, headers=site.admin)
+    assert disabled.status_code == 200, disabled.text
+    site.publish("identified", "Found it.", {site.api["id"]: "major_outage"})
+    deliver_all(site.hub)
+    assert len(receiver.received) == 1
+
 
 def test_the_subscribers_api(site: Site, smtp_server: SmtpSink, receiver: Receiver) -> None:
     base = f"/api/v1/status-pages/{site.page['id']}/subscribers"

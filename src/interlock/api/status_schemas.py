@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, Field, StrictInt
 from pydantic.json_schema import WithJsonSchema
 
 from interlock.api.schemas import NO_NUL, DateTime, omissible, text
@@ -83,6 +83,13 @@ class ComponentCreate(Body):
     status: ComponentStatus = ComponentStatus.OPERATIONAL
 
 
+def _whole(value: object) -> object:
+    """JSON Schema counts 3.0 as an integer: take it as 3 (strings and 3.5 stay refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class ComponentPatch(Body):
     """Only the fields present are changed; null clears ``group`` and ``description``."""
 
@@ -91,7 +98,8 @@ class ComponentPatch(Body):
     group: text(rules.NAME_MAX, 1) | None = None  # type: ignore[valid-type]
     description: text(1000) | None = None  # type: ignore[valid-type]
     status: ComponentStatus = omissible()
-    position: Annotated[StrictInt, Field(ge=0, le=10_000)] = omissible()
+    position: Annotated[StrictInt, BeforeValidator(_whole), Field(ge=0, le=10_000)
+                        ] = omissible()
 
 
 class ComponentOut(BaseModel):

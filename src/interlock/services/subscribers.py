@@ -199,6 +199,11 @@ class SubscriberService:
         if not subscribers:
             return
         views = {view.page_id: view for view in tx.status_pages.incident_views(incident_id)}
+        # A subscriber's endpoint disabled after failing for days gets nothing new, as
+        # any endpoint (re-enabling it through /endpoints starts it afresh).
+        enabled = ({endpoint.id for endpoint in tx.endpoints.enabled()}
+                   if any(item.kind is SubscriberKind.WEBHOOK for item in subscribers)
+                   else set())
         mails: list[OutgoingMail] = []
         for page in pages.values():
             names = {component.id: component.name
@@ -216,7 +221,8 @@ class SubscriberService:
                         dataclasses.replace(links, unsubscribe=self._link(
                             page, subscriber, TokenPurpose.UNSUBSCRIBE)), now))
             hooks = [subscriber for subscriber in reached
-                     if subscriber.kind is SubscriberKind.WEBHOOK and subscriber.endpoint_id]
+                     if subscriber.kind is SubscriberKind.WEBHOOK
+                     and subscriber.endpoint_id in enabled]
             if hooks:
                 self._deliver(tx, event, page, update, view.impact if view else "none",
                               names, hooks, now)

@@ -8,10 +8,10 @@ maps), so the renderer is proven on the schemas pydantic really writes."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, StrictFloat, StrictInt
 from starlette.datastructures import FormData
 
 from interlock.domain.errors import InvalidInput
@@ -35,6 +35,8 @@ class Settings(BaseModel):
                             examples=["http://alertmanager:9093"])
     duration_minutes: int = Field(240, ge=1, le=10_080, title="Silence length")
     ratio: float | None = None
+    timeout: (Annotated[StrictInt, Field(ge=1, le=60)]
+              | Annotated[StrictFloat, Field(ge=0.5, le=30)]) = 5
     notify: bool = True
     region: Literal["eu", "us"] | None = None
     labels: list[str] = Field(default_factory=list, description="Labels to copy")
@@ -70,7 +72,8 @@ def _posted(**fields: str | list[str]) -> FormData:
 
 GOOD = {
     "settings.url": "http://127.0.0.1:9093", "settings.duration_minutes": "90",
-    "settings.ratio": "0.5", "settings.notify": "on", "settings.region": "eu",
+    "settings.ratio": "0.5", "settings.timeout": "2.5", "settings.notify": "on",
+    "settings.region": "eu",
     "settings.labels": "team\r\n\r\n service \n", "settings.events": ["created", "resolved"],
     "settings.headers": '{"X-Team": "sre"}', "settings.create.method": "GET",
     "settings.create.url": "http://127.0.0.1:9/issues",
@@ -82,7 +85,8 @@ def test_each_property_gets_the_input_its_type_needs() -> None:
     form = _settings()
     assert _widgets(form) == {
         "settings.url": Widget.URL, "settings.duration_minutes": Widget.NUMBER,
-        "settings.ratio": Widget.NUMBER, "settings.notify": Widget.CHECKBOX,
+        "settings.ratio": Widget.NUMBER, "settings.timeout": Widget.NUMBER,
+        "settings.notify": Widget.CHECKBOX,
         "settings.region": Widget.SELECT, "settings.labels": Widget.LINES,
         "settings.events": Widget.CHOICES, "settings.headers": Widget.JSON,
         "settings.create": Widget.GROUP, "settings.create.method": Widget.SELECT,
@@ -96,6 +100,8 @@ def test_each_property_gets_the_input_its_type_needs() -> None:
         "Alertmanager URL", "Its base URL", True, "http://alertmanager:9093")
     assert (minutes.label, minutes.minimum, minutes.maximum, minutes.integer) == (
         "Silence length", 1, 10_080, True)
+    timeout = nodes["settings.timeout"]  # int | float: one number input
+    assert (timeout.integer, timeout.minimum, timeout.maximum) == (False, 0.5, 60)
     assert nodes["settings.region"].choices == ("eu", "us") and nodes["settings.region"].nullable
     # A $ref'd property is labelled by its own name, not by its model's class name.
     assert nodes["settings.create"].label == "Create" and nodes["settings.fetch"].nullable
@@ -130,7 +136,7 @@ def test_a_posted_form_becomes_typed_json_the_model_accepts() -> None:
     form = _settings()
     value = form.read(form.posted(_posted(**GOOD)), editing=False)
     assert value == {
-        "url": "http://127.0.0.1:9093", "duration_minutes": 90, "ratio": 0.5,
+        "url": "http://127.0.0.1:9093", "duration_minutes": 90, "ratio": 0.5, "timeout": 2.5,
         "notify": True, "region": "eu", "labels": ["team", "service"],
         "events": ["created", "resolved"], "headers": {"X-Team": "sre"},
         "create": {"method": "GET", "url": "http://127.0.0.1:9/issues",

@@ -9,7 +9,7 @@ and why not, and can switch a connector off and on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from interlock.domain.keys import Scope
 from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
-from interlock.web.connector_form import HELP, ConnectorForm, problems
+from interlock.web.connector_form import ConnectorForm, KindSchemas
 from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
 from interlock.web.session import Visitor
 
@@ -92,8 +92,9 @@ def new_connector(request: Request, person: Signed,
     app = container(request)
     if kind is None or kind not in app.connectors.kinds:
         return render(request, "connector_kinds.html", {
-            "kinds": app.connectors.kinds, "kind_label": kind_label}, visitor=person)
-    return _form_page(request, person, ConnectorForm.blank(app.connectors.driver(kind)), None)
+            "kinds": [(name, kind_label(name), _description(app, name))
+                      for name in app.connectors.kinds]}, visitor=person)
+    return _form_page(request, person, ConnectorForm.blank(kind, _schemas(app, kind)), None)
 
 
 @router.post("/connectors/new")
@@ -102,10 +103,9 @@ async def create_connector(request: Request, person: Signed,
     posted = await checked_form(request, person)
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
-    driver = app.connectors.driver(kind)  # InvalidInput (422) for an unknown kind
-    form = ConnectorForm.posted(kind, posted, driver)
+    form = ConnectorForm.posted(kind, posted, _schemas(app, kind))  # 422 for an unknown kind
     try:
-        fields = form.change(driver, editing=False)
+        fields = form.change(editing=False)
         connector = await run_in_threadpool(app.connectors.create,
                                             ConnectorSpec(kind=kind, **fields))
     except InvalidInput as error:
@@ -117,8 +117,10 @@ async def create_connector(request: Request, person: Signed,
 @router.get("/connectors/{connector_id}/edit")
 def edit_connector(request: Request, connector_id: str, person: Signed) -> Response:
     person.require(Scope.CONNECTORS_MANAGE)
-    connector = container(request).connectors.get(connector_id)
-    return _form_page(request, person, ConnectorForm.of(connector), connector)
+    app = container(request)
+    connector = app.connectors.get(connector_id)
+    return _form_page(request, person,
+                      ConnectorForm.of(connector, _schemas(app, connector.kind)), connector)
 
 
 @router.post("/connectors/{connector_id}/edit")
@@ -127,11 +129,10 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
     connector = await run_in_threadpool(app.connectors.get, connector_id)
-    driver = app.connectors.driver(connector.kind)
-    form = ConnectorForm.posted(connector.kind, posted, driver)
+    form = ConnectorForm.posted(connector.kind, posted, _schemas(app, connector.kind))
     try:
         await run_in_threadpool(app.connectors.update, connector_id,
-                                form.change(driver, editing=True))
+                                form.change(editing=True))
     except InvalidInput as error:
         return _form_page(request, person, form, connector, error=error, status_code=422)
     return redirect(request, f"/connectors/{connector_id}", person, "Connector saved.")
@@ -140,15 +141,36 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
 def _form_page(request: Request, person: Visitor, form: ConnectorForm,
                connector: Connector | None, *, error: InvalidInput | None = None,
                status_code: int = 200) -> Response:
-    driver = container(request).connectors.driver(form.kind)
+    app = container(request)
     return render(request, "connector_form.html", {
         "form": form, "connector": connector, "kind_label": kind_label(form.kind),
-        "setting_fields": form.setting_fields(driver),
-        "credential_names": driver.required_credentials,
-        "credentials_set": sorted(connector.credentials) if connector else [],
-        "help": HELP, "error": error.detail if error else None,
-        "problems": problems(error) if error else {},
+        "description": _description(app, form.kind),
+        "drawn": form.drawn(error, sorted(connector.credentials) if connector else ()),
+        "error": error.detail if error else None,
     }, visitor=person, status_code=status_code)
+
+
+def _schemas(app: Container, kind: str) -> KindSchemas:
+    """The JSON Schema of the kind's settings and credentials (InvalidInput for a kind
+    not installed)."""
+    driver = app.connectors.driver(kind)
+    settings: dict[str, Any] = {}
+    for name, default in driver.defaults.items():
+        number = isinstance(default, int | float) and not isinstance(default, bool)
+        settings[name] = {"type": "number" if number else "string"}
+        if default is not None:
+            settings[name]["default"] = default
+    return KindSchemas(
+        settings={"type": "object", "properties": settings, "required": [
+            name for name, default in driver.defaults.items()
+            if default is None and name != "account_id"]},
+        credentials={"type": "object", "required": list(driver.required_credentials),
+                     "properties": {name: {"type": "string", "writeOnly": True}
+                                    for name in driver.required_credentials}})
+
+
+def _description(app: Container, kind: str) -> str:
+    return ""
 
 
 # After /connectors/new, which it would otherwise take for an id.

@@ -30,6 +30,7 @@ Texts = dict[str, str | list[str]]
 LONG_TEXT = 1000
 MULTILINE_FORMATS = frozenset({"textarea", "template", "multiline"})
 URL_FORMATS = frozenset({"uri", "url", "iri"})
+NUMBERS = ("integer", "number")
 #: Nesting deeper than this (or a schema that refers to itself) is edited as JSON.
 MAX_DEPTH = 6
 CHECKED = "on"
@@ -101,7 +102,8 @@ class Field:
 
 @dataclass
 class SchemaForm:
-    """The form of one object schema, its inputs named ``prefix.property``."""
+    """The form of one object schema, its inputs named ``prefix.property`` (or just
+    ``property`` with an empty prefix)."""
 
     schema: Mapping[str, Any]
     prefix: str
@@ -204,11 +206,16 @@ def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]
             key = "anyOf" if "anyOf" in current else "oneOf"
             options = [option for option in current[key] if option.get("type") != "null"]
             nullable = nullable or len(options) < len(current[key])
-            if len(options) != 1:
+            del current[key]
+            if len(options) == 1:
+                current = {**options[0], **current}
+            elif options and all(_resolved(option, defs)[0].get("type") in NUMBERS
+                                 for option in options):
+                current = {**_numbers([_resolved(option, defs)[0] for option in options]),
+                           **current}
+            else:
                 current[key] = options
                 break
-            del current[key]
-            current = {**options[0], **current}
         elif isinstance(current.get("type"), list):
             types = [kind for kind in current["type"] if kind != "null"]
             nullable = nullable or len(types) < len(current["type"])
@@ -219,13 +226,26 @@ def _resolved(schema: Mapping[str, Any], defs: Mapping[str, Any]
     return current, nullable
 
 
+def _numbers(options: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``int | float`` (pydantic writes an anyOf): one number input taking either,
+    within the widest of their bounds."""
+    merged: dict[str, Any] = {
+        "type": "integer" if all(option["type"] == "integer" for option in options)
+        else "number"}
+    for key, widest in (("minimum", min), ("maximum", max)):
+        bounds: list[float] = [option[key] for option in options if key in option]
+        if len(bounds) == len(options):
+            merged[key] = widest(bounds)
+    return merged
+
+
 def _children(schema: Mapping[str, Any], prefix: str, defs: Mapping[str, Any],
               depth: int) -> tuple[Node, ...]:
     required = set(schema.get("required") or ())
     return tuple(
         node for name, prop in (schema.get("properties") or {}).items()
-        if (node := _node(f"{prefix}.{name}", name, prop, name in required, defs,
-                          depth)) is not None)
+        if (node := _node(f"{prefix}.{name}" if prefix else name, name, prop,
+                          name in required, defs, depth)) is not None)
 
 
 def _node(path: str, name: str, raw: Mapping[str, Any], required: bool,

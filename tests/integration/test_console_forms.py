@@ -1,0 +1,148 @@
+"""Connector and source forms in the console, drawn from each kind's schema: what a
+person sees (labels, help, secrets as set/not set), what saving stores (typed values),
+and a refused form coming back with each problem beside its field and the rest of
+what was typed kept."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from interlock.domain.keys import Scope
+from interlock.services.container import Container
+from tests.integration.test_console import _csrf, _key, _sign_in
+
+JIRA = {"name": "ops jira", "settings.base_url": "http://127.0.0.1:9/jira",
+        "settings.project_key": "OPS", "credentials.email": "bot@example.com",
+        "credentials.api_token": "tok-SECRET-123",
+        "credentials.webhook_secret": "whs-SECRET"}
+
+
+def _post(client: TestClient, path: str, **fields: str) -> Response:
+    token = _csrf(client.get(path).text)
+    return client.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
+
+
+def _problem(page: str, field: str) -> str:
+    """The message shown beside the input named ``field``."""
+    found = re.search(r'id="problem-field-' + re.escape(field.replace(".", "-"))
+                      + r'">([^<]*)</p>', page)
+    assert found, f"no problem shown beside {field}"
+    return html.unescape(found.group(1))
+
+
+def _value(page: str, field: str) -> str:
+    found = re.search(r'name="' + re.escape(field) + r'" value="([^"]*)"', page)
+    assert found, f"no input {field}"
+    return html.unescape(found.group(1))
+
+
+def test_a_refused_connector_form_shows_each_problem_beside_its_field(
+        hub: Container, hub_client: TestClient) -> None:
+    _sign_in(hub_client, _key(hub, Scope.CONNECTORS_MANAGE))
+    form = hub_client.get("/connectors/new?kind=alertmanager").text
+    assert 'name="settings.url"' in form and _value(form, "settings.duration_minutes") == "240"
+    assert 'name="credentials.' not in form  # Alertmanager needs none
+
+    refused = _post(hub_client, "/connectors/new?kind=alertmanager", **{
+        "name": "am-prod", "settings.url": "http://127.0.0.1:9093",
+        "settings.duration_minutes": "two hours", "filter": "{oops"})
+    assert refused.status_code == 422
+    page = refused.text
+    assert _problem(page, "settings.duration_minutes").startswith("a number")
+    assert 'id="problem-filter">not valid JSON' in page
+    assert _value(page, "name") == "am-prod"  # what was typed stays
+    assert _value(page, "settings.url") == "http://127.0.0.1:9093"
+    assert _value(page, "settings.duration_minutes") == "two hours"
+    assert hub.connectors.list(cursor=None, limit=10).items == []
+
+    created = _post(hub_client, "/connectors/new?kind=alertmanager", **{
+        "name": "am-prod", "settings.url": "http://127.0.0.1:9093",
+        "settings.duration_minutes": "90", "filter": '{"severity": ["critical", "high"]}'})
+    assert created.status_code == 303, created.text
+    [connector] = hub.connectors.list(cursor=None, limit=10).items
+    assert created.headers["location"] == f"/connectors/{connector.id}"
+    assert connector.settings["duration_minutes"] == 90  # a number, not "90"
+    assert dict(connector.filter) == {"severity": ["critical", "high"]}
+
+    edit = hub_client.get(f"/connectors/{connector.id}/edit").text
+    assert _value(edit, "settings.duration_minutes") == "90"
+    saved = _post(hub_client, f"/connectors/{connector.id}/edit", **{
+        "name": "am-staging", "settings.url": "http://127.0.0.1:9094",
+        "settings.duration_minutes": "30"})
+    assert saved.status_code == 303, saved.text
+    changed = hub.connectors.get(connector.id)
+    assert (changed.name, changed.settings["url"], changed.settings["duration_minutes"]) == (
+        "am-staging", "http://127.0.0.1:9094", 30)
+
+
+def test_the_services_refusal_lands_beside_the_field_it_names(
+        hub: Container, hub_client: TestClient) -> None:
+    _sign_in(hub_client, _key(hub, Scope.CONNECTORS_MANAGE))
+    refused = _post(hub_client, "/connectors/new?kind=jira", **{
+        **JIRA, "settings.base_url": "ftp://jira.example.com"})
+    assert refused.status_code == 422
+    assert _problem(refused.text, "settings.base_url")
+    assert _value(refused.text, "settings.project_key") == "OPS"
+    assert _value(refused.text, "credentials.email") == "bot@example.com"
+    # Secrets typed into a refused form are not sent back in the page.
+    assert "tok-SECRET-123" not in refused.text and "whs-SECRET" not in refused.text
+
+    private = _post(hub_client, "/connectors/new?kind=slack", **{
+        "name": "chat", "settings.channel": "C123",
+        "settings.api_base": "http://169.254.169.254/api",
+        "credentials.bot_token": "xoxb-SECRET", "credentials.signing_secret": "sig-SECRET"})
+    assert private.status_code == 422  # the target guard, on a URL setting
+    assert _problem(private.text, "settings.api_base")
+    assert "xoxb-SECRET" not in private.text
+
+
+def test_credentials_are_password_inputs_shown_as_set_never_their_values(
+        hub: Container, hub_client: TestClient) -> None:
+    _sign_in(hub_client, _key(hub, Scope.CONNECTORS_MANAGE))
+    form = hub_client.get("/connectors/new?kind=jira").text
+    for name in ("api_token", "webhook_secret"):
+        assert re.search(f'name="credentials.{name}" type="password"', form)
+    assert '<span class="badge unset">not set</span>' in form
+
+    created = _post(hub_client, "/connectors/new?kind=jira", **JIRA)
+    assert created.status_code == 303, created.text
+    [connector] = hub.connectors.list(cursor=None, limit=10).items
+    shown = hub_client.get(created.headers["location"]).text
+    assert "tok-SECRET-123" not in shown and "whs-SECRET" not in shown
+    edit = hub_client.get(f"/connectors/{connector.id}/edit").text
+    assert "tok-SECRET-123" not in edit and "whs-SECRET" not in edit
+    assert "leave empty to keep" in edit
+    assert edit.count('<span class="badge ok">set</span>') >= 2
+
+    kept = _post(hub_client, f"/connectors/{connector.id}/edit", **{
+        "name": "ops jira", "settings.base_url": "http://127.0.0.1:9/jira",
+        "settings.project_key": "SRE", "credentials.email": "bot@example.com"})
+    assert kept.status_code == 303, kept.text
+    after = hub.connectors.get(connector.id)
+    assert after.settings["project_key"] == "SRE"
+    assert after.credentials["api_token"] == "tok-SECRET-123"
+    assert after.credentials["webhook_secret"] == "whs-SECRET"
+
+    replaced = _post(hub_client, f"/connectors/{connector.id}/edit", **{
+        "name": "ops jira", "settings.base_url": "http://127.0.0.1:9/jira",
+        "settings.project_key": "SRE", "credentials.email": "bot@example.com",
+        "credentials.api_token": "tok-NEW"})
+    assert replaced.status_code == 303, replaced.text
+    assert hub.connectors.get(connector.id).credentials["api_token"] == "tok-NEW"
+
+
+def test_a_form_for_a_kind_not_installed_is_refused(
+        hub: Container, hub_client: TestClient) -> None:
+    _sign_in(hub_client, _key(hub, Scope.CONNECTORS_MANAGE))
+    kinds = hub_client.get("/connectors/new?kind=teams").text  # unknown: the kinds
+    assert all(f"/connectors/new?kind={kind}" in kinds for kind in hub.connectors.kinds)
+    refused = _post(hub_client, "/connectors/new?kind=alertmanager", name="x")
+    assert refused.status_code == 422
+    token = _csrf(hub_client.get("/connectors/new").text)
+    unknown = hub_client.post("/connectors/new?kind=teams",
+                              data={"csrf_token": token, "name": "x"})
+    assert unknown.status_code == 422 and "teams" in unknown.text

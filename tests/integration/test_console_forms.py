@@ -146,3 +146,75 @@ def test_a_form_for_a_kind_not_installed_is_refused(
     unknown = hub_client.post("/connectors/new?kind=teams",
                               data={"csrf_token": token, "name": "x"})
     assert unknown.status_code == 422 and "teams" in unknown.text
+
+
+def test_a_source_of_any_kind_is_created_from_its_options_form(
+        container: Container, client: TestClient) -> None:
+    _sign_in(client, _key(container, Scope.SOURCES_MANAGE))
+    listing = client.get("/sources").text
+    assert 'action="/sources/new"' in listing and '<option value="generic">' in listing
+    form = client.get("/sources/new?kind=generic&name=webhooks").text
+    assert _value(form, "name") == "webhooks"
+    assert 'name="options.mapping"' in form and 'name="options.fingerprint_fields"' in form
+    assert 'name="signed"' in form and 'name="grouping"' in form
+    assert 'name="timestamp_header"' not in form  # generic signs without one
+
+    fields = {"kind": "generic", "name": "webhooks", "grouping": "{service}",
+              "auto_resolve": "on", "reopen_window_seconds": "600", "rate_limit": "5",
+              "enabled": "on", "options.service_label": "team",
+              "options.fingerprint_fields": "host\r\ncheck\r\n"}
+    missing = _post(client, "/sources", **fields)
+    assert missing.status_code == 422
+    assert _problem(missing.text, "options.mapping") == "required"
+    assert _value(missing.text, "grouping") == "{service}"
+
+    bad = _post(client, "/sources", **{
+        **fields, "options.mapping": '{"title": "check.[name"}', "reopen_window_seconds": "-5"})
+    assert bad.status_code == 422
+    assert _problem(bad.text, "reopen_window_seconds") == "at least 0"
+    bad = _post(client, "/sources", **fields, **{"options.mapping": '{"title": "check.[name"}'})
+    assert bad.status_code == 422  # the service's JMESPath check, shown on the mapping
+    assert _problem(bad.text, "options.mapping").startswith("title: ")
+
+    created = _post(client, "/sources", **fields, signed="on", **{
+        "options.mapping": '{"title": "check.name", "status": "state"}'})
+    assert created.status_code == 201, created.text
+    assert "shown only on this page" in created.text
+    assert 'id="source-signing-secret">whsec_' in created.text
+    [source] = container.sources.list(cursor=None, limit=10).items
+    assert (source.name, source.grouping, source.rate_limit) == ("webhooks", "{service}", 5)
+    assert source.reopen_window.total_seconds() == 600 and source.signing_secret
+    assert dict(source.options) == {
+        "service_label": "team", "fingerprint_fields": ["host", "check"],
+        "mapping": {"title": "check.name", "status": "state"}}
+
+
+def test_a_sources_options_are_changed_on_its_page(
+        container: Container, client: TestClient) -> None:
+    _sign_in(client, _key(container, Scope.SOURCES_MANAGE))
+    created = _post(client, "/sources", kind="alertmanager", name="prom", auto_resolve="on",
+                    enabled="on", grouping="{service}/{name}", reopen_window_seconds="3600")
+    assert created.status_code == 201, created.text
+    [source] = container.sources.list(cursor=None, limit=10).items
+    page = client.get(f"/sources/{source.id}").text
+    assert f'href="/sources/{source.id}/edit"' in page
+    edit = client.get(f"/sources/{source.id}/edit").text
+    assert _value(edit, "options.service_label") == "service"
+    assert 'name="auto_resolve" value="on" checked' in edit
+    assert 'name="signed"' not in edit  # asked once, at creation
+
+    saved = _post(client, f"/sources/{source.id}/edit", name="prom-eu",
+                  grouping="{labels.cluster}", reopen_window_seconds="60",
+                  enabled="on", **{"options.service_label": "app",
+                                   "options.severity_label": "level"})
+    assert saved.status_code == 303, saved.text
+    changed = container.sources.get(source.id)
+    assert (changed.name, changed.grouping, changed.auto_resolve) == (
+        "prom-eu", "{labels.cluster}", False)  # unticked: off
+    assert dict(changed.options) == {"service_label": "app", "severity_label": "level"}
+    assert "<code>app</code>" in client.get(f"/sources/{source.id}").text
+
+    refused = _post(client, f"/sources/{source.id}/edit", name="prom-eu",
+                    grouping="no placeholder", reopen_window_seconds="60")
+    assert refused.status_code == 422
+    assert _problem(refused.text, "grouping") == "no placeholder"

@@ -412,8 +412,8 @@ def _untouched(group: Node, texts: Mapping[str, str | list[str]]) -> bool:
 
 def _empty(node: Node, *, editing: bool) -> Any:
     """An empty input: a secret keeps its stored value (editing), a nullable field is
-    cleared, another takes its default (an empty list or object for those); a required
-    one is a problem."""
+    cleared, another takes its default; a required one is a problem, an optional list
+    or object is empty."""
     if node.widget is Widget.SECRET:
         if node.required and not editing:
             raise _Problem("required")
@@ -422,12 +422,12 @@ def _empty(node: Node, *, editing: bool) -> Any:
         return None
     if node.has_default:
         return node.default
+    if node.required:
+        raise _Problem("required")
     if node.widget is Widget.LINES or node.expect == "array":
         return []
     if node.expect == "object":
         return {}
-    if node.required:
-        raise _Problem("required")
     return _LEAVE_OUT
 
 

@@ -3,7 +3,7 @@ lately and why a payload could not be read; and creating one, its token shown on
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -15,8 +15,16 @@ from interlock.domain.keys import Scope
 from interlock.domain.sources import Source
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
-from interlock.web.pages import ConsoleRoute, checked_form, container, render, visitor
+from interlock.web.pages import (
+    ConsoleRoute,
+    checked_form,
+    container,
+    redirect,
+    render,
+    visitor,
+)
 from interlock.web.session import Visitor
+from interlock.web.source_form import SourceForm, SourceKindForm
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
@@ -42,34 +50,102 @@ def source_list(request: Request, person: Signed) -> Response:
     sources = app.sources.list(cursor=None, limit=200).items
     return render(request, "sources.html", {
         "sources": [(source, ingest_url(app, source)) for source in sources],
-        "kinds": KIND_LABELS, "form": {"name": "", "kind": "alertmanager"}, "error": None,
+        "kinds": list(_kinds().values()), "kind_title": _kind_title,
         "base_url": app.settings.base_url,
     }, visitor=person)
 
 
+@router.get("/sources/new")
+def new_source(request: Request, person: Signed,
+               kind: Annotated[str | None, Query(max_length=40)] = None,
+               name: Annotated[str, Query(max_length=200)] = "") -> Response:
+    person.require(Scope.SOURCES_MANAGE)
+    found = _kinds().get(kind or "")
+    if found is None:
+        return redirect(request, "/sources#new-source")
+    form = SourceForm.blank(found)
+    form.name = name.strip()
+    return _form_page(request, person, form, None)
+
+
 @router.post("/sources")
 async def create_source(request: Request, person: Signed) -> Response:
-    form = await checked_form(request, person)
+    posted = await checked_form(request, person)
     person.require(Scope.SOURCES_MANAGE)
     app = container(request)
-    name = str(form.get("name", "")).strip()
-    kind = str(form.get("kind", ""))
+    kind = _kind(str(posted.get("kind", "")))
+    form = SourceForm.posted(kind, posted, editing=False)
     try:
-        if kind not in {choice.value for choice in SourceKind}:
-            raise InvalidInput("choose what kind of tool sends to this source")
-        source, credentials = await run_in_threadpool(
-            app.sources.create, SourceSpec(name=name, kind=SourceKind(kind)))
+        spec = SourceSpec(kind=SourceKind(kind.kind), **form.change())
+        source, credentials = await run_in_threadpool(app.sources.create, spec)
     except InvalidInput as error:
-        sources = app.sources.list(cursor=None, limit=200).items
-        return render(request, "sources.html", {
-            "sources": [(item, ingest_url(app, item)) for item in sources],
-            "kinds": KIND_LABELS, "form": {"name": name, "kind": kind},
-            "error": error.detail, "base_url": app.settings.base_url,
-        }, visitor=person, status_code=422)
+        return _form_page(request, person, form, None, error=error, status_code=422)
     return render(request, "source_created.html", {
         "source": source, "url": ingest_url(app, source), "token": credentials.token,
-        "kind_label": KIND_LABELS[source.kind],
+        "signing_secret": credentials.signing_secret, "kind_label": kind.title,
     }, visitor=person, status_code=201)
+
+
+@router.get("/sources/{source_id}/edit")
+def edit_source(request: Request, source_id: str, person: Signed) -> Response:
+    person.require(Scope.SOURCES_MANAGE)
+    source = container(request).sources.get(source_id)
+    return _form_page(request, person, SourceForm.of(source, _kind(source.kind)), source)
+
+
+@router.post("/sources/{source_id}/edit")
+async def save_source(request: Request, source_id: str, person: Signed) -> Response:
+    posted = await checked_form(request, person)
+    person.require(Scope.SOURCES_MANAGE)
+    app = container(request)
+    source = await run_in_threadpool(app.sources.get, source_id)
+    form = SourceForm.posted(_kind(source.kind), posted, editing=True)
+    try:
+        await run_in_threadpool(app.sources.update, source_id, form.change())
+    except InvalidInput as error:
+        return _form_page(request, person, form, source, error=error, status_code=422)
+    app.intake.forget(source_id)  # ingest reads the source afresh
+    return redirect(request, f"/sources/{source_id}", person, "Source saved.")
+
+
+def _form_page(request: Request, person: Visitor, form: SourceForm, source: Source | None,
+               *, error: InvalidInput | None = None, status_code: int = 200) -> Response:
+    return render(request, "source_form.html", {
+        "form": form, "source": source, "kind": form.kind, "drawn": form.drawn(error),
+        "error": error.detail if error else None,
+    }, visitor=person, status_code=status_code)
+
+
+def _kind(kind: str) -> SourceKindForm:
+    found = _kinds().get(kind)
+    if found is None:
+        raise InvalidInput(f"unknown source kind {kind!r}", errors=[
+            {"field": "kind", "message": f"one of {', '.join(_kinds())}"}])
+    return found
+
+
+def _kind_title(kind: str) -> str:
+    found = _kinds().get(kind)
+    return found.title if found else kind
+
+
+def _kinds() -> dict[str, SourceKindForm]:
+    """Each kind's form: its title, the JSON Schema of its options, how it signs."""
+    common: dict[str, Any] = {
+        "service_label": {"type": "string", "default": "service", "title": "Service label"},
+        "severity_label": {"type": "string", "default": "severity",
+                           "title": "Severity label"},
+        "fingerprint_fields": {"type": "array", "items": {"type": "string"},
+                               "title": "Fingerprint fields"}}
+    mapped = {"type": "object", "required": ["mapping"], "properties": {
+        **common, "mapping": {"type": "object", "additionalProperties": {"type": "string"},
+                              "title": "Mapping"}}}
+    return {kind.value: SourceKindForm(
+        kind=kind.value, title=label, description="",
+        options=mapped if kind is SourceKind.GENERIC else {
+            "type": "object", "properties": common},
+        signs=kind in (SourceKind.GRAFANA, SourceKind.GENERIC),
+        timestamped=kind is SourceKind.GRAFANA) for kind, label in KIND_LABELS.items()}
 
 
 @router.get("/sources/{source_id}")

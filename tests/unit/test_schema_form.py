@@ -233,3 +233,24 @@ def test_the_drawn_form_has_labels_help_required_marks_and_problems() -> None:
     assert 'type="password"' in token and "required" not in token  # set: kept if empty
     assert '<span class="badge ok">set</span>' in page
     assert '<span class="badge unset">not set</span>' in page
+
+
+def test_a_hand_written_schema_draws_its_form_too() -> None:
+    """Older spellings other generators write: type lists, allOf around a $ref,
+    ``definitions``; a union that is not just numbers is edited as JSON."""
+    form = SchemaForm({
+        "type": "object", "required": ["level"],
+        "definitions": {"Level": {"type": "string", "enum": ["low", "high"]}},
+        "properties": {
+            "retries": {"type": ["integer", "null"], "maximum": 5},
+            "level": {"allOf": [{"$ref": "#/definitions/Level"}], "description": "How loud"},
+            "anything": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+            "hidden": {"type": "string", "readOnly": True},
+        }}, "x")
+    nodes = {node.name: node for node in form.nodes}
+    assert list(nodes) == ["x.retries", "x.level", "x.anything"]
+    assert (nodes["x.retries"].widget, nodes["x.retries"].nullable) == (Widget.NUMBER, True)
+    assert (nodes["x.level"].widget, nodes["x.level"].help) == (Widget.SELECT, "How loud")
+    assert nodes["x.anything"].widget is Widget.JSON
+    assert form.read({"x.retries": "", "x.level": "high", "x.anything": '"a"'},
+                     editing=False) == {"retries": None, "level": "high", "anything": "a"}

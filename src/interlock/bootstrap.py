@@ -41,10 +41,9 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
     parsers = SourceParsers()
     lease = timedelta(seconds=settings.worker_lease_seconds)
     guard = ResolvingGuard(parse_allowed_networks(settings.allowed_targets))
-    drivers = registry.drivers()
     box = FernetBox(lambda: secret_key(settings))
-    connectors = ConnectorService(store, clock, drivers, box, guard)
-    sync = SyncService(store, clock, connectors, drivers, incidents, base_url=settings.base_url,
+    connectors = ConnectorService(store, clock, registry.plugins(), box, guard)
+    sync = SyncService(store, clock, connectors, incidents, base_url=settings.base_url,
                        reconcile_every=timedelta(seconds=settings.reconcile_seconds),
                        lease=lease)
     return Container(
@@ -66,6 +65,6 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
                                 and store.dialect == "sqlite" else None)),
         connectors=connectors,
         sync=sync,
-        hooks=HookService(store, clock, connectors, drivers, incidents, sync),
+        hooks=HookService(store, clock, connectors, incidents, sync),
         workers=WorkerRegistry(store, clock),
     )

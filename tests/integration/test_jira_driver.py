@@ -20,13 +20,15 @@ import pytest
 
 from interlock.connectors.jira import JiraDriver, adf
 from interlock.connectors.jira.hooks import sign
+from interlock.connectors.jira.plugin import PLUGIN
 from interlock.domain import incidents as rules
 from interlock.domain.connectors import Connector, Link
 from interlock.domain.errors import BadRequest, InvalidInput, ToolFailed, Unauthenticated
 from interlock.domain.events import Event, EventType, Origin, OriginKind
 from interlock.domain.incidents import Incident, Severity, Status, Visibility
+from interlock.domain.ownership import state_after_push
 from interlock.domain.targets import parse_allowed_networks
-from interlock.ports.connector import ConnectorDriver, PullResult, PushResult, SyncContext
+from interlock.ports.connector import PullResult, PushResult, SyncContext
 from interlock.worker.tool_http import AiohttpToolHttp
 from tests.support.fake_jira import ALICE, BOB, BOT, FakeJira
 
@@ -45,14 +47,14 @@ class Harness:
 
     def __init__(self, jira: FakeJira, **settings: Any) -> None:
         self.jira = jira
-        self.driver: ConnectorDriver = JiraDriver()  # mypy checks it fits the port
+        self.driver = JiraDriver()
         self.connector = Connector(
             id="con_jira", name="Jira", kind="jira",
-            settings={**JiraDriver.defaults, "base_url": jira.url, "project_key": "OPS",
+            settings={**PLUGIN.default_settings(), "base_url": jira.url, "project_key": "OPS",
                       **settings},
             credentials={"email": jira.email, "api_token": jira.api_token,
                          "webhook_secret": jira.webhook_secret},
-            mapping=JiraDriver.default_mapping, filter=None, enabled=True,
+            mapping=PLUGIN.default_mapping, filter=None, enabled=True,
             created_at=NOW, updated_at=NOW)
         self.link: Link | None = None
 
@@ -90,9 +92,13 @@ class Harness:
         if written is None:
             return
         old = self.link.state if self.link else {}
+        state = {**old, **written.state}
+        if result.failed is None and not result.skipped:
+            state = state_after_push(self.connector.mapping, state, incident,
+                                     result.comment_ids)
         self.link = Link(id="lnk_1", connector_id=self.connector.id, incident_id=incident.id,
                          kind=written.kind, external_id=written.external_id, url=written.url,
-                         state={**old, **written.state}, created_at=NOW, updated_at=NOW)
+                         state=state, created_at=NOW, updated_at=NOW)
 
 
 
@@ -501,11 +507,12 @@ def test_check_names_each_unusable_setting() -> None:
     driver = JiraDriver()
     assert driver.wants(comment_event("hello"))
     good = {"email": "a@example.com", "api_token": "t", "webhook_secret": "s"}
-    driver.check({"base_url": "https://example.atlassian.net", "project_key": "OPS"}, good)
+    PLUGIN.validated({"base_url": "https://example.atlassian.net", "project_key": "OPS"},
+                     good)
 
     with pytest.raises(InvalidInput) as failure:
-        driver.check({"base_url": "ftp://example", "project_key": "not a key"},
-                     {"email": "a@example.com"})
+        PLUGIN.validated({"base_url": "ftp://example", "project_key": "not a key"},
+                         {"email": "a@example.com"})
     assert [error["field"] for error in failure.value.errors or []] == [
         "settings.base_url", "settings.project_key", "credentials.api_token",
         "credentials.webhook_secret"]

@@ -18,6 +18,7 @@ import pytest
 
 from interlock.connectors.slack import SlackDriver
 from interlock.connectors.slack.cards import card, thread_line
+from interlock.connectors.slack.plugin import PLUGIN
 from interlock.domain import incidents as rules
 from interlock.domain.connectors import Connector, Link
 from interlock.domain.errors import InvalidInput, ToolFailed, Unauthenticated
@@ -25,7 +26,6 @@ from interlock.domain.events import SYSTEM, Event, EventType, Origin, OriginKind
 from interlock.domain.incidents import Incident, Severity, Transition, Visibility
 from interlock.domain.targets import parse_allowed_networks
 from interlock.ports.connector import (
-    ConnectorDriver,
     LinkWrite,
     PullResult,
     PushResult,
@@ -51,17 +51,17 @@ ALICE = Origin(kind=OriginKind.API_KEY, id="key_1", name="alice")
 CARD_TS = "1700000000.000100"
 T = TypeVar("T")
 
-DRIVER: ConnectorDriver = SlackDriver()
+DRIVER = SlackDriver()
 
 
 
 def connector(slack: FakeSlack, **settings: Any) -> Connector:
     return Connector(
         id="con_slack", name="Slack", kind="slack",
-        settings={**SlackDriver.defaults, "channel": "C123", "api_base": slack.api_base,
+        settings={**PLUGIN.default_settings(), "channel": "C123", "api_base": slack.api_base,
                   **settings},
         credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET},
-        mapping=SlackDriver.default_mapping, filter=None, enabled=True,
+        mapping=PLUGIN.default_mapping, filter=None, enabled=True,
         created_at=NOW, updated_at=NOW)
 
 
@@ -169,7 +169,7 @@ def test_first_push_posts_the_card_and_links_the_message(slack: FakeSlack) -> No
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     assert result.link == LinkWrite(
         kind="slack_message", external_id=f"C123:{CARD_TS}", url=None,
-        state={"channel": "C123", "ts": CARD_TS, "seen": {"status": "triggered"}})
+        state={"channel": "C123", "ts": CARD_TS})
     assert result.notes == ("Posted to Slack channel C123",)
     assert [message.ts for message in slack.channels["C123"]] == [CARD_TS]
 
@@ -218,7 +218,6 @@ def test_each_change_updates_the_card_in_place_and_replies_once(slack: FakeSlack
         ]
         assert result.link is not None
         assert result.link.external_id == f"C123:{CARD_TS}"
-        assert result.link.state["seen"] == {"status": current.status.value}
         expected_lines.append(line)
 
     step(rules.acknowledge(current, NOW), "Acknowledged by alice (via API)")
@@ -262,7 +261,7 @@ def test_refresh_redraws_the_card_without_a_thread_reply(slack: FakeSlack) -> No
                                               "text": drawn.text, "blocks": drawn.blocks})]
     assert drawn.blocks[-1]["elements"] == [RESOLVE]
     assert slack.message("C123", CARD_TS).replies == []
-    assert result.link is not None and result.link.state["seen"] == {"status": "acknowledged"}
+    assert result.link is not None and result.link.external_id == f"C123:{CARD_TS}"
 
 
 def test_a_card_deleted_in_slack_is_posted_again(slack: FakeSlack) -> None:
@@ -366,10 +365,11 @@ def test_slack_unavailable_is_retried(slack: FakeSlack) -> None:
 
 
 def test_check_names_each_unusable_field() -> None:
-    DRIVER.check({"channel": "C123", "api_base": "https://slack.com/api"},
-                 {"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
+    PLUGIN.validated({"channel": "C123", "api_base": "https://slack.com/api"},
+                     {"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
     with pytest.raises(InvalidInput) as caught:
-        DRIVER.check({"channel": " ", "api_base": "ftp://slack.com"}, {"bot_token": TOKEN})
+        PLUGIN.validated({"channel": " ", "api_base": "ftp://slack.com"},
+                         {"bot_token": TOKEN})
     assert [error["field"] for error in caught.value.errors or []] == [
         "settings.channel", "settings.api_base", "credentials.signing_secret"]
 

@@ -47,6 +47,7 @@ class Settings(BaseModel):
 
 
 class Credentials(BaseModel):
+    account: str = Field(max_length=4000, description="Not a secret: shown back")
     api_token: SecretStr = Field(description="An API token")
     webhook_secret: SecretStr | None = None
 
@@ -110,12 +111,15 @@ def test_each_property_gets_the_input_its_type_needs() -> None:
 
 def test_secrets_are_password_inputs_never_filled_in() -> None:
     form = SchemaForm(Credentials.model_json_schema(), "credentials")
-    assert _widgets(form) == {"credentials.api_token": Widget.SECRET,
+    assert _widgets(form) == {"credentials.account": Widget.TEXT,  # long, still one line
+                              "credentials.api_token": Widget.SECRET,
                               "credentials.webhook_secret": Widget.SECRET}
-    texts = form.texts({"api_token": "tok-SECRET", "webhook_secret": "whs-SECRET"})
+    texts = form.texts({"account": "bot@example.com", "api_token": "tok-SECRET",
+                        "webhook_secret": "whs-SECRET"})
     fields = form.fields({**texts, "credentials.api_token": "typed-SECRET"},
                          secrets_set={"credentials.api_token"})
-    assert [(item.value, item.secret_set) for item in fields] == [("", True), ("", False)]
+    assert [(item.value, item.secret_set) for item in fields] == [
+        ("bot@example.com", False), ("", True), ("", False)]
 
 
 def test_a_new_form_shows_the_defaults_and_an_edit_form_the_stored_values() -> None:
@@ -187,11 +191,13 @@ def test_every_unreadable_field_is_named_at_once() -> None:
 def test_an_empty_secret_is_required_when_creating_and_kept_when_editing() -> None:
     form = SchemaForm(Credentials.model_json_schema(), "credentials")
     with pytest.raises(InvalidInput) as refused:
-        form.read(form.posted(_posted()), editing=False)
+        form.read(form.posted(_posted(**{"credentials.account": "bot"})), editing=False)
     assert problems_of(refused.value) == {"credentials.api_token": "required"}
-    assert form.read(form.posted(_posted()), editing=True) == {}
-    assert form.read(form.posted(_posted(**{"credentials.api_token": " tok \n"})),
-                     editing=True) == {"api_token": "tok"}
+    assert form.read(form.posted(_posted(**{"credentials.account": "bot"})),
+                     editing=True) == {"account": "bot"}
+    assert form.read(form.posted(_posted(**{"credentials.account": "bot",
+                                            "credentials.api_token": " tok \n"})),
+                     editing=True) == {"account": "bot", "api_token": "tok"}
 
 
 def test_the_services_problems_land_beside_their_fields_keeping_what_was_typed() -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interlock.domain.alerts import ParseError, ParseOptions, Signal, SignalAction
-from interlock.sources import PARSERS, SourceKind, parse
+from interlock.sources import SourceKind, parse, plugins
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
 FIXTURE_OF = {
@@ -32,7 +32,7 @@ GENERIC = ParseOptions(mapping={
     "summary": "annotations.description", "url": "generatorURL", "starts_at": "startsAt",
     "ends_at": "endsAt", "name": "to_string(labels.alertname)",
 })
-OPTIONS = {kind: GENERIC if kind is SourceKind.GENERIC else ParseOptions() for kind in PARSERS}
+OPTIONS = {kind: GENERIC if kind == SourceKind.GENERIC else ParseOptions() for kind in plugins()}
 
 #: Keys and words of the formats, so random payloads reach past the first check.
 KEYS = ["alerts", "status", "labels", "annotations", "startsAt", "endsAt", "fingerprint",
@@ -99,14 +99,14 @@ FUZZ = settings(max_examples=int(os.environ.get("INTERLOCK_FUZZ_EXAMPLES", "200"
                 suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("kind", list(PARSERS))
+@pytest.mark.parametrize("kind", list(plugins()))
 @FUZZ
 @given(payload=JSON)
 def test_random_json_is_signals_or_a_parse_error(kind: SourceKind, payload: Any) -> None:
     only_signals_or_parse_errors(kind, payload)
 
 
-@pytest.mark.parametrize("kind", list(PARSERS))
+@pytest.mark.parametrize("kind", list(plugins()))
 @FUZZ
 @given(path=st.lists(st.integers(min_value=0, max_value=50), max_size=6), replacement=JSON)
 def test_documented_payloads_with_one_part_replaced(
@@ -116,7 +116,7 @@ def test_documented_payloads_with_one_part_replaced(
     only_signals_or_parse_errors(kind, mutated(document, path, replacement))
 
 
-@pytest.mark.parametrize("kind", list(PARSERS))
+@pytest.mark.parametrize("kind", list(plugins()))
 def test_deeply_nested_values_are_parse_errors(kind: SourceKind) -> None:
     deep: Any = "bottom"
     for _ in range(100_000):

@@ -43,10 +43,10 @@ def connector_kinds(_caller: Annotated[Caller, Depends(authenticated)], app: App
                     ) -> dict[str, Any]:
     data = []
     for kind in app.connectors.kinds:
-        driver = app.connectors.driver(kind)
-        data.append({"kind": kind, "settings": dict(driver.defaults),
-                     "credentials": list(driver.required_credentials),
-                     "mapping": driver.default_mapping.to_json()})
+        plugin = app.connectors.plugin(kind)
+        data.append({"kind": kind, "settings": plugin.default_settings(),
+                     "credentials": list(plugin.credential_names()),
+                     "mapping": plugin.default_mapping.to_json()})
     return {"data": data, "next_cursor": None}
 
 

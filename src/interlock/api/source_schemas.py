@@ -20,9 +20,13 @@ Name = text(200, 1)
 REOPEN_WINDOW_LIMIT = 30 * 86_400
 
 
+Kind = text(32, 1)
+
+
 class SourceCreate(Body):
     name: Name  # type: ignore[valid-type]
-    kind: SourceKind
+    kind: Kind = Field(..., description="An installed source kind (GET /api/v1/source-kinds)",  # type: ignore[valid-type]
+                       examples=[kind.value for kind in SourceKind])
     options: dict[str, Any] | None = Field(None, description=(
         "service_label, severity_label, fingerprint_fields; for generic sources a "
         "mapping of title, severity, status, fingerprint, service, … to JMESPath"))
@@ -57,7 +61,7 @@ class SourcePatch(Body):
 class SourceOut(BaseModel):
     id: str
     name: str
-    kind: SourceKind
+    kind: str
     ingest_url: str
     options: dict[str, Any]
     grouping: str

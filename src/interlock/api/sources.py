@@ -168,7 +168,7 @@ def source_view(source: Source, app: Container) -> dict[str, Any]:
     return {
         "id": source.id,
         "name": source.name,
-        "kind": source.kind.value,
+        "kind": str(source.kind),
         "ingest_url": app.settings.base_url + source.ingest_path(),
         "options": dict(source.options),
         "grouping": source.grouping,

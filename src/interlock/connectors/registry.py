@@ -1,13 +1,21 @@
-"""The drivers this build of Interlock ships, by kind."""
+"""The connector kinds installed with this Interlock, found by entry point.
+
+Every kind, built-in or not, is a :class:`~interlock.ports.plugins.ConnectorPlugin`
+named in the entry point group ``interlock.connectors`` of some installed package's
+metadata (Interlock's own are in its ``pyproject.toml``). Two packages claiming one kind
+stop the start (:class:`~interlock.plugins.PluginError`).
+"""
 
 from __future__ import annotations
 
-from interlock.connectors.alertmanager import AlertmanagerDriver
-from interlock.connectors.jira import JiraDriver
-from interlock.connectors.slack import SlackDriver
-from interlock.ports.connector import ConnectorDriver
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint
+
+from interlock.plugins import load_group
+from interlock.ports.plugins import CONNECTOR_GROUP, ConnectorPlugin
 
 
-def drivers() -> dict[str, ConnectorDriver]:
-    found: list[ConnectorDriver] = [AlertmanagerDriver(), JiraDriver(), SlackDriver()]
-    return {driver.kind: driver for driver in found}
+def plugins(found: Iterable[EntryPoint] | None = None) -> dict[str, ConnectorPlugin]:
+    """Every installed connector kind, by kind. ``found`` replaces the installed entry
+    points (for tests)."""
+    return load_group(CONNECTOR_GROUP, ConnectorPlugin, found)

@@ -7,16 +7,22 @@ a tool's own payload.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
 
 from interlock.domain.incidents import Severity
 from interlock.domain.timestamps import rfc3339
 
 
 class SourceKind(StrEnum):
+    """The kinds built into Interlock. Kinds are open (any installed SourcePlugin), so
+    a source's kind is a ``str``; these are names, not the list of what exists."""
+
     ALERTMANAGER = "alertmanager"
     GRAFANA = "grafana"
     DATADOG = "datadog"
@@ -224,3 +230,32 @@ class ParseOptions:
     severity_label: str = "severity"
     fingerprint_fields: tuple[str, ...] = ()
     mapping: Mapping[str, str] = field(default_factory=dict)
+
+
+class SourceSigning(StrEnum):
+    """How a kind's tool signs its requests, if it can (besides the ingest token)."""
+
+    NONE = "none"
+    #: Grafana's HMAC-SHA256 of the body (optionally with a timestamp header).
+    HMAC = "hmac"
+    #: Standard Webhooks (``webhook-signature`` with a ``whsec_`` secret).
+    STANDARD_WEBHOOKS = "standard-webhooks"
+
+
+@dataclass(frozen=True)
+class SourcePlugin:
+    """One source kind, registered under the entry point group ``interlock.sources``.
+
+    ``parse`` is pure: the decoded payload and the source's options in, signals out,
+    ParseError for anything it cannot read. ``options`` is a pydantic model of the
+    options a source of this kind takes; its JSON Schema is published at
+    ``GET /api/v1/source-kinds``."""
+
+    kind: str
+    title: str
+    description: str
+    parse: Callable[[Any, ParseOptions], list[Signal]]
+    options: type[BaseModel]
+    #: Whether its options need a ``mapping`` (field → JMESPath), as generic JSON does.
+    takes_mapping: bool = False
+    signing: SourceSigning = SourceSigning.NONE

@@ -21,7 +21,7 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from interlock.domain import endpoints
-from interlock.domain.alerts import Signal, SourceKind
+from interlock.domain.alerts import Signal
 from interlock.domain.errors import InvalidInput
 
 TOKEN_PREFIX = "ilt_"
@@ -42,7 +42,8 @@ RATE_LIMIT_RANGE = (0.01, 100_000.0)
 class Source:
     id: str
     name: str
-    kind: SourceKind
+    #: An installed SourcePlugin's kind (built in: the SourceKind names).
+    kind: str
     token_digest: str
     created_at: datetime
     updated_at: datetime

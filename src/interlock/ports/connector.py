@@ -1,8 +1,11 @@
 """What a connector driver is, and what it is given.
 
-A driver (one package per tool under ``interlock.connectors``) is one small interface:
-check a configuration, push an incident to the tool, pull the tool's state, and, where
-the tool sends webhooks, read them (:class:`InboundHooks`). It never touches the store:
+A driver (one package per tool, registered by a :class:`~interlock.ports.plugins.
+ConnectorPlugin` under the entry point group ``interlock.connectors``) has one or more
+small capabilities: push an incident to the tool (:class:`Push`), pull the tool's state
+(:class:`Pull`), and, where the tool sends webhooks, read them (:class:`InboundHooks`).
+Its settings and credentials are checked by the plugin's pydantic models before it ever
+sees them. It never touches the store:
 the sync service hands it a :class:`SyncContext` and writes what it answers (links,
 incident changes, activity) in one transaction. HTTP goes through :class:`ToolHttp`, so
 every call is recorded and the same target guard as webhooks applies.
@@ -14,13 +17,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from interlock.domain.alerts import Alert
 from interlock.domain.connectors import Connector, FieldMapping, Link
 from interlock.domain.errors import ToolFailed
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident, Status
+from interlock.domain.ownership import UNSET
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,9 @@ class PushResult:
     #: expire): the activity log shows it as skipped, and it says nothing about the
     #: tool's health, so the connector is not marked failing (nor healthy) for it.
     skipped: bool = False
+    #: Ids, in the tool, of the comments this push wrote there: the sync service
+    #: remembers them with the link, so a pull never imports them back (the echo guard).
+    comment_ids: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -139,8 +146,9 @@ class PullResult:
 
     summary: str
     status: Status | None = None
-    #: ``...`` (Ellipsis) when the tool says nothing about the assignee; None is "nobody".
-    assignee: Any = ...
+    #: UNSET when the tool says nothing about the assignee (``...`` means the same);
+    #: None is "nobody".
+    assignee: Any = UNSET
     #: Comments not made by Interlock, all of them (the service imports the new ones).
     comments: Sequence[RemoteComment] = ()
     link: LinkWrite | None = None
@@ -176,22 +184,11 @@ class HookNotice:
     description: str = ""
 
 
-class ConnectorDriver(Protocol):
-    kind: ClassVar[str]
-    #: The kind of link it keeps per incident ("jira_issue").
-    link_kind: ClassVar[str]
-    #: Settings it needs and their defaults; credentials it needs.
-    defaults: ClassVar[Mapping[str, Any]]
-    required_credentials: ClassVar[tuple[str, ...]]
-    default_mapping: ClassVar[FieldMapping]
-    #: Whether a periodic pull makes sense for its links.
-    reconciles: ClassVar[bool]
-    #: Whether it needs the incident's alerts (SyncContext.alerts), e.g. for silences.
-    uses_alerts: ClassVar[bool]
-
-    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        """Raise InvalidInput (with per-field errors) unless the configuration is usable."""
-        ...
+@runtime_checkable
+class Push(Protocol):
+    """The capability of a driver that writes incidents to its tool (every built-in
+    kind). After a push that did not fail, the sync service remembers what it wrote
+    (``link.state["seen"]``, comment ids): the driver only says what it did."""
 
     def wants(self, event: Event) -> bool:
         """Whether this event needs a push at all (Alertmanager ignores comments)."""
@@ -199,9 +196,19 @@ class ConnectorDriver(Protocol):
 
     async def push(self, ctx: SyncContext) -> PushResult: ...
 
-    async def pull(self, ctx: SyncContext) -> PullResult: ...
+    async def refresh(self, ctx: SyncContext) -> PushResult:
+        """Redraw the tool's view without announcing a change (after a command that
+        came from the tool itself)."""
+        ...
 
-    async def refresh(self, ctx: SyncContext) -> PushResult: ...
+
+@runtime_checkable
+class Pull(Protocol):
+    """The capability of a driver that can read its tool's current state of a linked
+    object (for fetch-on-notify and reconciliation). What is new in it, and what a pull
+    may change, is the sync service's decision (domain.ownership), not the driver's."""
+
+    async def pull(self, ctx: SyncContext) -> PullResult: ...
 
 
 @runtime_checkable
@@ -218,6 +225,20 @@ class InboundHooks(Protocol):
         """The HTTP status and JSON body to answer a command with (``message`` says what
         Interlock did, or why it could not)."""
         ...
+
+
+@runtime_checkable
+class ChecksSettings(Protocol):
+    """Optional: a check beyond what the settings and credentials models say (two
+    fields that only make sense together, say). Raise InvalidInput with per-field
+    errors (``settings.<name>``, ``credentials.<name>``)."""
+
+    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None: ...
+
+
+#: A driver is any object with one or more of the capabilities above; the sync service
+#: asks with isinstance which it has and never calls one it lacks.
+ConnectorDriver = Push | Pull | InboundHooks | ChecksSettings
 
 
 class SecretBox(Protocol):

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from interlock.domain.alerts import Signal, SourceKind
+from interlock.domain.alerts import Signal, SourcePlugin
 
 
 class PayloadParser(Protocol):
-    def __call__(self, kind: SourceKind, payload: Any, options: Any) -> list[Signal]:
+    @property
+    def kinds(self) -> Mapping[str, SourcePlugin]:
+        """Every installed source kind."""
+        ...
+
+    def plugin(self, kind: str) -> SourcePlugin:
+        """The kind's plugin; InvalidInput (field ``kind``) if it is not installed."""
+        ...
+
+    def __call__(self, kind: str, payload: Any, options: Any) -> list[Signal]:
         """Raise interlock.domain.alerts.ParseError for a payload that is not this
         kind's format; never anything else."""
         ...
 
-    def check_options(self, kind: SourceKind, options: Any) -> Any:
+    def check_options(self, kind: str, options: Any) -> Any:
         """Validate a source's parser options when it is saved (InvalidInput if bad)
         and return them normalised."""
         ...

@@ -2,9 +2,9 @@
 
 Credentials are sealed (ports.connector.SecretBox) before they reach the store and
 never leave this service except to the connector's own driver. Everything a user sets
-is checked when saved: the kind, its settings and required credentials, any URL
-(against the same target rules as webhook endpoints), the mapping and the sharing
-filter.
+is checked when saved: the kind, its settings and credentials (by the kind's plugin
+models, ports.plugins), every URL setting (found by its type, against the same target
+rules as webhook endpoints), the mapping and the sharing filter.
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.domain.connectors import Activity, Connector, Link, parse_mapping
-from interlock.domain.errors import BadRequest, InvalidInput, NotFound
+from interlock.domain.errors import BadRequest, Conflict, InvalidInput, NotFound
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.pagination import Page, check_limit, decode_cursor, encode_cursor
 from interlock.ports.clock import Clock
-from interlock.ports.connector import ConnectorDriver, SecretBox
+from interlock.ports.connector import ChecksSettings, ConnectorDriver, SecretBox
+from interlock.ports.plugins import ConnectorPlugin
 from interlock.ports.sender import TargetGuard
 from interlock.ports.store import Store, StoredConnector
 
 NAME_MAX = 200
-#: Settings whose value is a URL Interlock will call.
-_URL_SETTINGS = ("base_url", "api_base", "url")
+#: Times an update is checked again when someone else saved the connector meanwhile.
+UPDATE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -42,36 +43,48 @@ class ConnectorSpec:
 
 
 class ConnectorService:
-    def __init__(self, store: Store, clock: Clock, drivers: Mapping[str, ConnectorDriver],
+    def __init__(self, store: Store, clock: Clock, plugins: Mapping[str, ConnectorPlugin],
                  box: SecretBox, guard: TargetGuard) -> None:
         self._store = store
         self._clock = clock
-        self._drivers = drivers
+        self._plugins = dict(plugins)
+        # Each kind's driver, made once: drivers keep no state between calls.
+        self._drivers: dict[str, ConnectorDriver] = {
+            kind: plugin.driver() for kind, plugin in self._plugins.items()}
         self._box = box
         self._guard = guard
 
     @property
     def kinds(self) -> Sequence[str]:
-        return sorted(self._drivers)
+        return sorted(self._plugins)
 
-    def driver(self, kind: str) -> ConnectorDriver:
-        driver = self._drivers.get(kind)
-        if driver is None:
+    @property
+    def drivers(self) -> Mapping[str, ConnectorDriver]:
+        return self._drivers
+
+    def plugin(self, kind: str) -> ConnectorPlugin:
+        plugin = self._plugins.get(kind)
+        if plugin is None:
             raise InvalidInput(f"unknown connector kind {kind!r}", errors=[
                 {"field": "kind", "message": f"one of {', '.join(self.kinds)}"}])
-        return driver
+        return plugin
+
+    def driver(self, kind: str) -> ConnectorDriver:
+        self.plugin(kind)
+        return self._drivers[kind]
 
     def create(self, spec: ConnectorSpec) -> Connector:
-        driver = self.driver(spec.kind)
+        plugin = self.plugin(spec.kind)
         now = self._clock.now()
+        settings, credentials = _configuration(plugin, {}, spec.settings, {},
+                                               spec.credentials)
         connector = Connector(
             id=new_id("con", now), name=_name(spec.name), kind=spec.kind,
-            settings=_settings(driver, {}, spec.settings),
-            credentials=_credentials(driver, {}, spec.credentials),
-            mapping=parse_mapping(spec.mapping or {}, base=driver.default_mapping),
+            settings=settings, credentials=credentials,
+            mapping=parse_mapping(spec.mapping or {}, base=plugin.default_mapping),
             filter=_filter(spec.filter), enabled=spec.enabled, created_at=now, updated_at=now,
         )
-        self._check(driver, connector)
+        self._check(plugin, connector)
         with self._store.transaction(write=True) as tx:
             tx.connectors.insert(dataclasses.replace(connector, credentials={}),
                                  self._seal(connector.credentials))
@@ -90,31 +103,60 @@ class ConnectorService:
         return dataclasses.replace(stored.connector, credentials=credentials)
 
     def update(self, connector_id: str, changes: Mapping[str, Any]) -> Connector:
-        with self._store.transaction(write=True) as tx:
-            stored = tx.connectors.get(connector_id)
+        """Checks run before the write transaction (the URL check resolves DNS, and on
+        SQLite a write transaction holds the one write lock); the write then happens
+        only if nobody changed the connector meanwhile, else it is checked again."""
+        for _ in range(UPDATE_ATTEMPTS):
+            with self._store.transaction() as tx:
+                stored = tx.connectors.get(connector_id)
             if stored is None:
                 raise NotFound(f"no connector {connector_id}")
+            changed, sealed = self._changed(stored, changes)
+            with self._store.transaction(write=True) as tx:
+                now_stored = tx.connectors.get(connector_id)
+                if now_stored is None:
+                    raise NotFound(f"no connector {connector_id}")
+                if (now_stored.connector.updated_at != stored.connector.updated_at
+                        or now_stored.sealed_credentials != stored.sealed_credentials):
+                    continue
+                tx.connectors.save(dataclasses.replace(changed, credentials={}), sealed)
+            return changed
+        raise Conflict(f"connector {connector_id} is being changed by someone else; "
+                       f"try again")
+
+    def _changed(self, stored: StoredConnector, changes: Mapping[str, Any]
+                 ) -> tuple[Connector, str | None]:
+        """The connector as ``changes`` leave it, checked, and its newly sealed
+        credentials (None: unchanged)."""
+        given_credentials = changes.get("credentials")
+        try:
             current = self.open(stored)
-            driver = self.driver(current.kind)
-            values: dict[str, Any] = {"updated_at": self._clock.now()}
-            if "name" in changes:
-                values["name"] = _name(changes["name"])
-            if "settings" in changes:
-                values["settings"] = _settings(driver, current.settings, changes["settings"])
-            if "credentials" in changes:
-                values["credentials"] = _credentials(driver, current.credentials,
-                                                     changes["credentials"])
-            if "mapping" in changes:
-                values["mapping"] = current.mapping.merged(changes["mapping"] or {})
-            if "filter" in changes:
-                values["filter"] = _filter(changes["filter"])
-            if "enabled" in changes:
-                values["enabled"] = bool(changes["enabled"])
-            changed = dataclasses.replace(current, **values)
-            self._check(driver, changed)
-            sealed = self._seal(changed.credentials) if "credentials" in changes else None
-            tx.connectors.save(dataclasses.replace(changed, credentials={}), sealed)
-        return changed
+        except InvalidInput as error:
+            # Sealed with another INTERLOCK_SECRET_KEY: only a change that gives every
+            # credential again can be saved; it replaces the unreadable ones.
+            if "credentials" not in changes:
+                raise InvalidInput(f"{error.detail}: give all of its credentials in this "
+                                   f"change", errors=[{"field": "credentials",
+                                                       "message": error.detail}]) from error
+            current = dataclasses.replace(stored.connector, credentials={})
+        plugin = self.plugin(current.kind)
+        values: dict[str, Any] = {"updated_at": self._clock.now()}
+        if "name" in changes:
+            values["name"] = _name(changes["name"])
+        settings, credentials = _configuration(
+            plugin, current.settings, changes.get("settings", {}), current.credentials,
+            given_credentials if "credentials" in changes else {})
+        values["settings"], values["credentials"] = settings, credentials
+        if "mapping" in changes:
+            values["mapping"] = current.mapping.merged(changes["mapping"] or {})
+        if "filter" in changes:
+            values["filter"] = _filter(changes["filter"])
+        if "enabled" in changes:
+            values["enabled"] = bool(changes["enabled"])
+        changed = dataclasses.replace(current, **values)
+        self._check(plugin, changed)
+        sealed = self._seal(changed.credentials) if "credentials" in changes else None
+        return changed, sealed
 
     def delete(self, connector_id: str) -> None:
         with self._store.transaction(write=True) as tx:
@@ -148,9 +190,14 @@ class ConnectorService:
         with self._store.transaction() as tx:
             return tx.links.for_incident(incident_id)
 
-    def _check(self, driver: ConnectorDriver, connector: Connector) -> None:
-        driver.check(connector.settings, connector.credentials)
-        for name in _URL_SETTINGS:
+    def _check(self, plugin: ConnectorPlugin, connector: Connector) -> None:
+        """The driver's own extra check, if it has one, then every URL setting (found by
+        its type, ToolUrl) against the target guard. May resolve DNS: never call it
+        inside a write transaction."""
+        driver = self._drivers[plugin.kind]
+        if isinstance(driver, ChecksSettings):
+            driver.check(connector.settings, connector.credentials)
+        for name in plugin.url_settings():
             url = connector.settings.get(name)
             if isinstance(url, str) and url:
                 try:
@@ -181,39 +228,20 @@ def _name(value: object) -> str:
     return value.strip()
 
 
-def _settings(driver: ConnectorDriver, current: Mapping[str, Any], given: object
-              ) -> dict[str, Any]:
-    if not isinstance(given, Mapping):
+def _configuration(plugin: ConnectorPlugin, current_settings: Mapping[str, Any],
+                   given_settings: object, current_credentials: Mapping[str, str],
+                   given_credentials: object) -> tuple[dict[str, Any], dict[str, str]]:
+    """Settings and credentials as ``given`` leaves them (given names replace current
+    ones), checked by the plugin's models."""
+    if not isinstance(given_settings, Mapping):
         raise InvalidInput("settings must be an object", errors=[
             {"field": "settings", "message": "must be an object"}])
-    unknown = sorted(set(given) - set(driver.defaults))
-    if unknown:
-        raise InvalidInput(f"unknown settings for {driver.kind}: {', '.join(unknown)}",
-                           errors=[{"field": f"settings.{name}",
-                                    "message": f"one of {', '.join(sorted(driver.defaults))}"}
-                                   for name in unknown])
-    return {**driver.defaults, **current, **given}
-
-
-def _credentials(driver: ConnectorDriver, current: Mapping[str, str], given: object
-                 ) -> dict[str, str]:
-    if not isinstance(given, Mapping) or not all(
-            isinstance(value, str) for value in given.values()):
+    if not isinstance(given_credentials, Mapping) or not all(
+            isinstance(value, str) for value in given_credentials.values()):
         raise InvalidInput("credentials must map names to strings", errors=[
             {"field": "credentials", "message": "must map names to strings"}])
-    unknown = sorted(set(given) - set(driver.required_credentials))
-    if unknown:
-        raise InvalidInput(f"unknown credentials for {driver.kind}: {', '.join(unknown)}",
-                           errors=[{"field": f"credentials.{name}", "message":
-                                    f"one of {', '.join(driver.required_credentials)}"}
-                                   for name in unknown])
-    merged = {**current, **given}
-    missing = [name for name in driver.required_credentials if not merged.get(name)]
-    if missing:
-        raise InvalidInput(f"{driver.kind} needs credentials: {', '.join(missing)}",
-                           errors=[{"field": f"credentials.{name}", "message": "required"}
-                                   for name in missing])
-    return merged
+    return plugin.validated({**current_settings, **given_settings},
+                            {**current_credentials, **given_credentials})
 
 
 def _filter(raw: object) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Incident
 from interlock.ports.clock import Clock
-from interlock.ports.connector import Command, ConnectorDriver, HookNotice, InboundHooks
+from interlock.ports.connector import Command, HookNotice, InboundHooks
 from interlock.ports.store import Store, Transaction
 from interlock.services.connectors import ConnectorService
 from interlock.services.incidents import IncidentService, Viewer
@@ -47,12 +47,11 @@ class HookAnswer:
 
 class HookService:
     def __init__(self, store: Store, clock: Clock, connectors: ConnectorService,
-                 drivers: Mapping[str, ConnectorDriver], incidents: IncidentService,
-                 sync: SyncService) -> None:
+                 incidents: IncidentService, sync: SyncService) -> None:
         self._store = store
         self._clock = clock
         self._connectors = connectors
-        self._drivers = drivers
+        self._drivers = connectors.drivers
         self._incidents = incidents
         self._sync = sync
 

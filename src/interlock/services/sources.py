@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.domain import sources as rules
-from interlock.domain.alerts import Alert, ReceivedPayload, SourceKind
+from interlock.domain.alerts import Alert, ReceivedPayload, SourcePlugin, SourceSigning
 from interlock.domain.endpoints import generate_secret as generate_webhook_secret
 from interlock.domain.errors import BadRequest, InvalidInput, NotFound
 from interlock.domain.filters import Filter
@@ -32,7 +32,7 @@ PRIVATE_SCAN_ROUNDS = 10
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
-    kind: SourceKind
+    kind: str
     options: Mapping[str, Any] | None = None
     grouping: str = rules.DEFAULT_GROUPING
     auto_resolve: bool = True
@@ -58,10 +58,20 @@ class SourceService:
         self._clock = clock
         self._parser = parser
 
+    @property
+    def kinds(self) -> Mapping[str, SourcePlugin]:
+        """Every installed source kind, by kind."""
+        return self._parser.kinds
+
     def create(self, spec: SourceSpec) -> tuple[Source, Credentials]:
         now = self._clock.now()
         token = rules.generate_token()
-        secret = _signing_secret(spec.kind) if spec.signed else None
+        signing = self._parser.plugin(spec.kind).signing
+        if spec.signed and signing is SourceSigning.NONE:
+            raise InvalidInput("only grafana and generic sources sign their requests",
+                               errors=[{"field": "signed", "message":
+                                        f"{spec.kind} sources do not sign requests"}])
+        secret = _signing_secret(signing) if spec.signed else None
         source = Source(
             id=new_id("src", now), name=spec.name.strip(), kind=spec.kind,
             token_digest=rules.token_digest(token), created_at=now, updated_at=now,
@@ -156,8 +166,8 @@ class SourceService:
         if not timedelta(0) <= source.reopen_window <= REOPEN_WINDOW_MAX:
             raise InvalidInput("reopen_window_seconds must be between 0 and 30 days")
         rules.check_rate_limit(source.rate_limit)
-        if source.signing_secret and source.kind not in (SourceKind.GRAFANA,
-                                                         SourceKind.GENERIC):
+        if (source.signing_secret
+                and self._parser.plugin(source.kind).signing is SourceSigning.NONE):
             raise InvalidInput("only grafana and generic sources sign their requests")
         options = self._parser.check_options(source.kind, source.options)
         return dataclasses.replace(source, options=options)
@@ -227,7 +237,7 @@ def _source(tx: Transaction, source_id: str) -> Source:
     return source
 
 
-def _signing_secret(kind: SourceKind) -> str:
-    if kind is SourceKind.GENERIC:
+def _signing_secret(signing: SourceSigning) -> str:
+    if signing is SourceSigning.STANDARD_WEBHOOKS:
         return generate_webhook_secret()
     return rules.generate_token().replace(rules.TOKEN_PREFIX, "", 1)

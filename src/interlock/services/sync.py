@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.domain import incidents as rules
-from interlock.domain import webhooks
+from interlock.domain import ownership, webhooks
 from interlock.domain.alerts import Alert
 from interlock.domain.connectors import (
     PUSHED_EVENTS,
@@ -42,9 +42,10 @@ from interlock.domain.retry import RetryPolicy
 from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.connector import (
-    ConnectorDriver,
     LinkWrite,
+    Pull,
     PullResult,
+    Push,
     PushResult,
     SyncContext,
     ToolHttp,
@@ -74,6 +75,9 @@ class JobWork:
     link: Link | None
     event: Event | None = None
     alerts: Sequence[Alert] = ()
+    #: Why the connector cannot run at all (its credentials do not decrypt): the job
+    #: fails with it, and only this connector's jobs do.
+    unusable: InterlockError | None = None
 
 
 @dataclass(frozen=True)
@@ -113,14 +117,15 @@ def _ms(started: float) -> float:
 class SyncService:
     def __init__(
         self, store: Store, clock: Clock, connectors: ConnectorService,
-        drivers: Mapping[str, ConnectorDriver], incidents: IncidentService, *,
+        incidents: IncidentService, *,
         base_url: str, reconcile_every: timedelta = timedelta(minutes=5),
         policy: RetryPolicy | None = None, lease: timedelta = DEFAULT_LEASE,
     ) -> None:
         self._store = store
         self._clock = clock
         self._connectors = connectors
-        self._drivers = drivers
+        self._drivers = connectors.drivers
+        self._plugins = {kind: connectors.plugin(kind) for kind in connectors.kinds}
         self._incidents = incidents
         self._base_url = base_url.rstrip("/")
         self._reconcile_every = reconcile_every
@@ -142,9 +147,11 @@ class SyncService:
                     if event.incident_id and event.type in PUSHED_EVENTS]
         if not relevant:
             return
+        pushers = {kind: driver for kind, driver in self._drivers.items()
+                   if isinstance(driver, Push)}
         routes = [(stored.connector, Filter.parse(stored.connector.filter))
                   for stored in tx.connectors.enabled()
-                  if stored.connector.kind in self._drivers]
+                  if stored.connector.kind in pushers]
         if not routes:
             return
         jobs = []
@@ -160,7 +167,7 @@ class SyncService:
             for connector, where in routes:
                 if connector.is_origin_of(event.origin) or not where.matches(incident):
                     continue
-                if not self._drivers[connector.kind].wants(event):
+                if not pushers[connector.kind].wants(event):
                     continue
                 pair = (connector.id, event.incident_id or "")
                 if event.type is EventType.INCIDENT_ALERT_ATTACHED and pair in unstarted:
@@ -203,8 +210,7 @@ class SyncService:
         now = self._clock.now()
         with self._store.transaction(write=True) as tx:
             ids = [stored.connector.id for stored in tx.connectors.enabled()
-                   if stored.connector.kind in self._drivers
-                   and self._drivers[stored.connector.kind].reconciles]
+                   if self._reconciles(stored.connector.kind)]
             links = tx.links.due_for_reconcile(ids, now - self._reconcile_every,
                                                now - RECONCILE_AFTER_RESOLVED, limit)
             queued = sum(self.enqueue_in(tx, link.connector_id, link.incident_id,
@@ -213,6 +219,11 @@ class SyncService:
         return queued
 
     # -- leasing and running -----------------------------------------------------------
+
+    def _reconciles(self, kind: str) -> bool:
+        plugin = self._plugins.get(kind)
+        return (plugin is not None and plugin.reconciles
+                and isinstance(self._drivers.get(kind), Pull))
 
     def claim(self, owner: str, limit: int, exclude_connectors: Sequence[str] = ()
               ) -> list[JobWork]:
@@ -231,10 +242,18 @@ class SyncService:
         # for the whole batch, none of them holding the write lock.
         with self._store.transaction() as tx:
             opened: dict[str, Connector] = {}
+            unusable: dict[str, InterlockError] = {}
             for connector_id in sorted({job.connector_id for job in jobs}):
                 stored = tx.connectors.get(connector_id)
-                if stored is not None:  # else deleted since; its jobs went with it
+                if stored is None:  # deleted since; its jobs went with it
+                    continue
+                try:
                     opened[connector_id] = self._connectors.open(stored)
+                except InterlockError as error:
+                    # Credentials sealed with another INTERLOCK_SECRET_KEY: this
+                    # connector's jobs fail (and it shows as failing); others go on.
+                    opened[connector_id] = stored.connector
+                    unusable[connector_id] = ToolFailed(error.detail, retryable=True)
             incidents = tx.incidents.get_many({job.incident_id for job in jobs})
             links = {(link.connector_id, link.incident_id): link
                      for link in tx.links.for_incidents(incidents)}
@@ -245,15 +264,16 @@ class SyncService:
                 incident = incidents.get(job.incident_id)
                 if connector is None or incident is None:
                     continue
-                driver = self._drivers.get(connector.kind)
+                plugin = self._plugins.get(connector.kind)
                 alerts: Sequence[Alert] = ()
-                if driver is not None and driver.uses_alerts:
+                if (plugin is not None and plugin.uses_alerts
+                        and connector.id not in unusable):
                     alerts = tx.alerts.for_incident(incident.id)[:ALERTS_FOR_DRIVER]
                 work.append(JobWork(
                     job=job, connector=connector, incident=incident,
                     link=links.get((job.connector_id, job.incident_id)),
                     event=events.get(job.event_id) if job.event_id else None,
-                    alerts=alerts,
+                    alerts=alerts, unusable=unusable.get(connector.id),
                 ))
         return work
 
@@ -270,13 +290,15 @@ class SyncService:
         )
         result: PushResult | PullResult | None = None
         try:
+            if work.unusable is not None:
+                raise work.unusable
             if driver is None:
                 raise InterlockError(f"no driver for connector kind {work.connector.kind!r}")
-            if work.job.kind is JobKind.PUSH:
+            if work.job.kind is JobKind.PUSH and isinstance(driver, Push):
                 result = await driver.push(context)
-            elif work.job.kind is JobKind.REFRESH:
+            elif work.job.kind is JobKind.REFRESH and isinstance(driver, Push):
                 result = await driver.refresh(context) if work.link else None
-            else:
+            elif work.job.kind is JobKind.PULL and isinstance(driver, Pull):
                 result = await driver.pull(context) if work.link else None
         except InterlockError as error:
             return JobDone(work, started, tuple(recorder.calls), error=error)
@@ -408,6 +430,13 @@ class SyncService:
             parts = [result.summary]
         if result.link is not None:
             link = self._write_link(tx, work, link, result.link, now)
+            if (isinstance(result, PushResult) and result.failed is None
+                    and not result.skipped):
+                # What the push wrote is now what the tool shows: remembered here, so
+                # no driver has to (domain.ownership).
+                link = dataclasses.replace(link, state=ownership.state_after_push(
+                    work.connector.mapping, link.state, work.incident, result.comment_ids))
+                tx.links.put(link)
         elif link is not None and link is not work.link:
             tx.links.put(link)
         for note in result.notes:
@@ -435,40 +464,37 @@ class SyncService:
         link = work.link
         if link is None:
             return None, []
-        mapping, connector = work.connector.mapping, work.connector
-        seen = dict(link.state.get("seen") or {})
-        known = set(link.state.get("comments") or [])
+        connector = work.connector
+        decision = ownership.decide_pull(connector.mapping, link.state, ownership.PulledState(
+            status=result.status, assignee=result.assignee,
+            comment_ids=[comment.id for comment in result.comments]))
         viewer = Viewer(origin=connector.origin, can_see_private=True)
         applied: list[str] = []
         key = work.incident.id
-        if (result.status is not None and mapping.pulls("status")
-                and result.status.value != seen.get("status")):
-            for command in _commands_to(result.status):
+        if decision.status is not None:
+            status = decision.status
+            for command in _commands_to(status):
                 self._incidents.apply_in(
                     tx, viewer, key, command,
-                    note=f"Status set to {result.status.value} in {connector.name}")
-            seen["status"] = result.status.value
-            applied.append(f"status → {result.status.value}")
-        if (result.assignee is not ... and mapping.pulls("assignee")
-                and result.assignee != seen.get("assignee")):
-            assignee = result.assignee
+                    note=f"Status set to {status.value} in {connector.name}")
+            applied.append(f"status → {status.value}")
+        if not ownership.is_unset(decision.assignee):
+            assignee = decision.assignee
             self._incidents.apply_in(
                 tx, viewer, key,
                 lambda incident, now: rules.update(incident, {"assignee": assignee}, now),
                 note=f"Assignee set to {assignee or '(nobody)'} in {connector.name}")
-            seen["assignee"] = assignee
             applied.append(f"assignee → {assignee or '(nobody)'}")
-        if mapping.pulls("comments"):
-            for comment in result.comments:
-                if comment.id in known:
-                    continue
-                known.add(comment.id)
-                author = Viewer(origin=Origin(kind=connector.origin.kind, id=connector.id,
-                                              name=connector.name, actor=comment.author),
-                                can_see_private=True)
-                self._incidents.comment_in(tx, author, key, comment.body)
-                applied.append(f"comment from {comment.author}")
-        state = {**link.state, "seen": seen, "comments": sorted(known)}
+        comments = {comment.id: comment for comment in result.comments}
+        for comment_id in decision.new_comments:
+            comment = comments[comment_id]
+            author = Viewer(origin=Origin(kind=connector.origin.kind, id=connector.id,
+                                          name=connector.name, actor=comment.author),
+                            can_see_private=True)
+            self._incidents.comment_in(tx, author, key, comment.body)
+            applied.append(f"comment from {comment.author}")
+        state = {**link.state, "seen": dict(decision.seen),
+                 "comments": list(decision.known_comments)}
         return dataclasses.replace(link, state=state, updated_at=self._clock.now()), applied
 
 

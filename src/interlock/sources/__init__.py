@@ -8,50 +8,68 @@ Sources import only :mod:`interlock.domain` (an import-linter contract holds it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from importlib.metadata import EntryPoint
 from typing import Any
 
-from interlock.domain.alerts import ParseError, ParseOptions, Signal, SourceKind
+from interlock.domain.alerts import ParseError, ParseOptions, Signal, SourceKind, SourcePlugin
 from interlock.domain.errors import InvalidInput
-from interlock.sources.alertmanager import parse_alertmanager
-from interlock.sources.datadog import parse_datadog
-from interlock.sources.generic import MAPPING_FIELDS, check_mapping, parse_generic
-from interlock.sources.grafana import parse_grafana
-from interlock.sources.pagerduty import parse_pagerduty
+from interlock.plugins import load_group
+from interlock.sources.generic import MAPPING_FIELDS, check_mapping
 
 Parser = Callable[[Any, ParseOptions], list[Signal]]
-
-PARSERS: dict[SourceKind, Parser] = {
-    SourceKind.ALERTMANAGER: parse_alertmanager,
-    SourceKind.GRAFANA: parse_grafana,
-    SourceKind.DATADOG: parse_datadog,
-    SourceKind.PAGERDUTY: parse_pagerduty,
-    SourceKind.GENERIC: parse_generic,
-}
+SOURCE_GROUP = "interlock.sources"
 
 __all__ = [
     "MAPPING_FIELDS",
-    "PARSERS",
     "ParseError",
     "ParseOptions",
     "Parser",
+    "SourceKind",
     "check_mapping",
     "parse",
     "parse_options",
+    "plugin",
+    "plugins",
 ]
 
 
-def parse(kind: SourceKind, payload: Any, options: ParseOptions | None = None) -> list[Signal]:
+def plugins(found: Iterable[EntryPoint] | None = None) -> dict[str, SourcePlugin]:
+    """Every installed source kind, by kind (entry point group ``interlock.sources``).
+    ``found`` replaces the installed entry points (for tests)."""
+    return load_group(SOURCE_GROUP, SourcePlugin, found) if found is not None else _installed()
+
+
+@cache
+def _installed() -> dict[str, SourcePlugin]:
+    # Installed metadata does not change while a process runs.
+    return load_group(SOURCE_GROUP, SourcePlugin)
+
+
+def plugin(kind: str) -> SourcePlugin:
+    """The kind's plugin; InvalidInput naming ``kind`` if none is installed."""
+    found = _installed().get(kind)
+    if found is None:
+        raise InvalidInput(f"unknown source kind {kind!r}", errors=[
+            {"field": "kind", "message": f"one of {', '.join(_installed())}"}])
+    return found
+
+
+def parse(kind: str, payload: Any, options: ParseOptions | None = None) -> list[Signal]:
     """The signals in one decoded payload of ``kind``'s format (possibly none: a Grafana
     notification of pending alerts only). A value nested too deeply to walk is a
     ParseError like any other malformed payload, never a crash of the worker."""
+    found = _installed().get(kind)
+    if found is None:
+        raise ParseError(f"no parser is installed for source kind {kind!r}")
     try:
-        return PARSERS[kind](payload, options or ParseOptions())
+        return found.parse(payload, options or ParseOptions())
     except RecursionError:
         raise ParseError("the payload is nested too deeply to read") from None
 
 
-def parse_options(kind: SourceKind, raw: Mapping[str, Any]) -> ParseOptions:
+def parse_options(kind: str, raw: Mapping[str, Any]) -> ParseOptions:
     """A source's stored options (``service_label``, ``severity_label``,
     ``fingerprint_fields``, ``mapping``) as :class:`ParseOptions`, checked as a user
     saves them: :class:`InvalidInput` names each bad field. A generic source needs a
@@ -69,7 +87,8 @@ def parse_options(kind: SourceKind, raw: Mapping[str, Any]) -> ParseOptions:
                        "message": "a list of at most 50 label or field names"})
         fields = ()
     mapping = raw.get("mapping")
-    if kind is SourceKind.GENERIC:
+    takes_mapping = plugin(kind).takes_mapping
+    if takes_mapping:
         if mapping is None:
             errors.append({"field": "mapping.title", "message": "a generic source needs a "
                                                                  "mapping with a title"})
@@ -87,5 +106,5 @@ def parse_options(kind: SourceKind, raw: Mapping[str, Any]) -> ParseOptions:
         service_label=raw.get("service_label") or "service",
         severity_label=raw.get("severity_label") or "severity",
         fingerprint_fields=tuple(fields),
-        mapping=dict(mapping) if kind is SourceKind.GENERIC and mapping else {},
+        mapping=dict(mapping) if takes_mapping and mapping else {},
     )

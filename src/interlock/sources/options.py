@@ -8,20 +8,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from interlock.domain.alerts import ParseError, Signal, SourceKind
+from interlock.domain.alerts import ParseError, Signal, SourcePlugin
 from interlock.domain.errors import InvalidInput
-from interlock.sources import parse, parse_options
+from interlock.sources import parse, parse_options, plugin, plugins
 
 
 class SourceParsers:
-    def __call__(self, kind: SourceKind, payload: Any, options: Any) -> list[Signal]:
+    @property
+    def kinds(self) -> dict[str, SourcePlugin]:
+        return plugins()
+
+    def plugin(self, kind: str) -> SourcePlugin:
+        return plugin(kind)
+
+    def __call__(self, kind: str, payload: Any, options: Any) -> list[Signal]:
         try:
             parsed = parse_options(kind, options if isinstance(options, Mapping) else {})
         except InvalidInput as exc:
             raise ParseError(f"the source's options are invalid: {exc.detail}") from None
         return parse(kind, payload, parsed)
 
-    def check_options(self, kind: SourceKind, options: Any) -> dict[str, Any]:
+    def check_options(self, kind: str, options: Any) -> dict[str, Any]:
         """The options as they are stored: InvalidInput naming ``options.<field>`` when
         one is wrong (e.g. ``options.mapping.status`` for bad JMESPath)."""
         if options is None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from interlock.domain.alerts import SourceKind
 from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow
 from interlock.domain.sources import Source
 from interlock.store.tables import maintenance_windows, sources
@@ -110,7 +109,7 @@ def _source_row(source: Source) -> dict[str, Any]:
     return {
         "id": source.id,
         "name": source.name,
-        "kind": source.kind.value,
+        "kind": str(source.kind),
         "token_digest": source.token_digest,
         "signing_secret": source.signing_secret,
         "timestamp_header": source.timestamp_header,
@@ -129,7 +128,7 @@ def _source(row: sa.RowMapping) -> Source:
     return Source(
         id=row["id"],
         name=row["name"],
-        kind=SourceKind(row["kind"]),
+        kind=str(row["kind"]),
         token_digest=row["token_digest"],
         signing_secret=row["signing_secret"],
         timestamp_header=row["timestamp_header"],

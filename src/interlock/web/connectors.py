@@ -9,7 +9,7 @@ and why not, and can switch a connector off and on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -151,26 +151,15 @@ def _form_page(request: Request, person: Visitor, form: ConnectorForm,
 
 
 def _schemas(app: Container, kind: str) -> KindSchemas:
-    """The JSON Schema of the kind's settings and credentials (InvalidInput for a kind
-    not installed)."""
-    driver = app.connectors.driver(kind)
-    settings: dict[str, Any] = {}
-    for name, default in driver.defaults.items():
-        number = isinstance(default, int | float) and not isinstance(default, bool)
-        settings[name] = {"type": "number" if number else "string"}
-        if default is not None:
-            settings[name]["default"] = default
-    return KindSchemas(
-        settings={"type": "object", "properties": settings, "required": [
-            name for name, default in driver.defaults.items()
-            if default is None and name != "account_id"]},
-        credentials={"type": "object", "required": list(driver.required_credentials),
-                     "properties": {name: {"type": "string", "writeOnly": True}
-                                    for name in driver.required_credentials}})
+    """The JSON Schema of the kind's settings and credentials models, as published at
+    GET /api/v1/connector-kinds (InvalidInput for a kind not installed)."""
+    plugin = app.connectors.plugin(kind)
+    return KindSchemas(settings=plugin.settings.model_json_schema(),
+                       credentials=plugin.credentials.model_json_schema())
 
 
 def _description(app: Container, kind: str) -> str:
-    return ""
+    return app.connectors.plugin(kind).description
 
 
 # After /connectors/new, which it would otherwise take for an id.

@@ -26,8 +26,8 @@ from interlock.domain.errors import InvalidInput
 
 #: What each input holds as text: a string, or the ticked values of a checkbox group.
 Texts = dict[str, str | list[str]]
-#: Strings this long or with one of these formats are written in a text area.
-LONG_TEXT = 1000
+#: Strings with one of these formats (``Field(json_schema_extra={"format":
+#: "template"})``) or a ``contentMediaType`` are written in a text area.
 MULTILINE_FORMATS = frozenset({"textarea", "template", "multiline"})
 URL_FORMATS = frozenset({"uri", "url", "iri"})
 NUMBERS = ("integer", "number")
@@ -294,8 +294,7 @@ def _shape(path: str, schema: Mapping[str, Any], defs: Mapping[str, Any], depth:
             return {"widget": Widget.SECRET}
         if schema.get("format") in URL_FORMATS:
             return {"widget": Widget.URL}
-        if (schema.get("format") in MULTILINE_FORMATS
-                or int(schema.get("maxLength") or 0) > LONG_TEXT):
+        if schema.get("format") in MULTILINE_FORMATS or "contentMediaType" in schema:
             return {"widget": Widget.TEXTAREA}
         return {"widget": Widget.TEXT}
     return {"widget": Widget.JSON, "expect": "object" if kind == "object" else None}

@@ -3,13 +3,13 @@ lately and why a payload could not be read; and creating one, its token shown on
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from interlock.domain.alerts import ReceivedPayload, SourceKind
+from interlock.domain.alerts import ReceivedPayload, SourceSigning
 from interlock.domain.errors import InvalidInput
 from interlock.domain.keys import Scope
 from interlock.domain.sources import Source
@@ -30,13 +30,17 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
 PAYLOAD_PAGE = 25
 BODY_PREVIEW = 2048
-KIND_LABELS = {
-    SourceKind.ALERTMANAGER: "Prometheus Alertmanager",
-    SourceKind.GRAFANA: "Grafana alerting",
-    SourceKind.DATADOG: "Datadog webhook",
-    SourceKind.PAGERDUTY: "PagerDuty Events v2",
-    SourceKind.GENERIC: "Generic JSON",
-}
+
+
+def kind_labels(app: Container) -> dict[str, str]:
+    """Each installed kind's title, for the form's choices."""
+    return {kind: plugin.title for kind, plugin in app.sources.kinds.items()}
+
+
+def kind_label(app: Container, kind: str) -> str:
+    """A kind's title; a kind whose plugin is no longer installed shows as its name."""
+    plugin = app.sources.kinds.get(kind)
+    return plugin.title if plugin is not None else kind
 
 
 def ingest_url(app: Container, source: Source) -> str:
@@ -50,7 +54,8 @@ def source_list(request: Request, person: Signed) -> Response:
     sources = app.sources.list(cursor=None, limit=200).items
     return render(request, "sources.html", {
         "sources": [(source, ingest_url(app, source)) for source in sources],
-        "kinds": list(_kinds().values()), "kind_title": _kind_title,
+        "kinds": list(app.sources.kinds.values()),
+        "kind_title": lambda kind: kind_label(app, kind),
         "base_url": app.settings.base_url,
     }, visitor=person)
 
@@ -60,10 +65,10 @@ def new_source(request: Request, person: Signed,
                kind: Annotated[str | None, Query(max_length=40)] = None,
                name: Annotated[str, Query(max_length=200)] = "") -> Response:
     person.require(Scope.SOURCES_MANAGE)
-    found = _kinds().get(kind or "")
-    if found is None:
+    app = container(request)
+    if kind is None or kind not in app.sources.kinds:
         return redirect(request, "/sources#new-source")
-    form = SourceForm.blank(found)
+    form = SourceForm.blank(_kind(app, kind))
     form.name = name.strip()
     return _form_page(request, person, form, None)
 
@@ -73,10 +78,10 @@ async def create_source(request: Request, person: Signed) -> Response:
     posted = await checked_form(request, person)
     person.require(Scope.SOURCES_MANAGE)
     app = container(request)
-    kind = _kind(str(posted.get("kind", "")))
+    kind = _kind(app, str(posted.get("kind", "")))
     form = SourceForm.posted(kind, posted, editing=False)
     try:
-        spec = SourceSpec(kind=SourceKind(kind.kind), **form.change())
+        spec = SourceSpec(kind=kind.kind, **form.change())
         source, credentials = await run_in_threadpool(app.sources.create, spec)
     except InvalidInput as error:
         return _form_page(request, person, form, None, error=error, status_code=422)
@@ -89,8 +94,9 @@ async def create_source(request: Request, person: Signed) -> Response:
 @router.get("/sources/{source_id}/edit")
 def edit_source(request: Request, source_id: str, person: Signed) -> Response:
     person.require(Scope.SOURCES_MANAGE)
-    source = container(request).sources.get(source_id)
-    return _form_page(request, person, SourceForm.of(source, _kind(source.kind)), source)
+    app = container(request)
+    source = app.sources.get(source_id)
+    return _form_page(request, person, SourceForm.of(source, _kind(app, source.kind)), source)
 
 
 @router.post("/sources/{source_id}/edit")
@@ -99,7 +105,7 @@ async def save_source(request: Request, source_id: str, person: Signed) -> Respo
     person.require(Scope.SOURCES_MANAGE)
     app = container(request)
     source = await run_in_threadpool(app.sources.get, source_id)
-    form = SourceForm.posted(_kind(source.kind), posted, editing=True)
+    form = SourceForm.posted(_kind(app, source.kind), posted, editing=True)
     try:
         await run_in_threadpool(app.sources.update, source_id, form.change())
     except InvalidInput as error:
@@ -116,36 +122,19 @@ def _form_page(request: Request, person: Visitor, form: SourceForm, source: Sour
     }, visitor=person, status_code=status_code)
 
 
-def _kind(kind: str) -> SourceKindForm:
-    found = _kinds().get(kind)
-    if found is None:
+def _kind(app: Container, kind: str) -> SourceKindForm:
+    """What the form needs of an installed kind: the JSON Schema of its options model
+    (as GET /api/v1/source-kinds publishes it) and how its tool signs. InvalidInput
+    (field ``kind``) for a kind not installed."""
+    plugin = app.sources.kinds.get(kind)
+    if plugin is None:
         raise InvalidInput(f"unknown source kind {kind!r}", errors=[
-            {"field": "kind", "message": f"one of {', '.join(_kinds())}"}])
-    return found
-
-
-def _kind_title(kind: str) -> str:
-    found = _kinds().get(kind)
-    return found.title if found else kind
-
-
-def _kinds() -> dict[str, SourceKindForm]:
-    """Each kind's form: its title, the JSON Schema of its options, how it signs."""
-    common: dict[str, Any] = {
-        "service_label": {"type": "string", "default": "service", "title": "Service label"},
-        "severity_label": {"type": "string", "default": "severity",
-                           "title": "Severity label"},
-        "fingerprint_fields": {"type": "array", "items": {"type": "string"},
-                               "title": "Fingerprint fields"}}
-    mapped = {"type": "object", "required": ["mapping"], "properties": {
-        **common, "mapping": {"type": "object", "additionalProperties": {"type": "string"},
-                              "title": "Mapping"}}}
-    return {kind.value: SourceKindForm(
-        kind=kind.value, title=label, description="",
-        options=mapped if kind is SourceKind.GENERIC else {
-            "type": "object", "properties": common},
-        signs=kind in (SourceKind.GRAFANA, SourceKind.GENERIC),
-        timestamped=kind is SourceKind.GRAFANA) for kind, label in KIND_LABELS.items()}
+            {"field": "kind", "message": f"one of {', '.join(app.sources.kinds)}"}])
+    return SourceKindForm(
+        kind=plugin.kind, title=plugin.title, description=plugin.description,
+        options=plugin.options.model_json_schema(),
+        signs=plugin.signing is not SourceSigning.NONE,
+        timestamped=plugin.signing is SourceSigning.HMAC)
 
 
 @router.get("/sources/{source_id}")
@@ -157,7 +146,7 @@ def source_page(request: Request, source_id: str, person: Signed,
     page = app.sources.payloads(source_id, cursor=cursor, limit=PAYLOAD_PAGE)
     return render(request, "source.html", {
         "source": source, "url": ingest_url(app, source),
-        "kind_label": KIND_LABELS[source.kind],
+        "kind_label": kind_label(app, source.kind),
         "payloads": [(payload, _preview(payload)) for payload in page.items],
         "next_cursor": page.next_cursor, "cursor": cursor,
     }, visitor=person)

@@ -11,13 +11,13 @@ Status is Interlock's alone here: a silence never changes an incident.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from interlock.domain.alerts import Alert, AlertStatus
-from interlock.domain.connectors import FieldMapping, Owner, redacted_title
-from interlock.domain.errors import InvalidInput, ToolFailed
+from interlock.domain.connectors import redacted_title
+from interlock.domain.errors import ToolFailed
 from interlock.domain.events import Event, EventType
 from interlock.domain.incidents import Incident, Status
 from interlock.domain.timestamps import rfc3339
@@ -34,31 +34,8 @@ _NOISY_LABELS = frozenset({"instance", "pod", "container", "job_id"})
 
 
 class AlertmanagerDriver:
-    kind: ClassVar[str] = "alertmanager"
-    link_kind: ClassVar[str] = LINK_KIND
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "url": None, "duration_minutes": 240, "created_by": "interlock",
-    }
-    required_credentials: ClassVar[tuple[str, ...]] = ()
-    default_mapping: ClassVar[FieldMapping] = FieldMapping(
-        owners={"status": Owner.INTERLOCK, "comments": Owner.INTERLOCK})
-    reconciles: ClassVar[bool] = True
-    uses_alerts: ClassVar[bool] = True
-
-    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        errors = []
-        url = settings.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            errors.append({"field": "settings.url",
-                           "message": "Alertmanager's base URL, e.g. http://alertmanager:9093"})
-        minutes = settings.get("duration_minutes")
-        if not isinstance(minutes, int | float) or isinstance(minutes, bool) or not (
-                1 <= minutes <= 7 * 24 * 60):
-            errors.append({"field": "settings.duration_minutes",
-                           "message": "minutes between 1 and 10080 (a week)"})
-        if errors:
-            raise InvalidInput("the Alertmanager connector's settings are not valid",
-                               errors=errors)
+    """Push and Pull (ports.connector) for Alertmanager's API v2; its settings are
+    checked by the model in :mod:`.plugin`."""
 
     def wants(self, event: Event) -> bool:
         return event.type in (EventType.INCIDENT_ACKNOWLEDGED, EventType.INCIDENT_RESOLVED,

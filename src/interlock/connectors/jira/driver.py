@@ -10,9 +10,9 @@ Link state, shared with the sync service (a JSON dict, always returned whole):
 
 * ``pushed``: the issue fields as Interlock last wrote them (``summary``, a hash of the
   ``description``, ``priority``, ``labels``); what a push compares against.
-* ``seen``: ``{"status": <incident status>, "assignee": <display name or None>}``, what
-  Interlock last wrote to or read from the issue; what a pull's change is judged by.
-* ``comments``: ids of Jira comments Interlock wrote or already mirrored in.
+* ``seen`` and ``comments``: what Interlock last wrote to or read from the issue, and
+  the ids of comments it wrote or mirrored in; the sync service keeps both
+  (domain.ownership). A new issue's ``seen`` starts in the workflow's initial status.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Any
 
 from interlock.connectors.jira import adf, hooks
 from interlock.connectors.jira.api import JiraApi
@@ -37,7 +36,7 @@ from interlock.domain.connectors import (
     redacted_title,
     shows_in_tools,
 )
-from interlock.domain.errors import InvalidInput, ToolFailed
+from interlock.domain.errors import ToolFailed
 from interlock.domain.events import Event, EventType
 from interlock.ports.connector import HookNotice, LinkWrite, PullResult, PushResult, SyncContext
 
@@ -61,8 +60,6 @@ DEFAULT_MAPPING = FieldMapping(
 _OWNED_FIELDS = (("title", "summary"), ("summary", "description"),
                  ("severity", "priority"), ("labels", "labels"))
 
-_PROJECT_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
 
 @dataclass
 class _Wanted:
@@ -77,43 +74,8 @@ class _Wanted:
 
 
 class JiraDriver:
-    """Implements ports.connector.ConnectorDriver for Jira Cloud (REST API v3)."""
-
-    kind: ClassVar[str] = "jira"
-    link_kind: ClassVar[str] = LINK_KIND
-    reconciles: ClassVar[bool] = True
-    uses_alerts: ClassVar[bool] = False
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "base_url": None, "project_key": None, "issue_type": "Task", "account_id": None,
-    }
-    required_credentials: ClassVar[tuple[str, ...]] = ("email", "api_token", "webhook_secret")
-    default_mapping: ClassVar[FieldMapping] = DEFAULT_MAPPING
-
-    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        errors: list[dict[str, str]] = []
-        base_url = settings.get("base_url")
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            errors.append({"field": "settings.base_url", "message":
-                           "must be the Jira site's URL, like https://example.atlassian.net"})
-        project_key = settings.get("project_key")
-        if not isinstance(project_key, str) or not _PROJECT_KEY.match(project_key):
-            errors.append({"field": "settings.project_key", "message":
-                           "must be the key of the Jira project issues go to, like OPS"})
-        issue_type = settings.get("issue_type", "Task")
-        if not isinstance(issue_type, str) or not issue_type.strip():
-            errors.append({"field": "settings.issue_type",
-                           "message": "must name an issue type of the project, like Task"})
-        account_id = settings.get("account_id")
-        if account_id is not None and (not isinstance(account_id, str) or not account_id):
-            errors.append({"field": "settings.account_id",
-                           "message": "must be a Jira account id, or left out to be learned"})
-        for name in self.required_credentials:
-            if not credentials.get(name):
-                errors.append({"field": f"credentials.{name}", "message": "required"})
-        if errors:
-            raise InvalidInput("the Jira connector's configuration is not usable",
-                               errors=errors)
+    """Push, Pull and InboundHooks (ports.connector) for Jira Cloud (REST API v3); its
+    settings and credentials are checked by the models in :mod:`.plugin`."""
 
     def wants(self, event: Event) -> bool:
         """Every incident event (a push sends the whole current state anyway), except
@@ -176,10 +138,12 @@ class JiraDriver:
             moved, failed = None, error
         if moved:
             done.append(f"moved Jira issue {key} to {moved}")
-        if with_comment and await _push_comment(api, ctx, key, state):
+        comment_ids: list[str] = []
+        if with_comment and await _push_comment(api, ctx, key, comment_ids):
             done.append(f"commented on Jira issue {key}")
         summary = "; ".join(done) or f"Jira issue {key} already matches the incident"
         return PushResult(summary=summary, notes=notes, learned=learned, failed=failed,
+                          comment_ids=comment_ids,
                           link=LinkWrite(kind=LINK_KIND, external_id=key,
                                          url=api.browse_url(key), state=state))
 
@@ -257,19 +221,17 @@ async def _update(api: JiraApi, key: str, wanted: _Wanted, mapping: FieldMapping
 async def _push_status(api: JiraApi, ctx: SyncContext, key: str, state: dict[str, Any]
                        ) -> str | None:
     """Move the issue to the incident's status category if Interlock has not already
-    written or read that status; the name of the status it moved to, if it moved."""
-    seen: dict[str, Any] = dict(state.get("seen") or {})
-    state["seen"] = seen
+    written or read that status; the name of the status it moved to, if it moved. (The
+    sync service records the status as seen once the push succeeds.)"""
+    seen: Mapping[str, Any] = state.get("seen") or {}
     status = ctx.incident.status
     if not ctx.mapping.pushes("status") or seen.get("status") == status.value:
         return None
     category = ctx.mapping.status_for_tool(status)
-    moved = await move_to_category(api, key, category) if category else None
-    seen["status"] = status.value
-    return moved
+    return await move_to_category(api, key, category) if category else None
 
 
-async def _push_comment(api: JiraApi, ctx: SyncContext, key: str, state: dict[str, Any]
+async def _push_comment(api: JiraApi, ctx: SyncContext, key: str, written: list[str]
                         ) -> bool:
     event = ctx.event
     if (event is None or event.type is not EventType.INCIDENT_COMMENT_ADDED
@@ -281,10 +243,8 @@ async def _push_comment(api: JiraApi, ctx: SyncContext, key: str, state: dict[st
         return False
     actor = comment.get("actor") or "Interlock"
     created = await api.add_comment(key, adf.from_text(f"{actor}: {body}"))
-    known = [str(item) for item in state.get("comments") or []]
     if created.get("id") is not None:
-        known.append(str(created["id"]))
-    state["comments"] = known
+        written.append(str(created["id"]))
     return True
 
 

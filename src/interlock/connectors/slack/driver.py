@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from typing import Any
 
 from interlock.connectors.slack import cards, commands
 from interlock.connectors.slack.signature import verify
 from interlock.connectors.slack.web_api import SlackApiError, SlackWebApi
-from interlock.domain.connectors import Connector, FieldMapping, Link, Owner, shows_in_tools
-from interlock.domain.errors import InvalidInput, ToolFailed
+from interlock.domain.connectors import Connector, Link, shows_in_tools
+from interlock.domain.errors import ToolFailed
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident
 from interlock.ports.connector import (
@@ -37,41 +36,12 @@ from interlock.ports.connector import (
 )
 
 DEFAULT_API_BASE = "https://slack.com/api"
+LINK_KIND = "slack_message"
 
 
 class SlackDriver:
-    """Implements ports.connector.ConnectorDriver for Slack (Web API + interactivity)."""
-
-    kind: ClassVar[str] = "slack"
-    link_kind: ClassVar[str] = "slack_message"
-    reconciles: ClassVar[bool] = False
-    uses_alerts: ClassVar[bool] = False
-    defaults: ClassVar[Mapping[str, Any]] = {"channel": None, "api_base": DEFAULT_API_BASE}
-    required_credentials: ClassVar[tuple[str, ...]] = ("bot_token", "signing_secret")
-    default_mapping: ClassVar[FieldMapping] = FieldMapping(owners={
-        "title": Owner.INTERLOCK, "summary": Owner.INTERLOCK, "severity": Owner.INTERLOCK,
-        "labels": Owner.INTERLOCK, "assignee": Owner.INTERLOCK,
-        "status": Owner.BOTH, "comments": Owner.BOTH,
-    })
-
-    def check(self, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
-        errors: list[dict[str, str]] = []
-        channel = settings.get("channel")
-        if not isinstance(channel, str) or not channel.strip():
-            errors.append({"field": "settings.channel",
-                           "message": "required: the ID of the channel to post cards to "
-                                      "(e.g. C0123456789), with the app invited to it"})
-        api_base = settings.get("api_base", DEFAULT_API_BASE)
-        parts = urlsplit(api_base) if isinstance(api_base, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            errors.append({"field": "settings.api_base",
-                           "message": f"must be an http(s) URL (normally {DEFAULT_API_BASE})"})
-        for name in self.required_credentials:
-            if not credentials.get(name):
-                errors.append({"field": f"credentials.{name}", "message": _MISSING[name]})
-        if errors:
-            raise InvalidInput("the Slack connector's configuration is not usable",
-                               errors=errors)
+    """Push, Pull and InboundHooks (ports.connector) for Slack (Web API +
+    interactivity); its settings are checked by the models in :mod:`.plugin`."""
 
     def wants(self, event: Event) -> bool:
         """Every incident event changes what the card shows (even a comment, through
@@ -147,21 +117,14 @@ class SlackDriver:
                           notes=(note,))
 
 
-_MISSING = {
-    "bot_token": "required: the app's Bot User OAuth Token (xoxb-…), with chat:write",
-    "signing_secret": "required: the app's Signing Secret, to verify Slack's requests",
-}
-
-
 def _api(ctx: SyncContext) -> SlackWebApi:
     api_base = ctx.connector.settings.get("api_base") or DEFAULT_API_BASE
     return SlackWebApi(ctx.http, str(api_base), ctx.connector.credentials.get("bot_token", ""))
 
 
 def _link(channel: str, ts: str, incident: Incident) -> LinkWrite:
-    return LinkWrite(kind=SlackDriver.link_kind, external_id=f"{channel}:{ts}", url=None,
-                     state={"channel": channel, "ts": ts,
-                            "seen": {"status": incident.status.value}})
+    return LinkWrite(kind=LINK_KIND, external_id=f"{channel}:{ts}", url=None,
+                     state={"channel": channel, "ts": ts})
 
 
 def _message_of(link: Link) -> tuple[str, str]:

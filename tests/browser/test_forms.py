@@ -20,8 +20,9 @@ KINDS: dict[str, dict[str, str]] = {
     "jira": {"Jira site": "http://127.0.0.1:9/jira", "Project key": "OPS",
              "Account email": "bot@example.com", "API token": "tok-SECRET-jira",
              "Webhook secret": "whs-SECRET-jira"},
-    "slack": {"Channel ID": "C0123456789", "Bot token": "xoxb-SECRET-slack",
-              "Signing secret": "sig-SECRET-slack"},
+    # Slack's own API host does not resolve in the test sandbox: a loopback proxy.
+    "slack": {"Channel ID": "C0123456789", "Web API URL": "http://127.0.0.1:9/api",
+              "Bot token": "xoxb-SECRET-slack", "Signing secret": "sig-SECRET-slack"},
 }
 
 

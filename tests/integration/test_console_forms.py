@@ -40,6 +40,32 @@ def _value(page: str, field: str) -> str:
     return html.unescape(found.group(1))
 
 
+def _inputs(page: str) -> set[str]:
+    return set(re.findall(r'<(?:input|select|textarea)[^>]* name="([^"]+)"', page))
+
+
+def test_every_installed_kind_gets_a_form_of_every_field_its_models_publish(
+        hub: Container, hub_client: TestClient) -> None:
+    """No kind needs code in the console: each field of its schema has an input,
+    labelled with the field's title and explained by its description."""
+    _sign_in(hub_client, _key(hub, Scope.ADMIN))
+    assert hub.connectors.kinds and hub.sources.kinds
+    for kind in hub.connectors.kinds:
+        plugin = hub.connectors.plugin(kind)
+        page = hub_client.get(f"/connectors/new?kind={kind}").text
+        text = html.unescape(page)
+        for part, model in (("settings", plugin.settings),
+                            ("credentials", plugin.credentials)):
+            for name, info in model.model_fields.items():
+                assert f"{part}.{name}" in _inputs(page), (kind, name)
+                assert f">{info.title}<" in text and f">{info.description}<" in text
+    for kind, source_plugin in hub.sources.kinds.items():
+        page = hub_client.get(f"/sources/new?kind={kind}").text
+        options = {f"options.{name}" for name in source_plugin.options.model_fields}
+        assert options <= _inputs(page), kind
+        assert source_plugin.title in page
+
+
 def test_a_refused_connector_form_shows_each_problem_beside_its_field(
         hub: Container, hub_client: TestClient) -> None:
     _sign_in(hub_client, _key(hub, Scope.CONNECTORS_MANAGE))

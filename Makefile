@@ -7,10 +7,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test install lint clean
 
-$(STAMP): pyproject.toml
+EXAMPLE := examples/interlock-example-connector
+
+$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	# The out-of-tree connector example, which the tests run through a real app.
+	$(BIN)/pip install --quiet --no-deps -e $(EXAMPLE)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -100,7 +100,20 @@ class LinkOut(BaseModel):
 
 
 class ConnectorKindOut(BaseModel):
+    """One installed connector kind: enough for a client to draw its form."""
+
     kind: str
-    settings: dict[str, Any]
-    credentials: list[str]
-    mapping: dict[str, Any]
+    title: str
+    description: str
+    link_kind: str = Field(description="What its link to an incident is (jira_issue, …)")
+    capabilities: list[str] = Field(
+        description="What its driver does: push, pull, hooks (receives webhooks at "
+                    "/hooks/{id}), reconcile (pulled periodically)")
+    settings_schema: dict[str, Any] = Field(
+        description="JSON Schema of its settings (titles, descriptions, defaults)")
+    credentials_schema: dict[str, Any] = Field(
+        description="JSON Schema of its credentials; secret ones are writeOnly with "
+                    "format password, and answers only say which are set")
+    settings: dict[str, Any] = Field(description="Each setting's default (null: required)")
+    credentials: list[str] = Field(description="The names of its credentials")
+    mapping: dict[str, Any] = Field(description="Its default field mapping")

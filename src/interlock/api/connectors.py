@@ -38,15 +38,22 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 @router.get("/connector-kinds", response_model=PageOut[ConnectorKindOut],
-            summary="Connector kinds, with their settings, credentials and default mapping")
+            summary="Installed connector kinds: the JSON Schema of their settings and "
+                    "credentials, what they can do, their default mapping")
 def connector_kinds(_caller: Annotated[Caller, Depends(authenticated)], app: App
                     ) -> dict[str, Any]:
     data = []
     for kind in app.connectors.kinds:
         plugin = app.connectors.plugin(kind)
-        data.append({"kind": kind, "settings": plugin.default_settings(),
-                     "credentials": list(plugin.credential_names()),
-                     "mapping": plugin.default_mapping.to_json()})
+        data.append({
+            "kind": kind, "title": plugin.title, "description": plugin.description,
+            "link_kind": plugin.link_kind,
+            "capabilities": list(app.connectors.capabilities(kind)),
+            "settings_schema": plugin.settings.model_json_schema(),
+            "credentials_schema": plugin.credentials.model_json_schema(),
+            "settings": plugin.default_settings(),
+            "credentials": list(plugin.credential_names()),
+            "mapping": plugin.default_mapping.to_json()})
     return {"data": data, "next_cursor": None}
 
 

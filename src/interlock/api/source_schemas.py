@@ -75,6 +75,18 @@ class SourceOut(BaseModel):
     updated_at: datetime
 
 
+class SourceKindOut(BaseModel):
+    """One installed source kind."""
+
+    kind: str
+    title: str
+    description: str
+    options_schema: dict[str, Any] = Field(description="JSON Schema of its options")
+    signing: str = Field(description="How its tool can sign requests: none, hmac "
+                                     "(Grafana), standard-webhooks")
+    takes_mapping: bool = Field(description="Whether its options need a JMESPath mapping")
+
+
 class SourceCreated(SourceOut):
     token: str = Field(description="Shown only in this answer")
     signing_secret: str | None = Field(description="Shown only in this answer")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from interlock.api import problems
-from interlock.api.auth import Caller, container, requires
+from interlock.api.auth import Caller, authenticated, container, requires
 from interlock.api.presenters import as_utc
 from interlock.api.schemas import PageOut
 from interlock.api.source_schemas import (
@@ -21,6 +21,7 @@ from interlock.api.source_schemas import (
     PayloadOut,
     SourceCreate,
     SourceCreated,
+    SourceKindOut,
     SourceOut,
     SourcePatch,
 )
@@ -41,6 +42,18 @@ App = Annotated[Container, Depends(container)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 BODY_PREVIEW = 2048
+
+
+@router.get("/source-kinds", response_model=PageOut[SourceKindOut],
+            summary="Installed source kinds, with the JSON Schema of their options")
+def source_kinds(_caller: Annotated[Caller, Depends(authenticated)], app: App
+                 ) -> dict[str, Any]:
+    return {"data": [{"kind": kind, "title": plugin.title,
+                      "description": plugin.description,
+                      "options_schema": plugin.options.model_json_schema(),
+                      "signing": plugin.signing.value, "takes_mapping": plugin.takes_mapping}
+                     for kind, plugin in sorted(app.sources.kinds.items())],
+            "next_cursor": None}
 
 
 @router.post("/sources", status_code=201, response_model=SourceCreated,

@@ -21,7 +21,14 @@ from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.pagination import Page, check_limit, decode_cursor, encode_cursor
 from interlock.ports.clock import Clock
-from interlock.ports.connector import ChecksSettings, ConnectorDriver, SecretBox
+from interlock.ports.connector import (
+    ChecksSettings,
+    ConnectorDriver,
+    InboundHooks,
+    Pull,
+    Push,
+    SecretBox,
+)
 from interlock.ports.plugins import ConnectorPlugin
 from interlock.ports.sender import TargetGuard
 from interlock.ports.store import Store, StoredConnector
@@ -68,6 +75,16 @@ class ConnectorService:
             raise InvalidInput(f"unknown connector kind {kind!r}", errors=[
                 {"field": "kind", "message": f"one of {', '.join(self.kinds)}"}])
         return plugin
+
+    def capabilities(self, kind: str) -> tuple[str, ...]:
+        """What a kind's driver can do, in the words the API uses."""
+        driver, plugin = self.driver(kind), self.plugin(kind)
+        found = [name for name, capability in (("push", Push), ("pull", Pull),
+                                               ("hooks", InboundHooks))
+                 if isinstance(driver, capability)]
+        if plugin.reconciles and isinstance(driver, Pull):
+            found.append("reconcile")
+        return tuple(found)
 
     def driver(self, kind: str) -> ConnectorDriver:
         self.plugin(kind)
@@ -214,11 +231,18 @@ class ConnectorService:
         if cursor is not None and (not cursor.startswith("con_") or len(cursor) > 40):
             raise BadRequest("cursor is not one this API issued")
         with self._store.transaction() as tx:
-            rows = [stored.connector for stored in tx.connectors.list(after=cursor,
-                                                                      limit=limit + 1)]
-        more = len(rows) > limit
-        rows = rows[:limit]
+            stored = tx.connectors.list(after=cursor, limit=limit + 1)
+        more = len(stored) > limit
+        rows = [self._readable(item) for item in stored[:limit]]
         return Page(rows, rows[-1].id if more else None)
+
+    def _readable(self, stored: StoredConnector) -> Connector:
+        """The connector with its credentials, as far as they can be read: one sealed
+        with another secret key is listed with none (its own page says why)."""
+        try:
+            return self.open(stored)
+        except InvalidInput:
+            return stored.connector
 
 
 def _name(value: object) -> str:

@@ -14,6 +14,11 @@ from interlock.sources import parse, parse_options, plugin, plugins
 
 
 class SourceParsers:
+    def __init__(self) -> None:
+        # Loaded now, so a broken or doubly registered source kind stops the start
+        # (PluginError) instead of failing the first payload.
+        plugins()
+
     @property
     def kinds(self) -> dict[str, SourcePlugin]:
         return plugins()

@@ -8,6 +8,7 @@ and why not, and can switch a connector off and on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -28,12 +29,9 @@ from interlock.web.session import Visitor
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
 ACTIVITY_PAGE = 50
+#: Connectors per page of the list (a "More connectors" link leads on).
+LIST_PAGE = 100
 LINKS_SHOWN = 50
-KIND_LABELS = {
-    "jira": "Jira Cloud",
-    "slack": "Slack",
-    "alertmanager": "Prometheus Alertmanager",
-}
 LINK_LABELS = {
     "jira_issue": "Jira issue",
     "slack_message": "Slack message",
@@ -42,8 +40,14 @@ LINK_LABELS = {
 OUTCOME_BADGES = {"succeeded": "ok", "failed": "failed", "skipped": "skipped"}
 
 
-def kind_label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+def labeller(app: Container) -> Callable[[str], str]:
+    """A kind's title from its plugin; a kind no longer installed shows as its name."""
+    def kind_label(kind: str) -> str:
+        try:
+            return app.connectors.plugin(kind).title
+        except InvalidInput:
+            return kind
+    return kind_label
 
 
 def link_label(kind: str) -> str:
@@ -73,14 +77,16 @@ def hook_url(app: Container, connector: Connector) -> str:
 
 
 @router.get("/connectors")
-def connector_list(request: Request, person: Signed) -> Response:
+def connector_list(request: Request, person: Signed,
+                   cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
-    connectors = app.connectors.list(cursor=None, limit=200).items
+    page = app.connectors.list(cursor=cursor, limit=LIST_PAGE)
     return render(request, "connectors.html", {
         "connectors": [(connector, app.connectors.queue(connector.id),
-                        hook_url(app, connector)) for connector in connectors],
-        "kind_label": kind_label, "kinds": app.connectors.kinds,
+                        hook_url(app, connector)) for connector in page.items],
+        "cursor": cursor, "next_cursor": page.next_cursor,
+        "kind_label": labeller(app), "kinds": app.connectors.kinds,
         "base_url": app.settings.base_url,
     }, visitor=person)
 
@@ -92,7 +98,7 @@ def new_connector(request: Request, person: Signed,
     app = container(request)
     if kind is None or kind not in app.connectors.kinds:
         return render(request, "connector_kinds.html", {
-            "kinds": [(name, kind_label(name), _description(app, name))
+            "kinds": [(name, app.connectors.plugin(name).title, _description(app, name))
                       for name in app.connectors.kinds]}, visitor=person)
     return _form_page(request, person, ConnectorForm.blank(kind, _schemas(app, kind)), None)
 
@@ -143,7 +149,8 @@ def _form_page(request: Request, person: Visitor, form: ConnectorForm,
                status_code: int = 200) -> Response:
     app = container(request)
     return render(request, "connector_form.html", {
-        "form": form, "connector": connector, "kind_label": kind_label(form.kind),
+        "form": form, "connector": connector,
+        "kind_label": app.connectors.plugin(form.kind).title,
         "description": _description(app, form.kind),
         "drawn": form.drawn(error, sorted(connector.credentials) if connector else ()),
         "error": error.detail if error else None,
@@ -175,7 +182,7 @@ def connector_page(request: Request, connector_id: str, person: Signed,
         *(link.incident_id for link in links),
         *(item.incident_id for item in page.items if item.incident_id)])
     return render(request, "connector.html", {
-        "connector": connector, "kind_label": kind_label(connector.kind),
+        "connector": connector, "kind_label": labeller(app)(connector.kind),
         "credentials_set": sorted(connector.credentials),
         "owners": sorted(connector.mapping.owners.items()),
         "mapping": connector.mapping.to_json(),

@@ -29,6 +29,8 @@ from interlock.web.source_form import SourceForm, SourceKindForm
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Signed = Annotated[Visitor, Depends(visitor)]
 PAYLOAD_PAGE = 25
+#: Sources per page of the list (a "More sources" link leads on).
+LIST_PAGE = 100
 BODY_PREVIEW = 2048
 
 
@@ -48,12 +50,14 @@ def ingest_url(app: Container, source: Source) -> str:
 
 
 @router.get("/sources")
-def source_list(request: Request, person: Signed) -> Response:
+def source_list(request: Request, person: Signed,
+                cursor: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     person.require(Scope.SOURCES_MANAGE)
     app = container(request)
-    sources = app.sources.list(cursor=None, limit=200).items
+    page = app.sources.list(cursor=cursor, limit=LIST_PAGE)
     return render(request, "sources.html", {
-        "sources": [(source, ingest_url(app, source)) for source in sources],
+        "sources": [(source, ingest_url(app, source)) for source in page.items],
+        "cursor": cursor, "next_cursor": page.next_cursor,
         "kinds": list(app.sources.kinds.values()),
         "kind_title": lambda kind: kind_label(app, kind),
         "base_url": app.settings.base_url,

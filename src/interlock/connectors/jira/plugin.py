@@ -39,7 +39,7 @@ class JiraCredentials(BaseModel):
 
 PLUGIN = ConnectorPlugin(
     kind="jira",
-    title="Jira",
+    title="Jira Cloud",
     description="One Jira Cloud issue per incident, kept in step both ways: fields and "
                 "status pushed, status, assignee and comments pulled.",
     settings=JiraSettings,

@@ -14,6 +14,7 @@ from httpx import Response
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from tests.integration.test_console import _csrf, _key, _sign_in
+from tests.support.ingest import am_alert, am_payload, basic, process_all
 
 JIRA = {"name": "ops jira", "settings.base_url": "http://127.0.0.1:9/jira",
         "settings.project_key": "OPS", "credentials.email": "bot@example.com",
@@ -184,6 +185,10 @@ def test_a_source_of_any_kind_is_created_from_its_options_form(
     assert 'name="options.mapping"' in form and 'name="options.fingerprint_fields"' in form
     assert 'name="signed"' in form and 'name="grouping"' in form
     assert 'name="timestamp_header"' not in form  # generic signs without one
+    grafana = client.get("/sources/new?kind=grafana").text  # HMAC, maybe timestamped
+    assert 'name="signed"' in grafana and 'name="timestamp_header"' in grafana
+    alertmanager = client.get("/sources/new?kind=alertmanager").text  # never signs
+    assert 'name="signed"' not in alertmanager and 'name="options.mapping"' not in alertmanager
 
     fields = {"kind": "generic", "name": "webhooks", "grouping": "{service}",
               "auto_resolve": "on", "reopen_window_seconds": "600", "rate_limit": "5",
@@ -244,3 +249,35 @@ def test_a_sources_options_are_changed_on_its_page(
                     grouping="no placeholder", reopen_window_seconds="60")
     assert refused.status_code == 422
     assert _problem(refused.text, "grouping") == "no placeholder"
+
+
+def test_what_is_saved_in_the_console_applies_to_the_next_payload(
+        container: Container, client: TestClient) -> None:
+    """Ingest keeps recently read sources in memory: saving must replace them."""
+    _sign_in(client, _key(container, Scope.ADMIN))
+    created = _post(client, "/sources", kind="alertmanager", name="prom", auto_resolve="on",
+                    enabled="on", grouping="{service}/{name}", reopen_window_seconds="3600")
+    token = re.search(r'id="source-token">([^<]+)<', created.text)
+    assert token, created.text
+    [source] = container.sources.list(cursor=None, limit=10).items
+    ingest, auth = f"/ingest/{source.id}", basic(html.unescape(token.group(1)))
+    first = client.post(ingest, headers=auth, json=am_payload(am_alert("Before", app="pay")))
+    assert first.status_code == 202, first.text
+    process_all(container)
+
+    saved = _post(client, f"/sources/{source.id}/edit", name="prom", enabled="on",
+                  grouping="{service}/{name}", reopen_window_seconds="3600",
+                  **{"options.service_label": "app"})
+    assert saved.status_code == 303, saved.text
+    second = client.post(ingest, headers=auth, json=am_payload(am_alert("After", app="pay")))
+    assert second.status_code == 202, second.text
+    process_all(container)
+    alerts = container.sources.alerts(cursor=None, limit=10, include_private=True).items
+    assert {alert.name: alert.service for alert in alerts} == {
+        "Before": "checkout", "After": "pay"}
+
+    disabled = _post(client, f"/sources/{source.id}/edit", name="prom",
+                     grouping="{service}/{name}", reopen_window_seconds="3600")
+    assert disabled.status_code == 303, disabled.text  # "enabled" unticked
+    refused = client.post(ingest, headers=auth, json=am_payload(am_alert("Off")))
+    assert refused.status_code >= 400

@@ -260,3 +260,35 @@ def test_a_hand_written_schema_draws_its_form_too() -> None:
     assert nodes["x.anything"].widget is Widget.JSON
     assert form.read({"x.retries": "", "x.level": "high", "x.anything": '"a"'},
                      editing=False) == {"retries": None, "level": "high", "anything": "a"}
+
+
+class Endpoint(BaseModel):
+    url: AnyHttpUrl
+    token: SecretStr
+
+
+class HttpSettings(BaseModel):
+    requests: dict[str, Request] = Field(default_factory=dict, description="By event type")
+    secret_headers: dict[str, SecretStr] = Field(default_factory=dict)
+    mirrors: list[Endpoint] = Field(default_factory=list)
+
+
+def test_maps_and_lists_of_objects_are_json_and_secrets_inside_are_never_shown() -> None:
+    form = SchemaForm(HttpSettings.model_json_schema(), "settings")
+    nodes = {node.name: node for node in form.nodes}
+    assert {name: (node.widget, node.secret) for name, node in nodes.items()} == {
+        "settings.requests": (Widget.JSON, False),
+        "settings.secret_headers": (Widget.JSON, True),
+        "settings.mirrors": (Widget.JSON, True),
+    }
+    stored = {"requests": {"incident.created": {"method": "POST", "url": "http://t/x"}},
+              "secret_headers": {"Authorization": "Bearer SECRET"},
+              "mirrors": [{"url": "http://m/", "token": "SECRET"}]}
+    texts = form.texts(stored)
+    assert "incident.created" in str(texts["settings.requests"])
+    assert texts["settings.secret_headers"] == texts["settings.mirrors"] == ""
+    assert form.read(texts, editing=True) == {"requests": stored["requests"]}
+    page = TEMPLATES.from_string('{% import "_schema_form.html" as schema %}'
+                                 "{{ schema.fields(items, editing=True) }}").render(
+        items=form.fields(texts))
+    assert "SECRET" not in page and "holds secrets: never shown" in page

@@ -69,6 +69,9 @@ class Node:
     minimum: float | None = None
     maximum: float | None = None
     expect: str | None = None  # JSON: "object" or "array" when the schema says
+    #: Never shown back; empty when editing keeps the stored value. A password input,
+    #: or a JSON or list field with a secret somewhere inside.
+    secret: bool = False
     placeholder: str = ""
     children: tuple[Node, ...] = ()
 
@@ -263,7 +266,10 @@ def _node(path: str, name: str, raw: Mapping[str, Any], required: bool,
         "default": schema.get("default", _NO_DEFAULT),
         "placeholder": _text(examples[0]) if examples else "",
     }
-    return Node(**common, **_shape(path, schema, defs, depth))
+    shape = _shape(path, schema, defs, depth)
+    if shape["widget"] in (Widget.JSON, Widget.LINES) and _mentions_secret(schema, defs):
+        shape["secret"] = True
+    return Node(**common, **shape)
 
 
 def _shape(path: str, schema: Mapping[str, Any], defs: Mapping[str, Any], depth: int
@@ -291,13 +297,30 @@ def _shape(path: str, schema: Mapping[str, Any], defs: Mapping[str, Any], depth:
                 "maximum": schema.get("maximum", schema.get("exclusiveMaximum"))}
     if kind == "string":
         if schema.get("writeOnly") or schema.get("format") == "password":
-            return {"widget": Widget.SECRET}
+            return {"widget": Widget.SECRET, "secret": True}
         if schema.get("format") in URL_FORMATS:
             return {"widget": Widget.URL}
         if schema.get("format") in MULTILINE_FORMATS or "contentMediaType" in schema:
             return {"widget": Widget.TEXTAREA}
         return {"widget": Widget.TEXT}
     return {"widget": Widget.JSON, "expect": "object" if kind == "object" else None}
+
+
+def _mentions_secret(schema: Any, defs: Mapping[str, Any], depth: int = 0) -> bool:
+    if depth > MAX_DEPTH * 4:
+        return False
+    if isinstance(schema, Mapping):
+        if schema.get("writeOnly") or schema.get("format") == "password":
+            return True
+        if "$ref" in schema:
+            target = defs.get(str(schema["$ref"]).rsplit("/", 1)[-1])
+            if target is not None and _mentions_secret(target, defs, depth + 1):
+                return True
+        return any(_mentions_secret(value, defs, depth + 1)
+                   for key, value in schema.items() if key != "$defs")
+    if isinstance(schema, list):
+        return any(_mentions_secret(item, defs, depth + 1) for item in schema)
+    return False
 
 
 def _walk(nodes: Sequence[Node]) -> list[Node]:
@@ -328,7 +351,7 @@ def _texts_of(nodes: Sequence[Node], values: Mapping[str, Any] | None, texts: Te
             value = node.default if node.has_default else None
         if node.widget is Widget.GROUP:
             _texts_of(node.children, value if isinstance(value, Mapping) else None, texts)
-        elif node.widget is Widget.SECRET:
+        elif node.secret:
             texts[node.name] = ""
         elif node.widget is Widget.CHECKBOX:
             texts[node.name] = CHECKED if value is True else ""
@@ -346,7 +369,7 @@ def _field(node: Node, texts: Mapping[str, str | list[str]], problems: Mapping[s
            secrets_set: Collection[str]) -> Field:
     raw = texts.get(node.name, "")
     return Field(
-        node=node, value="" if node.widget is Widget.SECRET or isinstance(raw, list) else raw,
+        node=node, value="" if node.secret or isinstance(raw, list) else raw,
         ticked=tuple(raw) if isinstance(raw, list) else (), error=problems.get(node.name),
         secret_set=node.name in secrets_set,
         children=tuple(_field(child, texts, problems, secrets_set)
@@ -413,7 +436,7 @@ def _empty(node: Node, *, editing: bool) -> Any:
     """An empty input: a secret keeps its stored value (editing), a nullable field is
     cleared, another takes its default; a required one is a problem, an optional list
     or object is empty."""
-    if node.widget is Widget.SECRET:
+    if node.secret:
         if node.required and not editing:
             raise _Problem("required")
         return _LEAVE_OUT

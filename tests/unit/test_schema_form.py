@@ -292,3 +292,41 @@ def test_maps_and_lists_of_objects_are_json_and_secrets_inside_are_never_shown()
                                  "{{ schema.fields(items, editing=True) }}").render(
         items=form.fields(texts))
     assert "SECRET" not in page and "holds secrets: never shown" in page
+
+
+class Comments(BaseModel):
+    request: Request | None = None
+    items: str = "@"
+
+
+class Fetch(BaseModel):
+    request: Request
+    comments: Comments | None = None
+
+
+class Check(BaseModel):
+    header: str
+    algorithm: Literal["sha256", "sha1"] = "sha256"
+    tolerance_seconds: int = Field(300, ge=1)
+
+
+class Deep(BaseModel):
+    fetch: Fetch | None = None
+    check: Check | None = None
+
+
+def test_optional_groups_left_as_drawn_stay_unset_however_deep() -> None:
+    """A new form shows each optional group with its defaults filled in; posted back
+    untouched, the groups are left out, not refused for their empty required fields."""
+    form = SchemaForm(Deep.model_json_schema(), "settings")
+    blank = form.texts(None)
+    assert blank["settings.check.algorithm"] == "sha256"
+    assert form.read(blank, editing=False) == {"fetch": None, "check": None}
+    wanted = {**blank, "settings.fetch.request.url": "http://t/x",
+              "settings.fetch.comments.items": "comments"}
+    assert form.read(wanted, editing=False) == {"check": None, "fetch": {
+        "request": {"method": "POST", "url": "http://t/x", "body": ""},
+        "comments": {"request": None, "items": "comments"}}}
+    with pytest.raises(InvalidInput) as refused:
+        form.read({**blank, "settings.check.tolerance_seconds": "60"}, editing=False)
+    assert problems_of(refused.value) == {"settings.check.header": "required"}

@@ -4,12 +4,13 @@ and a source with options made from its form."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Console, screenshot, sign_in
+from tests.browser.conftest import PHONE, Console, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -119,3 +120,13 @@ def test_a_source_with_options_is_created_and_edited_from_its_form(
     [source] = [item for item in created if item["name"] == "ci-webhooks"]
     assert source["options"]["fingerprint_fields"] == ["host", "check"]
     assert source["signed"] and source["grouping"] == "{labels.team}"
+
+
+def test_the_drawn_forms_fit_a_phone(console: Console, open_browser: Any) -> None:
+    page = open_browser(PHONE).new_page()
+    sign_in(page, console, console.admin_key, "/connectors")
+    for path in ("/connectors/new?kind=jira", "/connectors/new?kind=slack",
+                 "/sources/new?kind=generic"):
+        page.goto(console.url + path)
+        expect(page.get_by_role("button", name=re.compile("^Create"))).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path

@@ -281,6 +281,9 @@ def test_maps_and_lists_of_objects_are_json_and_secrets_inside_are_never_shown()
         "settings.secret_headers": (Widget.JSON, True),
         "settings.mirrors": (Widget.JSON, True),
     }
+    # A skeleton of what each takes, as its placeholder: required keys, one entry.
+    assert nodes["settings.requests"].placeholder == '{"name": {"url": "…"}}'
+    assert nodes["settings.mirrors"].placeholder == '[{"url": "…", "token": "…"}]'
     stored = {"requests": {"incident.created": {"method": "POST", "url": "http://t/x"}},
               "secret_headers": {"Authorization": "Bearer SECRET"},
               "mirrors": [{"url": "http://m/", "token": "SECRET"}]}

@@ -178,7 +178,33 @@ def _node(path: str, name: str, raw: Mapping[str, Any], required: bool,
     shape = _shape(path, schema, defs, depth)
     if shape["widget"] in (Widget.JSON, Widget.LINES) and _mentions_secret(schema, defs):
         shape["secret"] = True
+    if shape["widget"] is Widget.JSON and not common["placeholder"]:
+        common["placeholder"] = json.dumps(_sample(schema, defs, 0), ensure_ascii=False)
     return Node(**common, **shape)
+
+
+def _sample(schema: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> Any:
+    """A skeleton of the JSON a field takes, for its placeholder: the required keys of
+    objects, one entry of maps and lists, a word for each kind of value."""
+    schema = _resolved(schema, defs)[0]
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if "enum" in schema or "const" in schema:
+        return (schema.get("enum") or [schema.get("const")])[0]
+    kind = schema.get("type")
+    if depth > 3:
+        return "…"
+    if kind == "object" and schema.get("properties"):
+        required = schema.get("required") or list(schema["properties"])[:1]
+        return {name: _sample(schema["properties"][name], defs, depth + 1)
+                for name in required if name in schema["properties"]}
+    if kind == "object":
+        values = schema.get("additionalProperties")
+        return {"name": _sample(values, defs, depth + 1)
+                if isinstance(values, Mapping) else "value"}
+    if kind == "array":
+        return [_sample(schema.get("items") or {}, defs, depth + 1)]
+    return {"integer": 1, "number": 1.5, "boolean": True}.get(str(kind), "…")
 
 
 def _shape(path: str, schema: Mapping[str, Any], defs: Mapping[str, Any], depth: int

@@ -97,7 +97,7 @@ class SchemaForm:
         """The fields to draw. ``problems`` are messages by field path; a path inside a
         field (``options.mapping.status`` in a JSON field) is shown on that field.
         ``secrets_set`` names the secrets (full paths) the stored object has."""
-        placed = place(problems or {}, [node.name for node in walk(self.nodes)])[0]
+        placed = place(problems or {}, self.names())[0]
         return [_field(node, texts, placed, secrets_set) for node in self.nodes]
 
     def names(self) -> list[str]:
@@ -132,8 +132,6 @@ def problems_of(error: InvalidInput) -> dict[str, str]:
         found[path] = f"{found[path]}; {message}" if path in found else message
     return found
 
-
-# Reading the schema.
 
 # Values to texts, and back.
 

@@ -22,7 +22,7 @@ from interlock.domain.keys import Scope
 from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
-from interlock.web.connector_form import ConnectorForm, help_texts, problems
+from interlock.web.connector_form import ConnectorForm, KindSchemas
 from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
 from interlock.web.session import Visitor
 
@@ -98,8 +98,9 @@ def new_connector(request: Request, person: Signed,
     app = container(request)
     if kind is None or kind not in app.connectors.kinds:
         return render(request, "connector_kinds.html", {
-            "kinds": app.connectors.kinds, "kind_label": labeller(app)}, visitor=person)
-    return _form_page(request, person, ConnectorForm.blank(app.connectors.plugin(kind)), None)
+            "kinds": [(name, app.connectors.plugin(name).title, _description(app, name))
+                      for name in app.connectors.kinds]}, visitor=person)
+    return _form_page(request, person, ConnectorForm.blank(kind, _schemas(app, kind)), None)
 
 
 @router.post("/connectors/new")
@@ -108,10 +109,9 @@ async def create_connector(request: Request, person: Signed,
     posted = await checked_form(request, person)
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
-    plugin = app.connectors.plugin(kind)  # InvalidInput (422) for an unknown kind
-    form = ConnectorForm.posted(kind, posted, plugin)
+    form = ConnectorForm.posted(kind, posted, _schemas(app, kind))  # 422 for an unknown kind
     try:
-        fields = form.change(plugin, editing=False)
+        fields = form.change(editing=False)
         connector = await run_in_threadpool(app.connectors.create,
                                             ConnectorSpec(kind=kind, **fields))
     except InvalidInput as error:
@@ -123,8 +123,10 @@ async def create_connector(request: Request, person: Signed,
 @router.get("/connectors/{connector_id}/edit")
 def edit_connector(request: Request, connector_id: str, person: Signed) -> Response:
     person.require(Scope.CONNECTORS_MANAGE)
-    connector = container(request).connectors.get(connector_id)
-    return _form_page(request, person, ConnectorForm.of(connector), connector)
+    app = container(request)
+    connector = app.connectors.get(connector_id)
+    return _form_page(request, person,
+                      ConnectorForm.of(connector, _schemas(app, connector.kind)), connector)
 
 
 @router.post("/connectors/{connector_id}/edit")
@@ -133,11 +135,10 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
     connector = await run_in_threadpool(app.connectors.get, connector_id)
-    plugin = app.connectors.plugin(connector.kind)
-    form = ConnectorForm.posted(connector.kind, posted, plugin)
+    form = ConnectorForm.posted(connector.kind, posted, _schemas(app, connector.kind))
     try:
         await run_in_threadpool(app.connectors.update, connector_id,
-                                form.change(plugin, editing=True))
+                                form.change(editing=True))
     except InvalidInput as error:
         return _form_page(request, person, form, connector, error=error, status_code=422)
     return redirect(request, f"/connectors/{connector_id}", person, "Connector saved.")
@@ -146,15 +147,26 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
 def _form_page(request: Request, person: Visitor, form: ConnectorForm,
                connector: Connector | None, *, error: InvalidInput | None = None,
                status_code: int = 200) -> Response:
-    plugin = container(request).connectors.plugin(form.kind)
+    app = container(request)
     return render(request, "connector_form.html", {
-        "form": form, "connector": connector, "kind_label": labeller(container(request))(form.kind),
-        "setting_fields": form.setting_fields(plugin),
-        "credential_names": plugin.credential_names(),
-        "credentials_set": sorted(connector.credentials) if connector else [],
-        "help": help_texts(plugin), "error": error.detail if error else None,
-        "problems": problems(error) if error else {},
+        "form": form, "connector": connector,
+        "kind_label": app.connectors.plugin(form.kind).title,
+        "description": _description(app, form.kind),
+        "drawn": form.drawn(error, sorted(connector.credentials) if connector else ()),
+        "error": error.detail if error else None,
     }, visitor=person, status_code=status_code)
+
+
+def _schemas(app: Container, kind: str) -> KindSchemas:
+    """The JSON Schema of the kind's settings and credentials models, as published at
+    GET /api/v1/connector-kinds (InvalidInput for a kind not installed)."""
+    plugin = app.connectors.plugin(kind)
+    return KindSchemas(settings=plugin.settings.model_json_schema(),
+                       credentials=plugin.credentials.model_json_schema())
+
+
+def _description(app: Container, kind: str) -> str:
+    return app.connectors.plugin(kind).description
 
 
 # After /connectors/new, which it would otherwise take for an id.

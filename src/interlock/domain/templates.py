@@ -36,6 +36,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from interlock.domain import incidents
 from interlock.domain.errors import InvalidInput
 from interlock.domain.events import EventType
+from interlock.domain.timestamps import rfc3339
 
 SOURCE_MAX = 20_000
 OUTPUT_MAX = 256 * 1024
@@ -363,6 +364,14 @@ def sample_payloads() -> dict[EventType, dict[str, Any]]:
     payloads[EventType.INCIDENT_COMMENT_ADDED]["data"]["comment"] = {
         "id": "tle_sample", "body": "Rolled back to v412.", "actor": "ana@example.com",
     }
+    published = _payload(EventType.INCIDENT_PUBLIC_UPDATE, declared, {})
+    published["data"]["public_update"] = {  # as domain.status_pages.update_to_dict
+        "id": "pup_sample", "incident_id": declared.id, "status": "identified",
+        "title": "Checkout errors", "body": "We found the cause and are rolling back.",
+        "components": {"cmp_sample": "partial_outage"}, "page_ids": ["spg_sample"],
+        "estimated_resolution_at": None, "published_at": rfc3339(SAMPLE_TIME),
+    }
+    payloads[EventType.INCIDENT_PUBLIC_UPDATE] = published
     return payloads
 
 

@@ -217,22 +217,46 @@ class HmacCheck(_Model):
 
 class HttpSettings(_Model):
     #: Checked against the target rules when saved; templates see it as ``base_url``.
-    base_url: Annotated[str, AfterValidator(_http_url), TOOL_URL] | None = None
+    base_url: Annotated[str, AfterValidator(_http_url), TOOL_URL] | None = Field(
+        None, title="Base URL",
+        description="The tool's API root, e.g. https://api.github.com; templates see it "
+                    "as base_url, and it is checked like a webhook URL when saved")
     #: By event type name (``incident.created`` …).
-    requests: Annotated[dict[str, RequestTemplate], AfterValidator(_event_names)]
-    fetch: FetchState | None = None
-    hook: HookMapping | None = None
-    hmac: HmacCheck | None = None
+    requests: Annotated[dict[str, RequestTemplate], AfterValidator(_event_names)] = Field(
+        title="Requests",
+        description="Per event type (incident.created, incident.acknowledged, …): method, "
+                    "URL, headers and body templates, and JMESPath for the external id "
+                    "and URL in the answer")
+    fetch: FetchState | None = Field(
+        None, title="Fetch current state",
+        description="A request that reads the object, with JMESPath for status, assignee "
+                    "and comments; used after an inbound hook and on reconcile")
+    hook: HookMapping | None = Field(
+        None, title="Inbound hook",
+        description="JMESPath over the tool's webhook: which object changed, whether it "
+                    "matters, whether Interlock made the change")
+    hmac: HmacCheck | None = Field(
+        None, title="Hook signature",
+        description="How the tool signs its webhooks (header, algorithm, prefix, what is "
+                    "signed); checked with credentials.hmac_secret")
     #: The header ``credentials.api_key`` is sent in (X-API-Key, say).
-    api_key_header: HeaderName | None = None
+    api_key_header: HeaderName | None = Field(
+        None, title="API key header",
+        description="The header the API key credential is sent in, e.g. X-API-Key")
 
 
 class HttpCredentials(_Model):
-    hmac_secret: SecretStr | None = None
-    bearer_token: SecretStr | None = None
-    username: SecretStr | None = None
-    password: SecretStr | None = None
-    api_key: SecretStr | None = None
+    hmac_secret: SecretStr | None = Field(
+        None, title="Hook signing secret",
+        description="The secret the tool signs its webhooks with")
+    bearer_token: SecretStr | None = Field(
+        None, title="Bearer token", description="Sent as Authorization: Bearer …")
+    username: SecretStr | None = Field(
+        None, title="Username", description="For HTTP Basic authentication")
+    password: SecretStr | None = Field(
+        None, title="Password", description="For HTTP Basic authentication")
+    api_key: SecretStr | None = Field(
+        None, title="API key", description="Sent in the header named by api_key_header")
 
 
 #: Every setting with its default, as the connector service merges them.

@@ -24,17 +24,23 @@ _OBJECT_ID = re.compile(r"^[A-Z0-9]{2,32}$")
 class PagerDutySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    service_id: str = Field(description="The PagerDuty service incidents are opened on "
-                                        "(the id in the service's URL, like PWIXJZS)")
-    from_email: str = Field(description="Email of the PagerDuty user Interlock acts as "
-                                        "(the From header of every change)")
+    service_id: str = Field(
+        title="Service id",
+        description="The PagerDuty service incidents are opened on (the id in the service's "
+                    "URL, like PWIXJZS)")
+    from_email: str = Field(
+        title="From email",
+        description="Email of the PagerDuty user Interlock acts as (the From header of "
+                    "every change)")
     api_base: ToolUrl = Field(DEFAULT_API_BASE, title="REST API URL",
                               description="REST API base URL "
                                           "(https://api.eu.pagerduty.com for EU)")
-    escalation_policy_id: str = Field("", description="Escalation policy to page instead of "
-                                                      "the service's own (optional)")
-    user_id: str = Field("", description="Id of the From user; learned from the email "
-                                         "when left empty")
+    escalation_policy_id: str = Field(
+        "", title="Escalation policy id",
+        description="Escalation policy to page instead of the service's own (optional)")
+    user_id: str = Field(
+        "", title="From user id",
+        description="Id of the From user; learned from the email when left empty")
 
     @field_validator("service_id")
     @classmethod
@@ -69,10 +75,11 @@ class PagerDutySettings(BaseModel):
 class PagerDutyCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    api_key: SecretStr = Field(description="A REST API key (account or user), with write "
-                                           "access")
-    webhook_secret: SecretStr = Field(description="The signing secret of the webhook "
-                                                  "subscription that calls the hook URL")
+    api_key: SecretStr = Field(
+        title="API key", description="A REST API key (account or user), with write access")
+    webhook_secret: SecretStr = Field(
+        title="Webhook signing secret",
+        description="The signing secret of the webhook subscription that calls the hook URL")
 
     @field_validator("api_key", "webhook_secret")
     @classmethod

@@ -24,28 +24,41 @@ STATES = ("new", "in_progress", "on_hold", "resolved", "closed", "canceled")
 class ServiceNowSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_url: ToolUrl = Field(title="Instance URL", description="The instance URL, like https://acme.service-now.com")
-    auth: Literal["basic", "oauth"] = Field("basic", description="basic (username and "
-                                            "password) or oauth (client credentials)")
-    username: str = Field("", description="The integration user (Basic auth)")
-    client_id: str = Field("", description="The OAuth application's client id (oauth)")
-    integration_user: str = Field("", description="user_name of the account Interlock "
-                                  "writes as (defaults to username); its changes are echoes")
-    caller_id: str = Field("", description="Caller of new incidents (a sys_user sys_id, or "
-                                           "the user's name as ServiceNow displays it)")
-    assignment_group: str = Field("", description="Assignment group of new incidents "
-                                                  "(sys_id or name)")
+    base_url: ToolUrl = Field(
+        title="Instance URL", description="The instance URL, like https://acme.service-now.com")
+    auth: Literal["basic", "oauth"] = Field(
+        "basic", title="Authentication",
+        description="basic (username and password) or oauth (client credentials)")
+    username: str = Field("", title="Username",
+                          description="The integration user (Basic auth)")
+    client_id: str = Field("", title="OAuth client id",
+                           description="The OAuth application's client id (oauth)")
+    integration_user: str = Field(
+        "", title="Integration user",
+        description="user_name of the account Interlock writes as (defaults to username); "
+                    "its changes are echoes")
+    caller_id: str = Field(
+        "", title="Caller",
+        description="Caller of new incidents (a sys_user sys_id, or the user's name as "
+                    "ServiceNow displays it)")
+    assignment_group: str = Field(
+        "", title="Assignment group",
+        description="Assignment group of new incidents (sys_id or name)")
     comment_field: Literal["work_notes", "comments"] = Field(
-        "work_notes", description="Where Interlock comments go: work_notes (internal) or "
-                                  "comments (visible to the caller)")
-    close_code: str = Field("Solution provided", description="close_code set on resolve "
-                                                             "(a Resolution code choice)")
-    state_new: int = Field(1, description="state value of New")
-    state_in_progress: int = Field(2, description="state value of In Progress")
-    state_on_hold: int = Field(3, description="state value of On Hold")
-    state_resolved: int = Field(6, description="state value of Resolved")
-    state_closed: int = Field(7, description="state value of Closed")
-    state_canceled: int = Field(8, description="state value of Canceled")
+        "work_notes", title="Comments go to",
+        description="Where Interlock comments go: work_notes (internal) or comments "
+                    "(visible to the caller)")
+    close_code: str = Field("Solution provided", title="Close code",
+                            description="close_code set on resolve (a Resolution code choice)")
+    state_new: int = Field(1, title="State: New", description="state value of New")
+    state_in_progress: int = Field(2, title="State: In Progress",
+                                   description="state value of In Progress")
+    state_on_hold: int = Field(3, title="State: On Hold", description="state value of On Hold")
+    state_resolved: int = Field(6, title="State: Resolved",
+                                description="state value of Resolved")
+    state_closed: int = Field(7, title="State: Closed", description="state value of Closed")
+    state_canceled: int = Field(8, title="State: Canceled",
+                                description="state value of Canceled")
 
     @field_validator("base_url")
     @classmethod
@@ -88,10 +101,13 @@ class ServiceNowSettings(BaseModel):
 class ServiceNowCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    secret: SecretStr = Field(description="The integration user's password (basic), or the "
-                                          "OAuth application's client secret (oauth)")
-    hook_secret: SecretStr = Field(description="Shared secret the Business Rule sends in "
-                                               "the X-Interlock-Secret header")
+    secret: SecretStr = Field(
+        title="Password or client secret",
+        description="The integration user's password (basic), or the OAuth application's "
+                    "client secret (oauth)")
+    hook_secret: SecretStr = Field(
+        title="Hook secret",
+        description="Shared secret the Business Rule sends in the X-Interlock-Secret header")
 
     @field_validator("secret", "hook_secret")
     @classmethod

@@ -33,10 +33,9 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from interlock.domain import incidents
+from interlock.domain import incidents, status_pages
 from interlock.domain.errors import InvalidInput
 from interlock.domain.events import EventType
-from interlock.domain.timestamps import rfc3339
 
 SOURCE_MAX = 20_000
 OUTPUT_MAX = 256 * 1024
@@ -257,11 +256,6 @@ class PayloadTemplate:
 
     def render(self, payload: Mapping[str, Any]) -> bytes:
         """The request body for ``payload``: JSON, at most OUTPUT_MAX bytes."""
-        return _json_body(self.render_text(payload).encode())
-
-    def render_text(self, payload: Mapping[str, Any]) -> str:
-        """The rendering as text, not checked to be JSON (a URL, a header value), under
-        the same budget and size limit as :meth:`render`."""
         variables = {**payload, "payload": payload, "range": _RangeBudget()}
         size, chunks = 0, []
         _BUDGET.start()
@@ -277,7 +271,7 @@ class PayloadTemplate:
             raise TemplateError(_describe(error)) from error
         finally:
             _BUDGET.active = False
-        return b"".join(chunks).decode()
+        return _json_body(b"".join(chunks))
 
 
 def _describe(error: Exception) -> str:
@@ -364,14 +358,16 @@ def sample_payloads() -> dict[EventType, dict[str, Any]]:
     payloads[EventType.INCIDENT_COMMENT_ADDED]["data"]["comment"] = {
         "id": "tle_sample", "body": "Rolled back to v412.", "actor": "ana@example.com",
     }
-    published = _payload(EventType.INCIDENT_PUBLIC_UPDATE, declared, {})
-    published["data"]["public_update"] = {  # as domain.status_pages.update_to_dict
-        "id": "pup_sample", "incident_id": declared.id, "status": "identified",
-        "title": "Checkout errors", "body": "We found the cause and are rolling back.",
-        "components": {"cmp_sample": "partial_outage"}, "page_ids": ["spg_sample"],
-        "estimated_resolution_at": None, "published_at": rfc3339(SAMPLE_TIME),
-    }
-    payloads[EventType.INCIDENT_PUBLIC_UPDATE] = published
+    published = status_pages.published(declared, SAMPLE_TIME)
+    payloads[EventType.INCIDENT_PUBLIC_UPDATE] = _payload(
+        published.event_type, published.incident, published.changes)
+    payloads[EventType.INCIDENT_PUBLIC_UPDATE]["data"]["public_update"] = (
+        status_pages.update_to_dict(status_pages.PublicUpdate(
+            id="pub_sample", incident_id="inc_sample",
+            status=status_pages.UpdateStatus.INVESTIGATING, title="Payments failing",
+            body="Some payments fail at checkout. We are investigating.",
+            components={"cmp_sample": status_pages.ComponentStatus.PARTIAL_OUTAGE},
+            page_ids=("spg_sample",), published_at=SAMPLE_TIME)))
     return payloads
 
 

@@ -257,3 +257,26 @@ def test_a_source_of_a_kind_no_longer_installed_still_shows(
     assert listing.status_code == 200 and "zabbix" in listing.text
     page = hub_client.get(f"/sources/{source.id}")
     assert page.status_code == 200 and "zabbix" in page.text
+
+
+def test_a_source_kind_from_another_package_opens_incidents_with_its_own_options(
+        hub: Container, hub_client: TestClient, admin_key: Headers) -> None:
+    from tests.support.ingest import basic, create_source, process_all
+
+    refused = hub_client.post("/api/v1/sources", headers=admin_key, json={
+        "name": "uptime", "kind": "uptime_check", "options": {"down_word": ""}})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "options.down_word"
+    source = create_source(hub_client, admin_key, name="uptime", kind="uptime_check",
+                           options={"down_word": "FAILING"})
+    assert source["options"] == {"down_word": "FAILING"}
+    kinds = hub_client.get("/api/v1/source-kinds", headers=admin_key).json()["data"]
+    [uptime] = [item for item in kinds if item["kind"] == "uptime_check"]
+    assert uptime["options_schema"]["properties"]["down_word"]["default"] == "down"
+
+    sent = hub_client.post(source["path"], json={"check": "api", "state": "failing"},
+                           headers=basic(source["token"]))
+    assert sent.status_code == 202, sent.text
+    process_all(hub)
+    [incident] = hub_client.get("/api/v1/incidents", headers=admin_key).json()["data"]
+    assert incident["title"] == "api is failing"

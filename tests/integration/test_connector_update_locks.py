@@ -4,6 +4,7 @@ write lock: on SQLite one slow DNS answer would otherwise stop every other write
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -50,3 +51,35 @@ def test_the_url_check_on_update_runs_outside_the_write_lock(hub: Container) -> 
     service.update(made.id, {"settings": {"url": "http://127.0.0.1:9094"}})
     assert guard.blocked == []
     assert service.get(made.id).settings["url"] == "http://127.0.0.1:9094"
+
+
+class HealthWritingGuard:
+    """While the update checks URLs, the sync worker records the connector's health."""
+
+    def __init__(self) -> None:
+        self.store: Any = None
+        self.connector_id: str | None = None
+
+    def check(self, url: str) -> None:
+        if self.connector_id is None:
+            return
+        with self.store.transaction(write=True) as tx:
+            tx.connectors.record_health(self.connector_id, at=datetime.now(UTC),
+                                        error="HTTP 503 from the tool",
+                                        learned={"account_id": "acc-1"})
+
+
+def test_an_update_keeps_the_health_the_worker_wrote_meanwhile(hub: Container) -> None:
+    guard = HealthWritingGuard()
+    guard.store = hub.store
+    service = ConnectorService(hub.store, hub.clock, registry.plugins(),
+                               FernetBox(lambda: "test key"), guard)
+    made = service.create(ConnectorSpec(name="silences", kind="alertmanager",
+                                        settings={"url": "http://127.0.0.1:9093"},
+                                        credentials={}))
+    guard.connector_id = made.id
+    service.update(made.id, {"name": "silences (prod)"})
+    saved = service.get(made.id)
+    assert saved.name == "silences (prod)"
+    assert saved.last_error == "HTTP 503 from the tool"
+    assert saved.state == {"account_id": "acc-1"}

@@ -230,6 +230,8 @@ class ParseOptions:
     severity_label: str = "severity"
     fingerprint_fields: tuple[str, ...] = ()
     mapping: Mapping[str, str] = field(default_factory=dict)
+    #: Options a plugin kind's own options model adds, checked by that model.
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class SourceSigning(StrEnum):

@@ -136,6 +136,12 @@ class ConnectorService:
                 if (now_stored.connector.updated_at != stored.connector.updated_at
                         or now_stored.sealed_credentials != stored.sealed_credentials):
                     continue
+                # What the sync worker wrote meanwhile (health, what it learned) stays.
+                latest = now_stored.connector
+                changed = dataclasses.replace(
+                    changed, state=latest.state, last_success_at=latest.last_success_at,
+                    last_error=latest.last_error, last_error_at=latest.last_error_at,
+                    failing_since=latest.failing_since)
                 tx.connectors.save(dataclasses.replace(changed, credentials={}), sealed)
             return changed
         raise Conflict(f"connector {connector_id} is being changed by someone else; "

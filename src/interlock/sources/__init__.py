@@ -13,6 +13,8 @@ from functools import cache
 from importlib.metadata import EntryPoint
 from typing import Any
 
+from pydantic import ValidationError
+
 from interlock.domain.alerts import ParseError, ParseOptions, Signal, SourceKind, SourcePlugin
 from interlock.domain.errors import InvalidInput
 from interlock.plugins import load_group
@@ -73,9 +75,14 @@ def parse_options(kind: str, raw: Mapping[str, Any]) -> ParseOptions:
     """A source's stored options (``service_label``, ``severity_label``,
     ``fingerprint_fields``, ``mapping``) as :class:`ParseOptions`, checked as a user
     saves them: :class:`InvalidInput` names each bad field. A generic source needs a
-    mapping; other kinds must not have one."""
+    mapping; other kinds must not have one. Options a kind's own model adds (a plugin's)
+    are checked by that model and handed to its parser as ``ParseOptions.extra``."""
+    found = plugin(kind)
     known = {"service_label", "severity_label", "fingerprint_fields", "mapping"}
-    errors = [{"field": key, "message": "unknown option"} for key in raw if key not in known]
+    own = set(found.options.model_fields) - known
+    errors = [{"field": key, "message": "unknown option"} for key in raw
+              if key not in known | own]
+    extra = _own_options(found, own, raw, errors)
     for key in ("service_label", "severity_label"):
         value = raw.get(key)
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
@@ -87,7 +94,7 @@ def parse_options(kind: str, raw: Mapping[str, Any]) -> ParseOptions:
                        "message": "a list of at most 50 label or field names"})
         fields = ()
     mapping = raw.get("mapping")
-    takes_mapping = plugin(kind).takes_mapping
+    takes_mapping = found.takes_mapping
     if takes_mapping:
         if mapping is None:
             errors.append({"field": "mapping.title", "message": "a generic source needs a "
@@ -107,4 +114,22 @@ def parse_options(kind: str, raw: Mapping[str, Any]) -> ParseOptions:
         severity_label=raw.get("severity_label") or "severity",
         fingerprint_fields=tuple(fields),
         mapping=dict(mapping) if takes_mapping and mapping else {},
+        extra=extra,
     )
+
+
+def _own_options(found: SourcePlugin, own: set[str], raw: Mapping[str, Any],
+                 errors: list[dict[str, str]]) -> dict[str, Any]:
+    """The options only this kind's model knows, validated by it (defaults filled in)."""
+    if not own:
+        return {}
+    try:
+        checked = found.options.model_validate(
+            {name: value for name, value in raw.items() if name in own}).model_dump(mode="json")
+    except ValidationError as error:
+        for item in error.errors(include_input=False, include_url=False):
+            name = ".".join(str(part) for part in item["loc"])
+            if name.split(".")[0] in own:
+                errors.append({"field": name, "message": str(item["msg"])})
+        return {}
+    return {name: checked[name] for name in sorted(own)}

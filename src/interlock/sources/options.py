@@ -56,4 +56,5 @@ class SourceParsers:
             stored["fingerprint_fields"] = list(parsed.fingerprint_fields)
         if parsed.mapping:
             stored["mapping"] = dict(parsed.mapping)
+        stored.update(parsed.extra)
         return stored

@@ -112,14 +112,18 @@ class DeliveryWorker:
         self.health = Health()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set, then finish what is in flight and record it."""
+        """Deliver until ``stop`` is set, then finish what is in flight and record it.
+        A round that fails ends this call too (after recording what finished), so its
+        supervisor sees the error and starts it again."""
         self._wakeup.bind(asyncio.get_running_loop())
-        recorder = asyncio.create_task(self._record_loop(stop))
+        ended = asyncio.Event()
+        recorder = asyncio.create_task(self._record_loop(ended))
         renewer = asyncio.create_task(self._renew_leases())
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
             await self._drain()
+            ended.set()
             self._results_ready.set()
             await recorder
             renewer.cancel()
@@ -230,8 +234,9 @@ class DeliveryWorker:
         self._finished.append(Finished(claim, result, started))
         self._results_ready.set()
 
-    async def _record_loop(self, stop: asyncio.Event) -> None:
-        """Write results in batches; keep going after stop until everything is written."""
+    async def _record_loop(self, ended: asyncio.Event) -> None:
+        """Write results in batches; once the rounds have ended, until everything is
+        written."""
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
@@ -240,7 +245,7 @@ class DeliveryWorker:
                 await self._record(batch)
                 self._held.difference_update(item.claim.delivery.id for item in batch)
                 self._wakeup.notify()  # the next delivery of the same incident may go now
-            if stop.is_set() and not self._tasks and not self._finished:
+            if ended.is_set() and not self._tasks and not self._finished:
                 return
 
     async def _record(self, batch: list[Finished]) -> None:

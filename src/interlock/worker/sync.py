@@ -54,14 +54,18 @@ class SyncWorker:
         self.health = Health()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Sync until ``stop`` is set, then finish the jobs in flight and record them."""
+        """Sync until ``stop`` is set, then finish the jobs in flight and record them.
+        A round that fails ends this call too (after recording what finished), so its
+        supervisor sees the error and starts it again."""
         self._results_ready = asyncio.Event()
-        recorder = asyncio.create_task(self._record_loop(stop))
+        ended = asyncio.Event()
+        recorder = asyncio.create_task(self._record_loop(ended))
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks)
+            ended.set()
             self._results_ready.set()
             await recorder
 
@@ -92,9 +96,9 @@ class SyncWorker:
         finally:
             lane.queued -= 1
 
-    async def _record_loop(self, stop: asyncio.Event) -> None:
+    async def _record_loop(self, ended: asyncio.Event) -> None:
         """Record finished jobs in batches (one write transaction for all that finished
-        meanwhile); keep going after stop until everything is written."""
+        meanwhile); once the rounds have ended, until everything is written."""
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
@@ -105,5 +109,5 @@ class SyncWorker:
                                                             batch),
                                           "sync jobs", self.health, count=len(batch))
                 self._wakeup.notify()  # the next job of the same incident may be due now
-            if stop.is_set() and not self._tasks and not self._finished:
+            if ended.is_set() and not self._tasks and not self._finished:
                 return

@@ -256,6 +256,11 @@ class PayloadTemplate:
 
     def render(self, payload: Mapping[str, Any]) -> bytes:
         """The request body for ``payload``: JSON, at most OUTPUT_MAX bytes."""
+        return _json_body(self.render_text(payload).encode())
+
+    def render_text(self, payload: Mapping[str, Any]) -> str:
+        """The rendering as text, not checked to be JSON (a URL, a header value), under
+        the same budget and size limit as :meth:`render`."""
         variables = {**payload, "payload": payload, "range": _RangeBudget()}
         size, chunks = 0, []
         _BUDGET.start()
@@ -271,7 +276,7 @@ class PayloadTemplate:
             raise TemplateError(_describe(error)) from error
         finally:
             _BUDGET.active = False
-        return _json_body(b"".join(chunks))
+        return b"".join(chunks).decode()
 
 
 def _describe(error: Exception) -> str:

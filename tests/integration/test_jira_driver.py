@@ -28,7 +28,7 @@ from interlock.domain.incidents import Incident, Severity, Status, Visibility
 from interlock.domain.targets import parse_allowed_networks
 from interlock.ports.connector import ConnectorDriver, PullResult, PushResult, SyncContext
 from interlock.worker.tool_http import AiohttpToolHttp
-from tests.support.fake_jira import ALICE, BOB, BOT, FakeJira
+from tests.support.fake_jira import ALICE, BOB, BOT, FakeJira, Transition
 
 T = TypeVar("T")
 NOW = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
@@ -111,6 +111,12 @@ def comment_event(body: str, actor: str = "Dana") -> Event:
                  data={"comment": {"id": "tle_1", "body": body, "actor": actor}})
 
 
+def resolved_event() -> Event:
+    return Event(id="evt_2", type=EventType.INCIDENT_RESOLVED, occurred_at=NOW,
+                 origin=Origin(kind=OriginKind.API_KEY, name="ops", actor="Dana"),
+                 incident_id="inc_1", incident_version=3, data={})
+
+
 def acknowledged(current: Incident) -> Incident:
     transition = rules.acknowledge(current, NOW)
     assert transition is not None
@@ -144,8 +150,10 @@ def test_push_creates_the_issue_with_exactly_the_owned_fields(jira: FakeJira) ->
                  "content": [{"type": "text", "text": "Error rate above 5% on /pay."}]},
                 LINK_PARAGRAPH]},
             "priority": {"name": "High"},
-            "labels": ["interlock", "service:checkout", "team:payments_squad"],
+            "labels": ["interlock", "interlock-inc_1", "service:checkout",
+                       "team:payments_squad"],
         }}),
+        ("GET", "/rest/api/3/issue/OPS-1", None),
     ]
     assert result.link is not None
     assert (result.link.kind, result.link.external_id, result.link.url) == (
@@ -166,8 +174,8 @@ def test_a_private_incident_gives_jira_only_its_reference(jira: FakeJira) -> Non
         "issuetype": {"name": "Task"},
         "summary": "INC-7: private incident",
         "description": {"type": "doc", "version": 1, "content": [LINK_PARAGRAPH]},
-        "labels": ["interlock"],
-    }})]
+        "labels": ["interlock", "interlock-inc_1"],
+    }}), ("GET", "/rest/api/3/issue/OPS-1", None)]
     everything = json.dumps(sent(jira))
     for secret in ("Checkout", "Error rate", "payments", "High"):
         assert secret not in everything
@@ -203,7 +211,8 @@ def test_update_sends_only_owned_fields_that_changed(jira: FakeJira) -> None:
     result = harness.push(incident(title="Checkout fails for EU cards",
                                    severity=Severity.CRITICAL, labels={"service": "checkout"}))
     assert sent(jira) == [("PUT", "/rest/api/3/issue/OPS-1", {"fields": {
-        "priority": {"name": "Highest"}, "labels": ["interlock", "service:checkout"]}})]
+        "priority": {"name": "Highest"},
+        "labels": ["interlock", "interlock-inc_1", "service:checkout"]}})]
     assert result.summary == "updated priority, labels of Jira issue OPS-1"
 
 
@@ -230,7 +239,7 @@ def test_making_an_incident_private_redacts_the_issue(jira: FakeJira) -> None:
     assert sent(jira) == [("PUT", "/rest/api/3/issue/OPS-1", {"fields": {
         "summary": "INC-7: private incident",
         "description": {"type": "doc", "version": 1, "content": [LINK_PARAGRAPH]},
-        "labels": ["interlock"]}})]
+        "labels": ["interlock", "interlock-inc_1"]}})]
 
 
 # -- push: status ---------------------------------------------------------------------
@@ -244,6 +253,7 @@ def test_acknowledge_then_resolve_walks_the_workflow(jira: FakeJira) -> None:
     taken = acknowledged(opened)
     result = harness.push(taken)
     assert sent(jira) == [
+        ("GET", "/rest/api/3/issue/OPS-1", None),
         ("GET", "/rest/api/3/issue/OPS-1/transitions", None),
         ("POST", "/rest/api/3/issue/OPS-1/transitions", {"transition": {"id": "21"}}),
     ]
@@ -255,6 +265,7 @@ def test_acknowledge_then_resolve_walks_the_workflow(jira: FakeJira) -> None:
 
     harness.push(resolved(taken))
     assert sent(jira) == [
+        ("GET", "/rest/api/3/issue/OPS-1", None),
         ("GET", "/rest/api/3/issue/OPS-1/transitions", None),
         ("POST", "/rest/api/3/issue/OPS-1/transitions", {"transition": {"id": "31"}}),
     ]
@@ -270,26 +281,28 @@ def test_a_retried_push_finds_the_issue_already_moved(jira: FakeJira) -> None:
 
     harness.push(resolved(incident()))
 
-    assert sent(jira) == [
-        ("GET", "/rest/api/3/issue/OPS-1/transitions", None),
-        ("GET", "/rest/api/3/issue/OPS-1", None),
-    ]
-    assert jira.requests[1].query == {"fields": "status"}
+    assert sent(jira) == [("GET", "/rest/api/3/issue/OPS-1", None)]
+    assert jira.requests[0].query == {"fields": "status"}
     assert jira.status_of("OPS-1") == "Done"
 
 
-def test_no_transition_into_the_category_is_a_final_failure(jira: FakeJira) -> None:
+def test_no_way_into_the_category_fails_once_and_does_not_block_comments(
+        jira: FakeJira) -> None:
     harness = Harness(jira)
     harness.push(incident())
-    del jira.workflow["31"]
+    jira.workflow = {"21": Transition("In Progress", "10001")}  # no way to any done status
 
-    with pytest.raises(ToolFailed) as failure:
-        harness.push(resolved(incident()))
+    result = harness.push(resolved(incident()), resolved_event())
 
-    assert failure.value.retryable is False
-    assert "category 'done'" in failure.value.detail
-    assert "To Do" in failure.value.detail
-    assert jira.status_of("OPS-1") == "To Do"
+    assert result.failed is not None and result.failed.retryable is False
+    assert "category 'done'" in result.failed.detail
+    assert result.notes == [f"Jira issue OPS-1 was not moved: {result.failed.detail}"]
+    jira.forget_requests()
+    # The next push (a comment) is not held up, and does not try the same move again.
+    later = harness.push(resolved(incident()), comment_event("Root cause found."))
+    assert later.failed is None
+    assert [(method, path) for method, path, _ in sent(jira)] == [
+        ("POST", "/rest/api/3/issue/OPS-1/comment")]
 
 
 def test_a_new_issue_that_cannot_move_keeps_its_link(jira: FakeJira) -> None:
@@ -299,8 +312,8 @@ def test_a_new_issue_that_cannot_move_keeps_its_link(jira: FakeJira) -> None:
     result = harness.push(acknowledged(incident()))
 
     assert result.link is not None and result.link.external_id == "OPS-1"
-    assert result.link.state["seen"]["status"] == "triggered"  # the next push tries again
-    assert result.notes == ["Jira issue OPS-1 created"]
+    assert result.link.state["seen"]["status"] == "triggered"
+    assert result.notes[0] == "Jira issue OPS-1 created"
     # The job still fails, so it is retried (and a fixed workflow moves the issue).
     assert result.failed is not None and "category 'indeterminate'" in result.failed.detail
 
@@ -443,7 +456,7 @@ def test_changes_made_by_interlocks_own_account_are_flagged(jira: FakeJira) -> N
 
 def test_other_events_are_ignored_and_bad_json_is_a_bad_request(jira: FakeJira) -> None:
     harness = Harness(jira, account_id=BOT.account_id)
-    deleted = jira.signed({"webhookEvent": "jira:issue_deleted", "issue": {"key": "OPS-9"}})
+    deleted = jira.signed({"webhookEvent": "worklog_created", "issue": {"key": "OPS-9"}})
     notice = harness.driver.read_hook(harness.connector, deleted.headers, deleted.body, NOW)
     assert notice.external_id is None and notice.ignored
 

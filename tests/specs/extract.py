@@ -43,7 +43,7 @@ TRIMS: list[tuple[str, str, dict[str, list[str]]]] = [
 def trim(full: dict[str, Any], keep: dict[str, list[str]]) -> dict[str, Any]:
     paths = {path: {method: full["paths"][path][method] for method in methods}
              for path, methods in keep.items()}
-    for path, methods in keep.items():
+    for path in keep:
         shared = full["paths"][path].get("parameters")
         if shared:
             paths[path]["parameters"] = shared

@@ -90,6 +90,9 @@ class SyncContext:
     event: Event | None = None
     #: The incident's alerts, for connectors that act on them (silences).
     alerts: Sequence[Alert] = ()
+    #: Which attempt at this job this is (1 the first): after a failed one a create
+    #: may have happened with its answer lost, so a driver looks before creating again.
+    attempt: int = 1
 
     @property
     def mapping(self) -> FieldMapping:

@@ -21,15 +21,13 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from interlock.connectors.jira import adf, hooks
-from interlock.connectors.jira.api import JiraApi
+from interlock.connectors.jira import adf, hooks, push
+from interlock.connectors.jira.api import IssueGone, JiraApi
 from interlock.connectors.jira.pull import pull_issue
-from interlock.connectors.jira.workflow import move_to_category
 from interlock.domain.connectors import (
     Connector,
     FieldMapping,
@@ -38,13 +36,10 @@ from interlock.domain.connectors import (
     shows_in_tools,
 )
 from interlock.domain.errors import InvalidInput, ToolFailed
-from interlock.domain.events import Event, EventType
+from interlock.domain.events import Event
 from interlock.ports.connector import HookNotice, LinkWrite, PullResult, PushResult, SyncContext
 
 LINK_KIND = "jira_issue"
-#: Every issue Interlock creates carries this label, so people can find them in Jira.
-MARKER_LABEL = "interlock"
-LABEL_MAX = 255
 
 DEFAULT_MAPPING = FieldMapping(
     owners={"title": Owner.INTERLOCK, "summary": Owner.INTERLOCK,
@@ -57,23 +52,7 @@ DEFAULT_MAPPING = FieldMapping(
                   "info": "Lowest"},
 )
 
-#: Interlock field (the mapping's name) → the Jira field it is written to.
-_OWNED_FIELDS = (("title", "summary"), ("summary", "description"),
-                 ("severity", "priority"), ("labels", "labels"))
-
 _PROJECT_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-@dataclass
-class _Wanted:
-    """The issue fields an incident asks for, with how each is remembered in state."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-    remembered: dict[str, Any] = field(default_factory=dict)
-
-    def put(self, name: str, value: Any, remembered: Any) -> None:
-        self.values[name] = value
-        self.remembered[name] = remembered
 
 
 class JiraDriver:
@@ -132,11 +111,19 @@ class JiraDriver:
         if ctx.link is None:
             raise ToolFailed("there is no Jira issue for this incident to pull",
                              retryable=False)
+        if ctx.link.state.get("broken"):
+            return PullResult(summary=f"Jira issue {ctx.link.external_id} is gone "
+                                      f"({ctx.link.state['broken']}); nothing pulled")
         api = _api(ctx)
         own = hooks.own_account(ctx.connector)
         if own is None and ctx.mapping.pulls("comments"):
             own = str((await api.myself()).get("accountId") or "") or None
-        return await pull_issue(api, ctx.link, ctx.mapping, own)
+        try:
+            return await pull_issue(api, ctx.link, ctx.mapping, own)
+        except IssueGone as gone:
+            gave_up = _gone(api, ctx.link.external_id, {}, gone, [])
+            return PullResult(summary=gave_up.summary, link=gave_up.link,
+                              notes=gave_up.notes)
 
     def read_hook(self, connector: Connector, headers: Mapping[str, str], body: bytes,
                   now: datetime) -> HookNotice:
@@ -146,6 +133,10 @@ class JiraDriver:
         return 200, {"ok": ok, "message": message}
 
     async def _sync(self, ctx: SyncContext, *, with_comment: bool) -> PushResult:
+        if ctx.link is not None and ctx.link.state.get("broken"):
+            return PushResult(summary=f"Jira issue {ctx.link.external_id} is gone "
+                                      f"({ctx.link.state['broken']}); nothing pushed",
+                              skipped=True)
         api = _api(ctx)
         learned: dict[str, Any] = {}
         if hooks.own_account(ctx.connector) is None:
@@ -155,29 +146,48 @@ class JiraDriver:
         wanted = _wanted(ctx)
         done: list[str] = []
         notes: list[str] = []
-        if ctx.link is None:
-            key, state = await _create(api, ctx, wanted)
-            done.append(f"created Jira issue {key}")
-            notes.append(f"Jira issue {key} created")
-        else:
-            key, state = ctx.link.external_id, _copy(ctx.link.state)
-            changed = await _update(api, key, wanted, ctx.mapping, state)
-            if changed:
-                done.append(f"updated {', '.join(changed)} of Jira issue {key}")
+        key = ctx.link.external_id if ctx.link else ""
+        state = _copy(ctx.link.state) if ctx.link else {}
         failed: ToolFailed | None = None
         try:
-            moved = await _push_status(api, ctx, key, state)
-        except ToolFailed as error:
-            if ctx.link is not None:
+            if ctx.link is None:
+                # After a failed attempt the create may have happened with its answer
+                # lost (a timeout): look for that issue before making a second one.
+                found = await push.find_lost(api, ctx) if ctx.attempt > 1 else None
+                if found is None:
+                    key, state = await push.create(api, ctx, wanted)
+                    done.append(f"created Jira issue {key}")
+                    notes.append(f"Jira issue {key} created")
+                else:
+                    key, state = found
+                    done.append(f"found Jira issue {key}, created by an earlier attempt")
+                    notes.append(f"Jira issue {key} created (found again after its answer "
+                                 f"was lost)")
+                    await push.update(api, key, wanted, ctx.mapping, state)
+            else:
+                changed = await push.update(api, key, wanted, ctx.mapping, state)
+                if changed:
+                    done.append(f"updated {', '.join(changed)} of Jira issue {key}")
+            notes.extend(_shortened(ctx, wanted, created=ctx.link is None))
+            try:
+                moved = await push.push_status(api, ctx, key, state)
+            except IssueGone:
                 raise
-            # The issue exists now: losing its key would create a second one on retry.
-            # Keep the link and fail the job; seen.status still differs, so the retry
-            # moves it.
-            moved, failed = None, error
-        if moved:
-            done.append(f"moved Jira issue {key} to {moved}")
-        if with_comment and await _push_comment(api, ctx, key, state):
-            done.append(f"commented on Jira issue {key}")
+            except ToolFailed as error:
+                if error.retryable and ctx.link is not None:
+                    raise
+                # Kept going: a new issue's link must be written (a retry would make a
+                # second one), and a workflow that offers no way must not stop comments.
+                moved, failed = None, error
+                if not error.retryable:
+                    state["status_refused"] = ctx.incident.status.value
+                    notes.append(f"Jira issue {key} was not moved: {error.detail}")
+            if moved:
+                done.append(f"moved Jira issue {key} to {moved}")
+            if with_comment and await push.push_comment(api, ctx, key, state):
+                done.append(f"commented on Jira issue {key}")
+        except IssueGone as gone:
+            return _gone(api, key, state, gone, notes)
         summary = "; ".join(done) or f"Jira issue {key} already matches the incident"
         return PushResult(summary=summary, notes=notes, learned=learned, failed=failed,
                           link=LinkWrite(kind=LINK_KIND, external_id=key,
@@ -191,12 +201,13 @@ def _api(ctx: SyncContext) -> JiraApi:
                    credentials.get("email", ""), credentials.get("api_token", ""))
 
 
-def _wanted(ctx: SyncContext) -> _Wanted:
+def _wanted(ctx: SyncContext) -> push.Wanted:
     """The owned issue fields the incident asks for. A private incident gives only its
-    reference (in a redacted summary and the link back) and the marker label."""
+    reference (in a redacted summary and the link back) and the marker labels."""
     incident, mapping = ctx.incident, ctx.mapping
-    wanted = _Wanted()
-    summary = redacted_title(incident) if incident.is_private else incident.title
+    wanted = push.Wanted()
+    summary = push.summary_for(redacted_title(incident) if incident.is_private
+                               else incident.title)
     wanted.put("summary", summary, summary)
     link_line = [adf.link(f"Open {incident.reference} in Interlock", ctx.incident_url)]
     if incident.is_private or not incident.summary.strip():
@@ -208,91 +219,37 @@ def _wanted(ctx: SyncContext) -> _Wanted:
     priority = mapping.severity_for_tool(incident.severity)
     if priority and not incident.is_private:
         wanted.put("priority", {"name": priority}, priority)
-    labels = [MARKER_LABEL] if incident.is_private else _labels(incident.labels)
+    labels = push.labels_for(incident)
     wanted.put("labels", labels, labels)
     return wanted
 
 
-async def _create(api: JiraApi, ctx: SyncContext, wanted: _Wanted) -> tuple[str, dict[str, Any]]:
-    settings = ctx.connector.settings
-    fields: dict[str, Any] = {
-        "project": {"key": settings.get("project_key")},
-        "issuetype": {"name": settings.get("issue_type") or "Task"},
-        # Jira requires a summary even when the mapping gives the title to the tool.
-        "summary": wanted.values["summary"],
-    }
-    pushed = {"summary": wanted.remembered["summary"]}
-    for owner_name, jira_name in _OWNED_FIELDS[1:]:
-        if ctx.mapping.pushes(owner_name) and jira_name in wanted.values:
-            fields[jira_name] = wanted.values[jira_name]
-            pushed[jira_name] = wanted.remembered[jira_name]
-    created = await api.create_issue(fields)
-    initial = ctx.mapping.status_from_tool("new")
-    state: dict[str, Any] = {
-        "issue_id": str(created.get("id") or ""),
-        "pushed": pushed,
-        # A new issue starts in its workflow's initial status, in the "new" category.
-        "seen": {"status": initial.value if initial else None, "assignee": None},
-        "comments": [],
-    }
-    return str(created["key"]), state
+def _shortened(ctx: SyncContext, wanted: push.Wanted, *, created: bool) -> list[str]:
+    """A timeline note when the title went to Jira changed to fit its summary, said
+    when that summary is written (not on every push)."""
+    title = ctx.incident.title
+    summary = wanted.values["summary"]
+    if ctx.incident.is_private or summary == title:
+        return []
+    pushed = (ctx.link.state.get("pushed") or {}).get("summary") if ctx.link else None
+    if not created and pushed == summary:
+        return []
+    how = "put on one line" if len(" ".join(title.split())) <= push.SUMMARY_MAX \
+        else f"shortened to {push.SUMMARY_MAX} characters on one line"
+    return [f"The title was {how} for the Jira issue's summary (Jira allows one line of "
+            f"at most {push.SUMMARY_MAX} characters)"]
 
 
-async def _update(api: JiraApi, key: str, wanted: _Wanted, mapping: FieldMapping,
-                  state: dict[str, Any]) -> list[str]:
-    """PUT the owned fields that differ from what was last pushed; their Jira names."""
-    pushed: dict[str, Any] = dict(state.get("pushed") or {})
-    changed = [
-        jira_name for owner_name, jira_name in _OWNED_FIELDS
-        if mapping.pushes(owner_name) and jira_name in wanted.values
-        and pushed.get(jira_name) != wanted.remembered[jira_name]
-    ]
-    if changed:
-        await api.update_issue(key, {name: wanted.values[name] for name in changed})
-        pushed.update({name: wanted.remembered[name] for name in changed})
-    state["pushed"] = pushed
-    return changed
-
-
-async def _push_status(api: JiraApi, ctx: SyncContext, key: str, state: dict[str, Any]
-                       ) -> str | None:
-    """Move the issue to the incident's status category if Interlock has not already
-    written or read that status; the name of the status it moved to, if it moved."""
-    seen: dict[str, Any] = dict(state.get("seen") or {})
-    state["seen"] = seen
-    status = ctx.incident.status
-    if not ctx.mapping.pushes("status") or seen.get("status") == status.value:
-        return None
-    category = ctx.mapping.status_for_tool(status)
-    moved = await move_to_category(api, key, category) if category else None
-    seen["status"] = status.value
-    return moved
-
-
-async def _push_comment(api: JiraApi, ctx: SyncContext, key: str, state: dict[str, Any]
-                        ) -> bool:
-    event = ctx.event
-    if (event is None or event.type is not EventType.INCIDENT_COMMENT_ADDED
-            or not ctx.mapping.pushes("comments") or ctx.incident.is_private):
-        return False
-    comment = event.data.get("comment") or {}
-    body = str(comment.get("body") or "").strip()
-    if not body:
-        return False
-    actor = comment.get("actor") or "Interlock"
-    created = await api.add_comment(key, adf.from_text(f"{actor}: {body}"))
-    known = [str(item) for item in state.get("comments") or []]
-    if created.get("id") is not None:
-        known.append(str(created["id"]))
-    state["comments"] = known
-    return True
-
-
-def _labels(labels: Mapping[str, str]) -> list[str]:
-    """Jira labels cannot hold spaces and are at most 255 characters."""
-    made = {re.sub(r"\s+", "_", f"{name}:{value}".strip())[:LABEL_MAX]
-            for name, value in labels.items()}
-    return [MARKER_LABEL, *sorted(made - {MARKER_LABEL, ""})]
+def _gone(api: JiraApi, key: str, state: dict[str, Any], gone: IssueGone, notes: list[str]
+          ) -> PushResult:
+    """The issue answers 404: the link is marked broken and nothing is sent again."""
+    reason = "deleted in Jira, or no longer visible to Interlock's account"
+    return PushResult(
+        summary=f"Jira issue {key} is gone ({reason}); Interlock stops pushing to it",
+        notes=[*notes, f"Jira issue {key} was {reason}; changes are no longer sent to it"],
+        failed=gone,
+        link=LinkWrite(kind=LINK_KIND, external_id=key, url=api.browse_url(key),
+                       state={**state, "broken": reason}))
 
 
 def _digest(document: Mapping[str, Any]) -> str:

@@ -33,12 +33,17 @@ from interlock.domain.connectors import (
     Outcome,
     SyncJob,
 )
-from interlock.domain.errors import InterlockError, StoreUnavailable, ToolFailed
+from interlock.domain.errors import (
+    InterlockError,
+    StoreUnavailable,
+    ToolCredentialsRefused,
+    ToolFailed,
+)
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Incident, Status
-from interlock.domain.retry import RetryPolicy
+from interlock.domain.retry import RETRY_AFTER_CAP, RetryPolicy
 from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.connector import (
@@ -62,6 +67,8 @@ RECONCILE_AFTER_RESOLVED = timedelta(days=1)
 RECONCILE_BATCH = 200
 #: Most alerts handed to a driver (a silence needs their common labels, not all).
 ALERTS_FOR_DRIVER = 500
+#: How long a rate-limited job waits when the tool gave no Retry-After.
+THROTTLED_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,11 @@ class SyncService:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    def pace(self, kind: str) -> float:
+        """Seconds between the starts of one connector's jobs, as its driver says its
+        tool's rate limit needs (0: no pacing)."""
+        return float(getattr(self._drivers.get(kind), "pace", 0.0) or 0.0)
 
     def incident_url(self, incident: Incident) -> str:
         return f"{self._base_url}/incidents/{incident.reference}"
@@ -266,7 +278,7 @@ class SyncService:
         context = SyncContext(
             connector=work.connector, incident=work.incident, link=work.link, http=recorder,
             now=started, incident_url=self.incident_url(work.incident), event=work.event,
-            alerts=work.alerts,
+            alerts=work.alerts, attempt=work.job.attempts + 1,
         )
         result: PushResult | PullResult | None = None
         try:
@@ -304,7 +316,8 @@ class SyncService:
                 outcome, activity = self._outcome(done, summary, now)
                 tx.sync_jobs.complete(owner, [outcome], now)
                 tx.connector_activity.append([activity])
-                learned = done.result.learned if isinstance(done.result, PushResult) else None
+                learned = _attention(work.connector, done.error, now, done.result.learned
+                                     if isinstance(done.result, PushResult) else None)
                 if activity.outcome is not Outcome.SKIPPED or learned:
                     tx.connectors.record_health(work.connector.id, at=now,
                                                 error=activity.error, learned=learned)
@@ -321,7 +334,8 @@ class SyncService:
             outcome, activity = self._outcome(failed, "", now)
             tx.sync_jobs.complete(owner, [outcome], now)
             tx.connector_activity.append([activity])
-            tx.connectors.record_health(work.connector.id, at=now, error=activity.error)
+            tx.connectors.record_health(work.connector.id, at=now, error=activity.error,
+                                        learned=_attention(work.connector, failed.error, now))
         log.info("sync job failed while applying", job=job.id, error=failed.error)
 
     def record_many(self, owner: str, batch: Sequence[JobDone]) -> None:
@@ -353,8 +367,9 @@ class SyncService:
                     outcome, activity = self._outcome(done, summary, now)
                     outcomes.append(outcome)
                     activities.append(activity)
-                    learned = (done.result.learned if isinstance(done.result, PushResult)
-                               else None)
+                    learned = _attention(done.work.connector, done.error, now,
+                                         done.result.learned
+                                         if isinstance(done.result, PushResult) else None)
                     before = health.get(done.work.connector.id, (None, None))
                     health[done.work.connector.id] = (activity.error, learned or before[1])
                 tx.sync_jobs.complete(owner, outcomes, now)
@@ -375,12 +390,27 @@ class SyncService:
         job = done.work.job
         error = done.error
         status, next_at = JobStatus.SUCCEEDED, None
+        if _throttled(error):
+            # The tool asked to slow down: try again after its Retry-After, without
+            # counting the attempt (the store adds one to the attempts given).
+            wait = error.retry_after if isinstance(error, ToolFailed) else None
+            next_at = now + min(timedelta(seconds=max(wait or THROTTLED_WAIT, 1.0)),
+                                RETRY_AFTER_CAP)
+            activity = self._activity(done, summary, now, next_at)
+            return (JobOutcome(dataclasses.replace(job, attempts=job.attempts - 1),
+                               JobStatus.PENDING, next_at, activity.error), activity)
         if error is not None:
             if error.retryable:
                 retry_after = error.retry_after if isinstance(error, ToolFailed) else None
                 next_at = self._policy.after_failure(job.attempts + 1, now,
                                                      retry_after).next_attempt_at
             status = JobStatus.PENDING if next_at else JobStatus.FAILED
+        activity = self._activity(done, summary, now, next_at)
+        return JobOutcome(job, status, next_at, activity.error), activity
+
+    def _activity(self, done: JobDone, summary: str, now: datetime,
+                  next_at: datetime | None) -> Activity:
+        job, error = done.work.job, done.error
         outcome = Outcome.SUCCEEDED if error is None else Outcome.FAILED
         said_skip = isinstance(done.result, PushResult) and done.result.skipped
         if error is None and (said_skip or (not done.calls and not summary)):
@@ -393,7 +423,7 @@ class SyncService:
             incident_id=job.incident_id, job_id=job.id, attempt=job.attempts + 1,
             calls=done.calls, error=error.detail if error else None, next_attempt_at=next_at,
         )
-        return JobOutcome(job, status, next_at, activity.error), activity
+        return activity
 
     def _apply(self, tx: Transaction, done: JobDone, now: datetime) -> str:
         work, result = done.work, done.result
@@ -470,6 +500,27 @@ class SyncService:
                 applied.append(f"comment from {comment.author}")
         state = {**link.state, "seen": seen, "comments": sorted(known)}
         return dataclasses.replace(link, state=state, updated_at=self._clock.now()), applied
+
+
+def _throttled(error: InterlockError | None) -> bool:
+    """A rate limit (HTTP 429): not a failed attempt, only a later one."""
+    return isinstance(error, ToolFailed) and error.status_code == 429
+
+
+def _attention(connector: Connector, error: InterlockError | None, now: datetime,
+               learned: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """What to merge into the connector's state about credentials the tool refused:
+    ``needs_attention`` set (since the first refusal) on a refusal, cleared by the next
+    success, so health shows a person must act instead of a stream of failures."""
+    merged = dict(learned or {})
+    current = connector.state.get("needs_attention")
+    if isinstance(error, ToolCredentialsRefused):
+        since = current.get("since") if isinstance(current, Mapping) else None
+        merged["needs_attention"] = {"since": since or now.isoformat(),
+                                     "reason": error.detail}
+    elif error is None and current:
+        merged["needs_attention"] = None
+    return merged or None
 
 
 def _commands_to(status: Status) -> list[Any]:

@@ -17,7 +17,7 @@ later push with ``message_not_found``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -37,6 +37,8 @@ from interlock.ports.connector import (
 )
 
 DEFAULT_API_BASE = "https://slack.com/api"
+#: How far before the incident's creation a lost card is looked for.
+LOOK_BACK = timedelta(minutes=5)
 
 
 class SlackDriver:
@@ -46,6 +48,10 @@ class SlackDriver:
     link_kind: ClassVar[str] = "slack_message"
     reconciles: ClassVar[bool] = False
     uses_alerts: ClassVar[bool] = False
+    #: Seconds between the starts of this connector's jobs: chat.postMessage allows
+    #: about one message a second per channel (https://api.slack.com/methods/
+    #: chat.postMessage#rate_limiting), and a push posts at most one.
+    pace: ClassVar[float] = 1.0
     defaults: ClassVar[Mapping[str, Any]] = {"channel": None, "api_base": DEFAULT_API_BASE}
     required_credentials: ClassVar[tuple[str, ...]] = ("bot_token", "signing_secret")
     default_mapping: ClassVar[FieldMapping] = FieldMapping(owners={
@@ -139,7 +145,18 @@ class SlackDriver:
             raise ToolFailed("the Slack connector has no channel (settings.channel)",
                              retryable=False)
         card = cards.card(ctx.incident, ctx.incident_url)
-        channel, ts = await _api(ctx).post_message(target, card.text, blocks=card.blocks)
+        api = _api(ctx)
+        if ctx.attempt > 1 and not reposted:
+            found = await _lost_card(api, ctx, target)
+            if found is not None:
+                await api.update(target, found, card.text, card.blocks)
+                return PushResult(
+                    summary=f"found the card of {ctx.incident.reference} in Slack channel "
+                            f"{target}, posted by an earlier attempt",
+                    link=_link(target, found, ctx.incident),
+                    notes=(f"Posted to Slack channel {target}",))
+        channel, ts = await api.post_message(target, card.text, blocks=card.blocks,
+                                             incident_id=ctx.incident.id)
         note = (f"The Slack card was deleted; posted a new one to Slack channel {channel}"
                 if reposted else f"Posted to Slack channel {channel}")
         return PushResult(summary=f"posted {ctx.incident.reference} to Slack channel "
@@ -151,6 +168,19 @@ _MISSING = {
     "bot_token": "required: the app's Bot User OAuth Token (xoxb-…), with chat:write",
     "signing_secret": "required: the app's Signing Secret, to verify Slack's requests",
 }
+
+
+async def _lost_card(api: SlackWebApi, ctx: SyncContext, channel: str) -> str | None:
+    """The card an earlier attempt may have posted before its answer was lost (a
+    timeout), found in the channel's history by its metadata. Without the
+    channels:history scope (or in a channel it cannot read) the search is skipped."""
+    since = ctx.incident.created_at - LOOK_BACK
+    try:
+        return await api.find_card(channel, ctx.incident.id, since.timestamp())
+    except SlackApiError as error:
+        if error.error in ("missing_scope", "not_in_channel"):
+            return None
+        raise
 
 
 def _api(ctx: SyncContext) -> SlackWebApi:

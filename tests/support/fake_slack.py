@@ -94,6 +94,8 @@ class FakeSlack(LoopbackServer):
         self.slow_post = 0.0
         self.checker = specs.Checker(specs.slack())
         self._posted: dict[str, list[float]] = {}
+        #: How many 429s the channel limit answered.
+        self.rate_limited_answers = 0
         self._sequence = 0
         self._lock = threading.Lock()
 
@@ -170,6 +172,7 @@ class FakeSlack(LoopbackServer):
             if delay:
                 await asyncio.sleep(delay)
             if answer.get("error") == "ratelimited":
+                self.rate_limited_answers += 1
                 response = web.json_response(answer, status=429, headers={
                     "Retry-After": str(self.retry_after)})
             else:

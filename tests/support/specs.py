@@ -312,7 +312,7 @@ def _form_problems(form: Mapping[str, Any], extra: frozenset[str],
         if name in ("blocks", "attachments") and isinstance(value, list):
             continue
         if not _fits(param, value):
-            problems.append(f"argument {name}={value!r} is not a {_type_of(param)}")
+            problems.append(f"argument {name}={value!r} is not of type {_type_of(param)}")
     for name, param in form.items():
         if param.get("required") and name not in body:
             problems.append(f"required argument {name!r} is missing")

@@ -209,7 +209,7 @@ class Checker:
             if name not in in_query and name not in extra:
                 problems.append(f"query parameter {name!r} is not declared")
             elif name in in_query and not _fits(in_query[name], value):
-                problems.append(f"query parameter {name}={value!r} is not a "
+                problems.append(f"query parameter {name}={value!r} is not of type "
                                 f"{_type_of(in_query[name])}")
         for name, param in in_query.items():
             if param.get("required") and name not in query and name != "token":

@@ -12,7 +12,7 @@ import dataclasses
 
 import pytest
 
-from interlock.domain.connectors import FieldMapping
+from interlock.domain.connectors import FieldMapping, Owner
 from interlock.domain.errors import ToolCredentialsRefused, ToolFailed
 from interlock.domain.incidents import Status
 from tests.support.fake_jira import BOT, CLASSIC_WORKFLOW, FakeJira
@@ -228,3 +228,16 @@ def test_an_unrelated_push_does_not_undo_a_move_made_in_jira(jira: FakeJira) -> 
 
 def _never() -> object:
     raise AssertionError("no link")
+
+
+def test_a_new_issue_carries_interlocks_labels_even_when_jira_owns_labels(
+        jira: FakeJira) -> None:
+    harness = Harness(jira, account_id=BOT.account_id)
+    mapping = harness.connector.mapping
+    harness.connector = dataclasses.replace(harness.connector, mapping=FieldMapping(
+        owners={**mapping.owners, "labels": Owner.TOOL}, status_out=mapping.status_out,
+        status_in=mapping.status_in, severity_out=mapping.severity_out))
+
+    harness.push(incident())
+
+    assert jira.issues["OPS-1"].fields["labels"] == ["interlock", "interlock-inc_1"]

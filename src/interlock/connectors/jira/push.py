@@ -89,6 +89,9 @@ async def create(api: JiraApi, ctx: SyncContext, wanted: Wanted) -> tuple[str, d
         if ctx.mapping.pushes(owner_name) and jira_name in wanted.values:
             fields[jira_name] = wanted.values[jira_name]
             pushed[jira_name] = wanted.remembered[jira_name]
+    # Even when Jira owns the labels, a new issue carries Interlock's two, so a retried
+    # create can find it (find_lost) and people can find Interlock's issues.
+    fields.setdefault("labels", [MARKER_LABEL, incident_label(ctx.incident)])
     created = await api.create_issue(fields)
     key = str(created["key"])
     # The workflow's initial status need not be in the "new" category (a service desk

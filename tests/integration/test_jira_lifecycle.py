@@ -101,7 +101,7 @@ def test_a_long_title_with_newlines_becomes_a_summary_jira_takes(jira: FakeJira)
 def test_a_retry_after_a_lost_create_answer_finds_the_issue(jira: FakeJira) -> None:
     harness = Harness(jira, account_id=BOT.account_id)
     harness.timeout = 1.0
-    jira.slow_create = 2.0  # Jira creates the issue; its answer comes after our timeout
+    jira.slow_create = 1.3  # Jira creates the issue; its answer comes after our timeout
 
     with pytest.raises(ToolFailed) as lost:
         harness.push(incident())

@@ -126,7 +126,7 @@ def _push_attempt(slack: FakeSlack, attempt: int, timeout: float) -> PushResult:
 
 
 def test_a_retry_after_a_lost_post_answer_finds_the_card(slack: FakeSlack) -> None:
-    slack.slow_post = 2.0  # Slack posts the card; its answer comes after our timeout
+    slack.slow_post = 1.3  # Slack posts the card; its answer comes after our timeout
     with pytest.raises(ToolFailed) as lost:
         _push_attempt(slack, 1, timeout=1.0)
     assert lost.value.retryable

@@ -161,6 +161,7 @@ class FakeJira(LoopbackServer):
         self.checker = specs.Checker(specs.jira())
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
+        self._slow_answers = 0
         self._ids = itertools.count(10000)
         self._numbers = itertools.count(1)
         self._deliveries = itertools.count(1)
@@ -175,6 +176,9 @@ class FakeJira(LoopbackServer):
         app.router.add_route("*", "/{tail:.*}", self._handle)
 
     def __exit__(self, kind: object, *rest: object) -> None:
+        give_up = time.monotonic() + 10
+        while self._slow_answers and time.monotonic() < give_up:  # let a late answer end
+            time.sleep(0.05)
         super().__exit__(kind, *rest)
         if kind is None and self.checker.violations:
             raise AssertionError("traffic the Jira Cloud REST API description forbids:\n"
@@ -315,7 +319,11 @@ class FakeJira(LoopbackServer):
             else:
                 response, delay = self._answer(request, body)
         if delay:
-            await asyncio.sleep(delay)
+            self._slow_answers += 1
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self._slow_answers -= 1
         self.checker.response(operation, response.status, dict(response.headers),
                               response.body if isinstance(response.body, bytes) else b"")
         return response

@@ -98,6 +98,7 @@ class FakeSlack(LoopbackServer):
         self.rate_limited_answers = 0
         self._sequence = 0
         self._lock = threading.Lock()
+        self._slow_answers = 0
 
     @property
     def api_base(self) -> str:
@@ -141,6 +142,9 @@ class FakeSlack(LoopbackServer):
         app.router.add_route("*", "/api/{method}", self._handle)
 
     def __exit__(self, kind: object, *rest: object) -> None:
+        give_up = time.monotonic() + 10
+        while self._slow_answers and time.monotonic() < give_up:  # let a late answer end
+            time.sleep(0.05)
         super().__exit__(kind, *rest)
         if kind is None and self.checker.violations:
             raise AssertionError("traffic the Slack Web API description forbids:\n"
@@ -170,7 +174,11 @@ class FakeSlack(LoopbackServer):
             answer, delay = self._answer(api_method, request.headers.get("Authorization"),
                                          body, dict(request.query))
             if delay:
-                await asyncio.sleep(delay)
+                self._slow_answers += 1
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self._slow_answers -= 1
             if answer.get("error") == "ratelimited":
                 self.rate_limited_answers += 1
                 response = web.json_response(answer, status=429, headers={

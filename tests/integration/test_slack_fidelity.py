@@ -172,9 +172,10 @@ def test_a_storm_is_posted_at_slacks_pace_without_rate_limits(
     assert time.monotonic() - started >= 7  # about one a second
 
 
-def _run_sync_worker(hub: Container, done: Callable[[], bool], deadline: float) -> None:
-    """The real sync worker on its own event loop until ``done()`` or the deadline."""
-    async def main() -> None:
+def _run_sync_worker(hub: Container, done: Callable[[], bool], deadline: float) -> float:
+    """The real sync worker on its own event loop until ``done()`` or the deadline; the
+    seconds it took to stop."""
+    async def main() -> float:
         http = AiohttpToolHttp(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
                                timeout=5)
         stop = asyncio.Event()
@@ -184,7 +185,27 @@ def _run_sync_worker(hub: Container, done: Callable[[], bool], deadline: float) 
         give_up = time.monotonic() + deadline
         while not done() and time.monotonic() < give_up:
             await asyncio.sleep(0.1)
+        stopping = time.monotonic()
         stop.set()
         await asyncio.wait_for(running, 30)
+        stopped_in = time.monotonic() - stopping
         await http.close()
-    asyncio.run(main())
+        return stopped_in
+    return asyncio.run(main())
+
+
+def test_stopping_does_not_wait_for_a_paced_lane(hub: Container, slack: FakeSlack) -> None:
+    """Jobs waiting their turn in Slack's lane are left to their leases at a stop, so
+    the worker stops at once instead of after a second per queued job."""
+    hub.connectors.create(ConnectorSpec(
+        name="slack", kind="slack", settings={"channel": CHANNEL, "api_base": slack.api_base},
+        credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET}))
+    declare_many(hub, 8)
+    while hub.deliveries.dispatch():
+        pass
+
+    stopped_in = _run_sync_worker(hub, lambda: len(slack.channels[CHANNEL]) >= 1,
+                                  deadline=10)
+
+    assert len(slack.channels[CHANNEL]) < 8
+    assert stopped_in < 3, f"the sync worker took {stopped_in:.1f} s to stop"

@@ -41,16 +41,22 @@ class _Lane:
         self.pace = pace
         self._next_start = 0.0
 
-    async def turn(self) -> None:
+    async def turn(self, stop: asyncio.Event) -> bool:
         """Wait until this lane may start its next job: ``pace`` seconds after the
-        previous one started."""
+        previous one started. False when the worker stops meanwhile: the job is left to
+        its lease, and runs again once the lease lapses, rather than holding up the stop."""
         if self.pace <= 0:
-            return
+            return True
         now = time.monotonic()
         start = max(now, self._next_start)
         self._next_start = start + self.pace
         if start > now:
-            await asyncio.sleep(start - now)
+            try:
+                await asyncio.wait_for(stop.wait(), start - now)
+            except TimeoutError:
+                return True
+            return False
+        return not stop.is_set()
 
 
 class SyncWorker:
@@ -66,12 +72,14 @@ class SyncWorker:
         self._next_reconcile = 0.0
         self._finished: list[JobDone] = []
         self._results_ready = asyncio.Event()
+        self._stop = asyncio.Event()
         #: Read by whoever supervises this worker (see worker.loops.Health).
         self.health = Health()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set, then finish the jobs in flight and record them."""
         self._results_ready = asyncio.Event()
+        self._stop = stop
         recorder = asyncio.create_task(self._record_loop(stop))
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
@@ -104,7 +112,8 @@ class SyncWorker:
     async def _run(self, work: JobWork, lane: _Lane) -> None:
         try:
             async with lane.slots:
-                await lane.turn()
+                if not await lane.turn(self._stop):
+                    return
                 done = await self._sync.run(work, self._http)
             self._finished.append(done)
             self._results_ready.set()

@@ -11,7 +11,9 @@
 * hooks: buttons and ``/incident`` become commands (see :mod:`.commands`).
 
 A card deleted by hand in Slack is posted again, with a note, rather than failing every
-later push with ``message_not_found``.
+later push with ``message_not_found``. A retried first post (the last one may have
+been posted with its answer lost to a timeout) first looks for that card in the
+channel's history, by its metadata, and adopts it instead of posting a second.
 """
 
 from __future__ import annotations

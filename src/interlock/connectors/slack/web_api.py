@@ -1,12 +1,16 @@
-"""The two Slack Web API methods Interlock calls, and how their failures are judged.
+"""The three Slack Web API methods Interlock calls, and how their failures are judged.
 
 Slack's Web API answers most failures with HTTP 200 and ``{"ok": false, "error":
 "channel_not_found"}``, so an HTTP status check alone would record a failed post as a
 success. Every answer is read: ``ok`` true is the only success. Whether a failure is
 worth retrying depends on the error code: rate limits and Slack's own transient errors
-pass, a wrong channel or a revoked token will not until a person fixes the connector.
+pass, a wrong channel or a revoked token will not until a person fixes the connector
+(a refused token is a ToolCredentialsRefused: the connector then needs attention).
 Rate-limited calls come back as HTTP 429 with ``Retry-After`` (seconds), which the
-retry schedule honours.
+sync queue waits out without counting an attempt.
+
+Cards carry message metadata (``interlock_incident`` with the incident id), which is
+how ``conversations.history`` finds a card whose post answer was lost.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from interlock.connectors.slack.cards import SECTION_MAX, card, fit
+from interlock.connectors.slack.web_api import SlackWebApi
 from interlock.domain.errors import ToolCredentialsRefused, ToolFailed
 from interlock.domain.events import EventType
 from interlock.domain.targets import parse_allowed_networks
@@ -70,7 +71,6 @@ def test_slack_refuses_an_oversized_section_with_invalid_blocks(slack: FakeSlack
     async def post() -> None:
         http = AiohttpToolHttp(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
         try:
-            from interlock.connectors.slack.web_api import SlackWebApi
             await SlackWebApi(http, slack.api_base, TOKEN).post_message(
                 CHANNEL, drawn.text, blocks=drawn.blocks)
         finally:
@@ -79,6 +79,20 @@ def test_slack_refuses_an_oversized_section_with_invalid_blocks(slack: FakeSlack
     with pytest.raises(ToolFailed) as refused:
         asyncio.run(post())
     assert "invalid_blocks" in refused.value.detail and not refused.value.retryable
+
+
+def test_a_message_over_slacks_length_is_refused_not_retried(slack: FakeSlack) -> None:
+    async def post() -> None:
+        http = AiohttpToolHttp(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
+        try:
+            await SlackWebApi(http, slack.api_base, TOKEN).post_message(CHANNEL, "x" * 40_001)
+        finally:
+            await http.close()
+
+    with pytest.raises(ToolFailed) as refused:
+        asyncio.run(post())
+    assert "msg_too_long" in refused.value.detail and not refused.value.retryable
+    assert slack.channels[CHANNEL] == []
 
 
 @pytest.mark.parametrize(("trouble", "hint"), [

@@ -7,6 +7,7 @@ Against FakeJira and FakeSlack (checked against the makers' API descriptions).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,10 @@ from fastapi.testclient import TestClient
 
 from interlock.clock import ManualClock
 from interlock.domain.keys import Scope
+from interlock.domain.targets import parse_allowed_networks
 from interlock.services.container import Container
+from interlock.services.sync import JobDone
+from interlock.worker.tool_http import AiohttpToolHttp
 from tests.conftest import make_key
 from tests.integration.test_console import _sign_in
 from tests.support.fake_jira import FakeJira, Webhook
@@ -199,3 +203,37 @@ def test_slack_needs_attention_when_its_token_expired(
     shown = _get(hub_client, admin, f"/connectors/{connector['id']}")
     assert "token_expired" in shown["needs_attention"]["reason"]
     assert shown["queue"]["pending"] == 0
+
+
+def _round_with_timeout(hub: Container, timeout: float) -> int:
+    """One sync round whose tool calls time out after ``timeout`` seconds."""
+    while hub.deliveries.dispatch():
+        pass
+    work = hub.sync.claim("test-sync", 100)
+
+    async def run_all() -> list[JobDone]:
+        http = AiohttpToolHttp(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
+                               timeout=timeout)
+        try:
+            return [await hub.sync.run(item, http) for item in work]
+        finally:
+            await http.close()
+
+    for done in asyncio.run(run_all()):
+        hub.sync.record("test-sync", done)
+    return len(work)
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice(
+        hub: Container, hub_client: TestClient, admin: dict[str, str], jira: FakeJira,
+        manual_clock: ManualClock) -> None:
+    _jira(hub_client, admin, jira)
+    jira.slow_create = 1.3  # created, but the answer comes after the 1 s timeout
+    incident = _declare(hub_client, admin)
+    assert _round_with_timeout(hub, 1.0) == 1
+    manual_clock.advance(timedelta(seconds=10))  # past the first retry (5 s ± 20 %)
+    sync_all(hub)
+
+    assert list(jira.issues) == ["OPS-1"]
+    [link] = _get(hub_client, admin, f"/incidents/{incident['id']}/links")["data"]
+    assert link["external_id"] == "OPS-1"

@@ -241,3 +241,15 @@ def test_a_new_issue_carries_interlocks_labels_even_when_jira_owns_labels(
     harness.push(incident())
 
     assert jira.issues["OPS-1"].fields["labels"] == ["interlock", "interlock-inc_1"]
+
+
+def test_a_pull_reads_a_large_issue_that_arrives_in_pieces(jira: FakeJira) -> None:
+    harness = Harness(jira, account_id=BOT.account_id)
+    harness.push(incident())
+    for number in range(40):
+        jira.comment_as("OPS-1", f"note {number}: " + "details " * 300)
+
+    pulled = harness.pull(incident())  # the answer is over 100 KB, sent 16 KB at a time
+
+    assert len(pulled.comments) == 40
+    assert pulled.comments[-1].body.startswith("note 39: details")

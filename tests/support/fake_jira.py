@@ -11,7 +11,8 @@ payloads in ``tests/fixtures/jira``.
 
 Every request and every answer is checked against Atlassian's own description of the
 API (tests/support/specs.py); what the description does not say is enforced here from
-Jira's documentation, cited where it is done. A test whose traffic breaks the contract
+Jira's documentation, cited where it is done. Answers over 16 KB arrive in 16 KB
+pieces, as over TLS. A test whose traffic breaks the contract
 fails when the fake stops.
 
 Use as ``with FakeJira() as jira:``; ``jira.url`` is the site's base URL.
@@ -95,6 +96,8 @@ ISSUE_TYPES = {"Task": "10001", "Bug": "10004"}
 #: characters: https://support.atlassian.com/jira-cloud-administration/docs/
 #: what-are-the-character-limits-in-jira-cloud/, and create/edit answer 400 otherwise).
 SUMMARY_MAX = 255
+#: Answers larger than this are sent in pieces of this size (a TLS record's largest).
+PIECE = 16 * 1024
 #: The JQL Interlock may send: project and label clauses joined by AND.
 _CLAUSE = re.compile(r'^\s*(project|labels)\s*=\s*"([^"]*)"\s*$')
 
@@ -301,7 +304,7 @@ class FakeJira(LoopbackServer):
 
     # -- the REST API ----------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw) if raw else None
@@ -324,9 +327,11 @@ class FakeJira(LoopbackServer):
                 await asyncio.sleep(delay)
             finally:
                 self._slow_answers -= 1
-        self.checker.response(operation, response.status, dict(response.headers),
-                              response.body if isinstance(response.body, bytes) else b"")
-        return response
+        sent = response.body if isinstance(response.body, bytes) else b""
+        self.checker.response(operation, response.status, dict(response.headers), sent)
+        if len(sent) <= PIECE:
+            return response
+        return await _in_pieces(request, response, sent)
 
     def _answer(self, request: web.Request, body: Any) -> tuple[web.Response, float]:
         if self.down:
@@ -568,6 +573,22 @@ class FakeJira(LoopbackServer):
             for name in ("groups", "applicationRoles", "expand", "locale"):
                 user.pop(name, None)
         return user
+
+
+async def _in_pieces(request: web.Request, response: web.Response, body: bytes
+                     ) -> web.StreamResponse:
+    """A large answer as it comes over TLS: in records of at most 16 KB (RFC 8446,
+    section 5.1), the next one a moment later, so a client that reads only what has
+    arrived gets a cut body."""
+    streamed = web.StreamResponse(status=response.status, headers={
+        "Content-Type": response.headers.get("Content-Type", "application/json")})
+    streamed.enable_chunked_encoding()
+    await streamed.prepare(request)
+    for start in range(0, len(body), PIECE):
+        await streamed.write(body[start:start + PIECE])
+        await asyncio.sleep(0.01)
+    await streamed.write_eof()
+    return streamed
 
 
 def _is_adf(value: Any) -> bool:

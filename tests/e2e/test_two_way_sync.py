@@ -67,16 +67,16 @@ def test_alert_to_jira_and_slack_and_back(database_url: str, tmp_path: Path) -> 
                 api.get("/api/v1/incidents").json()["data"]), None), "incident declared")
 
             # 2. A Jira issue is created and a Slack card posted.
-            eventually(lambda: jira.issues and slack.channels["C123"] and idle(),
+            eventually(lambda: jira.issues and slack.channels["C0INCIDENT"] and idle(),
                        "issue created and card posted")
             [issue] = jira.issues.values()
             assert issue.fields["summary"] == incident["title"]
             assert issue.fields["priority"] == "Highest"
-            [card] = slack.channels["C123"]
+            [card] = slack.channels["C0INCIDENT"]
             assert incident["reference"] in card.text
             links = api.get(f"/api/v1/incidents/{incident['id']}/links").json()["data"]
             assert {link["kind"]: link["external_id"] for link in links} == {
-                "jira_issue": issue.key, "slack_message": f"C123:{card.ts}"}
+                "jira_issue": issue.key, "slack_message": f"C0INCIDENT:{card.ts}"}
 
             # 3. Someone presses "Acknowledge" on the card; Slack wants an answer in 3 s.
             slack.clear()
@@ -105,7 +105,7 @@ def test_alert_to_jira_and_slack_and_back(database_url: str, tmp_path: Path) -> 
             assert [method for method, _ in slack.calls()] == ["chat.update"]
             [(_, update)] = slack.calls()
             assert update["ts"] == card.ts and "acknowledged" in update["text"]
-            assert not any(reply for message in slack.channels["C123"]
+            assert not any(reply for message in slack.channels["C0INCIDENT"]
                            for reply in message.replies
                            if "cknowledged" in reply.text)
             timeline = api.get(f"/api/v1/incidents/{incident['id']}/timeline").json()["data"]
@@ -153,7 +153,7 @@ def _connect(api: httpx.Client, alertmanager: RunningAlertmanager, jira: FakeJir
         "jira": {"settings": {"base_url": jira.url, "project_key": "OPS"},
                  "credentials": {"email": jira.email, "api_token": jira.api_token,
                                  "webhook_secret": jira.webhook_secret}},
-        "slack": {"settings": {"channel": "C123", "api_base": slack.api_base},
+        "slack": {"settings": {"channel": "C0INCIDENT", "api_base": slack.api_base},
                   "credentials": {"bot_token": TOKEN, "signing_secret": SIGNING_SECRET}},
     }
     made = {}

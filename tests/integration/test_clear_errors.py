@@ -98,7 +98,7 @@ def test_deeply_nested_signed_jira_webhook_is_400_and_not_recorded(
 def test_deeply_nested_signed_slack_interaction_is_400(
         hub_client: TestClient, admin_key: dict[str, str], slack: FakeSlack) -> None:
     connector = _connector(hub_client, admin_key, "slack",
-                           settings={"channel": "C123", "api_base": slack.api_base},
+                           settings={"channel": "C0INCIDENT", "api_base": slack.api_base},
                            credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
     body = b"payload=" + b"%5B" * 5_000 + b"%5D" * 5_000
     response = hub_client.post(f"/hooks/{connector['id']}", content=body,

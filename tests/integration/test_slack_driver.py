@@ -58,7 +58,8 @@ DRIVER = SlackDriver()
 def connector(slack: FakeSlack, **settings: Any) -> Connector:
     return Connector(
         id="con_slack", name="Slack", kind="slack",
-        settings={**PLUGIN.default_settings(), "channel": "C123", "api_base": slack.api_base,
+        settings={**PLUGIN.default_settings(), "channel": "C0INCIDENT",
+                  "api_base": slack.api_base,
                   **settings},
         credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET},
         mapping=PLUGIN.default_mapping, filter=None, enabled=True,
@@ -143,7 +144,7 @@ def test_first_push_posts_the_card_and_links_the_message(slack: FakeSlack) -> No
     result = push(conn, current, event(EventType.INCIDENT_CREATED, current))
 
     assert slack.calls() == [("chat.postMessage", {
-        "channel": "C123",
+        "channel": "C0INCIDENT",
         "text": "INC-4: Checkout database down (triggered, high)",
         "blocks": [
             {"type": "header",
@@ -162,16 +163,18 @@ def test_first_push_posts_the_card_and_links_the_message(slack: FakeSlack) -> No
                 {"type": "mrkdwn", "text": f"<{URL}|Open INC-4 in Interlock>"}]},
             {"type": "actions", "elements": [ACKNOWLEDGE, RESOLVE]},
         ],
+        "metadata": {"event_type": "interlock_incident",
+                     "event_payload": {"incident_id": INCIDENT_ID}},
     })]
     request = slack.requests[0]
     assert request.method == "POST"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     assert result.link == LinkWrite(
-        kind="slack_message", external_id=f"C123:{CARD_TS}", url=None,
-        state={"channel": "C123", "ts": CARD_TS})
-    assert result.notes == ("Posted to Slack channel C123",)
-    assert [message.ts for message in slack.channels["C123"]] == [CARD_TS]
+        kind="slack_message", external_id=f"C0INCIDENT:{CARD_TS}", url=None,
+        state={"channel": "C0INCIDENT", "ts": CARD_TS})
+    assert result.notes == ("Posted to Slack channel C0INCIDENT",)
+    assert [message.ts for message in slack.channels["C0INCIDENT"]] == [CARD_TS]
 
 
 def test_buttons_follow_the_status() -> None:
@@ -197,6 +200,7 @@ def test_text_from_people_cannot_ping_or_link() -> None:
 
 
 def test_each_change_updates_the_card_in_place_and_replies_once(slack: FakeSlack) -> None:
+    slack.burst = 20  # nine changes back to back, faster than the worker would send them
     conn = connector(slack)
     current = incident()
     link = posted_card(slack, conn, current)
@@ -212,12 +216,12 @@ def test_each_change_updates_the_card_in_place_and_replies_once(slack: FakeSlack
         result = push(conn, current, pushed, link)
         drawn = card(current, URL)
         assert slack.calls() == [
-            ("chat.update", {"channel": "C123", "ts": CARD_TS, "text": drawn.text,
+            ("chat.update", {"channel": "C0INCIDENT", "ts": CARD_TS, "text": drawn.text,
                              "blocks": drawn.blocks}),
-            ("chat.postMessage", {"channel": "C123", "text": line, "thread_ts": CARD_TS}),
+            ("chat.postMessage", {"channel": "C0INCIDENT", "text": line, "thread_ts": CARD_TS}),
         ]
         assert result.link is not None
-        assert result.link.external_id == f"C123:{CARD_TS}"
+        assert result.link.external_id == f"C0INCIDENT:{CARD_TS}"
         expected_lines.append(line)
 
     step(rules.acknowledge(current, NOW), "Acknowledged by alice (via API)")
@@ -234,7 +238,7 @@ def test_each_change_updates_the_card_in_place_and_replies_once(slack: FakeSlack
     step(rules.reopen(current, NOW), "Reopened", SYSTEM)
     step(rules.acknowledge(current, NOW), "Acknowledged by bob (via Jira)", bob_in_jira)
 
-    [message] = slack.channels["C123"]
+    [message] = slack.channels["C0INCIDENT"]
     assert message.ts == CARD_TS
     assert message.blocks == card(current, URL).blocks
     assert [reply.text for reply in message.replies] == expected_lines
@@ -257,26 +261,26 @@ def test_refresh_redraws_the_card_without_a_thread_reply(slack: FakeSlack) -> No
     result = run(lambda http: DRIVER.refresh(context(conn, current, http, link=link)))
 
     drawn = card(current, URL)
-    assert slack.calls() == [("chat.update", {"channel": "C123", "ts": CARD_TS,
+    assert slack.calls() == [("chat.update", {"channel": "C0INCIDENT", "ts": CARD_TS,
                                               "text": drawn.text, "blocks": drawn.blocks})]
     assert drawn.blocks[-1]["elements"] == [RESOLVE]
-    assert slack.message("C123", CARD_TS).replies == []
-    assert result.link is not None and result.link.external_id == f"C123:{CARD_TS}"
+    assert slack.message("C0INCIDENT", CARD_TS).replies == []
+    assert result.link is not None and result.link.external_id == f"C0INCIDENT:{CARD_TS}"
 
 
 def test_a_card_deleted_in_slack_is_posted_again(slack: FakeSlack) -> None:
     conn, current = connector(slack), incident()
     link = posted_card(slack, conn, current)
-    slack.delete("C123", CARD_TS)
+    slack.delete("C0INCIDENT", CARD_TS)
     current, pushed = happened(rules.acknowledge(current, NOW))
 
     result = push(conn, current, pushed, link)
 
     assert [name for name, _ in slack.calls()] == ["chat.update", "chat.postMessage"]
     assert result.link is not None
-    assert result.link.external_id == "C123:1700000000.000200"
+    assert result.link.external_id == "C0INCIDENT:1700000000.000200"
     assert result.notes == ("The Slack card was deleted; posted a new one to Slack channel "
-                            "C123",)
+                            "C0INCIDENT",)
 
 
 def test_a_private_incident_is_redacted_in_every_request(slack: FakeSlack) -> None:
@@ -303,7 +307,7 @@ def test_a_private_incident_is_redacted_in_every_request(slack: FakeSlack) -> No
     for secret in ("Checkout", "CFO", "Primary is not", "checkout-db", "payments", "prod",
                    "secret body", "alice", "mallory", "High", "high"):
         assert secret not in sent
-    [message] = slack.channels["C123"]
+    [message] = slack.channels["C0INCIDENT"]
     assert message.text == "INC-4: private incident (resolved)"
     assert message.blocks is not None
     assert message.blocks[0]["text"]["text"] == "INC-4: private incident"
@@ -365,7 +369,7 @@ def test_slack_unavailable_is_retried(slack: FakeSlack) -> None:
 
 
 def test_check_names_each_unusable_field() -> None:
-    PLUGIN.validated({"channel": "C123", "api_base": "https://slack.com/api"},
+    PLUGIN.validated({"channel": "C0INCIDENT", "api_base": "https://slack.com/api"},
                      {"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
     with pytest.raises(InvalidInput) as caught:
         PLUGIN.validated({"channel": " ", "api_base": "ftp://slack.com"},

@@ -58,7 +58,7 @@ def _jira(client: TestClient, admin: dict[str, str], jira: FakeJira, **extra: An
 
 def _slack(client: TestClient, admin: dict[str, str], slack: FakeSlack) -> dict[str, Any]:
     return _connector(client, admin, "slack",
-                      settings={"channel": "C123", "api_base": slack.api_base},
+                      settings={"channel": "C0INCIDENT", "api_base": slack.api_base},
                       credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
 
 
@@ -210,7 +210,7 @@ def test_jira_down_for_an_hour_catches_up_and_slack_is_not_held_up(
     incident = _declare(hub_client, admin)
     hub_client.post(f"/api/v1/incidents/{incident['id']}/acknowledge", headers=admin)
     sync_all(hub)
-    assert slack.channels["C123"]  # Slack went on without waiting for Jira
+    assert slack.channels["C0INCIDENT"]  # Slack went on without waiting for Jira
     for _ in range(12):  # an hour, five minutes at a time
         manual_clock.advance(timedelta(minutes=5))
         sync_all(hub)
@@ -340,7 +340,7 @@ def test_slack_acts_only_on_incidents_shared_with_it_and_never_on_private_ones(
     included, and "no incident INC-99999" against success told which ones exist."""
     connector = _connector(
         hub_client, admin, "slack", filter={"service": ["checkout"]},
-        settings={"channel": "C123", "api_base": slack.api_base},
+        settings={"channel": "C0INCIDENT", "api_base": slack.api_base},
         credentials={"bot_token": TOKEN, "signing_secret": SIGNING_SECRET})
     shared = _declare(hub_client, admin, service="checkout")
     private = _declare(hub_client, admin, service="checkout", visibility="private",

@@ -92,3 +92,19 @@ def test_a_push_does_not_claim_a_status_the_tool_owns() -> None:
 def test_comment_ids_written_twice_are_remembered_once() -> None:
     state = state_after_push(BOTH, {"comments": ["c1"]}, incident(), ["c1", "c2"])
     assert state["comments"] == ["c1", "c2"]
+
+
+def test_a_status_the_driver_says_the_tool_shows_is_seen_instead_of_the_incidents() -> None:
+    # A new Jira issue whose workflow starts in "Waiting for support" (in progress).
+    state = state_after_push(BOTH, {}, incident(), shown=Status.ACKNOWLEDGED)
+    assert state["seen"] == {"status": "acknowledged"}
+    assert decide_pull(BOTH, state, PulledState(status=Status.ACKNOWLEDGED)).status is None
+
+
+def test_a_push_that_failed_remembers_its_comments_but_claims_no_status() -> None:
+    # A refused workflow move, then the comment the same push still wrote.
+    state = state_after_push(BOTH, {"seen": {"status": "triggered"}},
+                             incident(Status.RESOLVED), ["c9"], succeeded=False)
+    assert state == {"seen": {"status": "triggered"}, "comments": ["c9"]}
+    decision = decide_pull(BOTH, state, PulledState(comment_ids=["c9"]))
+    assert decision.new_comments == ()

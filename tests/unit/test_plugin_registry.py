@@ -24,6 +24,13 @@ def test_the_built_in_kinds_are_registered_by_entry_points() -> None:
                                      "generic"}
 
 
+def test_rate_limited_kinds_publish_their_pace() -> None:
+    plugins = registry.plugins()
+    assert plugins["slack"].pace == 1.0  # chat.postMessage: about 1 message/s
+    assert plugins["jira"].pace == 0.2
+    assert plugins["alertmanager"].pace is None
+
+
 def test_a_kind_registered_twice_stops_the_start_naming_both() -> None:
     with pytest.raises(PluginError) as caught:
         registry.plugins([entry("jira", "interlock.connectors.jira.plugin:PLUGIN"),

@@ -59,6 +59,10 @@ class ConnectorOut(BaseModel):
     last_error: str | None
     last_error_at: datetime | None
     failing_since: datetime | None
+    needs_attention: dict[str, Any] | None = Field(
+        None, description="Set while the tool refuses the connector's credentials (an "
+        "expired or revoked token): {since, reason}. Nothing passes until they are "
+        "replaced; the next success clears it.")
     queue: dict[str, int] | None = None
     created_at: datetime
     updated_at: datetime

@@ -141,6 +141,7 @@ def connector_view(app: Container, connector: Connector, *, queue: bool = True
         "last_error": connector.last_error,
         "last_error_at": rfc3339(connector.last_error_at),
         "failing_since": rfc3339(connector.failing_since),
+        "needs_attention": connector.state.get("needs_attention") or None,
         "queue": app.connectors.queue(connector.id) if queue else None,
         "created_at": rfc3339(connector.created_at),
         "updated_at": rfc3339(connector.updated_at),

@@ -131,6 +131,15 @@ class ToolFailed(InterlockError):
         self.status_code = status_code
 
 
+class ToolCredentialsRefused(ToolFailed):
+    """The tool refused the connector's credentials (an expired or revoked token, a
+    deleted app). Retrying cannot help until a person replaces them, so it is final,
+    and the connector is shown as needing attention until a call succeeds again."""
+
+    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+        super().__init__(detail, retryable=False, status_code=status_code)
+
+
 class MalformedJson(BadRequest):
     """A body that is not JSON, or JSON nested deeper than Interlock reads."""
 

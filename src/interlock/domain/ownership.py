@@ -2,7 +2,7 @@
 remembered, given who owns which field and what Interlock last saw in the tool.
 
 A link's ``state`` carries two things for this (the sync service writes both; drivers
-never need to):
+only read them, and keep their own keys beside them, see :data:`SERVICE_KEYS`):
 
 * ``seen``: ``{"status": <incident status>, "assignee": <name or None>}``, what
   Interlock last wrote to or read from the tool;
@@ -42,6 +42,10 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+#: The link state keys the sync service keeps; a driver's LinkWrite leaves them out
+#: (the service merges a driver's state over the link's key by key).
+SERVICE_KEYS = frozenset({"seen", "comments"})
 
 
 def is_unset(value: object) -> bool:
@@ -105,20 +109,29 @@ def decide_pull(mapping: FieldMapping, link_state: Mapping[str, Any],
 
 
 def state_after_push(mapping: FieldMapping, link_state: Mapping[str, Any],
-                     incident: Incident, written_comments: Iterable[str] = ()
+                     incident: Incident, written_comments: Iterable[str] = (), *,
+                     shown: Status | None = None, succeeded: bool = True
                      ) -> dict[str, Any]:
-    """The link state after a push that succeeded: a push sends the incident's current
-    status wherever the mapping lets Interlock own it, so that status is what the tool
-    now shows, and a later pull finding it there is no change. Comments the push wrote
-    are remembered, so a pull does not import them back as the tool's.
+    """The link state after a push: a push sends the incident's current status
+    wherever the mapping lets Interlock own it, so once it succeeded that status is
+    what the tool now shows, and a later pull finding it there is no change. Comments
+    the push wrote are remembered (even when the push failed afterwards), so a pull
+    does not import them back as the tool's.
+
+    ``shown`` is the status the driver knows the tool shows when that is not the
+    incident's: a new issue that starts where its workflow begins, or a push that left
+    the status alone on purpose (a person moved it in the tool since, or the workflow
+    refused). It is recorded as seen even after a push that failed in part.
 
     The assignee is not touched: no built-in driver writes it, and recording a value
     never written would make the tool's real one look like a change."""
     state = dict(link_state)
-    seen = dict(state.get("seen") or {})
-    if mapping.pushes("status"):
-        seen["status"] = incident.status.value
-    state["seen"] = seen
+    if shown is not None or (succeeded and mapping.pushes("status")):
+        seen = dict(state.get("seen") or {})
+        seen["status"] = shown.value if shown is not None else incident.status.value
+        state["seen"] = seen
+    elif succeeded:
+        state["seen"] = dict(state.get("seen") or {})
     written = [str(item) for item in written_comments]
     if written or "comments" in state:
         known = [str(item) for item in state.get("comments") or []]

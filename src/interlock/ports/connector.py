@@ -94,6 +94,9 @@ class SyncContext:
     event: Event | None = None
     #: The incident's alerts, for connectors that act on them (silences).
     alerts: Sequence[Alert] = ()
+    #: Which attempt at this job this is (1 the first): after a failed one a create
+    #: may have happened with its answer lost, so a driver looks before creating again.
+    attempt: int = 1
 
     @property
     def mapping(self) -> FieldMapping:
@@ -130,6 +133,12 @@ class PushResult:
     #: Ids, in the tool, of the comments this push wrote there: the sync service
     #: remembers them with the link, so a pull never imports them back (the echo guard).
     comment_ids: Sequence[str] = ()
+    #: The status the tool shows after this push, in Interlock's words, when the driver
+    #: knows it is not the incident's: a new issue that starts where its workflow
+    #: begins, or a status the push left alone on purpose (a person moved it in the
+    #: tool since Interlock last pushed). None: the incident's, which the push wrote.
+    #: The sync service records it as seen (domain.ownership.state_after_push).
+    status_shown: Status | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +197,9 @@ class HookNotice:
 class Push(Protocol):
     """The capability of a driver that writes incidents to its tool (every built-in
     kind). After a push that did not fail, the sync service remembers what it wrote
-    (``link.state["seen"]``, comment ids): the driver only says what it did."""
+    (``link.state["seen"]``, comment ids): the driver only says what it did
+    (``PushResult.comment_ids``, and ``status_shown`` where the tool's status is not
+    the incident's)."""
 
     def wants(self, event: Event) -> bool:
         """Whether this event needs a push at all (Alertmanager ignores comments)."""

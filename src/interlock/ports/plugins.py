@@ -90,6 +90,15 @@ class ConnectorPlugin:
     reconciles: bool = False
     #: Whether it needs the incident's alerts (SyncContext.alerts), e.g. for silences.
     uses_alerts: bool = False
+    #: Seconds between the starts of one connector's sync jobs, to keep to the tool's
+    #: documented rate limit rather than run into it (a 429 is waited out but costs a
+    #: round trip, and a storm would meet one after another). Cite the tool's
+    #: documentation where it is set: Slack allows about one chat.postMessage a second
+    #: per channel (https://api.slack.com/methods/chat.postMessage#rate_limiting); Jira
+    #: Cloud budgets cost and bursts per account
+    #: (https://developer.atlassian.com/cloud/jira/platform/rate-limiting/). None: no
+    #: pacing, jobs start as lanes have room.
+    pace: float | None = None
 
     def url_settings(self) -> tuple[str, ...]:
         """The settings typed :data:`ToolUrl` (also inside ``ToolUrl | None``)."""

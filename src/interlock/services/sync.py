@@ -33,12 +33,17 @@ from interlock.domain.connectors import (
     Outcome,
     SyncJob,
 )
-from interlock.domain.errors import InterlockError, StoreUnavailable, ToolFailed
+from interlock.domain.errors import (
+    InterlockError,
+    StoreUnavailable,
+    ToolCredentialsRefused,
+    ToolFailed,
+)
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.filters import Filter
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Incident, Status
-from interlock.domain.retry import RetryPolicy
+from interlock.domain.retry import RETRY_AFTER_CAP, RetryPolicy
 from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.connector import (
@@ -63,6 +68,8 @@ RECONCILE_AFTER_RESOLVED = timedelta(days=1)
 RECONCILE_BATCH = 200
 #: Most alerts handed to a driver (a silence needs their common labels, not all).
 ALERTS_FOR_DRIVER = 500
+#: How long a rate-limited job waits when the tool gave no Retry-After.
+THROTTLED_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,12 @@ class SyncService:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    def pace(self, kind: str) -> float:
+        """Seconds between the starts of one connector's jobs, as its plugin says its
+        tool's rate limit needs (0: no pacing)."""
+        plugin = self._plugins.get(kind)
+        return (plugin.pace or 0.0) if plugin is not None else 0.0
 
     def incident_url(self, incident: Incident) -> str:
         return f"{self._base_url}/incidents/{incident.reference}"
@@ -286,7 +299,7 @@ class SyncService:
         context = SyncContext(
             connector=work.connector, incident=work.incident, link=work.link, http=recorder,
             now=started, incident_url=self.incident_url(work.incident), event=work.event,
-            alerts=work.alerts,
+            alerts=work.alerts, attempt=work.job.attempts + 1,
         )
         result: PushResult | PullResult | None = None
         try:
@@ -326,7 +339,8 @@ class SyncService:
                 outcome, activity = self._outcome(done, summary, now)
                 tx.sync_jobs.complete(owner, [outcome], now)
                 tx.connector_activity.append([activity])
-                learned = done.result.learned if isinstance(done.result, PushResult) else None
+                learned = _attention(work.connector, done.error, now, done.result.learned
+                                     if isinstance(done.result, PushResult) else None)
                 if activity.outcome is not Outcome.SKIPPED or learned:
                     tx.connectors.record_health(work.connector.id, at=now,
                                                 error=activity.error, learned=learned)
@@ -343,7 +357,8 @@ class SyncService:
             outcome, activity = self._outcome(failed, "", now)
             tx.sync_jobs.complete(owner, [outcome], now)
             tx.connector_activity.append([activity])
-            tx.connectors.record_health(work.connector.id, at=now, error=activity.error)
+            tx.connectors.record_health(work.connector.id, at=now, error=activity.error,
+                                        learned=_attention(work.connector, failed.error, now))
         log.info("sync job failed while applying", job=job.id, error=failed.error)
 
     def record_many(self, owner: str, batch: Sequence[JobDone]) -> None:
@@ -375,8 +390,9 @@ class SyncService:
                     outcome, activity = self._outcome(done, summary, now)
                     outcomes.append(outcome)
                     activities.append(activity)
-                    learned = (done.result.learned if isinstance(done.result, PushResult)
-                               else None)
+                    learned = _attention(done.work.connector, done.error, now,
+                                         done.result.learned
+                                         if isinstance(done.result, PushResult) else None)
                     before = health.get(done.work.connector.id, (None, None))
                     health[done.work.connector.id] = (activity.error, learned or before[1])
                 tx.sync_jobs.complete(owner, outcomes, now)
@@ -397,12 +413,27 @@ class SyncService:
         job = done.work.job
         error = done.error
         status, next_at = JobStatus.SUCCEEDED, None
+        if _throttled(error):
+            # The tool asked to slow down: try again after its Retry-After, without
+            # counting the attempt (the store adds one to the attempts given).
+            wait = error.retry_after if isinstance(error, ToolFailed) else None
+            next_at = now + min(timedelta(seconds=max(wait or THROTTLED_WAIT, 1.0)),
+                                RETRY_AFTER_CAP)
+            activity = self._activity(done, summary, now, next_at)
+            return (JobOutcome(dataclasses.replace(job, attempts=job.attempts - 1),
+                               JobStatus.PENDING, next_at, activity.error), activity)
         if error is not None:
             if error.retryable:
                 retry_after = error.retry_after if isinstance(error, ToolFailed) else None
                 next_at = self._policy.after_failure(job.attempts + 1, now,
                                                      retry_after).next_attempt_at
             status = JobStatus.PENDING if next_at else JobStatus.FAILED
+        activity = self._activity(done, summary, now, next_at)
+        return JobOutcome(job, status, next_at, activity.error), activity
+
+    def _activity(self, done: JobDone, summary: str, now: datetime,
+                  next_at: datetime | None) -> Activity:
+        job, error = done.work.job, done.error
         outcome = Outcome.SUCCEEDED if error is None else Outcome.FAILED
         said_skip = isinstance(done.result, PushResult) and done.result.skipped
         if error is None and (said_skip or (not done.calls and not summary)):
@@ -415,7 +446,7 @@ class SyncService:
             incident_id=job.incident_id, job_id=job.id, attempt=job.attempts + 1,
             calls=done.calls, error=error.detail if error else None, next_attempt_at=next_at,
         )
-        return JobOutcome(job, status, next_at, activity.error), activity
+        return activity
 
     def _apply(self, tx: Transaction, done: JobDone, now: datetime) -> str:
         work, result = done.work, done.result
@@ -430,12 +461,13 @@ class SyncService:
             parts = [result.summary]
         if result.link is not None:
             link = self._write_link(tx, work, link, result.link, now)
-            if (isinstance(result, PushResult) and result.failed is None
-                    and not result.skipped):
+            if isinstance(result, PushResult) and not result.skipped:
                 # What the push wrote is now what the tool shows: remembered here, so
-                # no driver has to (domain.ownership).
+                # no driver has to (domain.ownership). After a push that failed in
+                # part, only what the driver says it wrote or saw.
                 link = dataclasses.replace(link, state=ownership.state_after_push(
-                    work.connector.mapping, link.state, work.incident, result.comment_ids))
+                    work.connector.mapping, link.state, work.incident, result.comment_ids,
+                    shown=result.status_shown, succeeded=result.failed is None))
                 tx.links.put(link)
         elif link is not None and link is not work.link:
             tx.links.put(link)
@@ -496,6 +528,27 @@ class SyncService:
         state = {**link.state, "seen": dict(decision.seen),
                  "comments": list(decision.known_comments)}
         return dataclasses.replace(link, state=state, updated_at=self._clock.now()), applied
+
+
+def _throttled(error: InterlockError | None) -> bool:
+    """A rate limit (HTTP 429): not a failed attempt, only a later one."""
+    return isinstance(error, ToolFailed) and error.status_code == 429
+
+
+def _attention(connector: Connector, error: InterlockError | None, now: datetime,
+               learned: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """What to merge into the connector's state about credentials the tool refused:
+    ``needs_attention`` set (since the first refusal) on a refusal, cleared by the next
+    success, so health shows a person must act instead of a stream of failures."""
+    merged = dict(learned or {})
+    current = connector.state.get("needs_attention")
+    if isinstance(error, ToolCredentialsRefused):
+        since = current.get("since") if isinstance(current, Mapping) else None
+        merged["needs_attention"] = {"since": since or now.isoformat(),
+                                     "reason": error.detail}
+    elif error is None and current:
+        merged["needs_attention"] = None
+    return merged or None
 
 
 def _commands_to(status: Status) -> list[Any]:

@@ -2,7 +2,10 @@
 
 Each connector has its own lane (a few jobs at a time, and no more claimed while its
 lane is full), and every call has a timeout, so a tool that hangs or fails holds its
-own lane and delays no other connector. Reconciliation is queued from here too.
+own lane and delays no other connector. A lane also keeps its tool's pace (its
+plugin's ``pace``: Slack's one message a second per channel), so a storm is sent at the
+rate the tool takes rather than into its rate limit. Reconciliation is queued from
+here too.
 """
 
 from __future__ import annotations
@@ -31,10 +34,29 @@ class SyncSettings:
 
 
 class _Lane:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, pace: float) -> None:
         self.slots = asyncio.Semaphore(concurrency)
         self.capacity = concurrency * 4
         self.queued = 0
+        self.pace = pace
+        self._next_start = 0.0
+
+    async def turn(self, stop: asyncio.Event) -> bool:
+        """Wait until this lane may start its next job: ``pace`` seconds after the
+        previous one started. False when the worker stops meanwhile: the job is left to
+        its lease, and runs again once the lease lapses, rather than holding up the stop."""
+        if self.pace <= 0:
+            return True
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        self._next_start = start + self.pace
+        if start > now:
+            try:
+                await asyncio.wait_for(stop.wait(), start - now)
+            except TimeoutError:
+                return True
+            return False
+        return not stop.is_set()
 
 
 class SyncWorker:
@@ -50,6 +72,7 @@ class SyncWorker:
         self._next_reconcile = 0.0
         self._finished: list[JobDone] = []
         self._results_ready = asyncio.Event()
+        self._stop = asyncio.Event()
         #: Read by whoever supervises this worker (see worker.loops.Health).
         self.health = Health()
 
@@ -58,6 +81,7 @@ class SyncWorker:
         A round that fails ends this call too (after recording what finished), so its
         supervisor sees the error and starts it again."""
         self._results_ready = asyncio.Event()
+        self._stop = stop
         ended = asyncio.Event()
         recorder = asyncio.create_task(self._record_loop(ended))
         try:
@@ -79,8 +103,10 @@ class SyncWorker:
                 if lane.queued >= lane.capacity]
         work = await asyncio.to_thread(self._sync.claim, self.name, self._settings.batch, full)
         for item in work:
-            lane = self._lanes.setdefault(item.connector.id,
-                                          _Lane(self._settings.per_connector))
+            lane = self._lanes.get(item.connector.id)
+            if lane is None:
+                lane = self._lanes[item.connector.id] = _Lane(
+                    self._settings.per_connector, self._sync.pace(item.connector.kind))
             lane.queued += 1
             task = asyncio.create_task(self._run(item, lane))
             self._tasks.add(task)
@@ -90,6 +116,8 @@ class SyncWorker:
     async def _run(self, work: JobWork, lane: _Lane) -> None:
         try:
             async with lane.slots:
+                if not await lane.turn(self._stop):
+                    return
                 done = await self._sync.run(work, self._http)
             self._finished.append(done)
             self._results_ready.set()

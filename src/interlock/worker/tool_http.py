@@ -42,8 +42,10 @@ class AiohttpToolHttp:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as response:
-                body = await response.content.read(RESPONSE_LIMIT)
+                body = await _read_whole(response, method, url)
                 return ToolResponse(response.status, body, dict(response.headers))
+        except ToolFailed:
+            raise
         except (aiohttp.ClientError, OSError, TimeoutError, InvalidInput, ValueError) as error:
             _, detail = classify(error, self._timeout)
             raise ToolFailed(f"{method} {url}: {detail}", retryable=True) from error
@@ -61,3 +63,22 @@ class AiohttpToolHttp:
                 trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
                 headers={"User-Agent": USER_AGENT})
         return self._session
+
+
+async def _read_whole(response: aiohttp.ClientResponse, method: str, url: str) -> bytes:
+    """The whole body, read until the end. One ``content.read(n)`` returns only what
+    has arrived so far (over TLS, often the first 16 KB record), which would cut a large
+    answer and make it "not JSON". An answer larger than :data:`RESPONSE_LIMIT` is
+    refused rather than cut: a cut body is never what the tool said."""
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        piece = await response.content.read(min(RESPONSE_LIMIT - size + 1, 64 * 1024))
+        if not piece:
+            return b"".join(pieces)
+        pieces.append(piece)
+        size += len(piece)
+        if size > RESPONSE_LIMIT:
+            raise ToolFailed(f"{method} {url}: the answer is larger than "
+                             f"{RESPONSE_LIMIT} bytes; not read", retryable=False,
+                             status_code=response.status)

@@ -24,8 +24,10 @@ from interlock.ports.connector import HookNotice
 SIGNATURE_HEADER = "x-hub-signature"
 DELIVERY_HEADER = "x-atlassian-webhook-identifier"
 
-#: Webhook events that may change what Interlock mirrors (status, assignee, comments).
-ISSUE_EVENTS = frozenset({"jira:issue_updated", "comment_created", "comment_updated"})
+#: Webhook events that may change what Interlock mirrors (status, assignee, comments);
+#: a deleted issue is pulled too, and its 404 marks the link broken.
+ISSUE_EVENTS = frozenset({"jira:issue_updated", "jira:issue_deleted", "comment_created",
+                          "comment_updated"})
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -58,6 +60,9 @@ def read(connector: Connector, headers: Mapping[str, str], body: bytes) -> HookN
     key = issue.get("key") if isinstance(issue, dict) else None
     if not isinstance(key, str) or not key:
         return HookNotice(delivery_id=delivery_id, ignored=f"{event} names no issue")
+    # An issue moved to another project has a new key; its link still has the old one
+    # (until the pull this queues moves it), which the changelog names.
+    key = _key_before_move(payload) or key
     actor = _actor(event, payload)
     own = own_account(connector)
     from_interlock = own is not None and actor.get("accountId") == own
@@ -70,6 +75,16 @@ def own_account(connector: Connector) -> str | None:
     """Interlock's own Jira account id: configured, or learned from ``/myself``."""
     value = connector.settings.get("account_id") or connector.state.get("account_id")
     return str(value) if value else None
+
+
+def _key_before_move(payload: Mapping[str, Any]) -> str | None:
+    changelog = payload.get("changelog")
+    items = changelog.get("items") if isinstance(changelog, dict) else None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("field") == "Key" \
+                and isinstance(item.get("fromString"), str) and item["fromString"]:
+            return str(item["fromString"])
+    return None
 
 
 def _payload(body: bytes) -> dict[str, Any]:

@@ -48,4 +48,9 @@ PLUGIN = ConnectorPlugin(
     link_kind=LINK_KIND,
     default_mapping=DEFAULT_MAPPING,
     reconciles=True,
+    # A push is a few calls. Jira Cloud limits each account by a cost budget and a
+    # burst rate rather than a fixed rate
+    # (https://developer.atlassian.com/cloud/jira/platform/rate-limiting/): five jobs a
+    # second stays well inside both for one API token.
+    pace=0.2,
 )

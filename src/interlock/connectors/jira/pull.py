@@ -3,8 +3,9 @@
 A pull answers what the issue looks like *now* (status category, assignee, comments);
 it does not decide what is new. The sync service compares the answer with the link's
 ``seen`` state and its known comment ids, and it writes both back itself, so a pull
-returns no LinkWrite: one merged over the service's would put back the old comment ids
-and import the same comments again. A webhook that arrives late or twice, or a
+returns no link state: one merged over the service's would put back the old comment ids
+and import the same comments again. (A LinkWrite with an empty state only moves the link
+to the issue's new key after the issue moved project.) A webhook that arrives late or twice, or a
 reconcile after missed ones, all end in the same place.
 """
 
@@ -17,7 +18,7 @@ from interlock.connectors.jira import adf
 from interlock.connectors.jira.api import JiraApi
 from interlock.connectors.jira.workflow import category_of
 from interlock.domain.connectors import FieldMapping, Link
-from interlock.ports.connector import PullResult, RemoteComment
+from interlock.ports.connector import LinkWrite, PullResult, RemoteComment
 
 PULLED_FIELDS = "status,assignee,comment,summary"
 #: Pages of comments read at most, so a runaway issue cannot stall a worker.
@@ -49,8 +50,21 @@ async def pull_issue(api: JiraApi, link: Link, mapping: FieldMapping, own_accoun
         said.append(f"assigned to {assignee}" if assignee else "unassigned")
     if mapping.pulls("comments"):
         said.append(f"{len(comments)} comment{'s' if len(comments) != 1 else ''} from people")
+    moved = _moved(api, link, issue)
+    if moved is not None:
+        said.append(f"now {moved.external_id} (moved from {key})")
     return PullResult(summary=", ".join(said), status=status, assignee=assignee,
-                      comments=comments)
+                      comments=comments, link=moved)
+
+
+def _moved(api: JiraApi, link: Link, issue: Mapping[str, Any]) -> LinkWrite | None:
+    """The link under the issue's new key when it moved to another project (Jira still
+    answers for the old key). The state is left to the service: an empty one merges
+    over nothing."""
+    key = issue.get("key")
+    if not isinstance(key, str) or not key or key == link.external_id:
+        return None
+    return LinkWrite(kind=link.kind, external_id=key, url=api.browse_url(key), state={})
 
 
 async def _all_comments(api: JiraApi, key: str, embedded: Any) -> list[Mapping[str, Any]]:

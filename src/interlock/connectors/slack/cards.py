@@ -69,6 +69,18 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def fit(escaped: str, limit: int) -> str:
+    """Already escaped mrkdwn cut to ``limit`` characters as Slack counts them (after
+    escaping: ``&`` is five), never inside an ``&amp;``/``&lt;``/``&gt;``."""
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + "…"
+
+
 def card(incident: Incident, incident_url: str) -> Card:
     """The card for ``incident`` as it is now, linking to ``incident_url``."""
     private = incident.is_private
@@ -77,12 +89,12 @@ def card(incident: Incident, incident_url: str) -> Card:
         {"type": "header", "text": {"type": "plain_text", "text": shorten(title, HEADER_MAX)}},
     ]
     if not private and incident.summary.strip():
-        blocks.append(_section(escape(shorten(incident.summary, SECTION_MAX))))
+        blocks.append(_section(fit(escape(incident.summary), SECTION_MAX)))
     blocks.append({"type": "section", "fields": _fields(incident)})
     if not private and incident.labels:
         labels = "  ".join(f"`{escape(name)}={escape(value)}`"
                            for name, value in sorted(incident.labels.items()))
-        blocks.append(_context(shorten(f"Labels: {labels}", FIELD_MAX)))
+        blocks.append(_context(fit(f"Labels: {labels}", FIELD_MAX)))
     blocks.append(_context(f"<{incident_url}|Open {incident.reference} in Interlock>"))
     if not private:
         blocks.append({"type": "actions", "elements": _buttons(incident)})
@@ -99,7 +111,7 @@ def _fields(incident: Incident) -> list[dict[str, str]]:
             shown.append(("Service", escape(incident.service)))
         shown.append(("Assignee", escape(incident.assignee) if incident.assignee
                       else "_nobody_"))
-    return [{"type": "mrkdwn", "text": shorten(f"*{name}*\n{value}", FIELD_MAX)}
+    return [{"type": "mrkdwn", "text": fit(f"*{name}*\n{value}", FIELD_MAX)}
             for name, value in shown]
 
 
@@ -157,7 +169,7 @@ def thread_line(event: Event, incident: Incident) -> str | None:
             line = _alerts(event)
         case _:
             return None
-    return shorten(line, LINE_MAX)
+    return fit(line, LINE_MAX)
 
 
 def _by(origin: Origin) -> str:

@@ -11,13 +11,15 @@
 * hooks: buttons and ``/incident`` become commands (see :mod:`.commands`).
 
 A card deleted by hand in Slack is posted again, with a note, rather than failing every
-later push with ``message_not_found``.
+later push with ``message_not_found``. A retried first post (the last one may have
+been posted with its answer lost to a timeout) first looks for that card in the
+channel's history, by its metadata, and adopts it instead of posting a second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.connectors.slack import cards, commands
@@ -37,6 +39,8 @@ from interlock.ports.connector import (
 
 DEFAULT_API_BASE = "https://slack.com/api"
 LINK_KIND = "slack_message"
+#: How far before the incident's creation a lost card is looked for.
+LOOK_BACK = timedelta(minutes=5)
 
 
 class SlackDriver:
@@ -109,12 +113,36 @@ class SlackDriver:
             raise ToolFailed("the Slack connector has no channel (settings.channel)",
                              retryable=False)
         card = cards.card(ctx.incident, ctx.incident_url)
-        channel, ts = await _api(ctx).post_message(target, card.text, blocks=card.blocks)
+        api = _api(ctx)
+        if ctx.attempt > 1 and not reposted:
+            found = await _lost_card(api, ctx, target)
+            if found is not None:
+                await api.update(target, found, card.text, card.blocks)
+                return PushResult(
+                    summary=f"found the card of {ctx.incident.reference} in Slack channel "
+                            f"{target}, posted by an earlier attempt",
+                    link=_link(target, found, ctx.incident),
+                    notes=(f"Posted to Slack channel {target}",))
+        channel, ts = await api.post_message(target, card.text, blocks=card.blocks,
+                                             incident_id=ctx.incident.id)
         note = (f"The Slack card was deleted; posted a new one to Slack channel {channel}"
                 if reposted else f"Posted to Slack channel {channel}")
         return PushResult(summary=f"posted {ctx.incident.reference} to Slack channel "
                                   f"{channel}", link=_link(channel, ts, ctx.incident),
                           notes=(note,))
+
+
+async def _lost_card(api: SlackWebApi, ctx: SyncContext, channel: str) -> str | None:
+    """The card an earlier attempt may have posted before its answer was lost (a
+    timeout), found in the channel's history by its metadata. Without the
+    channels:history scope (or in a channel it cannot read) the search is skipped."""
+    since = ctx.incident.created_at - LOOK_BACK
+    try:
+        return await api.find_card(channel, ctx.incident.id, since.timestamp())
+    except SlackApiError as error:
+        if error.error in ("missing_scope", "not_in_channel"):
+            return None
+        raise
 
 
 def _api(ctx: SyncContext) -> SlackWebApi:

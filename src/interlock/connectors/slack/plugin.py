@@ -45,4 +45,8 @@ PLUGIN = ConnectorPlugin(
         "labels": Owner.INTERLOCK, "assignee": Owner.INTERLOCK,
         "status": Owner.BOTH, "comments": Owner.BOTH,
     }),
+    # chat.postMessage allows about one message a second per channel
+    # (https://api.slack.com/methods/chat.postMessage#rate_limiting), and a push posts
+    # at most one.
+    pace=1.0,
 )

@@ -192,6 +192,22 @@ def test_a_moved_issue_keeps_syncing_under_its_new_key(
     assert _get(hub_client, admin, f"/incidents/{incident['id']}")["status"] == "resolved"
 
 
+def test_a_moved_issue_is_found_by_its_id_when_the_move_webhook_was_lost(
+        hub: Container, hub_client: TestClient, admin: dict[str, str], jira: FakeJira
+        ) -> None:
+    connector = _jira(hub_client, admin, jira)
+    incident = _declare(hub_client, admin)
+    sync_all(hub)
+    jira.move_as("OPS-1", "SEC")  # its webhook never arrives
+
+    _deliver(hub_client, connector, jira.transition_as("SEC-2", "Done"))
+    sync_all(hub)
+
+    assert _get(hub_client, admin, f"/incidents/{incident['id']}")["status"] == "resolved"
+    [link] = _get(hub_client, admin, f"/incidents/{incident['id']}/links")["data"]
+    assert link["external_id"] == "SEC-2"
+
+
 def test_slack_needs_attention_when_its_token_expired(
         hub: Container, hub_client: TestClient, admin: dict[str, str], slack: FakeSlack
         ) -> None:

@@ -187,6 +187,11 @@ class HookNotice:
     delivery_id: str | None
     external_id: str | None = None
     command: Command | None = None
+    #: ``(state key, value)`` naming the object by an id that never changes (Jira's
+    #: issue id, where its key changes when the issue moves project): the link whose
+    #: state holds it is the one meant when no link has ``external_id`` (the webhook
+    #: that told of the move was lost).
+    stable_id: tuple[str, str] | None = None
     #: The change was made by Interlock's own account in the tool: an echo.
     from_interlock: bool = False
     ignored: str | None = None

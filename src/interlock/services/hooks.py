@@ -96,6 +96,8 @@ class HookService:
         if notice.external_id is None:
             return Outcome.SKIPPED, notice.ignored or "nothing to do", None, notice.ignored is None
         link = tx.links.find(connector.id, notice.external_id)
+        if link is None and notice.stable_id is not None:
+            link = tx.links.find_by_state(connector.id, *notice.stable_id)
         if link is None:
             return (Outcome.SKIPPED, f"{notice.external_id} is not linked to an incident",
                     None, True)

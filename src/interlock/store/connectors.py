@@ -161,6 +161,10 @@ class SqlLinks:
         return self._first(incident_links.c.connector_id == connector_id,
                            incident_links.c.external_id == external_id)
 
+    def find_by_state(self, connector_id: str, key: str, value: str) -> Link | None:
+        return self._first(incident_links.c.connector_id == connector_id,
+                           incident_links.c.state[key].as_string() == value)
+
     def _first(self, *where: sa.ColumnElement[bool]) -> Link | None:
         row = self._connection.execute(
             sa.select(incident_links).where(*where)).mappings().first()

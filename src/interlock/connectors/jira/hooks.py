@@ -67,7 +67,9 @@ def read(connector: Connector, headers: Mapping[str, str], body: bytes) -> HookN
     own = own_account(connector)
     from_interlock = own is not None and actor.get("accountId") == own
     name = actor.get("displayName") or actor.get("accountId") or "someone"
+    issue_id = issue.get("id") if isinstance(issue, dict) else None
     return HookNotice(delivery_id=delivery_id, external_id=key, from_interlock=from_interlock,
+                      stable_id=("issue_id", str(issue_id)) if issue_id else None,
                       description=f"{event} {key} by {name}")
 
 

@@ -4,6 +4,7 @@ and a source with options made from its form."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -24,7 +25,28 @@ KINDS: dict[str, dict[str, str]] = {
     # Slack's own API host does not resolve in the test sandbox: a loopback proxy.
     "slack": {"Channel ID": "C0123456789", "Web API URL": "http://127.0.0.1:9/api",
               "Bot token": "xoxb-SECRET-slack", "Signing secret": "sig-SECRET-slack"},
+    "pagerduty": {"Service id": "PWIXJZS", "From email": "bot@example.com",
+                  "REST API URL": "http://127.0.0.1:9/pagerduty",
+                  "API key": "pd-SECRET-key", "Webhook signing secret": "pd-SECRET-whs"},
+    "servicenow": {"Instance URL": "http://127.0.0.1:9/servicenow", "Username": "interlock",
+                   "Password or client secret": "sn-SECRET-pw",
+                   "Hook secret": "sn-SECRET-hook"},
+    "statuspage": {"API URL": "http://127.0.0.1:9/statuspage", "Page id": "kctbh9vrtdwd",
+                   "API key": "sp-SECRET-key"},
+    "http": {"Base URL": "http://127.0.0.1:9/tickets",
+             "Requests": '{"incident.created": {"method": "POST", "url": '
+                         '"{{ base_url }}/tickets", "body": {"title": '
+                         '"{{ incident.title }}"}, "external_id": "id"}}',
+             "Bearer token": "http-SECRET-token"},
 }
+
+
+def _within(typed: Any, shown: Any) -> bool:
+    """Whether what was typed is all in what is shown back (which adds defaults)."""
+    if isinstance(typed, dict):
+        return isinstance(shown, dict) and all(
+            key in shown and _within(value, shown[key]) for key, value in typed.items())
+    return bool(typed == shown)
 
 
 def _open_form(page: Any, console: Console, kind: str) -> None:
@@ -57,6 +79,8 @@ def test_each_built_in_connector_kind_is_created_from_its_form(
         if "SECRET" in value:  # shown as set, never filled in
             expect(field).to_have_value("")
             expect(field).to_have_attribute("type", "password")
+        elif value.startswith("{"):  # JSON comes back laid out, with the defaults
+            assert _within(json.loads(value), json.loads(field.input_value()))
         else:
             expect(field).to_have_value(value)
     assert page.locator(".badge.ok", has_text="set").count() == len(secrets)

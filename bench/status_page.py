@@ -15,7 +15,8 @@ update (so ``summary.json`` carries an unresolved incident). Then wrk (Debian's,
 ``--seconds`` each, after a warm-up: ``/static/console.css`` (the console's stylesheet,
 read from the package on every request), then ``/status/{slug}/api/v2/summary.json``.
 It prints both rates, their ratio and the body sizes, and checks that every answer was
-a 200.
+a 200. Last, it publishes 20 updates one by one and times each from its POST until both
+``summary.json`` and the Atom feed show it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,8 @@ from harness import (
 COMPONENTS = 50
 INCIDENTS = 1000
 SLUG = "bench"
+#: Public updates timed from POST to visible.
+UPDATES = 20
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Rate:
 class Results:
     static: Rate | None = None
     summary: Rate | None = None
+    visible: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -150,8 +155,52 @@ async def run(ctx: Context, binary: str, results: Results) -> None:
 
         await phase("wrk -t1 -c16: the static file, then summary.json", measuring,
                     results.errors)
+
+        async def publishing() -> None:
+            results.visible = await publish_to_visible(interlock.api, interlock.base)
+            print(f"    publish → visible in summary.json and feed.atom: p50 "
+                  f"{_ms(results.visible, 0.5)} ms, max {_ms(results.visible, 1.0)} ms "
+                  f"over {len(results.visible)} updates", flush=True)
+
+        await phase("publishing: from POST to what a visitor reads", publishing,
+                    results.errors)
     finally:
         await stop_interlock(ctx, interlock)
+
+
+async def publish_to_visible(api: aiohttp.ClientSession, base: str) -> list[float]:
+    """Seconds from the start of each POST of a public update until both summary.json
+    and the Atom feed show it (this process's change: no recheck delay)."""
+    async with api.post(base + "/api/v1/incidents", json={"title": "Latency probe"}) as made:
+        incident = await made.json()
+    async with api.get(f"{base}/status/{SLUG}/api/v2/components.json") as listed:
+        component = (await listed.json())["components"][1]["id"]
+    took = []
+    async with aiohttp.ClientSession() as visitor:
+        for number in range(UPDATES):
+            body = f"Probe {number}: requests are slow."
+            started = time.perf_counter()
+            async with api.post(f"{base}/api/v1/incidents/{incident['id']}/public-updates",
+                                json={"status": "investigating", "body": body,
+                                      "components": {component: "degraded_performance"}}
+                                ) as response:
+                if response.status != 201:
+                    raise Failed(f"publish: {response.status} {await response.text()}")
+            for path in (f"/status/{SLUG}/api/v2/summary.json", f"/status/{SLUG}/feed.atom"):
+                while True:
+                    async with visitor.get(base + path) as answer:
+                        if body in await answer.text():
+                            break
+                    if time.perf_counter() - started > 5:
+                        raise Failed(f"{path} did not show update {number} within 5 s")
+                    await asyncio.sleep(0.005)
+            took.append(time.perf_counter() - started)
+    return took
+
+
+def _ms(values: list[float], quantile: float) -> str:
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, int(quantile * (len(ordered) - 1)))] * 1000:.0f}"
 
 
 def print_summary(results: Results) -> None:

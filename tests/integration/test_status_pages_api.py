@@ -238,7 +238,7 @@ def test_a_change_made_by_another_process_shows_within_a_second(
         other.close()
     changed = time.monotonic()
     while client.get(url).json()["status"]["indicator"] != "critical":
-        assert time.monotonic() - changed < RECHECK + 2, "the page never changed"
+        assert time.monotonic() - changed < 5, "the page never changed"
         time.sleep(0.05)
     assert time.monotonic() - changed < RECHECK + 0.5
 

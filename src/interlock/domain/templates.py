@@ -33,7 +33,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from interlock.domain import incidents
+from interlock.domain import incidents, status_pages
 from interlock.domain.errors import InvalidInput
 from interlock.domain.events import EventType
 
@@ -358,6 +358,16 @@ def sample_payloads() -> dict[EventType, dict[str, Any]]:
     payloads[EventType.INCIDENT_COMMENT_ADDED]["data"]["comment"] = {
         "id": "tle_sample", "body": "Rolled back to v412.", "actor": "ana@example.com",
     }
+    published = status_pages.published(declared, SAMPLE_TIME)
+    payloads[EventType.INCIDENT_PUBLIC_UPDATE] = _payload(
+        published.event_type, published.incident, published.changes)
+    payloads[EventType.INCIDENT_PUBLIC_UPDATE]["data"]["public_update"] = (
+        status_pages.update_to_dict(status_pages.PublicUpdate(
+            id="pub_sample", incident_id="inc_sample",
+            status=status_pages.UpdateStatus.INVESTIGATING, title="Payments failing",
+            body="Some payments fail at checkout. We are investigating.",
+            components={"cmp_sample": status_pages.ComponentStatus.PARTIAL_OUTAGE},
+            page_ids=("spg_sample",), published_at=SAMPLE_TIME)))
     return payloads
 
 

@@ -292,8 +292,9 @@ def _title(draft: Draft, previous: Mapping[str, PublicIncident], incident: Incid
         title = max(previous.values(), key=lambda view: view.updated_at).title
     else:
         title = incident.title
-    if len(title) > rules.TITLE_MAX:
-        raise InvalidInput(f"a public title is at most {rules.TITLE_MAX} characters",
+    if len(title) > rules.TITLE_MAX:  # only the incident's own title can be this long
+        raise InvalidInput(f"the incident's title is longer than {rules.TITLE_MAX} "
+                           "characters; give the update a public title",
                            errors=[{"field": "title", "message": f"at most {rules.TITLE_MAX}"}])
     return title
 

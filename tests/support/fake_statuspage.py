@@ -7,10 +7,12 @@ from it):
 * Authentication: ``Authorization: OAuth <api key>`` on every request; anything else is
   401 ``{"error": "Could not authenticate"}``.
   (developer.statuspage.io, "Authentication")
-* Rate limit: 1 request per second per API key; over it Statuspage answers 429 with a
-  ``Retry-After`` header (it answered 420 until February 2021).
-  (developer.statuspage.io, "Rate Limiting"; Atlassian Community, "Upcoming rate
-  limiting changes to Statuspage REST API", 2020)
+* Rate limit: one request per second per API key (the limit the API documentation's
+  introduction gives; Atlassian's 2020 notice "Upcoming rate limiting changes to
+  Statuspage REST API" speaks of 60 a minute, and of 1 a minute for unpaginated
+  component lists, which Interlock never asks for). Over it Statuspage answers 429
+  with a ``Retry-After`` header (420 until February 2021, per the same notice). The
+  fake refuses any second request of a key within one second.
 * ``POST /v1/pages/{page_id}/incidents`` with ``{"incident": {...}}``: ``name`` (at most
   255 characters), ``status`` (``investigating|identified|monitoring|resolved`` for a
   realtime incident), ``body`` (the first incident update, at most 25,000

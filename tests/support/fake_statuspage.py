@@ -7,10 +7,12 @@ from it):
 * Authentication: ``Authorization: OAuth <api key>`` on every request; anything else is
   401 ``{"error": "Could not authenticate"}``.
   (developer.statuspage.io, "Authentication")
-* Rate limit: 1 request per second per API key; over it Statuspage answers 429 with a
-  ``Retry-After`` header (it answered 420 until February 2021).
-  (developer.statuspage.io, "Rate Limiting"; Atlassian Community, "Upcoming rate
-  limiting changes to Statuspage REST API", 2020)
+* Rate limit: one request per second per API key, the limit issue 16 states. The
+  Atlassian text found for it, the 2020 notice "Upcoming rate limiting changes to
+  Statuspage REST API" (community.atlassian.com), gives 60 requests a minute (1 a
+  minute for unpaginated component lists, which Interlock never asks for), answered
+  over it with 429 and a ``Retry-After`` header (420 before February 2021). The fake
+  holds the stricter reading: any second request of a key within one second is a 429.
 * ``POST /v1/pages/{page_id}/incidents`` with ``{"incident": {...}}``: ``name`` (at most
   255 characters), ``status`` (``investigating|identified|monitoring|resolved`` for a
   realtime incident), ``body`` (the first incident update, at most 25,000

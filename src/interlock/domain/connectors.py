@@ -179,6 +179,19 @@ PUSHED_EVENTS = frozenset({
 })
 
 
+def comment_to_mirror(event: Event | None, mapping: FieldMapping, incident: Incident
+                      ) -> str | None:
+    """The line a tool gets for a comment added in Interlock ("ana: rolled back"), or
+    None: not a comment event, comments not pushed, a private incident (whose comments
+    never leave), or an empty body."""
+    if (event is None or event.type is not EventType.INCIDENT_COMMENT_ADDED
+            or not mapping.pushes("comments") or incident.is_private):
+        return None
+    comment = event.data.get("comment") or {}
+    body = str(comment.get("body") or "").strip()
+    return f"{comment.get('actor') or 'Interlock'}: {body}" if body else None
+
+
 def shows_in_tools(event: Event) -> bool:
     """Whether an incident event changes what a ticket or a chat card shows: all of them
     but alerts joining an incident without raising its severity (a storm brings

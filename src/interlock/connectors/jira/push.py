@@ -25,7 +25,7 @@ from typing import Any
 from interlock.connectors.jira import adf
 from interlock.connectors.jira.api import JiraApi
 from interlock.connectors.jira.workflow import category_of, move_to
-from interlock.domain.connectors import FieldMapping
+from interlock.domain.connectors import FieldMapping, comment_to_mirror
 from interlock.domain.events import EventType
 from interlock.domain.incidents import Incident, Status
 from interlock.ports.connector import SyncContext
@@ -194,16 +194,10 @@ async def push_comment(api: JiraApi, ctx: SyncContext, key: str, written: list[s
                        ) -> bool:
     """Mirror a comment added in Interlock; its Jira id goes to ``written``, which the
     sync service remembers (PushResult.comment_ids) so a pull never imports it back."""
-    event = ctx.event
-    if (event is None or event.type is not EventType.INCIDENT_COMMENT_ADDED
-            or not ctx.mapping.pushes("comments") or ctx.incident.is_private):
+    line = comment_to_mirror(ctx.event, ctx.mapping, ctx.incident)
+    if line is None:
         return False
-    comment = event.data.get("comment") or {}
-    body = str(comment.get("body") or "").strip()
-    if not body:
-        return False
-    actor = comment.get("actor") or "Interlock"
-    created = await api.add_comment(key, adf.from_text(f"{actor}: {body}"))
+    created = await api.add_comment(key, adf.from_text(line))
     if created.get("id") is not None:
         written.append(str(created["id"]))
     return True

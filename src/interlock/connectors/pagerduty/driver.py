@@ -37,11 +37,12 @@ from interlock.domain.connectors import (
     Connector,
     FieldMapping,
     Owner,
+    comment_to_mirror,
     redacted_title,
     shows_in_tools,
 )
 from interlock.domain.errors import ToolFailed
-from interlock.domain.events import Event, EventType
+from interlock.domain.events import Event
 from interlock.ports.connector import (
     HookNotice,
     LinkWrite,
@@ -241,16 +242,10 @@ async def _update(api: PagerDutyApi, ctx: SyncContext, incident_id: str,
 
 async def _push_note(api: PagerDutyApi, ctx: SyncContext, incident_id: str,
                      state: dict[str, Any]) -> bool:
-    event = ctx.event
-    if (event is None or event.type is not EventType.INCIDENT_COMMENT_ADDED
-            or not ctx.mapping.pushes("comments") or ctx.incident.is_private):
+    line = comment_to_mirror(ctx.event, ctx.mapping, ctx.incident)
+    if line is None:
         return False
-    comment = event.data.get("comment") or {}
-    body = str(comment.get("body") or "").strip()
-    if not body:
-        return False
-    actor = comment.get("actor") or "Interlock"
-    note = await api.add_note(incident_id, f"{actor}: {body}")
+    note = await api.add_note(incident_id, line)
     known = [str(item) for item in state.get("comments") or []]
     if note.get("id") is not None:
         known.append(str(note["id"]))

@@ -38,11 +38,12 @@ from interlock.domain.connectors import (
     Connector,
     FieldMapping,
     Owner,
+    comment_to_mirror,
     redacted_title,
     shows_in_tools,
 )
 from interlock.domain.errors import ToolFailed
-from interlock.domain.events import Event, EventType
+from interlock.domain.events import Event
 from interlock.ports.connector import (
     HookNotice,
     LinkWrite,
@@ -244,13 +245,7 @@ async def _update(api: ServiceNowApi, ctx: SyncContext, settings: ServiceNowSett
 
 
 def _comment(ctx: SyncContext) -> str | None:
-    event = ctx.event
-    if (event is None or event.type is not EventType.INCIDENT_COMMENT_ADDED
-            or not ctx.mapping.pushes("comments") or ctx.incident.is_private):
-        return None
-    comment = event.data.get("comment") or {}
-    body = str(comment.get("body") or "").strip()
-    return f"{comment.get('actor') or 'Interlock'}: {body}" if body else None
+    return comment_to_mirror(ctx.event, ctx.mapping, ctx.incident)
 
 
 def _status_of(mapping: FieldMapping, settings: ServiceNowSettings, value: Any) -> str | None:

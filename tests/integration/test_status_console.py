@@ -3,6 +3,7 @@ incident page's composer after a preview that shows what the page will show."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -57,6 +58,13 @@ def test_compose_preview_and_publish_from_the_console(client: TestClient,
     assert "Preview, not published yet." in preview.text
     assert "Payments fail for some customers." in preview.text
     assert "Major System Outage" in preview.text
+    # And the mail its subscribers will get, as the mail queue would write it.
+    mail = re.search(r'<section class="preview-mail".*?</section>', preview.text, re.S)
+    assert mail, preview.text
+    shown = html.unescape(mail.group(0))
+    assert "Subject:</strong> [Acme] Checkout errors: Investigating" in shown
+    assert "Payments fail for some customers." in shown and "Checkout: " in shown
+    assert "/status/acme" in shown and "db-2" not in shown
     assert container.status_pages.updates(viewer, incident.id) == []
     assert "Payments fail" not in client.get("/status/acme").text
 

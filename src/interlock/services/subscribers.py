@@ -267,6 +267,20 @@ class SubscriberService:
              if component_id in names], links, now)
         return dataclasses.replace(mail, next_attempt_at=now)
 
+    def sample_mail(self, page: StatusPage, update: PublicUpdate,
+                    components: Sequence[Component]) -> OutgoingMail:
+        """The mail a confirmed subscriber of the whole page would get for ``update``,
+        for the composer's preview (its unsubscribe link is a placeholder)."""
+        now = self._clock.now()
+        reader = Subscriber(id="sub_preview", page_id=page.id, kind=SubscriberKind.EMAIL,
+                            status=SubscriberStatus.CONFIRMED, components=(), nonce="",
+                            created_at=now, updated_at=now, email="subscriber@example.com")
+        links = Links(page=self._page_url(page),
+                      unsubscribe=f"{self._page_url(page)}/unsubscribe?token=…")
+        return rules.update_mail("mail_preview", reader, page, update,
+                                 {component.id: component.name for component in components},
+                                 links, now)
+
     def _page_url(self, page: StatusPage) -> str:
         return f"{self._base_url}/status/{page.slug}"
 

@@ -201,7 +201,10 @@ def _previews(app: Container, outcome: Outcome) -> list[dict[str, Any]]:
         page = app.status_pages.get_page(view.page_id)
         current = app.public_status.snapshot(page.slug)
         if current is not None:
-            pages.append(page_context(_as_published(current, outcome, view)))
+            context = page_context(_as_published(current, outcome, view))
+            context["mail"] = app.subscribers.sample_mail(page, outcome.update,
+                                                          current.components)
+            pages.append(context)
     return pages
 
 

@@ -81,6 +81,15 @@ def test_json_nested_too_deeply_is_400(client: TestClient, admin: dict[str, str]
     assert_problem(response, 400, "nested too deeply")
 
 
+def test_an_unknown_query_parameter_is_400_naming_it(client: TestClient,
+                                                     admin: dict[str, str]) -> None:
+    """A typo in a filter is refused, not ignored (which would answer with everything)."""
+    client.post("/api/v1/incidents", headers=admin, json={"title": "a", "severity": "low"})
+    typo = client.get("/api/v1/incidents?statsu=resolved", headers=admin)
+    assert_problem(typo, 400, "statsu")
+    assert client.get("/api/v1/incidents?status=resolved", headers=admin).json()["data"] == []
+
+
 def test_unknown_field_is_422_naming_it(client: TestClient, admin: dict[str, str]) -> None:
     response = client.post(INCIDENTS, headers=admin,
                            json={"title": "Checkout is down", "colour": "red"})

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -31,6 +31,7 @@ from interlock.api.middleware import (
     RejectNul,
     RequestMetrics,
 )
+from interlock.api.query import known_query_only
 from interlock.services.container import Container
 
 DESCRIPTION = """
@@ -119,14 +120,15 @@ def create_api(container: Container) -> FastAPI:
     problems.install(app)
     docs.install(app)
     app.include_router(health.router)
-    app.include_router(incidents.router)
-    app.include_router(keys.router)
-    app.include_router(endpoints.router)
-    app.include_router(sources.router)
-    app.include_router(connectors.router)
+    strict = [Depends(known_query_only)]
+    app.include_router(incidents.router, dependencies=strict)
+    app.include_router(keys.router, dependencies=strict)
+    app.include_router(endpoints.router, dependencies=strict)
+    app.include_router(sources.router, dependencies=strict)
+    app.include_router(connectors.router, dependencies=strict)
     app.include_router(connectors.hooks)
-    app.include_router(status_pages.router)
-    app.include_router(subscribers.router)
+    app.include_router(status_pages.router, dependencies=strict)
+    app.include_router(subscribers.router, dependencies=strict)
 
     app.add_middleware(BodyLimit, limit=container.settings.max_body_bytes)
     app.add_middleware(RejectNul)

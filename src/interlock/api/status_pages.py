@@ -23,7 +23,11 @@ from interlock.api.status_schemas import (
     PagePatch,
     PublicUpdateCreate,
     PublicUpdateOut,
+    StatusMaintenanceCreate,
+    StatusMaintenanceOut,
+    StatusMaintenancePatch,
     component_view,
+    maintenance_view,
     page_view,
 )
 from interlock.api.status_schemas import PageOut as StatusPageOut
@@ -32,6 +36,7 @@ from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.domain.status_pages import update_to_dict
 from interlock.ports.store import Transaction
 from interlock.services.container import Container
+from interlock.services.status_maintenance import MaintenanceSpec
 from interlock.services.status_pages import ComponentSpec, Draft, PageSpec
 
 router = APIRouter(prefix="/api/v1", tags=["status pages"],
@@ -120,6 +125,61 @@ def update_component(page_id: str, component_id: str, body: ComponentPatch,
 def delete_component(page_id: str, component_id: str, _caller: Publisher, app: App
                      ) -> Response:
     app.status_pages.delete_component(page_id, component_id)
+    return Response(status_code=204)
+
+
+@router.post("/status-pages/{page_id}/maintenances", status_code=201,
+             response_model=StatusMaintenanceOut,
+             summary="Announce planned maintenance on the page (422 for a component of "
+                     "another page or a window that is not forward or too long)")
+def create_maintenance(page_id: str, body: StatusMaintenanceCreate, _caller: Publisher, app: App
+                       ) -> JSONResponse:
+    maintenances = app.status_pages.maintenances
+    item = maintenances.create(page_id, MaintenanceSpec(
+        title=body.title, body=body.body, components=body.components,
+        scheduled_for=presenters.as_utc(body.scheduled_for, "body.scheduled_for"),
+        scheduled_until=presenters.as_utc(body.scheduled_until, "body.scheduled_until")))
+    return JSONResponse(maintenance_view(item, maintenances.now()), status_code=201,
+                        headers={"Location": f"/api/v1/status-pages/{page_id}/maintenances/"
+                                             f"{item.id}"})
+
+
+@router.get("/status-pages/{page_id}/maintenances", response_model=PageOut[StatusMaintenanceOut],
+            summary="The page's planned maintenances, latest window first (at most 50)")
+def list_maintenances(page_id: str, _caller: Publisher, app: App) -> dict[str, Any]:
+    maintenances = app.status_pages.maintenances
+    now = maintenances.now()
+    return {"data": [maintenance_view(item, now) for item in maintenances.for_page(page_id)],
+            "next_cursor": None}
+
+
+@router.get("/status-pages/{page_id}/maintenances/{maintenance_id}",
+            response_model=StatusMaintenanceOut)
+def get_maintenance(page_id: str, maintenance_id: str, _caller: Publisher, app: App
+                    ) -> dict[str, Any]:
+    maintenances = app.status_pages.maintenances
+    return maintenance_view(maintenances.get(page_id, maintenance_id), maintenances.now())
+
+
+@router.patch("/status-pages/{page_id}/maintenances/{maintenance_id}",
+              response_model=StatusMaintenanceOut,
+              summary="Change or cancel planned maintenance")
+def update_maintenance(page_id: str, maintenance_id: str, body: StatusMaintenancePatch,
+                       _caller: Publisher, app: App) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("scheduled_for", "scheduled_until"):
+        if name in changes:
+            changes[name] = presenters.as_utc(changes[name], f"body.{name}")
+    maintenances = app.status_pages.maintenances
+    return maintenance_view(maintenances.update(page_id, maintenance_id, changes),
+                            maintenances.now())
+
+
+@router.delete("/status-pages/{page_id}/maintenances/{maintenance_id}", status_code=204,
+               response_class=Response)
+def delete_maintenance(page_id: str, maintenance_id: str, _caller: Publisher, app: App
+                       ) -> Response:
+    app.status_pages.maintenances.delete(page_id, maintenance_id)
     return Response(status_code=204)
 
 

@@ -14,6 +14,7 @@ from pydantic.json_schema import WithJsonSchema
 
 from interlock.api.schemas import NO_NUL, DateTime, omissible, text
 from interlock.api.schemas import Request as Body
+from interlock.domain import status_maintenance as planned
 from interlock.domain import status_pages as rules
 from interlock.domain.status_pages import ComponentStatus, PageVisibility, UpdateStatus
 from interlock.domain.timestamps import rfc3339
@@ -139,6 +140,59 @@ class PublicUpdateOut(BaseModel):
     page_ids: list[str]
     estimated_resolution_at: datetime | None
     published_at: datetime
+
+
+ComponentIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=40,
+                                                   pattern=NO_NUL)]],
+                         Field(min_length=1, max_length=planned.COMPONENTS_MAX)]
+
+
+class StatusMaintenanceCreate(Body):
+    title: text(planned.TITLE_MAX, 1)  # type: ignore[valid-type]
+    body: text(rules.BODY_MAX, 1) = Field(  # type: ignore[valid-type]
+        description="What customers read about the work")
+    components: ComponentIds = Field(description="Ids of components of this page; they "
+                                                 "show under_maintenance during the window")
+    scheduled_for: DateTime
+    scheduled_until: DateTime = Field(
+        description=f"After scheduled_for, at most {planned.LONGEST.days} days later")
+
+
+class StatusMaintenancePatch(Body):
+    """Only the fields present are changed; ``cancelled`` true takes it off the page."""
+
+    title: text(planned.TITLE_MAX, 1) = omissible()  # type: ignore[valid-type]
+    body: text(rules.BODY_MAX, 1) = omissible()  # type: ignore[valid-type]
+    components: ComponentIds = omissible()
+    scheduled_for: DateTime = omissible()
+    scheduled_until: DateTime = omissible()
+    cancelled: bool = omissible()
+
+
+class StatusMaintenanceOut(BaseModel):
+    id: str = Field(examples=["smt_01JD3K2Q6W4Y8Z0A1B2C3D4E5F"])
+    page_id: str
+    title: str
+    body: str
+    components: list[str]
+    scheduled_for: datetime
+    scheduled_until: datetime
+    status: planned.MaintenanceStatus = Field(description="From the clock; a cancelled "
+                                                          "one is completed")
+    cancelled: bool
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def maintenance_view(item: planned.PublicMaintenance, now: datetime) -> dict[str, Any]:
+    return {"id": item.id, "page_id": item.page_id, "title": item.title, "body": item.body,
+            "components": list(item.components),
+            "scheduled_for": rfc3339(item.scheduled_for),
+            "scheduled_until": rfc3339(item.scheduled_until),
+            "status": item.status(now).value, "cancelled": item.cancelled_at is not None,
+            "cancelled_at": rfc3339(item.cancelled_at),
+            "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at)}
 
 
 def page_view(page: rules.StatusPage, base_url: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from interlock.domain.incidents import Incident, Severity, Status
 from interlock.domain.keys import ApiKey
 from interlock.domain.maintenance import MaintenanceWindow
 from interlock.domain.sources import Source
+from interlock.domain.status_maintenance import PublicMaintenance
 from interlock.domain.status_pages import (
     Component,
     PublicIncident,
@@ -612,6 +613,23 @@ class StatusPageRepository(Protocol):
     def page_incidents(self, page_id: str, *, open_only: bool = False, limit: int = 50
                        ) -> list[PublicIncident]:
         """Most recently updated first, never one that is private now."""
+        ...
+
+    def insert_maintenance(self, item: PublicMaintenance) -> None: ...
+
+    def save_maintenance(self, item: PublicMaintenance) -> None: ...
+
+    def get_maintenance(self, maintenance_id: str) -> PublicMaintenance | None: ...
+
+    def delete_maintenance(self, maintenance_id: str) -> bool: ...
+
+    def maintenances(self, page_id: str, *, limit: int = 50, shown_only: bool = False
+                     ) -> list[PublicMaintenance]:
+        """Latest window first; with ``shown_only``, never a cancelled one."""
+        ...
+
+    def maintenance_phase(self, page_id: str, now: datetime) -> int:
+        """Starts and ends of uncancelled windows at or before ``now``."""
         ...
 
 

@@ -34,6 +34,7 @@ from interlock.domain.timeline import TimelineEntry
 from interlock.ports.clock import Clock
 from interlock.ports.store import Store, Transaction
 from interlock.services.incidents import Viewer
+from interlock.services.status_maintenance import StatusMaintenanceService
 
 _IMPACT_ORDER = ["none", "maintenance", "minor", "major", "critical"]
 
@@ -84,6 +85,8 @@ class StatusPageService:
         self._store = store
         self._clock = clock
         self._listeners: list[Callable[[], None]] = []
+        #: Planned maintenance on the pages (its changes drop the same caches).
+        self.maintenances = StatusMaintenanceService(store, clock, self.changed)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each change this process makes (caches drop at once;

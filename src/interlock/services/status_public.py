@@ -9,10 +9,11 @@ ask before reusing what they rendered from the last one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from interlock.domain import uptime
+from interlock.domain import status_maintenance, uptime
+from interlock.domain.status_maintenance import MaintenanceStatus, PublicMaintenance
 from interlock.domain.status_pages import (
     Component,
     ComponentStatus,
@@ -35,11 +36,15 @@ class Token:
     page_id: str
     version: int
     hidden: int
+    #: Starts and ends of maintenance windows passed: a window starting or ending
+    #: changes the page with nobody changing anything.
+    phase: int = 0
 
 
 @dataclass(frozen=True)
 class Snapshot:
     page: StatusPage
+    #: As shown at ``taken_at``: under maintenance during a window unless worse.
     components: list[Component]
     bars: dict[str, list[DayBar]]
     #: Open incidents, with their updates (newest first).
@@ -48,6 +53,14 @@ class Snapshot:
     recent: list[PublicIncident]
     taken_at: datetime
     token: Token
+    #: The most recent planned maintenances (never a cancelled one), latest first.
+    maintenances: list[PublicMaintenance] = field(default_factory=list)
+
+    def maintenances_in(self, *statuses: MaintenanceStatus) -> list[PublicMaintenance]:
+        """Those in one of ``statuses`` now, soonest window first."""
+        return sorted((item for item in self.maintenances
+                       if item.status(self.taken_at) in statuses),
+                      key=lambda item: (item.scheduled_for, item.id))
 
     @property
     def status(self) -> ComponentStatus:
@@ -64,11 +77,12 @@ class PublicStatus:
 
     def token(self, slug: str) -> Token | None:
         """None when there is no such page."""
+        now = self._clock.now()
         with self._store.transaction() as tx:
             page = tx.status_pages.find_page(slug)
             if page is None:
                 return None
-            return Token(page.id, page.version, tx.status_pages.hidden_count(page.id))
+            return _token(tx, page, now)
 
     def snapshot(self, slug: str) -> Snapshot | None:
         now = self._clock.now()
@@ -76,8 +90,10 @@ class PublicStatus:
             page = tx.status_pages.find_page(slug)
             if page is None:
                 return None
-            token = Token(page.id, page.version, tx.status_pages.hidden_count(page.id))
+            token = _token(tx, page, now)
             components = tx.status_pages.components(page.id)
+            maintenances = tx.status_pages.maintenances(page.id, limit=RECENT,
+                                                        shown_only=True)
             since = now - timedelta(days=uptime.DAYS)
             history = tx.status_pages.history([item.id for item in components], since)
             recent = _with_updates(tx, tx.status_pages.page_incidents(page.id, limit=RECENT))
@@ -87,7 +103,13 @@ class PublicStatus:
                     page.id, open_only=True, limit=RECENT))
         bars = {item.id: uptime.daily_bars(history[item.id], item.created_at, now)
                 for item in components}
-        return Snapshot(page, components, bars, still_open, recent, now, token)
+        shown = status_maintenance.during(components, maintenances, now)
+        return Snapshot(page, shown, bars, still_open, recent, now, token, maintenances)
+
+
+def _token(tx: Transaction, page: StatusPage, now: datetime) -> Token:
+    return Token(page.id, page.version, tx.status_pages.hidden_count(page.id),
+                 tx.status_pages.maintenance_phase(page.id, now))
 
 
 def _with_updates(tx: Transaction, items: list[PublicIncident]) -> list[PublicIncident]:

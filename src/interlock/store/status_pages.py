@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlock.domain.errors import Conflict
+from interlock.domain.status_maintenance import PublicMaintenance
 from interlock.domain.status_pages import (
     Component,
     ComponentStatus,
@@ -26,6 +27,7 @@ from interlock.store.tables import (
     public_incidents,
     public_updates,
     status_components,
+    status_maintenances,
     status_pages,
 )
 
@@ -235,6 +237,64 @@ class SqlStatusPages:
         if open_only:
             query = query.where(table.c.status != UpdateStatus.RESOLVED.value)
         return [_public_incident(row) for row in self._connection.execute(query).mappings()]
+
+    # -- planned maintenance -------------------------------------------------------------
+
+    def insert_maintenance(self, item: PublicMaintenance) -> None:
+        self._connection.execute(status_maintenances.insert().values(**_maintenance_row(item)))
+
+    def save_maintenance(self, item: PublicMaintenance) -> None:
+        values = _maintenance_row(item)
+        del values["id"], values["page_id"], values["created_at"]
+        self._connection.execute(status_maintenances.update().where(
+            status_maintenances.c.id == item.id).values(**values))
+
+    def get_maintenance(self, maintenance_id: str) -> PublicMaintenance | None:
+        row = self._connection.execute(sa.select(status_maintenances).where(
+            status_maintenances.c.id == maintenance_id)).mappings().first()
+        return _maintenance(row) if row else None
+
+    def delete_maintenance(self, maintenance_id: str) -> bool:
+        return self._connection.execute(status_maintenances.delete().where(
+            status_maintenances.c.id == maintenance_id)).rowcount == 1
+
+    def maintenances(self, page_id: str, *, limit: int = 50, shown_only: bool = False
+                     ) -> list[PublicMaintenance]:
+        """The page's maintenances, latest window first (upcoming ones lead); with
+        ``shown_only``, never a cancelled one."""
+        table = status_maintenances
+        query = sa.select(table).where(table.c.page_id == page_id).order_by(
+            table.c.scheduled_for.desc(), table.c.id.desc()).limit(limit)
+        if shown_only:
+            query = query.where(table.c.cancelled_at.is_(None))
+        return [_maintenance(row) for row in self._connection.execute(query).mappings()]
+
+    def maintenance_phase(self, page_id: str, now: datetime) -> int:
+        """How many starts and ends of the page's (uncancelled) windows lie at or before
+        ``now``: part of the cache key, as a window starting or ending changes the page
+        with nobody changing anything."""
+        table = status_maintenances
+        query = sa.select(
+            sa.func.count().filter(table.c.scheduled_for <= now),
+            sa.func.count().filter(table.c.scheduled_until <= now),
+        ).where(table.c.page_id == page_id, table.c.cancelled_at.is_(None))
+        started, ended = self._connection.execute(query).one()
+        return int(started or 0) + int(ended or 0)
+
+
+def _maintenance_row(item: PublicMaintenance) -> dict[str, Any]:
+    return {"id": item.id, "page_id": item.page_id, "title": item.title, "body": item.body,
+            "components": list(item.components), "scheduled_for": item.scheduled_for,
+            "scheduled_until": item.scheduled_until, "cancelled_at": item.cancelled_at,
+            "created_at": item.created_at, "updated_at": item.updated_at}
+
+
+def _maintenance(row: sa.RowMapping) -> PublicMaintenance:
+    return PublicMaintenance(
+        id=row["id"], page_id=row["page_id"], title=row["title"], body=row["body"],
+        components=tuple(row["components"] or ()), scheduled_for=row["scheduled_for"],
+        scheduled_until=row["scheduled_until"], cancelled_at=row["cancelled_at"],
+        created_at=row["created_at"], updated_at=row["updated_at"])
 
 
 def _page_row(page: StatusPage) -> dict[str, Any]:

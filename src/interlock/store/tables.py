@@ -541,3 +541,23 @@ status_subscribers = sa.Table(
     sa.UniqueConstraint("page_id", "email"),
     sa.Index(None, "page_id", "status"),
 )
+
+#: Planned maintenance announced on a status page (domain.status_maintenance); not the
+#: alert-silencing ``maintenance_windows``, which are never published.
+status_maintenances = sa.Table(
+    "status_maintenances",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("page_id", sa.String(40), sa.ForeignKey("status_pages.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("title", sa.String(255), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    #: Component ids of the page, in the order given.
+    sa.Column("components", Json, nullable=False),
+    sa.Column("scheduled_for", UtcDateTime, nullable=False),
+    sa.Column("scheduled_until", UtcDateTime, nullable=False),
+    sa.Column("cancelled_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "page_id", "scheduled_for"),
+)

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock.domain import uptime
 from interlock.domain.errors import Unauthenticated
+from interlock.domain.status_maintenance import MaintenanceStatus
 from interlock.domain.status_pages import Component
 from interlock.services.container import Container
 from interlock.services.status_public import PublicStatus, Snapshot, Token
@@ -48,7 +49,9 @@ _TYPES = {
     "feed.rss": "application/rss+xml; charset=utf-8",
 }
 JSON_DOCUMENTS = ("summary.json", "status.json", "components.json", "incidents.json",
-                  "incidents/unresolved.json")
+                  "incidents/unresolved.json", "scheduled-maintenances.json",
+                  "scheduled-maintenances/upcoming.json",
+                  "scheduled-maintenances/active.json")
 #: What follows /status/{slug}/ in a URL → the output's name.
 _NAMES = {"": "page", "feed.atom": "feed.atom", "feed.rss": "feed.rss",
           **{f"api/v2/{document}": document for document in JSON_DOCUMENTS}}
@@ -140,8 +143,11 @@ def page_context(snapshot: Snapshot) -> dict[str, Any]:
     for component in snapshot.components:
         groups.setdefault(component.group, []).append(component)
     past = [item for item in snapshot.recent if not item.is_open][:PAST_SHOWN]
+    planned = snapshot.maintenances_in(MaintenanceStatus.IN_PROGRESS,
+                                       MaintenanceStatus.SCHEDULED)
     return {"snapshot": snapshot, "groups": groups, "past": past, "bars": snapshot.bars,
-            "overall": uptime.overall, "indicator": status_render.status(snapshot)}
+            "overall": uptime.overall, "indicator": status_render.status(snapshot),
+            "planned": planned, "names": snapshot.component_names()}
 
 
 def _html(snapshot: Snapshot) -> bytes:

@@ -7,7 +7,13 @@ Shapes as documented at https://doers.statuspage.io/api/v2/ and, field by field,
 MongoDB's mirror of the same API (https://www.mongodb.com/docs/api/doc/cloud-status/
 operation/operation-getstatussummary): ``page`` {id, name, url, time_zone, updated_at},
 ``status`` {indicator, description}, components with ``group``/``group_id``, incidents
-with ``incident_updates`` and their ``affected_components``.
+with ``incident_updates`` and their ``affected_components``. Scheduled maintenances
+(``scheduled_maintenances`` in summary.json, and ``scheduled-maintenances.json``,
+``/upcoming.json``, ``/active.json``) as in the same mirror
+(https://www.mongodb.com/docs/api/doc/cloud-status/operation/
+operation-getallscheduledmaintenances): an incident's fields with ``impact``
+"maintenance", ``status`` scheduled/in_progress/completed, plus ``scheduled_for`` and
+``scheduled_until``; summary.json lists the upcoming and in-progress ones.
 
 Only what a snapshot holds is rendered, and a snapshot holds only public updates.
 """
@@ -23,6 +29,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from interlock.domain import status_pages as rules
+from interlock.domain.status_maintenance import MaintenanceStatus, PublicMaintenance
 from interlock.domain.status_pages import Component, ComponentStatus, PublicIncident
 from interlock.domain.timestamps import rfc3339
 from interlock.services.status_public import Snapshot
@@ -118,14 +125,64 @@ def incident(snapshot: Snapshot, item: PublicIncident, base_url: str) -> dict[st
     }
 
 
+def maintenance(snapshot: Snapshot, item: PublicMaintenance, base_url: str
+                ) -> dict[str, Any]:
+    """A planned maintenance as Statuspage shows one. Its updates are derived from the
+    clock (announced, then started, then over): nobody writes them by hand here."""
+    now = snapshot.taken_at
+    state = item.status(now)
+    by_id = {component.id: component for component in snapshot.components}
+    shown = [by_id[component_id] for component_id in item.components if component_id in by_id]
+    steps = [(MaintenanceStatus.SCHEDULED, item.created_at)]
+    if state is not MaintenanceStatus.SCHEDULED:
+        steps.append((MaintenanceStatus.IN_PROGRESS, item.scheduled_for))
+    if state is MaintenanceStatus.COMPLETED:
+        steps.append((MaintenanceStatus.COMPLETED, item.scheduled_until))
+    updates = [{
+        "id": f"{item.id}-{step.value}", "status": step.value, "body": item.body,
+        "incident_id": item.id, "created_at": rfc3339(at), "updated_at": rfc3339(at),
+        "display_at": rfc3339(at), "deliver_notifications": True, "custom_tweet": None,
+        "tweet_id": None,
+        "affected_components": [{"code": component.id, "name": component.name,
+                                 "old_status": ComponentStatus.OPERATIONAL.value,
+                                 "new_status": ComponentStatus.UNDER_MAINTENANCE.value}
+                                for component in shown]} for step, at in reversed(steps)]
+    return {
+        "id": item.id, "name": item.title, "status": state.value,
+        "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at),
+        "monitoring_at": None,
+        "resolved_at": rfc3339(item.scheduled_until)
+        if state is MaintenanceStatus.COMPLETED else None,
+        "impact": "maintenance",
+        "shortlink": f"{page_url(snapshot, base_url)}#{item.id}",
+        "started_at": rfc3339(item.scheduled_for), "page_id": snapshot.page.id,
+        "incident_updates": updates,
+        "components": [_component(snapshot, component, component.position)
+                       for component in shown],
+        "scheduled_for": rfc3339(item.scheduled_for),
+        "scheduled_until": rfc3339(item.scheduled_until),
+    }
+
+
 def documents(snapshot: Snapshot, base_url: str) -> dict[str, Any]:
     """Every JSON document of the page, by its path under ``api/v2/``."""
     page = _page(snapshot, base_url)
     listed = components(snapshot)
     unresolved = [incident(snapshot, item, base_url) for item in snapshot.open]
+    upcoming = [maintenance(snapshot, item, base_url) for item in
+                snapshot.maintenances_in(MaintenanceStatus.SCHEDULED)]
+    active = [maintenance(snapshot, item, base_url) for item in
+              snapshot.maintenances_in(MaintenanceStatus.IN_PROGRESS)]
     return {
         "summary.json": {"page": page, "components": listed, "incidents": unresolved,
-                         "scheduled_maintenances": [], "status": status(snapshot)},
+                         "scheduled_maintenances": [*active, *upcoming],
+                         "status": status(snapshot)},
+        "scheduled-maintenances.json": {"page": page, "scheduled_maintenances": [
+            maintenance(snapshot, item, base_url) for item in snapshot.maintenances]},
+        "scheduled-maintenances/upcoming.json": {"page": page,
+                                                 "scheduled_maintenances": upcoming},
+        "scheduled-maintenances/active.json": {"page": page,
+                                               "scheduled_maintenances": active},
         "status.json": {"page": page, "status": status(snapshot)},
         "components.json": {"page": page, "components": listed},
         "incidents.json": {"page": page, "incidents": [

@@ -71,7 +71,7 @@ def test_alert_to_pagerduty_and_servicenow_and_back(database_url: str, tmp_path:
 
         # 2. … which appears in PagerDuty, ServiceNow and Slack, once each.
         eventually(lambda: pagerduty.incidents and servicenow.records
-                   and slack.channels["C123"] and idle(), "incident everywhere")
+                   and slack.channels["C0INCIDENT"] and idle(), "incident everywhere")
         eventually(lambda: len(pagerduty.deliveries) >= 1 and len(servicenow.deliveries) >= 1
                    and idle(), "the tools' own webhooks answered")
         opened = pagerduty.only()
@@ -85,7 +85,7 @@ def test_alert_to_pagerduty_and_servicenow_and_back(database_url: str, tmp_path:
         links = api.get(f"/api/v1/incidents/{incident['id']}/links").json()["data"]
         assert {link["kind"]: link["external_id"] for link in links} == {
             "pagerduty_incident": opened.id, "servicenow_incident": record["sys_id"],
-            "slack_message": f"C123:{slack.channels['C123'][0].ts}"}
+            "slack_message": f"C0INCIDENT:{slack.channels['C0INCIDENT'][0].ts}"}
 
         # 3. A person acknowledges it in PagerDuty; PagerDuty sends a signed webhook.
         pagerduty.forget_requests()
@@ -137,7 +137,7 @@ def test_alert_to_pagerduty_and_servicenow_and_back(database_url: str, tmp_path:
 
         # No duplicates anywhere: one incident in each tool, one of each status change.
         assert len(pagerduty.incidents) == 1 and len(servicenow.records) == 1
-        assert len(slack.channels["C123"]) == 1
+        assert len(slack.channels["C0INCIDENT"]) == 1
         assert len(api.get("/api/v1/incidents").json()["data"]) == 1
         assert len(timeline("incident.acknowledged")) == 1
         assert servicenow.violations == [] and pagerduty.violations == []
@@ -164,7 +164,7 @@ def _connect(api: httpx.Client, pagerduty: FakePagerDuty, servicenow: FakeServic
                                     "username": INTEGRATION.user_name},
                        "credentials": {"secret": INTEGRATION.password,
                                        "hook_secret": HOOK_SECRET}},
-        "slack": {"settings": {"channel": "C123", "api_base": slack.api_base},
+        "slack": {"settings": {"channel": "C0INCIDENT", "api_base": slack.api_base},
                   "credentials": {"bot_token": TOKEN, "signing_secret": SIGNING_SECRET}},
     }
     made = {}

@@ -53,9 +53,15 @@ class StatuspageApi:
 
     async def _call(self, method: str, path: str, body: Any = None) -> ToolResponse:
         await self._throttle.wait(self._key)
-        return await self._http.request(
-            method, f"{self._base}{path}", json=body,
-            headers={"Authorization": f"OAuth {self._key}", "Accept": "application/json"})
+        try:
+            return await self._http.request(
+                method, f"{self._base}{path}", json=body,
+                headers={"Authorization": f"OAuth {self._key}",
+                         "Accept": "application/json"})
+        finally:
+            # Statuspage counts a request when it arrives, which may be late (a slow
+            # network, a busy machine): the next one waits a full interval from the answer.
+            self._throttle.answered(self._key)
 
 
 def _segment(value: str) -> str:

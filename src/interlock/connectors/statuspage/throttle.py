@@ -39,3 +39,10 @@ class Throttle:
         if delay > 0:
             await asyncio.sleep(delay)
         return delay
+
+    def answered(self, token: str) -> None:
+        """A request of ``token`` was answered: the next one is at least one interval
+        from now, however late the request reached Statuspage."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            self._next[key] = max(self._next.get(key, 0.0), self._clock() + self._interval)

@@ -97,7 +97,7 @@ def test_no_get_route_shows_a_private_incident_to_a_key_without_the_private_scop
         "source_id": source["id"], "endpoint_id": endpoint["id"], "key_id": "key_x",
         "window_id": "mw_x", "connector_id": "con_x", "message_id": "msg_x",
         "name": "console.css", "page_id": "spg_x", "component_id": "cmp_x",
-        "subscriber_id": "sub_x",
+        "subscriber_id": "sub_x", "maintenance_id": "smt_x",
         "slug": "status-x",
     }
     urls = []

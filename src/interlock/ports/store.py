@@ -20,6 +20,7 @@ from interlock.domain.alerts import Alert, PayloadStatus, ReceivedPayload
 from interlock.domain.connectors import Activity as ConnectorActivity
 from interlock.domain.connectors import Connector, JobKind, JobStatus, Link, SyncJob
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
+from interlock.domain.digests import Digest
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident, Severity, Status
@@ -341,6 +342,22 @@ class CorrelationRepository(Protocol):
                  existing: Collection[tuple[str, str]]) -> None:
         """(source id, group key, incident id): rows in ``existing`` are updated, others
         inserted; ConcurrentUpdate when another worker inserted one first."""
+        ...
+
+
+class DigestRepository(Protocol):
+    """Alert digests (domain/digests.py). Write a digest only while holding its
+    incident (read for update in the same transaction)."""
+
+    def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]: ...
+
+    def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
+        """Rows of ``existing`` incidents are updated, others inserted; ConcurrentUpdate
+        when another worker inserted one first."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of incidents whose waiting alerts are due, the longest due first."""
         ...
 
 
@@ -672,6 +689,9 @@ class Transaction(Protocol):
 
     @property
     def maintenance(self) -> MaintenanceRepository: ...
+
+    @property
+    def digests(self) -> DigestRepository: ...
 
     @property
     def connectors(self) -> ConnectorRepository: ...

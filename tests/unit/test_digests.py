@@ -11,7 +11,7 @@ WINDOW = timedelta(seconds=10)
 
 
 def _joined(*names: str, raises: bool = False, source: str = "src_a") -> Joined:
-    return Joined("inc_1", source, [{"title": name} for name in names], count=len(names),
+    return Joined("inc_1", source, list(names), count=len(names),
                   raises_severity=raises)
 
 
@@ -31,16 +31,16 @@ def test_alerts_within_the_window_wait_and_are_counted() -> None:
     assert (digest.waiting, digest.due_at, digest.source_id) == (3, T0 + WINDOW, "src_a")
     told, after = tell_waiting(digest, T0 + WINDOW)
     assert told is not None and told.count == 3 and told.source_id == "src_a"
-    assert [alert["title"] for alert in told.alerts] == ["b", "c", "d"]
+    assert told.alert_ids == ("b", "c", "d")
     assert after == Digest("inc_1", last_event_at=T0 + WINDOW)
 
 
 def test_a_window_old_telling_lets_the_next_alerts_through_with_those_waiting() -> None:
-    digest = Digest("inc_1", last_event_at=T0, waiting=2, alerts=({"title": "x"},),
+    digest = Digest("inc_1", last_event_at=T0, waiting=2, alert_ids=("x",),
                     source_id="src_a", due_at=T0 + WINDOW)
     telling, after = join(digest, _joined("y"), T0 + WINDOW, WINDOW)
     assert telling is not None and telling.count == 3
-    assert [alert["title"] for alert in telling.alerts] == ["x", "y"]
+    assert telling.alert_ids == ("x", "y")
     assert after.waiting == 0 and after.due_at is None
 
 
@@ -56,7 +56,7 @@ def test_the_listed_alerts_are_capped_but_all_are_counted() -> None:
         _, digest = join(digest, _joined(*[f"s{second}-{i}" for i in range(10)]),
                          T0 + timedelta(seconds=second), WINDOW)
     told, _ = tell_waiting(digest, T0 + WINDOW)
-    assert told is not None and told.count == 50 and len(told.alerts) == 20
+    assert told is not None and told.count == 50 and len(told.alert_ids) == 20
 
 
 def test_no_window_tells_every_batch() -> None:

@@ -13,10 +13,9 @@ and tools act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 #: Alerts listed in one incident.alert_attached event; the count covers the rest.
 ALERTS_PER_EVENT = 20
@@ -29,10 +28,11 @@ class Digest:
     incident_id: str
     #: When the incident's last incident.alert_attached was written.
     last_event_at: datetime
-    #: Alerts joined since then and not yet told, the first few of them, and the source
-    #: of the first (the event's origin).
+    #: Alerts joined since then and not yet told, the ids of the first few of them, and
+    #: the source of the first (the event's origin). Ids, not the alerts: a digest is
+    #: rewritten with every batch, and the alerts are read once, when told.
     waiting: int = 0
-    alerts: tuple[Mapping[str, Any], ...] = ()
+    alert_ids: tuple[str, ...] = ()
     source_id: str | None = None
     #: When the waiting alerts are told; None when none wait.
     due_at: datetime | None = None
@@ -44,7 +44,7 @@ class Joined:
 
     incident_id: str
     source_id: str
-    alerts: Sequence[Mapping[str, Any]]
+    alert_ids: Sequence[str]
     count: int
     raises_severity: bool
 
@@ -55,7 +55,7 @@ class Telling:
 
     incident_id: str
     source_id: str
-    alerts: tuple[Mapping[str, Any], ...]
+    alert_ids: tuple[str, ...]
     count: int
 
 
@@ -67,16 +67,16 @@ def join(digest: Digest | None, joined: Joined, now: datetime, window: timedelta
     window old, when they raise its severity, or when there is no window at all."""
     if (digest is None or not window or joined.raises_severity
             or now - digest.last_event_at >= window):
-        waited = digest.alerts if digest else ()
+        waited = digest.alert_ids if digest else ()
         source = digest.source_id if digest and digest.waiting else None
         telling = Telling(
             incident_id=joined.incident_id, source_id=source or joined.source_id,
-            alerts=(*waited, *joined.alerts)[:ALERTS_PER_EVENT],
+            alert_ids=(*waited, *joined.alert_ids)[:ALERTS_PER_EVENT],
             count=(digest.waiting if digest else 0) + joined.count)
         return telling, Digest(joined.incident_id, last_event_at=now)
     return None, replace(
         digest, waiting=digest.waiting + joined.count,
-        alerts=(*digest.alerts, *joined.alerts)[:ALERTS_PER_EVENT],
+        alert_ids=(*digest.alert_ids, *joined.alert_ids)[:ALERTS_PER_EVENT],
         source_id=digest.source_id or joined.source_id,
         due_at=digest.last_event_at + window)
 
@@ -84,7 +84,7 @@ def join(digest: Digest | None, joined: Joined, now: datetime, window: timedelta
 def tell_waiting(digest: Digest, now: datetime) -> tuple[Telling | None, Digest]:
     """A digest whose time has come: its waiting alerts told in one event."""
     if not digest.waiting or digest.source_id is None:
-        return None, replace(digest, waiting=0, alerts=(), source_id=None, due_at=None)
+        return None, replace(digest, waiting=0, alert_ids=(), source_id=None, due_at=None)
     telling = Telling(incident_id=digest.incident_id, source_id=digest.source_id,
-                      alerts=digest.alerts, count=digest.waiting)
+                      alert_ids=digest.alert_ids, count=digest.waiting)
     return telling, Digest(digest.incident_id, last_event_at=now)

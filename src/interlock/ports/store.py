@@ -301,6 +301,8 @@ class PayloadRepository(Protocol):
 class AlertRepository(Protocol):
     def find(self, source_id: str, fingerprint: str) -> Alert | None: ...
 
+    def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]: ...
+
     def find_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                   ) -> dict[tuple[str, str], Alert]:
         """By (source id, fingerprint); ``for_update`` locks them in key order."""

@@ -295,24 +295,32 @@ class AlertProcessor:
             tellings = [(telling, incidents[telling.incident_id].severity)
                         for telling, _ in told if telling is not None]
             tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
-            self._tell(tx, tellings, incidents, {})
+            self._tell(tx, tellings, incidents, {}, {})
         return len(tellings)
 
     def _tell(self, tx: Transaction, tellings: Sequence[tuple[Telling, Severity]],
-              incidents: dict[str, Incident], sources: dict[str, Source]) -> None:
+              incidents: dict[str, Incident], sources: dict[str, Source],
+              alerts: dict[str, Alert]) -> None:
         """Write an ``incident.alert_attached`` for each telling, from its alerts' source
-        (a telling whose source was deleted meanwhile is dropped)."""
+        (a telling whose source was deleted meanwhile is dropped), listing its alerts as
+        they are now. ``sources`` and ``alerts`` are those at hand; others are read."""
         missing = {telling.source_id for telling, _ in tellings} - sources.keys()
         if missing:
             sources = {**sources, **tx.sources.get_many(missing)}
+        unread = {alert_id for telling, _ in tellings for alert_id in telling.alert_ids
+                  } - alerts.keys()
+        if unread:
+            alerts = {**alerts, **tx.alerts.get_by_ids(unread)}
         grouped: dict[str, tuple[Source, list[Attachment]]] = {}
         for telling, severity in tellings:
             source = sources.get(telling.source_id)
             if source is None:
                 continue
             grouped.setdefault(source.id, (source, []))[1].append(Attachment(
-                incidents[telling.incident_id], list(telling.alerts), count=telling.count,
-                severity=severity))
+                incidents[telling.incident_id],
+                [alert_to_dict(alerts[alert_id]) for alert_id in telling.alert_ids
+                 if alert_id in alerts],
+                count=telling.count, severity=severity))
         for source, attachments in grouped.values():
             self._incidents.attach_many_in(tx, _viewer(source), attachments)
 
@@ -331,7 +339,8 @@ class AlertProcessor:
         tellings, digests = batch.join_digests(self._window)
         if self._window:
             tx.digests.put_many(digests, existing=batch.digests.keys())
-        self._tell(tx, tellings, batch.incidents, batch.sources())
+        self._tell(tx, tellings, batch.incidents, batch.sources(),
+                   {alert.id: alert for alert in batch.alerts.values()})
         for incident_id, source in sorted(batch.acknowledged.items()):
             try:
                 self._incidents.apply_in(tx, _viewer(source), incident_id,
@@ -447,8 +456,7 @@ class _Batch:
         for incident_id, (source, attached) in self.attached.items():
             worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
             joined = Joined(
-                incident_id, source.id,
-                [alert_to_dict(alert) for alert in attached[:ALERTS_PER_EVENT]],
+                incident_id, source.id, [alert.id for alert in attached[:ALERTS_PER_EVENT]],
                 count=len(attached),
                 raises_severity=worst.rank > self.incidents[incident_id].severity.rank)
             telling, digest = digest_rules.join(self.digests.get(incident_id), joined,

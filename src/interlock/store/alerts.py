@@ -156,6 +156,14 @@ class SqlAlerts:
                     found[(alert.source_id, alert.fingerprint)] = alert
         return found
 
+    def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]:
+        found: dict[str, Alert] = {}
+        for chunk in _chunks(sorted(ids)):
+            for row in self._connection.execute(
+                    sa.select(alerts).where(alerts.c.id.in_(chunk))).mappings():
+                found[row["id"]] = _alert(row)
+        return found
+
     def insert(self, alert: Alert) -> None:
         self.insert_many([alert])
 

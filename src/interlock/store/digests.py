@@ -60,11 +60,11 @@ class SqlDigests:
 
 def _values(digest: Digest) -> dict[str, Any]:
     return {"last_event_at": digest.last_event_at, "waiting": digest.waiting,
-            "alerts": [dict(alert) for alert in digest.alerts],
+            "alert_ids": list(digest.alert_ids),
             "source_id": digest.source_id, "due_at": digest.due_at}
 
 
 def _digest(row: sa.RowMapping) -> Digest:
     return Digest(incident_id=row["incident_id"], last_event_at=row["last_event_at"],
-                  waiting=row["waiting"], alerts=tuple(row["alerts"]),
+                  waiting=row["waiting"], alert_ids=tuple(row["alert_ids"]),
                   source_id=row["source_id"], due_at=row["due_at"])

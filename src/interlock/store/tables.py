@@ -282,7 +282,7 @@ alert_digests = sa.Table(
     sa.Column("incident_id", sa.String(40), primary_key=True),
     sa.Column("last_event_at", UtcDateTime, nullable=False),
     sa.Column("waiting", sa.Integer, nullable=False),
-    sa.Column("alerts", Json, nullable=False),
+    sa.Column("alert_ids", Json, nullable=False),
     sa.Column("source_id", sa.String(40)),
     sa.Column("due_at", UtcDateTime, index=True),
 )

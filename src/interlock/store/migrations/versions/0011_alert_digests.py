@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("incident_id", sa.String(40), nullable=False),
         sa.Column("last_event_at", UtcDateTime, nullable=False),
         sa.Column("waiting", sa.Integer, nullable=False),
-        sa.Column("alerts", Json, nullable=False),
+        sa.Column("alert_ids", Json, nullable=False),
         sa.Column("source_id", sa.String(40), nullable=True),
         sa.Column("due_at", UtcDateTime, nullable=True),
         sa.PrimaryKeyConstraint("incident_id", name="pk_alert_digests"),

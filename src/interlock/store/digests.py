@@ -9,15 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from interlock.domain.digests import Digest
 from interlock.domain.errors import ConcurrentUpdate
+from interlock.store import bulk
 from interlock.store.tables import alert_digests
 
-_SAVE = alert_digests.update().where(alert_digests.c.incident_id == sa.bindparam("b_id"))
+_COLUMNS = ("last_event_at", "waiting", "alert_ids", "source_id", "due_at")
+#: Written for every incident a batch touches (see store.bulk); rows in this order.
+_SAVE = bulk.Prebuilt(
+    alert_digests.update().where(alert_digests.c.incident_id == sa.bindparam("b_id"))
+    .values({column: sa.bindparam(f"b_{column}") for column in _COLUMNS}),
+    [*(f"b_{column}" for column in _COLUMNS), "b_id"])
+_INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
 #: Ids per IN list: well under both databases' limits on bound parameters.
 _CHUNK = 500
 
@@ -38,15 +44,17 @@ class SqlDigests:
 
     def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
         """Update the rows of ``existing`` incidents, insert the others."""
-        updates = [{"b_id": digest.incident_id, **_values(digest)}
-                   for digest in digests if digest.incident_id in existing]
-        inserts = [{"incident_id": digest.incident_id, **_values(digest)}
-                   for digest in digests if digest.incident_id not in existing]
-        if updates:
-            self._connection.execute(_SAVE, updates)
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        as_json = bulk.Prebuilt.json(self._connection.dialect)
+        rows = [(time(digest.last_event_at), digest.waiting, as_json(list(digest.alert_ids)),
+                 digest.source_id, time(digest.due_at), digest.incident_id)
+                for digest in digests]
+        _SAVE.executemany(self._connection,
+                          [row for row in rows if row[-1] in existing])
+        inserts = [row for row in rows if row[-1] not in existing]
         if inserts:
             try:
-                self._connection.execute(alert_digests.insert(), inserts)
+                _INSERT.executemany(self._connection, inserts)
             except sa.exc.IntegrityError as error:
                 raise ConcurrentUpdate("a digest was stored by another worker") from error
 
@@ -56,12 +64,6 @@ class SqlDigests:
                  .where(alert_digests.c.due_at <= now)
                  .order_by(alert_digests.c.due_at).limit(limit))
         return list(self._connection.execute(query).scalars())
-
-
-def _values(digest: Digest) -> dict[str, Any]:
-    return {"last_event_at": digest.last_event_at, "waiting": digest.waiting,
-            "alert_ids": list(digest.alert_ids),
-            "source_id": digest.source_id, "due_at": digest.due_at}
 
 
 def _digest(row: sa.RowMapping) -> Digest:

@@ -54,7 +54,7 @@ def test_an_alert_appears_live_and_is_acknowledged_from_its_page(
 
     row.get_by_role("link").first.click()
     expect(page.get_by_role("heading", name=re.compile("PaymentsLatencyHigh"))).to_be_visible()
-    expect(page.get_by_text("Alert attached")).to_be_visible()
+    expect(page.get_by_text("Incident declared by an alert: PaymentsLatencyHigh")).to_be_visible()
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_role("status").filter(has_text="acknowledged.")).to_be_visible()
     expect(page.locator("#incident-head").get_by_text("acknowledged", exact=True)).to_be_visible()

@@ -1,6 +1,6 @@
-"""Alert digests through a real ``interlock serve``: an incident hears of its first
-alert at once and of the alerts that follow within the window in one event, written by
-the worker process when the window has passed, with nobody asking."""
+"""Alert digests through a real ``interlock serve``: an incident is declared with its
+first alert and hears of the alerts that follow within the window in one event, written
+by the worker process when the window has passed, with nobody asking."""
 
 from __future__ import annotations
 
@@ -36,14 +36,14 @@ def test_alerts_following_the_first_are_told_in_one_digest(
         def timeline(incident_id: str) -> list[str]:
             entries = api.get(f"/api/v1/incidents/{incident_id}/timeline").json()["data"]
             return [entry["message"] for entry in entries
-                    if entry["kind"] == "incident.alert_attached"]
+                    if entry["kind"] in ("incident.created", "incident.alert_attached")]
 
         send("w-0")
         incident: dict[str, Any] = eventually(
             lambda: next(iter(api.get("/api/v1/incidents").json()["data"]), None),
             "the incident", timeout=20)
         assert eventually(lambda: timeline(incident["id"]), "the first alert told",
-                          timeout=20) == ["Alert attached: QueueBacklog on checkout"]
+                          timeout=20) == ["Incident declared by an alert: QueueBacklog on checkout"]
         started = time.monotonic()
         for n in (1, 2, 3):
             send(f"w-{n}")

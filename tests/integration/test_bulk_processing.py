@@ -38,7 +38,10 @@ def _count(container: Container, query: Any) -> int:
 
 
 def _attached(container: Container) -> list[dict[str, Any]]:
-    query = (sa.select(events.c.data).where(events.c.type == "incident.alert_attached")
+    """The data of the events that told of alerts: incident.created (the alerts that
+    opened an incident) and incident.alert_attached."""
+    query = (sa.select(events.c.data)
+             .where(events.c.type.in_(["incident.created", "incident.alert_attached"]))
              .order_by(events.c.sequence))
     with container.store.transaction() as tx:
         return list(tx.connection.execute(query).scalars())
@@ -60,7 +63,7 @@ def test_a_storm_into_one_incident_is_told_at_once_then_in_one_digest(
             batches.append(claimed)
         assert batches == [100, 100, 100]
         assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 1
-        # The incident hears of its first alerts at once; the rest wait for the window.
+        # The incident is declared with its first alerts; the rest wait for the window.
         first = _attached(container)
         assert [row["alert_count"] for row in first] == batches[:1]
         assert len(first[0]["alerts"]) == min(20, batches[0])  # the first listed, all counted
@@ -104,7 +107,9 @@ def test_a_slow_storm_into_many_incidents_is_one_event_per_incident_per_window(
         with container.store.transaction() as tx:
             entries = tx.connection.execute(
                 sa.select(sa.func.count()).select_from(timeline_entries)
-                .where(timeline_entries.c.kind == "incident.alert_attached")).scalar_one()
+                .where(timeline_entries.c.kind.in_(["incident.created",
+                                                    "incident.alert_attached"]))
+            ).scalar_one()
         assert entries == len(rows)
     finally:
         container.close()

@@ -160,7 +160,7 @@ def test_repeats_update_one_alert_and_one_incident(
                                headers=admin_key).json()["data"]
     assert stored["count"] == 3
     assert stored["first_seen_at"] <= stored["last_seen_at"]
-    assert incident["version"] == 2  # declared, then the alert attached; repeats change nothing
+    assert incident["version"] == 1  # declared with its alert; repeats change nothing
 
 
 def test_alerts_group_into_incidents_by_service_and_name(
@@ -185,15 +185,17 @@ def test_alerts_group_into_incidents_by_service_and_name(
     alerts = hub_client.get(f"/api/v1/incidents/{latency['id']}/alerts",
                             headers=admin_key).json()["data"]
     assert len(alerts) == 3
-    assert timeline(hub_client, admin_key, latency["id"])[1:] == [
-        "2 alerts attached: HighLatency on checkout (instance=a), "
+    assert timeline(hub_client, admin_key, latency["id"]) == [
+        "Incident declared by 2 alerts: HighLatency on checkout (instance=a), "
         "HighLatency on checkout (instance=b)",
         "Alert attached: HighLatency on checkout; severity raised to critical",
     ]
     with hub.store.engine.connect() as connection:  # type: ignore[attr-defined]
         attached = connection.execute(sa.select(events.c.origin, events.c.data).where(
-            events.c.type == "incident.alert_attached",
-            events.c.incident_id == latency["id"])).all()
+            events.c.type.in_(["incident.created", "incident.alert_attached"]),
+            events.c.incident_id == latency["id"]).order_by(events.c.sequence)).all()
+    # The alerts that opened it are told in incident.created; the next one raised the
+    # severity, so it was told at once rather than waiting for the digest.
     assert [row.data["alert_count"] for row in attached] == [2, 1]
     assert all(row.origin == {"kind": "source", "id": source["id"], "name": "prometheus",
                               "actor": None} for row in attached)
@@ -364,9 +366,9 @@ def test_oversized_bodies_are_refused_and_big_groups_accepted(
     assert send(hub_client, source, storm).status_code == 202
     process_all(hub)
     (incident,) = incidents(hub_client, admin_key)
-    assert incident["version"] == 2
-    assert timeline(hub_client, admin_key, incident["id"])[1].startswith(
-        "10000 alerts attached: NodeDown on checkout")
+    assert incident["version"] == 1
+    assert timeline(hub_client, admin_key, incident["id"])[0].startswith(
+        "Incident declared by 10000 alerts: NodeDown on checkout")
     alerts = hub_client.get(f"/api/v1/incidents/{incident['id']}/alerts", headers=admin_key)
     assert len(alerts.json()["data"]) == 10_000
     assert alerts.json()["data"][0]["labels"]["标签"] == "值"

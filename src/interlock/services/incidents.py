@@ -44,6 +44,10 @@ class Declaration:
     assignee: str | None = None
     labels: Mapping[str, str] | None = None
     visibility: Visibility = Visibility.PUBLIC
+    #: The alerts that open the incident (the first few) and their count, told in its
+    #: incident.created: a new incident is one event, not two in the same moment.
+    alerts: Sequence[Mapping[str, Any]] = ()
+    alert_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,8 +141,12 @@ class IncidentService:
             summary=item.summary, service=item.service, assignee=item.assignee,
             labels=item.labels, visibility=Visibility.PUBLIC, now=now,
         ) for incident_id, item in zip(ids, declarations, strict=True)])
-        _record_many(tx, [_written(Transition(incident, EventType.INCIDENT_CREATED, {}),
-                                   viewer.origin, now) for incident in made])
+        _record_many(tx, [_written(
+            Transition(incident, EventType.INCIDENT_CREATED, {}), viewer.origin, now,
+            message=_declared_message(item),
+            extra={"alerts": [dict(alert) for alert in item.alerts],
+                   "alert_count": item.alert_count} if item.alert_count else None,
+        ) for incident, item in zip(made, declarations, strict=True)])
         return made
 
     def attach_many_in(self, tx: Transaction, viewer: Viewer,
@@ -259,16 +267,31 @@ def _visible(tx: Transaction, viewer: Viewer, key: str, *, for_update: bool = Fa
     return incident
 
 
-def _attached_message(item: Attachment, transition: Transition) -> str:
-    """'2 alerts attached: X (instance=web-1), X (instance=web-2)': the labels that
-    tell the first few apart."""
-    shown = item.alerts[:3]
+def _declared_message(item: Declaration) -> str | None:
+    """'Incident declared by 2 alerts: X (instance=web-1), ...' for an incident alerts
+    opened; None (the usual sentence) for one a person declared."""
+    if not item.alert_count:
+        return None
+    listed = _listed_alerts(item.alerts, item.alert_count)
+    which = "an alert" if item.alert_count == 1 else f"{item.alert_count} alerts"
+    return f"Incident declared by {which}: {listed}"
+
+
+def _listed_alerts(alerts: Sequence[Mapping[str, Any]], count: int) -> str:
+    """'X (instance=web-1), X (instance=web-2) and 3 more': the labels that tell the
+    first few apart."""
+    shown = alerts[:3]
     differing = differing_labels([_labels(alert) for alert in shown])
     titles = ", ".join(describe_with_labels(str(alert["title"]), labels)
                        for alert, labels in zip(shown, differing, strict=True))
-    more = f" and {item.count - 3} more" if item.count > 3 else ""
+    return titles + (f" and {count - 3} more" if count > 3 else "")
+
+
+def _attached_message(item: Attachment, transition: Transition) -> str:
+    """'2 alerts attached: X (instance=web-1), X (instance=web-2)'."""
+    titles = _listed_alerts(item.alerts, item.count)
     message = (f"Alert attached: {titles}" if item.count == 1
-               else f"{item.count} alerts attached: {titles}{more}")
+               else f"{item.count} alerts attached: {titles}")
     if transition.changes:
         message += f"; severity raised to {item.severity.value}"
     return message

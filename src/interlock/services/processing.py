@@ -327,7 +327,7 @@ class AlertProcessor:
     def _write(self, tx: Transaction, batch: _Batch) -> None:
         for source, ids in batch.declarations_by_source():
             made = self._incidents.declare_many_in(
-                tx, _viewer(source), [batch.declared[each][1] for each in ids], ids=ids)
+                tx, _viewer(source), [batch.opened(each) for each in ids], ids=ids)
             batch.incidents.update((incident.id, incident) for incident in made)
         tx.correlations.put_many([(source_id, key, incident_id) for (source_id, key),
                                   incident_id in batch.correlated.items()],
@@ -454,6 +454,10 @@ class _Batch:
         tellings: list[tuple[Telling, Severity]] = []
         digests: list[Digest] = []
         for incident_id, (source, attached) in self.attached.items():
+            if incident_id in self.declared:
+                # Told in its incident.created; later alerts wait for the window.
+                digests.append(Digest(incident_id, last_event_at=self.now))
+                continue
             worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
             joined = Joined(
                 incident_id, source.id, [alert.id for alert in attached[:ALERTS_PER_EVENT]],
@@ -465,6 +469,19 @@ class _Batch:
             if telling is not None:
                 tellings.append((telling, worst))
         return tellings, digests
+
+    def opened(self, incident_id: str) -> Declaration:
+        """The declaration of a new incident, with the alerts that open it: its
+        severity the worst of theirs."""
+        declaration = self.declared[incident_id][1]
+        attached = self.attached.get(incident_id, (None, []))[1]
+        if not attached:
+            return declaration
+        worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
+        return dataclasses.replace(
+            declaration, severity=max(worst, declaration.severity, key=lambda s: s.rank),
+            alerts=[alert_to_dict(alert) for alert in attached[:ALERTS_PER_EVENT]],
+            alert_count=len(attached))
 
     def sources(self) -> dict[str, Source]:
         """The sources of the batch's alerts."""

@@ -80,7 +80,7 @@ def test_alerts_on_an_incident_are_told_apart_by_the_labels_that_differ(
     alerts = page.split('id="incident-alerts"')[1].split("</section>")[0]
     assert "instance=web-1" in alerts and "instance=web-2" in alerts
     assert "pod=" not in alerts  # the same on both: it tells nothing apart
-    assert ("2 alerts attached: HighErrorRate on checkout (instance=web-1), "
+    assert ("Incident declared by 2 alerts: HighErrorRate on checkout (instance=web-1), "
             "HighErrorRate on checkout (instance=web-2)") in page
 
 

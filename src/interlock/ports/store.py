@@ -705,9 +705,12 @@ class Transaction(Protocol):
 
 
 class Store(Protocol):
-    def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
+    def transaction(self, *, write: bool = False, priority: bool = True
+                    ) -> AbstractContextManager[Transaction]:
         """A unit of work. ``write=True`` takes the write lock up front on SQLite so
-        concurrent writers queue instead of failing on lock upgrade."""
+        concurrent writers queue instead of failing on lock upgrade. In the process
+        serving people, such a write goes ahead of the worker processes' unless
+        ``priority=False`` (the ingest writer, which must not shut the workers out)."""
         ...
 
     def ping(self) -> None:

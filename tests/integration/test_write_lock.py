@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import json
 import select
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from interlock import config
+from interlock.api.ingest import PRIORITY_AFTER
+from interlock.asgi import create_app
+from interlock.bootstrap import build
+from interlock.domain.keys import Scope
 from interlock.store.engine import create_engine
 from interlock.store.locks import INTENT_BUDGET, Role
 from interlock.store.sql import SqlStore
+from tests.conftest import TEST_SECRET_KEY, make_key
+from tests.support.ingest import am_alert, am_payload, basic, create_source
 
 #: How long each of the looping worker's transactions holds the write lock.
 WORKER_HOLD = 0.1
@@ -142,3 +153,58 @@ def test_workers_still_get_turns_while_people_write_without_pause(
     # At least a turn per budget-long hold; alone it would have written ~20 times.
     assert done >= 4, (done, INTENT_BUDGET)
 
+
+
+def test_ingest_answers_soon_while_workers_write_and_loses_nothing(
+        sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "hub.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    with create_engine(url).begin() as connection:
+        connection.execute(sa.text("CREATE TABLE scratch (who TEXT)"))
+    hub = build(config.load({"database_url": url, "secret_key": TEST_SECRET_KEY},
+                            environ={}), role=Role.PEOPLE)
+    commits = [0]
+    store = hub.intake.store
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        commits[0] += 1
+        store(*args, **kwargs)
+
+    monkeypatch.setattr(hub.intake, "store", counted)
+    try:
+        with TestClient(create_app(hub)) as client:
+            admin = make_key(hub, Scope.ADMIN, name="ops")
+            source = create_source(client, admin)
+            headers = {"content-type": "application/json", **basic(source["token"])}
+            workers = _workers(url, 2, seconds=20)
+            try:
+                def post(number: int) -> tuple[float, int, str]:
+                    body = json.dumps(am_payload(am_alert(f"alert-{number}")))
+                    started = time.monotonic()
+                    response = client.post(source["path"], content=body, headers=headers)
+                    return time.monotonic() - started, response.status_code, \
+                        response.json()["id"]
+
+                alone = [post(number) for number in range(8)]  # one at a time
+                with ThreadPoolExecutor(16) as pool:  # at once: they commit together
+                    together = list(pool.map(post, range(8, 48)))
+            finally:
+                for process in workers:
+                    process.terminate()
+                for process in workers:
+                    process.wait(timeout=30)
+            page = client.get(f"/api/v1/sources/{source['id']}/payloads?limit=100",
+                              headers=admin).json()
+    finally:
+        hub.close()
+    assert {status for _, status, _ in alone + together} == {202}
+    # A lone payload goes ahead of the workers once it has waited PRIORITY_AFTER: it
+    # waits for the worker transaction under way (one began as the last payload was
+    # committed), not for a queue of them (without people first: 2 to 3 each).
+    waits = [waited for waited, _, _ in alone]
+    assert sum(waits) / len(waits) < PRIORITY_AFTER + 1.5 * WORKER_HOLD, waits
+    assert max(waits) < PRIORITY_AFTER + 3 * WORKER_HOLD, waits
+    assert commits[0] < len(alone) + len(together) - 10  # grouped
+    assert {payload["id"] for payload in page["data"]} == {
+        payload_id for _, _, payload_id in alone + together}

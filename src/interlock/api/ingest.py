@@ -32,9 +32,9 @@ from interlock.services.ingest import Intake
 #: A payload, its request's answer, and when it was queued (the event loop's clock).
 _Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]", float]]
 BATCH_MAX = 500
-#: A batch whose oldest payload has waited this long (seconds) commits ahead of the
-#: workers' writes, as a person's write does. Younger batches wait their turn: in a
-#: storm the writer is never idle, and going first always would shut the workers out.
+#: Once the oldest payload of a batch has waited this long (seconds), the batch goes
+#: ahead of the workers' writes, as a person's write does. Not at once: in a storm the
+#: writer is never idle, and going first always would shut the workers out.
 PRIORITY_AFTER = 0.02
 #: Signed requests whose bodies are read at once before they are authenticated (a
 #: signature covers the body); up to 16 x INTERLOCK_INGEST_MAX_BODY_BYTES held in memory.
@@ -72,10 +72,10 @@ class GroupCommit:
             batch = [await queue.get()]
             while not queue.empty() and len(batch) < BATCH_MAX:
                 batch.append(queue.get_nowait())
-            priority = loop.time() - batch[0][2] > PRIORITY_AFTER
+            waited = loop.time() - batch[0][2]
             try:
                 await run_in_threadpool(self._intake.store, [item for item, _, _ in batch],
-                                        priority=priority)
+                                        priority_after=max(PRIORITY_AFTER - waited, 1e-3))
             except Exception as error:  # every waiter must hear of it
                 for _, done, _ in batch:
                     if not done.done():

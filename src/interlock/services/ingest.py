@@ -96,11 +96,11 @@ class Intake:
                                        error=error.detail[:1000])
         return payload
 
-    def store(self, payloads: Sequence[ReceivedPayload], *, priority: bool = False) -> None:
+    def store(self, payloads: Sequence[ReceivedPayload], *, priority_after: float = 0.0
+              ) -> None:
         """Commit a batch of payloads: once this returns, they survive a crash.
-        ``priority``: go ahead of the workers' writes, as a person's write does; only
-        for a batch that has waited long (a storm must leave the workers their turns)."""
-        with self._store.transaction(write=True, priority=priority) as tx:
+        ``priority_after``: see ``Store.transaction``."""
+        with self._store.transaction(write=True, priority_after=priority_after) as tx:
             tx.payloads.insert_many(payloads)
         self._last_stored = time.monotonic()
 

@@ -128,6 +128,16 @@ class FileLock:
         fcntl.flock(fd, fcntl.LOCK_EX)
         fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def free(self) -> bool:
+        """Whether nobody holds the lock now (without waiting, or keeping it)."""
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+
     def share(self) -> None:
         fcntl.flock(self._open(), fcntl.LOCK_SH)
 
@@ -137,9 +147,21 @@ class FileLock:
             self._fd = None
 
 
+class _Ticket:
+    """A write that becomes a person's once it has waited until ``due``."""
+
+    __slots__ = ("due", "joined")
+
+    def __init__(self, due: float) -> None:
+        self.due = due
+        self.joined = False
+
+
 class PeopleFirst:
     """This process's hold of the intent lock: shared, taken when the first of its
-    people's writes starts waiting, let go when the last has committed."""
+    people's writes starts waiting, let go when the last has committed. A write may
+    also join once it has waited a while (the ingest writer): a thread of this class
+    joins for it then, as the write is asleep in the kernel, waiting for the lock."""
 
     def __init__(self, intent: FileLock) -> None:
         self._intent = intent
@@ -147,6 +169,9 @@ class PeopleFirst:
         self._holders = 0
         self._since = 0.0
         self._resting_until = 0.0
+        self._tickets = threading.Condition()
+        self._pending: list[_Ticket] = []
+        self._escalator: threading.Thread | None = None
 
     def join(self) -> bool:
         """Hold the intent for a write about to wait for the lock; False when it is not
@@ -174,6 +199,45 @@ class PeopleFirst:
             if now - self._since > INTENT_BUDGET:
                 self._resting_until = now + INTENT_REST
 
+    def join_after(self, delay: float) -> _Ticket:
+        """Join for a write once it has waited ``delay`` seconds, unless :meth:`settle`
+        comes first."""
+        ticket = _Ticket(time.monotonic() + delay)
+        with self._tickets:
+            self._pending.append(ticket)
+            if self._escalator is None:
+                self._escalator = threading.Thread(target=self._escalate, daemon=True,
+                                                   name="interlock-people-first")
+                self._escalator.start()
+            self._tickets.notify()
+        return ticket
+
+    def stop_waiting(self, ticket: _Ticket) -> None:
+        """The write has the lock: it need not join any more."""
+        with self._tickets:
+            if ticket in self._pending:
+                self._pending.remove(ticket)
+
+    def settle(self, ticket: _Ticket) -> None:
+        """The write is over: let go of what was joined for it."""
+        self.stop_waiting(ticket)
+        if ticket.joined:
+            self.leave()
+
+    def _escalate(self) -> None:
+        with self._tickets:
+            while True:
+                if not self._pending:
+                    self._tickets.wait()
+                    continue
+                ticket = min(self._pending, key=lambda pending: pending.due)
+                delay = ticket.due - time.monotonic()
+                if delay > 0:
+                    self._tickets.wait(delay)
+                    continue
+                self._pending.remove(ticket)
+                ticket.joined = self.join()
+
 
 class WriteLock:
     """What a write transaction holds on SQLite: this process's turn among its threads,
@@ -189,29 +253,57 @@ class WriteLock:
         self._yields = self._intent is not None and role is Role.WORKERS
 
     @contextlib.contextmanager
-    def hold(self, *, priority: bool) -> Iterator[None]:
-        """Hold the write lock. ``priority``: a person's write, which goes ahead of
-        the workers' (in a store for people; a worker's store has none)."""
+    def hold(self, *, priority_after: float = 0.0) -> Iterator[None]:
+        """Hold the write lock. In a store for people, the write goes ahead of the
+        workers' once it has waited ``priority_after`` seconds: at once for a person's
+        write. A worker's store ignores it."""
         if self._threads.held():  # a transaction inside one: the locks are held
             with self._threads:
                 yield
             return
-        joined = priority and self._people is not None and self._people.join()
+        people = self._people
+        joined = ticket = None
+        if people is not None:
+            if priority_after <= 0:
+                joined = people.join()
+            else:
+                ticket = people.join_after(priority_after)
         try:
-            self._threads.acquire(urgent=joined)
+            self._threads.acquire(urgent=bool(joined))
             try:
                 if self._file is None:
                     yield
                     return
-                if self._yields and self._intent is not None:
-                    self._intent.pass_through()  # people's writes first
-                with self._file:
+                if self._yields:
+                    self._take_after_people()
+                else:
+                    self._file.__enter__()
+                try:
+                    if ticket is not None and people is not None:
+                        people.stop_waiting(ticket)
                     yield
+                finally:
+                    self._file.__exit__()
             finally:
                 self._threads.release()
         finally:
-            if joined and self._people is not None:
-                self._people.leave()
+            if people is not None:
+                if joined:
+                    people.leave()
+                if ticket is not None:
+                    people.settle(ticket)
+
+    def _take_after_people(self) -> None:
+        """A worker's turn at the database lock, once no person's write waits. One may
+        have started waiting while this worker waited for the lock (after it passed
+        the intent): then the lock goes to them, and this worker waits again."""
+        assert self._intent is not None and self._file is not None
+        while True:
+            self._intent.pass_through()
+            self._file.__enter__()
+            if self._intent.free():
+                return
+            self._file.__exit__()
 
     def close(self) -> None:
         for lock in (self._file, self._intent):

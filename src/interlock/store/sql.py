@@ -86,14 +86,14 @@ class SqlStore:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, *, write: bool = False, priority: bool = True
+    def transaction(self, *, write: bool = False, priority_after: float = 0.0
                     ) -> Iterator[SqlTransaction]:
         # SQLite has one writer at a time: writers queue on store.locks.WriteLock, which
         # hands over the moment it is free; SQLite's own busy handler would have them
         # sleep in growing steps (seconds under load).
         with contextlib.ExitStack() as locks:
             if write and self._serialise_writes:
-                locks.enter_context(self._write_lock.hold(priority=priority))
+                locks.enter_context(self._write_lock.hold(priority_after=priority_after))
             tx = yield from self._transaction(write)
         if (tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted
                 or tx.mail.inserted):

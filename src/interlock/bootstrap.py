@@ -30,17 +30,20 @@ from interlock.services.workers import WorkerRegistry
 from interlock.sources.options import SourceParsers
 from interlock.store import migrate
 from interlock.store.engine import create_engine
+from interlock.store.locks import Role
 from interlock.store.sql import SqlStore
 from interlock.worker.guard import ResolvingGuard
 
 
-def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: bool = False
-          ) -> Container:
+def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: bool = False,
+          role: Role = Role.ALONE) -> Container:
+    """``role``: whose writes this process makes, which decides on SQLite who goes first
+    at the write lock: people (``serve``, the CLI) ahead of worker processes."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate_schema:
         migrate.upgrade(engine)
-    store = SqlStore(engine)
+    store = SqlStore(engine, role)
     incidents = IncidentService(store, clock)
     parsers = SourceParsers()
     lease = timedelta(seconds=settings.worker_lease_seconds)

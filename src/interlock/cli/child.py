@@ -2,9 +2,10 @@
 
 Separate processes use both cores: the API answers people while one worker processes
 alerts and another delivers and syncs, and none waits for another's interpreter lock.
-On SQLite they take turns at the write lock (see ``store.sql.FileLock``) and wake each
-other through a socket (``store.signals``). A child is restarted if it dies, and
-stopped with the server: SIGTERM, then up to a minute to finish what it has in flight.
+On SQLite they take turns at the write lock, people's writes first (see
+``store.locks``), and wake each other through a socket (``store.signals``). A child is
+restarted if it dies, and stopped with the server: SIGTERM, then up to a minute to
+finish what it has in flight.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from interlock.domain.errors import InterlockError
 from interlock.logs import configure as configure_logs
 from interlock.services.container import Container
 from interlock.store.engine import create_engine
+from interlock.store.locks import Role
 from interlock.store.migrate import check_usable
 
 # soft_wrap: a line longer than the terminal (or than 80 columns, when not a terminal)
@@ -42,9 +43,10 @@ def container(db: str | None, **overrides: object) -> Container:
     return open_container(loaded)
 
 
-def open_container(loaded: config.Settings) -> Container:
+def open_container(loaded: config.Settings, role: Role = Role.PEOPLE) -> Container:
     """The wired services, once the database is known to be one Interlock can use (else
-    one line saying why and what to do, and exit status 1)."""
+    one line saying why and what to do, and exit status 1). ``role``: a worker process
+    lets people's writes go first (SQLite)."""
     try:
         engine = create_engine(loaded.database_url)
         try:
@@ -52,7 +54,7 @@ def open_container(loaded: config.Settings) -> Container:
                          shown=redact(loaded.database_url))
         finally:
             engine.dispose()
-        return build(loaded, migrate_schema=loaded.auto_migrate)
+        return build(loaded, migrate_schema=loaded.auto_migrate, role=role)
     except InterlockError as error:
         raise fail(error, 1) from error
 

@@ -35,6 +35,7 @@ from interlock.config import Settings
 from interlock.domain.errors import InterlockError
 from interlock.logs import configure as configure_logs
 from interlock.services.container import Container
+from interlock.store.locks import Role
 
 # Plain help (no boxes, no "<str>" after every flag), and errors are ours to print: see
 # main().
@@ -150,7 +151,7 @@ def worker_command(
                                  "choose from alerts, deliveries, sync", param_hint="--tasks")
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
-    container = _start(loaded)
+    container = _start(loaded, Role.WORKERS)
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
@@ -216,8 +217,8 @@ def migrate(db: Db = None) -> None:
     stdout.print(f"schema at revision {after} (was {before or 'empty'}; head {head_revision()})")
 
 
-def _start(loaded: Settings) -> Container:
-    return open_container(loaded)
+def _start(loaded: Settings, role: Role = Role.PEOPLE) -> Container:
+    return open_container(loaded, role)
 
 
 def _bootstrap(container: Container) -> str | None:

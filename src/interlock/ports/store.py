@@ -727,9 +727,13 @@ class Transaction(Protocol):
 
 
 class Store(Protocol):
-    def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
+    def transaction(self, *, write: bool = False, priority_after: float = 0.0
+                    ) -> AbstractContextManager[Transaction]:
         """A unit of work. ``write=True`` takes the write lock up front on SQLite so
-        concurrent writers queue instead of failing on lock upgrade."""
+        concurrent writers queue instead of failing on lock upgrade. In the process
+        serving people, such a write goes ahead of the worker processes' once it has
+        waited ``priority_after`` seconds: at once by default (a person's write); the
+        ingest writer waits a while first, so that a storm leaves the workers turns."""
         ...
 
     def ping(self) -> None:

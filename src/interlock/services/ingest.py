@@ -96,9 +96,11 @@ class Intake:
                                        error=error.detail[:1000])
         return payload
 
-    def store(self, payloads: Sequence[ReceivedPayload]) -> None:
-        """Commit a batch of payloads: once this returns, they survive a crash."""
-        with self._store.transaction(write=True) as tx:
+    def store(self, payloads: Sequence[ReceivedPayload], *, priority_after: float = 0.0
+              ) -> None:
+        """Commit a batch of payloads: once this returns, they survive a crash.
+        ``priority_after``: see ``Store.transaction``."""
+        with self._store.transaction(write=True, priority_after=priority_after) as tx:
             tx.payloads.insert_many(payloads)
         self._last_stored = time.monotonic()
 

@@ -37,6 +37,11 @@ _FINISH_PAYLOAD = bulk.Prebuilt(payloads.update().where(
 _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
     payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None)
 ).values(**_OUTCOME), [*_OUTCOME_NAMES, "b_id"])
+#: Ingest stores every payload with it: prebuilt, so a row skips SQLAlchemy's per-row
+#: parameter processing (store.bulk) on the path that answers senders.
+_INSERT_PAYLOADS = bulk.insert(payloads, (
+    "id", "source_id", "received_at", "content_type", "body", "status", "error", "alerts",
+    "dropped", "suppressed", "attempts", "processed_at"))
 #: Keys per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.
 CHUNK = 500
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
@@ -60,7 +65,11 @@ class SqlPayloads:
         if self._postgres and not self.inserted:
             self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
         self.inserted = True
-        self._connection.execute(payloads.insert(), [_payload_row(item) for item in items])
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        _INSERT_PAYLOADS.executemany(self._connection, [
+            (item.id, item.source_id, time(item.received_at), item.content_type, item.body,
+             item.status.value, item.error, item.alerts, item.dropped, item.suppressed,
+             item.attempts, time(item.processed_at)) for item in items])
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:
@@ -309,23 +318,6 @@ class SqlCorrelations:
             self._connection.execute(correlations.insert(), {
                 "source_id": source_id, "group_key": group_key, "incident_id": incident_id,
                 "updated_at": at})
-
-
-def _payload_row(payload: ReceivedPayload) -> dict[str, Any]:
-    return {
-        "id": payload.id,
-        "source_id": payload.source_id,
-        "received_at": payload.received_at,
-        "content_type": payload.content_type,
-        "body": payload.body,
-        "status": payload.status.value,
-        "error": payload.error,
-        "alerts": payload.alerts,
-        "dropped": payload.dropped,
-        "suppressed": payload.suppressed,
-        "attempts": payload.attempts,
-        "processed_at": payload.processed_at,
-    }
 
 
 def _payload(row: sa.RowMapping) -> ReceivedPayload:

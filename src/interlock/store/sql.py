@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import fcntl
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -30,6 +28,7 @@ from interlock.store.digests import SqlDigests
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
+from interlock.store.locks import Role, WriteLock
 from interlock.store.mail import SqlMail
 from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
@@ -72,79 +71,15 @@ class SqlTransaction:
         self.subscribers = SqlSubscribers(connection)
 
 
-class FairLock:
-    """A reentrant lock that hands over in arrival order. Python's own locks do not, and
-    a thread that writes in a loop (the alert processor) would retake the lock ahead of
-    threads that have been waiting (the ingest writer)."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._waiting: collections.deque[tuple[int, threading.Event]] = collections.deque()
-        self._owner: int | None = None
-        self._depth = 0
-
-    def __enter__(self) -> None:
-        me = threading.get_ident()
-        with self._guard:
-            if self._owner == me:
-                self._depth += 1
-                return
-            if self._owner is None and not self._waiting:
-                self._owner, self._depth = me, 1
-                return
-            turn = threading.Event()
-            self._waiting.append((me, turn))
-        turn.wait()  # release() made us the owner before setting it
-
-    def __exit__(self, *_: object) -> None:
-        with self._guard:
-            self._depth -= 1
-            if self._depth:
-                return
-            if self._waiting:
-                self._owner, turn = self._waiting.popleft()
-                self._depth = 1
-                turn.set()
-            else:
-                self._owner = None
-
-
-class FileLock:
-    """An exclusive ``flock`` on the database file, held for each write transaction, so
-    processes sharing one SQLite file (``serve`` and its worker) take turns. A waiting
-    process sleeps in the kernel and wakes the moment the lock is free; SQLite's own busy
-    handler would poll it in growing sleeps (seconds under load). ``flock`` locks are
-    independent of the POSIX locks SQLite takes on the same file."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd: int | None = None
-
-    def __enter__(self) -> None:
-        if self._fd is None:
-            # As SQLite would, create the file if it is not there yet (an empty database).
-            self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-
-    def __exit__(self, *_: object) -> None:
-        if self._fd is not None:  # closed meanwhile: closing released the lock
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 class SqlStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, role: Role = Role.ALONE) -> None:
+        """``role``: on SQLite, whose writes this process makes (see store.locks)."""
         self.engine = engine
         self._listeners: list[Callable[[], None]] = []
         self._serialise_writes = engine.dialect.name == "sqlite"
-        self._writers = FairLock()
         self._listeners_lock = threading.Lock()
         path = sqlite_file(engine)
-        self._file_lock = FileLock(path) if path else None
+        self._write_lock = WriteLock(path, role)
         #: Wakes workers of other processes using the same SQLite file.
         self.signals = WorkSignals(path) if path else None
 
@@ -153,16 +88,14 @@ class SqlStore:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[SqlTransaction]:
-        # SQLite has one writer at a time. Waiting threads of this process queue on a
-        # lock, which hands over the moment it is free; SQLite's own busy handler would
-        # have them sleep in growing steps (seconds under load). Other processes still
-        # meet the busy handler.
+    def transaction(self, *, write: bool = False, priority_after: float = 0.0
+                    ) -> Iterator[SqlTransaction]:
+        # SQLite has one writer at a time: writers queue on store.locks.WriteLock, which
+        # hands over the moment it is free; SQLite's own busy handler would have them
+        # sleep in growing steps (seconds under load).
         with contextlib.ExitStack() as locks:
             if write and self._serialise_writes:
-                locks.enter_context(self._writers)  # threads of this process, in turn
-                if self._file_lock is not None:
-                    locks.enter_context(self._file_lock)  # then other processes
+                locks.enter_context(self._write_lock.hold(priority_after=priority_after))
             tx = yield from self._transaction(write)
         if (tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted
                 or tx.mail.inserted):
@@ -208,8 +141,7 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
-        if self._file_lock is not None:
-            self._file_lock.close()
+        self._write_lock.close()
 
 
 def sqlite_file(engine: Engine) -> str | None:

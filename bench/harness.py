@@ -304,6 +304,21 @@ async def start_interlock(ctx: Context, label: str, db_url: str | None = None, *
         await asyncio.sleep(0.1)
 
 
+async def wait_for_workers(interlock: Interlock, count: int, timeout: float = 60.0) -> None:
+    """Wait until ``/readyz`` lists ``count`` worker processes running. ``/readyz``
+    answers ready before any worker has reported, so a benchmark started at once would
+    measure the seconds the workers take to start, not Interlock at work."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with interlock.api.get(interlock.base + "/readyz") as response:
+                if response.status == 200 and len((await response.json())["workers"]) >= count:
+                    return
+        if time.monotonic() > deadline:
+            raise Failed(f"{count} workers did not start within {timeout:g} s")
+        await asyncio.sleep(0.1)
+
+
 async def stop_interlock(ctx: Context, interlock: Interlock) -> None:
     await interlock.api.close()
     await asyncio.to_thread(ctx.stop, interlock.proc)

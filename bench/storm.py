@@ -65,7 +65,9 @@ from harness import (
     start_interlock,
     stop_interlock,
     temp_dir,
+    wait_for_workers,
 )
+from interlock.cli.child import CHILDREN
 
 GROUP_TAG = re.compile(r"\[g(\d+)\]")
 KINDS = ("alertmanager", "grafana", "pagerduty")
@@ -323,6 +325,7 @@ async def run(ctx: StormContext, results: Results) -> None:
             results.postgres_settings = (f"{settings} "
                                          f"({'durable' if durable else 'NOT durable'})")
         sources = await configure(interlock, peers)
+        await wait_for_workers(interlock, len(workers) or len(CHILDREN))
         pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
         cpu_before = process_tree_cpu(pids)
         api_before = cpu_seconds(interlock.proc.popen.pid) or 0.0

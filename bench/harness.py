@@ -29,6 +29,8 @@ from typing import Any
 
 import aiohttp
 
+from interlock.cli.child import CHILDREN
+
 HOST = "127.0.0.1"
 PASSED_ENV = ("INTERLOCK_WORKER_", "INTERLOCK_SQLITE_SYNCHRONOUS")
 POSTGRES_URL = r"^postgres(ql)?(\+\w+)?://"
@@ -297,6 +299,8 @@ async def start_interlock(ctx: Context, label: str, db_url: str | None = None, *
         with contextlib.suppress(aiohttp.ClientError):
             async with api.get(interlock.base + "/readyz") as response:
                 if response.status == 200:
+                    if worker:  # serve's own worker processes, started after it
+                        await wait_for_workers(interlock, len(CHILDREN))
                     return interlock
         if proc.popen.poll() is not None or time.monotonic() > deadline:
             await api.close()

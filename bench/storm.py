@@ -89,6 +89,8 @@ class Results:
     created_latency: list[float] = field(default_factory=list)
     groups_seen: int = 0
     api: list[float] = field(default_factory=list)
+    #: The same, by what the person asked: list, read, comment.
+    api_by_kind: dict[str, list[float]] = field(default_factory=dict)
     api_errors: int = 0
     api_requested: int = 0
     backlog_at_end: int = 0
@@ -235,6 +237,7 @@ async def person(interlock: Interlock, args: Any, results: Results, stop: asynci
     async def one(kind: int) -> None:
         began = time.perf_counter()
         try:
+            what = "list" if kind == 0 or not known else "read" if kind == 1 else "comment"
             if kind == 0 or not known:
                 page = await interlock.call("GET", "/api/v1/incidents?limit=20")
                 known[:] = [item["id"] for item in page["data"]] or known
@@ -244,6 +247,7 @@ async def person(interlock: Interlock, args: Any, results: Results, stop: asynci
                 await interlock.call("POST", f"/api/v1/incidents/{rng.choice(known)}/comments",
                                      {"body": "looking into it"}, expect=201)
             results.api.append(time.perf_counter() - began)
+            results.api_by_kind.setdefault(what, []).append(time.perf_counter() - began)
         except (Failed, aiohttp.ClientError, TimeoutError):
             results.api_errors += 1
 
@@ -389,7 +393,10 @@ def summary(ctx: StormContext, results: Results) -> None:
           f"{len(results.first_post)} groups posted")
     print(f"  webhooks received: {results.webhooks:,}; tool calls: {results.tool_calls}")
     print(f"  API: {len(results.api)} of {results.api_requested} requests answered "
-          f"({results.api_errors} errors) at {args.api_rate:g}/s")
+          f"({results.api_errors} errors) at {args.api_rate:g}/s; p50 / p99 by request: "
+          + ", ".join(f"{what} {kind['p50']:,.0f} / {kind['p99']:,.0f} ms"
+                      for what, kind in ((what, percentiles_ms(values)) for what, values
+                                         in sorted(results.api_by_kind.items()))))
     cpu = f"{results.cpu_interlock / alerts * 1e6:,.0f} µs"
     print(f"  CPU per alert accepted: Interlock {cpu} (API process "
           f"{results.cpu_api / alerts * 1e6:,.0f} µs, worker processes "

@@ -100,6 +100,9 @@ class Results:
     machine_busy: float | None = None  # CPU seconds all processes used, every core
     processed_overall: float = 0.0  # alerts/s from the first POST to the last processed
     cpu_span: float = 0.0  # seconds the CPU times above cover
+    #: PostgreSQL's counts for the database: commits, rollbacks (a batch run again after
+    #: meeting another worker's writes is one), deadlocks.
+    transactions: dict[str, int] = field(default_factory=dict)
     postgres_settings: str = ""
     webhooks: int = 0
     tool_calls: dict[str, int] = field(default_factory=dict)
@@ -295,6 +298,14 @@ def processing_span(engine: sa.Engine) -> tuple[int, float]:
     return int(count), (last - first).total_seconds()
 
 
+def transaction_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database "
+            "WHERE datname = current_database()").one()
+    return {"commits": int(row[0]), "rollbacks": int(row[1]), "deadlocks": int(row[2])}
+
+
 def machine_cpu() -> tuple[float, float]:
     """Busy and total CPU seconds of the whole machine so far, every core (/proc/stat):
     whether the CPUs were the limit, whoever used them."""
@@ -385,6 +396,8 @@ async def run(ctx: StormContext, results: Results) -> None:
         results.processed_overall = count / span if span > 0 else 0.0
         results.cpu_interlock = process_tree_cpu(pids) - cpu_before
         results.cpu_span = time.perf_counter() - cpu_from
+        if ctx.postgres:
+            results.transactions = await asyncio.to_thread(transaction_counts, engine)
         results.cpu_api = (cpu_seconds(interlock.proc.popen.pid) or 0.0) - api_before
         results.cpu_workers = [(cpu_seconds(worker.popen.pid) or 0.0) - before
                                for worker, before in zip(workers, workers_before, strict=True)]
@@ -432,8 +445,12 @@ def summary(ctx: StormContext, results: Results) -> None:
               f"{cpu_each / max(results.send_seconds, 1e-9) * 100:.0f} % of a core while "
               "the storm lasted")
     print(f"  processed from the first POST to the last alert processed: "
-          f"{results.processed_overall:,.0f} alerts/s (what the workers manage while "
-          "there is a backlog)")
+          f"{results.processed_overall:,.0f} alerts/s"
+          + (f"; the backlog left at the last 202 drained at {drained:,.0f} alerts/s"
+             if (drained := drain_rate(results)) is not None else ""))
+    if results.transactions:
+        print("  PostgreSQL transactions: " + ", ".join(
+            f"{count:,} {name}" for name, count in results.transactions.items()))
     print("  where the limit is, in % of one core, from the storm's start until "
           f"everything was processed and delivered ({results.cpu_span:.0f} s): workers "
           + " + ".join(f"{pct:.0f}" for pct in worker_pcts(results))
@@ -477,7 +494,15 @@ def summary(ctx: StormContext, results: Results) -> None:
         "worker_cpu_pct": worker_pcts(results), "pg_cpu_pct": pg_pct(results),
         "machine_busy_pct": (results.machine_busy * 100
                              if results.machine_busy is not None else None),
-        "cores": os.cpu_count()}))
+        "cores": os.cpu_count(), "drain_per_s": drain_rate(results),
+        **{f"pg_{name}": count for name, count in results.transactions.items()}}))
+
+
+def drain_rate(results: Results) -> float | None:
+    """Alerts/s processed after the storm: the workers' pace with the API quiet."""
+    if not results.backlog_at_end or not results.drain_seconds:
+        return None
+    return results.backlog_at_end / results.drain_seconds
 
 
 def worker_pcts(results: Results) -> list[float]:

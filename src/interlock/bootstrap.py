@@ -70,7 +70,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
             store, clock, parsers, incidents, lease=lease, batch=settings.worker_alert_batch,
             transaction_budget=(settings.worker_alert_transaction_ms / 1000
                                 if settings.worker_alert_transaction_ms
-                                and store.dialect == "sqlite" else None)),
+                                and store.dialect == "sqlite" else None),
+            digest_window=timedelta(seconds=settings.alert_digest_seconds)),
         connectors=connectors,
         sync=sync,
         hooks=HookService(store, clock, connectors, incidents, sync),

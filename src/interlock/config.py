@@ -58,6 +58,10 @@ class Settings(BaseModel):
     #: On SQLite, the milliseconds a processing transaction aims to hold the one write
     #: lock (batches shrink to fit, down to 10 payloads); 0 for no aim.
     worker_alert_transaction_ms: float = Field(100.0, ge=0, le=10_000)
+    #: Alerts joining an incident within this many seconds of its last
+    #: incident.alert_attached are told together in the next one (an alert raising the
+    #: incident's severity is told at once); 0 tells every processed batch at once.
+    alert_digest_seconds: float = Field(10.0, ge=0, le=3600)
     #: How long a claimed delivery stays leased to its worker; a worker that dies
     #: mid-delivery has its deliveries sent again after this.
     worker_lease_seconds: float = Field(120.0, ge=1)

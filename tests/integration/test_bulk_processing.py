@@ -1,6 +1,6 @@
 """Alert processing in bulk, with several workers at once: no group opens two
 incidents, no alert is stored twice, a later report is never overwritten by an earlier
-one, and a storm into one incident is one ``incident.alert_attached`` per batch."""
+one, and a storm into one incident is told in digests, not one event per alert."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from interlock.bootstrap import build
+from interlock.clock import ManualClock
+from interlock.config import Settings
 from interlock.domain.alerts import SourceKind
 from interlock.domain.sources import Source
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
-from interlock.store.tables import alerts, events, incidents
+from interlock.store.tables import alerts, events, incidents, timeline_entries
 from tests.support.ingest import am_alert, am_payload
 
 
@@ -34,22 +37,117 @@ def _count(container: Container, query: Any) -> int:
         return int(tx.connection.execute(query).scalar_one())
 
 
-def test_a_storm_into_one_incident_is_one_attached_event_per_batch(
-        container: Container) -> None:
-    source = _source(container)
-    _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
-                                for i in range(300)])
-    batches = []
-    while claimed := container.alerts.process("worker"):
-        batches.append(claimed)
-    assert sum(batches) == 300 and len(batches) < 30
-    assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 1
-    attached = sa.select(events.c.data).where(events.c.type == "incident.alert_attached")
+def _attached(container: Container) -> list[dict[str, Any]]:
+    query = (sa.select(events.c.data).where(events.c.type == "incident.alert_attached")
+             .order_by(events.c.sequence))
     with container.store.transaction() as tx:
-        rows = list(tx.connection.execute(attached).scalars())
-    assert len(rows) == len(batches), "one alert_attached event per batch"
-    assert [row["alert_count"] for row in rows] == batches
-    assert len(rows[0]["alerts"]) == min(20, batches[0])  # the first listed, all counted
+        return list(tx.connection.execute(query).scalars())
+
+
+def _with_clock(settings: Settings, clock: ManualClock, **overrides: Any) -> Container:
+    return build(settings.model_copy(update=overrides), clock=clock)
+
+
+def test_a_storm_into_one_incident_is_told_at_once_then_in_one_digest(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    container = _with_clock(settings, manual_clock)
+    try:
+        source = _source(container)
+        _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
+                                    for i in range(300)])
+        batches = []
+        while claimed := container.alerts.process("worker", limit=100):
+            batches.append(claimed)
+        assert batches == [100, 100, 100]
+        assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 1
+        # The incident hears of its first alerts at once; the rest wait for the window.
+        first = _attached(container)
+        assert [row["alert_count"] for row in first] == batches[:1]
+        assert len(first[0]["alerts"]) == min(20, batches[0])  # the first listed, all counted
+        assert container.alerts.tell_due_digests() == 0  # not yet due
+        manual_clock.advance(timedelta(seconds=10))
+        assert container.alerts.tell_due_digests() == 1
+        rows = _attached(container)
+        assert [row["alert_count"] for row in rows] == [batches[0], 300 - batches[0]]
+        listed = [alert["labels"]["instance"] for alert in rows[1]["alerts"]]
+        assert listed == [f"host{i}" for i in range(batches[0], batches[0] + 20)]
+        assert container.alerts.tell_due_digests() == 0  # told once
+    finally:
+        container.close()
+
+
+def test_a_slow_storm_into_many_incidents_is_one_event_per_incident_per_window(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    """One alert a second into each of 20 incidents for 30 s: an event per incident
+    every 10 s (the first at once), not 30; the timeline says the same."""
+    container = _with_clock(settings, manual_clock)
+    try:
+        source = _source(container)
+        for second in range(30):
+            _store(container, source, *[am_payload(am_alert(f"Group{group}",
+                                                            instance=f"h{second}"))
+                                        for group in range(20)])
+            while container.alerts.process("worker"):
+                pass
+            container.alerts.tell_due_digests()
+            manual_clock.advance(timedelta(seconds=1))
+        manual_clock.advance(timedelta(seconds=10))
+        container.alerts.tell_due_digests()
+        rows = _attached(container)
+        per_incident: dict[str, list[int]] = {}
+        for row in rows:
+            per_incident.setdefault(row["incident"]["id"], []).append(row["alert_count"])
+        assert len(per_incident) == 20
+        for counts in per_incident.values():
+            assert sum(counts) == 30, "every alert is told, exactly once"
+            assert counts[0] == 1 and len(counts) <= 4
+        with container.store.transaction() as tx:
+            entries = tx.connection.execute(
+                sa.select(sa.func.count()).select_from(timeline_entries)
+                .where(timeline_entries.c.kind == "incident.alert_attached")).scalar_one()
+        assert entries == len(rows)
+    finally:
+        container.close()
+
+
+def test_an_alert_raising_severity_is_told_at_once_with_those_waiting(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    container = _with_clock(settings, manual_clock)
+    try:
+        source = _source(container)
+        _store(container, source, am_payload(am_alert("Latency", instance="a",
+                                                      severity="warning")))
+        container.alerts.process("worker")
+        manual_clock.advance(timedelta(seconds=1))
+        _store(container, source, am_payload(am_alert("Latency", instance="b",
+                                                      severity="warning")))
+        container.alerts.process("worker")
+        assert [row["alert_count"] for row in _attached(container)] == [1]
+        manual_clock.advance(timedelta(seconds=1))
+        _store(container, source, am_payload(am_alert("Latency", instance="c",
+                                                      severity="critical")))
+        container.alerts.process("worker")
+        rows = _attached(container)
+        assert [row["alert_count"] for row in rows] == [1, 2]
+        assert [alert["labels"]["instance"] for alert in rows[1]["alerts"]] == ["b", "c"]
+        assert rows[1]["changes"]["severity"]["to"] == "critical"
+        manual_clock.advance(timedelta(seconds=30))
+        assert container.alerts.tell_due_digests() == 0  # nothing was left waiting
+    finally:
+        container.close()
+
+
+def test_without_a_digest_window_every_batch_is_told(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    container = _with_clock(settings, manual_clock, alert_digest_seconds=0)
+    try:
+        source = _source(container)
+        for i in range(3):
+            _store(container, source, am_payload(am_alert("DiskFull", instance=f"h{i}")))
+            container.alerts.process("worker")
+        assert [row["alert_count"] for row in _attached(container)] == [1, 1, 1]
+    finally:
+        container.close()
 
 
 def test_two_workers_at_once_open_one_incident_per_group_and_store_each_alert_once(

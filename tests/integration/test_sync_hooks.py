@@ -316,7 +316,7 @@ def test_a_storm_into_one_incident_does_not_post_a_slack_line_per_alert(
             assert response.status_code == 202, response.text
         process_all(hub)
 
-    for batch in range(5):  # five rounds of processing: 5 alert_attached events
+    for batch in range(5):  # five rounds of processing, each with alerts joining
         fire(*(am_alert("QueueBacklog", severity="warning", instance=f"w{batch}-{i}")
                for i in range(10)))
     sync_all(hub)

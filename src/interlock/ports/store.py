@@ -20,6 +20,7 @@ from interlock.domain.alerts import Alert, PayloadStatus, ReceivedPayload
 from interlock.domain.connectors import Activity as ConnectorActivity
 from interlock.domain.connectors import Connector, JobKind, JobStatus, Link, SyncJob
 from interlock.domain.delivery import Attempt, Delivery, DeliveryStatus, Trigger
+from interlock.domain.digests import Digest
 from interlock.domain.endpoints import Endpoint
 from interlock.domain.events import Event
 from interlock.domain.incidents import Incident, Severity, Status
@@ -301,6 +302,8 @@ class PayloadRepository(Protocol):
 class AlertRepository(Protocol):
     def find(self, source_id: str, fingerprint: str) -> Alert | None: ...
 
+    def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]: ...
+
     def find_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                   ) -> dict[tuple[str, str], Alert]:
         """By (source id, fingerprint); ``for_update`` locks them in key order."""
@@ -342,6 +345,22 @@ class CorrelationRepository(Protocol):
                  existing: Collection[tuple[str, str]]) -> None:
         """(source id, group key, incident id): rows in ``existing`` are updated, others
         inserted; ConcurrentUpdate when another worker inserted one first."""
+        ...
+
+
+class DigestRepository(Protocol):
+    """Alert digests (domain/digests.py). Write a digest only while holding its
+    incident (read for update in the same transaction)."""
+
+    def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]: ...
+
+    def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
+        """Rows of ``existing`` incidents are updated, others inserted; ConcurrentUpdate
+        when another worker inserted one first."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of incidents whose waiting alerts are due, the longest due first."""
         ...
 
 
@@ -673,6 +692,9 @@ class Transaction(Protocol):
 
     @property
     def maintenance(self) -> MaintenanceRepository: ...
+
+    @property
+    def digests(self) -> DigestRepository: ...
 
     @property
     def connectors(self) -> ConnectorRepository: ...

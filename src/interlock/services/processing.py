@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock.domain import digests as digest_rules
 from interlock.domain import incidents as incident_rules
 from interlock.domain import json_input
 from interlock.domain import sources as rules
@@ -41,10 +42,11 @@ from interlock.domain.alerts import (
     SignalAction,
     alert_to_dict,
 )
+from interlock.domain.digests import ALERTS_PER_EVENT, Digest, Joined, Telling
 from interlock.domain.errors import ConcurrentUpdate, Conflict, InterlockError
 from interlock.domain.events import Origin, OriginKind
 from interlock.domain.ids import new_id
-from interlock.domain.incidents import Incident
+from interlock.domain.incidents import Incident, Severity
 from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow, first_covering
 from interlock.domain.sources import Source
 from interlock.logs import get_logger
@@ -63,8 +65,6 @@ MIN_BATCH = 50
 CONFLICT_RETRIES = 5
 #: Processing attempts before a payload that keeps failing is set aside as failed.
 MAX_ATTEMPTS = 5
-#: Alerts listed in one incident.alert_attached event; the count covers the rest.
-ALERTS_PER_EVENT = 20
 FINGERPRINT_MAX = 200
 GROUP_KEY_MAX = 400
 
@@ -84,11 +84,15 @@ class Parsed:
 class AlertProcessor:
     def __init__(self, store: Store, clock: Clock, parser: PayloadParser,
                  incidents: IncidentService, lease: timedelta = timedelta(seconds=120),
-                 batch: int = BATCH, transaction_budget: float | None = None) -> None:
+                 batch: int = BATCH, transaction_budget: float | None = None,
+                 digest_window: timedelta = timedelta(0)) -> None:
         """``transaction_budget``: seconds a batch's write transaction should last at
         most. On SQLite every other writer (people using the API) waits that long, so
         the batch size follows the time the last batches took; in a storm batches grow
-        as large as the budget allows, when it is quiet they are whatever has arrived."""
+        as large as the budget allows, when it is quiet they are whatever has arrived.
+        ``digest_window``: alerts joining an incident within this long of its last
+        ``incident.alert_attached`` wait to be told together (domain/digests.py); zero
+        tells every batch's alerts at once."""
         self._store = store
         self._clock = clock
         self._parse = parser
@@ -97,6 +101,7 @@ class AlertProcessor:
         self._batch = batch
         self._budget = transaction_budget
         self._limit = batch if transaction_budget is None else min(batch, 100)
+        self._window = digest_window
 
     def process(self, owner: str, limit: int | None = None) -> int:
         """Claim, parse and apply a batch of pending payloads; returns how many were
@@ -196,7 +201,7 @@ class AlertProcessor:
     def _apply(self, tx: Transaction, items: Sequence[Parsed]
                ) -> tuple[list[ReceivedPayload], set[str]]:
         now = self._clock.now()
-        batch = _Batch.load(tx, items, now)
+        batch = _Batch.load(tx, items, now, digests=bool(self._window))
         outcomes: list[ReceivedPayload] = []
         for item in items:
             if item.failure is not None or item.source is None:
@@ -271,6 +276,54 @@ class AlertProcessor:
         batch.correlated[group] = new
         return new
 
+    def tell_due_digests(self, limit: int = BATCH) -> int:
+        """Tell incidents of the alerts that waited out their digest window, one
+        ``incident.alert_attached`` each; returns how many were told."""
+        if not self._window:
+            return 0
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            if not tx.digests.due(now, 1):
+                return 0
+        with self._store.transaction(write=True) as tx:
+            due = tx.digests.due(now, limit)
+            incidents = tx.incidents.get_many(due, for_update=True)
+            # Read after the incidents are held: what another worker wrote is in.
+            digests = tx.digests.get_many(incidents)
+            told = [digest_rules.tell_waiting(digest, now) for digest in digests.values()
+                    if digest.due_at is not None and digest.due_at <= now]
+            tellings = [(telling, incidents[telling.incident_id].severity)
+                        for telling, _ in told if telling is not None]
+            tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
+            self._tell(tx, tellings, incidents, {}, {})
+        return len(tellings)
+
+    def _tell(self, tx: Transaction, tellings: Sequence[tuple[Telling, Severity]],
+              incidents: dict[str, Incident], sources: dict[str, Source],
+              alerts: dict[str, Alert]) -> None:
+        """Write an ``incident.alert_attached`` for each telling, from its alerts' source
+        (a telling whose source was deleted meanwhile is dropped), listing its alerts as
+        they are now. ``sources`` and ``alerts`` are those at hand; others are read."""
+        missing = {telling.source_id for telling, _ in tellings} - sources.keys()
+        if missing:
+            sources = {**sources, **tx.sources.get_many(missing)}
+        unread = {alert_id for telling, _ in tellings for alert_id in telling.alert_ids
+                  } - alerts.keys()
+        if unread:
+            alerts = {**alerts, **tx.alerts.get_by_ids(unread)}
+        grouped: dict[str, tuple[Source, list[Attachment]]] = {}
+        for telling, severity in tellings:
+            source = sources.get(telling.source_id)
+            if source is None:
+                continue
+            grouped.setdefault(source.id, (source, []))[1].append(Attachment(
+                incidents[telling.incident_id],
+                [alert_to_dict(alerts[alert_id]) for alert_id in telling.alert_ids
+                 if alert_id in alerts],
+                count=telling.count, severity=severity))
+        for source, attachments in grouped.values():
+            self._incidents.attach_many_in(tx, _viewer(source), attachments)
+
     def _write(self, tx: Transaction, batch: _Batch) -> None:
         for source, ids in batch.declarations_by_source():
             made = self._incidents.declare_many_in(
@@ -283,8 +336,11 @@ class AlertProcessor:
         tx.alerts.save_many([batch.alerts[key] for key in batch.changed_alerts
                              if key not in batch.new_alerts])
         tx.maintenance.count_many(batch.window_counts)
-        for source, attachments in batch.attachments_by_source():
-            self._incidents.attach_many_in(tx, _viewer(source), attachments)
+        tellings, digests = batch.join_digests(self._window)
+        if self._window:
+            tx.digests.put_many(digests, existing=batch.digests.keys())
+        self._tell(tx, tellings, batch.incidents, batch.sources(),
+                   {alert.id: alert for alert in batch.alerts.values()})
         for incident_id, source in sorted(batch.acknowledged.items()):
             try:
                 self._incidents.apply_in(tx, _viewer(source), incident_id,
@@ -322,6 +378,8 @@ class _Batch:
     correlations: dict[_Key, str]
     incidents: dict[str, Incident]
     stored_groups: set[_Key]
+    #: The digests of the incidents the batch read (when digests are kept).
+    digests: dict[str, Digest]
     #: Alerts first seen in this batch, in the order they arrived (insertion order).
     new_alerts: dict[_Key, None] = field(default_factory=dict)
     changed_alerts: dict[_Key, None] = field(default_factory=dict)
@@ -336,7 +394,8 @@ class _Batch:
     window_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, tx: Transaction, items: Sequence[Parsed], now: datetime) -> _Batch:
+    def load(cls, tx: Transaction, items: Sequence[Parsed], now: datetime, *,
+             digests: bool) -> _Batch:
         alert_keys: set[_Key] = set()
         groups: set[_Key] = set()
         for item in items:
@@ -353,7 +412,8 @@ class _Batch:
         incidents = tx.incidents.get_many(incident_ids, for_update=True)
         windows = tx.maintenance.active(now) if alert_keys else []
         return cls(now=now, windows=windows, alerts=alerts, correlations=correlations,
-                   incidents=incidents, stored_groups=set(correlations))
+                   incidents=incidents, stored_groups=set(correlations),
+                   digests=tx.digests.get_many(incidents) if digests else {})
 
     def repeat(self, existing: Alert | None) -> bool:
         """A firing alert reported again while it is firing in an open incident:
@@ -387,15 +447,28 @@ class _Batch:
             grouped.setdefault(source.id, (source, []))[1].append(incident_id)
         return list(grouped.values())
 
-    def attachments_by_source(self) -> list[tuple[Source, list[Attachment]]]:
-        grouped: dict[str, tuple[Source, list[Attachment]]] = {}
+    def join_digests(self, window: timedelta
+                     ) -> tuple[list[tuple[Telling, Severity]], list[Digest]]:
+        """Per incident alerts joined: what to tell now (with the worst severity
+        among them) and every touched incident's digest after."""
+        tellings: list[tuple[Telling, Severity]] = []
+        digests: list[Digest] = []
         for incident_id, (source, attached) in self.attached.items():
             worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
-            grouped.setdefault(source.id, (source, []))[1].append(Attachment(
-                self.incidents[incident_id],
-                [alert_to_dict(alert) for alert in attached[:ALERTS_PER_EVENT]],
-                count=len(attached), severity=worst))
-        return list(grouped.values())
+            joined = Joined(
+                incident_id, source.id, [alert.id for alert in attached[:ALERTS_PER_EVENT]],
+                count=len(attached),
+                raises_severity=worst.rank > self.incidents[incident_id].severity.rank)
+            telling, digest = digest_rules.join(self.digests.get(incident_id), joined,
+                                                self.now, window)
+            digests.append(digest)
+            if telling is not None:
+                tellings.append((telling, worst))
+        return tellings, digests
+
+    def sources(self) -> dict[str, Source]:
+        """The sources of the batch's alerts."""
+        return {source.id: source for source, _ in self.attached.values()}
 
     def touched(self) -> set[str]:
         return set(self.attached) | set(self.resolved) | set(self.acknowledged)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
 from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.incidents import Severity
+from interlock.store import bulk
 from interlock.store.claiming import claim_positions, oldest_free
 from interlock.store.records import EVENTS_CHANNEL
 from interlock.store.tables import alerts, correlations, payloads
@@ -21,11 +22,22 @@ _PENDING = PayloadStatus.PENDING.value
 _FIND_ALERT = sa.select(alerts).where(alerts.c.source_id == sa.bindparam("b_source"),
                                       alerts.c.fingerprint == sa.bindparam("b_fingerprint"))
 _SAVE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
-_FINISH_PAYLOAD = payloads.update().where(
+#: Statements run for every alert or payload (see store.bulk); rows in this order.
+_INSERT_ALERTS = bulk.insert(alerts, (
+    "id", "source_id", "fingerprint", "status", "title", "severity", "name", "service",
+    "summary", "labels", "annotations", "url", "starts_at", "ends_at", "first_seen_at",
+    "last_seen_at", "count", "incident_id", "group_key", "suppressed_by",
+    "payload_position"))
+_OUTCOME: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in (
+    "status", "error", "alerts", "dropped", "suppressed", "processed_at")}
+_OUTCOME_NAMES = [f"b_{column}" for column in _OUTCOME]
+_FINISH_PAYLOAD = bulk.Prebuilt(payloads.update().where(
     payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner == sa.bindparam("b_owner")
-).values(lease_owner=None, lease_expires_at=None)
-_FINISH_UNLEASED = payloads.update().where(
-    payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None))
+).values(lease_owner=sa.null(), lease_expires_at=sa.null(), **_OUTCOME),
+    [*_OUTCOME_NAMES, "b_id", "b_owner"])
+_FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
+    payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None)
+).values(**_OUTCOME), [*_OUTCOME_NAMES, "b_id"])
 #: Keys per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.
 CHUNK = 500
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
@@ -96,13 +108,14 @@ class SqlPayloads:
         None for payloads applied as they were stored, never leased."""
         if not items:
             return
-        statement = _FINISH_PAYLOAD if owner is not None else _FINISH_UNLEASED
-        owned = {"b_owner": owner} if owner is not None else {}
-        self._connection.execute(statement, [{
-            "b_id": payload.id, "status": payload.status.value, **owned,
-            "error": payload.error, "alerts": payload.alerts, "dropped": payload.dropped,
-            "suppressed": payload.suppressed, "processed_at": payload.processed_at,
-        } for payload in items])
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        rows = [(payload.status.value, payload.error, payload.alerts, payload.dropped,
+                 payload.suppressed, time(payload.processed_at), payload.id)
+                for payload in items]
+        if owner is None:
+            _FINISH_UNLEASED.executemany(self._connection, rows)
+        else:
+            _FINISH_PAYLOAD.executemany(self._connection, [(*row, owner) for row in rows])
 
     def position(self, payload_id: str) -> int | None:
         found: int | None = self._connection.execute(
@@ -157,6 +170,14 @@ class SqlAlerts:
                     found[(alert.source_id, alert.fingerprint)] = alert
         return found
 
+    def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]:
+        found: dict[str, Alert] = {}
+        for chunk in _chunks(sorted(ids)):
+            for row in self._connection.execute(
+                    sa.select(alerts).where(alerts.c.id.in_(chunk))).mappings():
+                found[row["id"]] = _alert(row)
+        return found
+
     def insert(self, alert: Alert) -> None:
         self.insert_many([alert])
 
@@ -165,8 +186,16 @@ class SqlAlerts:
         ConcurrentUpdate (the caller retries and finds it)."""
         if not items:
             return
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        as_json = bulk.Prebuilt.json(self._connection.dialect)
         try:
-            self._connection.execute(alerts.insert(), [_alert_row(alert) for alert in items])
+            _INSERT_ALERTS.executemany(self._connection, [(
+                alert.id, alert.source_id, alert.fingerprint, alert.status.value, alert.title,
+                alert.severity.value, alert.name, alert.service, alert.summary,
+                as_json(dict(alert.labels)), as_json(dict(alert.annotations)), alert.url,
+                time(alert.starts_at), time(alert.ends_at), time(alert.first_seen_at),
+                time(alert.last_seen_at), alert.count, alert.incident_id, alert.group_key,
+                alert.suppressed_by, alert.payload_position) for alert in items])
         except sa.exc.IntegrityError as error:
             raise ConcurrentUpdate("an alert was stored by another worker") from error
 

@@ -11,6 +11,7 @@ passed through :meth:`Prebuilt.time`, and nothing else happens to it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Dialect
 
 #: A datetime as this dialect's driver takes it (see UtcDateTime, which it mirrors).
 TimeParam = Callable[[datetime | None], Any]
+JsonParam = Callable[[Any], Any]
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -29,6 +31,10 @@ def _sqlite_time(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value)
 
 
 def _aware_time(value: datetime | None) -> datetime | None:
@@ -51,6 +57,15 @@ class Prebuilt:
     @staticmethod
     def time(dialect: Dialect) -> TimeParam:
         return _sqlite_time if dialect.name == "sqlite" else _aware_time
+
+    @staticmethod
+    def json(dialect: Dialect) -> JsonParam:
+        """A JSON column's value as this dialect's driver takes it (see types.Json)."""
+        if dialect.name == "sqlite":
+            return _json_text
+        from psycopg.types.json import Jsonb
+
+        return Jsonb
 
     def executemany(self, connection: sa.Connection, rows: Iterable[Sequence[Any]]) -> None:
         sql, order, positional = self._compile(connection.dialect)

@@ -26,6 +26,7 @@ from interlock.store.connectors import (
     SqlSyncJobs,
 )
 from interlock.store.deliveries import SqlDeliveries
+from interlock.store.digests import SqlDigests
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
@@ -58,6 +59,7 @@ class SqlTransaction:
         self.alerts = SqlAlerts(connection)
         self.correlations = SqlCorrelations(connection)
         self.maintenance = SqlMaintenance(connection)
+        self.digests = SqlDigests(connection)
         self.connectors = SqlConnectors(connection)
         self.links = SqlLinks(connection)
         self.sync_jobs = SqlSyncJobs(connection)

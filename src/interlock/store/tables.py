@@ -274,6 +274,19 @@ correlations = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+#: Per incident, what it was last told of its alerts and what waits to be told
+#: (domain/digests.py): one incident.alert_attached per incident per window in a storm.
+alert_digests = sa.Table(
+    "alert_digests",
+    metadata,
+    sa.Column("incident_id", sa.String(40), primary_key=True),
+    sa.Column("last_event_at", UtcDateTime, nullable=False),
+    sa.Column("waiting", sa.Integer, nullable=False),
+    sa.Column("alert_ids", Json, nullable=False),
+    sa.Column("source_id", sa.String(40)),
+    sa.Column("due_at", UtcDateTime, index=True),
+)
+
 maintenance_windows = sa.Table(
     "maintenance_windows",
     metadata,

@@ -15,6 +15,9 @@ log = get_logger(__name__)
 #: After a batch smaller than this, wait GATHER_SECONDS for more before the next.
 GATHER_BELOW = 50
 GATHER_SECONDS = 0.05
+#: How often alerts waiting in digests are looked at (the wait is at most this much,
+#: or the poll interval when idle, longer than the digest window).
+DIGEST_CHECK_SECONDS = 0.5
 
 
 async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,
@@ -26,9 +29,13 @@ async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asynci
     """
     loop = asyncio.get_running_loop()
     wakeup.bind(loop)
+    next_digests = 0.0
     while not stop.is_set():
         try:
             claimed = await asyncio.to_thread(processor.process, name)
+            if loop.time() >= next_digests:
+                next_digests = loop.time() + DIGEST_CHECK_SECONDS
+                await asyncio.to_thread(processor.tell_due_digests)
         except StoreUnavailable as error:
             log.warning("store unavailable; retrying", error=error.detail)
             claimed = 0

@@ -1,0 +1,72 @@
+"""Alert digests (domain/digests.py): per incident, the last incident.alert_attached and
+the alerts waiting for the next.
+
+Rows are written only by transactions that hold the incident (locked FOR UPDATE on
+PostgreSQL, the write lock on SQLite), so two workers never write one row at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from interlock.domain.digests import Digest
+from interlock.domain.errors import ConcurrentUpdate
+from interlock.store import bulk
+from interlock.store.tables import alert_digests
+
+_COLUMNS = ("last_event_at", "waiting", "alert_ids", "source_id", "due_at")
+#: Written for every incident a batch touches (see store.bulk); rows in this order.
+_SAVE = bulk.Prebuilt(
+    alert_digests.update().where(alert_digests.c.incident_id == sa.bindparam("b_id"))
+    .values({column: sa.bindparam(f"b_{column}") for column in _COLUMNS}),
+    [*(f"b_{column}" for column in _COLUMNS), "b_id"])
+_INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
+#: Ids per IN list: well under both databases' limits on bound parameters.
+_CHUNK = 500
+
+
+class SqlDigests:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]:
+        ordered = sorted(incident_ids)
+        found: dict[str, Digest] = {}
+        for start in range(0, len(ordered), _CHUNK):
+            query = sa.select(alert_digests).where(
+                alert_digests.c.incident_id.in_(ordered[start:start + _CHUNK]))
+            for row in self._connection.execute(query).mappings():
+                found[row["incident_id"]] = _digest(row)
+        return found
+
+    def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
+        """Update the rows of ``existing`` incidents, insert the others."""
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        as_json = bulk.Prebuilt.json(self._connection.dialect)
+        rows = [(time(digest.last_event_at), digest.waiting, as_json(list(digest.alert_ids)),
+                 digest.source_id, time(digest.due_at), digest.incident_id)
+                for digest in digests]
+        _SAVE.executemany(self._connection,
+                          [row for row in rows if row[-1] in existing])
+        inserts = [row for row in rows if row[-1] not in existing]
+        if inserts:
+            try:
+                _INSERT.executemany(self._connection, inserts)
+            except sa.exc.IntegrityError as error:
+                raise ConcurrentUpdate("a digest was stored by another worker") from error
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Incidents whose waiting alerts are due to be told, the longest due first."""
+        query = (sa.select(alert_digests.c.incident_id)
+                 .where(alert_digests.c.due_at <= now)
+                 .order_by(alert_digests.c.due_at).limit(limit))
+        return list(self._connection.execute(query).scalars())
+
+
+def _digest(row: sa.RowMapping) -> Digest:
+    return Digest(incident_id=row["incident_id"], last_event_at=row["last_event_at"],
+                  waiting=row["waiting"], alert_ids=tuple(row["alert_ids"]),
+                  source_id=row["source_id"], due_at=row["due_at"])

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import sys
@@ -100,6 +101,12 @@ class Results:
     cpu_api: float = 0.0  # the serve process alone: API and ingest
     cpu_workers: list[float] = field(default_factory=list)  # each --workers process
     cpu_postgres: float | None = None
+    machine_busy: float | None = None  # CPU seconds all processes used, every core
+    processed_overall: float = 0.0  # alerts/s from the first POST to the last processed
+    cpu_span: float = 0.0  # seconds the CPU times above cover
+    #: PostgreSQL's counts for the database: commits, rollbacks (a batch run again after
+    #: meeting another worker's writes is one), deadlocks.
+    transactions: dict[str, int] = field(default_factory=dict)
     postgres_settings: str = ""
     webhooks: int = 0
     tool_calls: dict[str, int] = field(default_factory=dict)
@@ -284,6 +291,36 @@ def outstanding_deliveries(engine: sa.Engine) -> int:
     return int(undispatched) + int(pending)
 
 
+def processing_span(engine: sa.Engine) -> tuple[int, float]:
+    """Payloads processed, and seconds from the first one's arrival to the last one's
+    processing: with a backlog most of the time, their ratio is what the workers can
+    process (the storm's rate, when they keep up)."""
+    with engine.connect() as connection:
+        count, first, last = connection.exec_driver_sql(
+            "SELECT count(*), min(received_at), max(processed_at) FROM payloads "
+            "WHERE status = 'processed'").one()
+    if not count or first is None or last is None:
+        return 0, 0.0
+    return int(count), (last - first).total_seconds()
+
+
+def transaction_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT xact_commit, xact_rollback, deadlocks FROM pg_stat_database "
+            "WHERE datname = current_database()").one()
+    return {"commits": int(row[0]), "rollbacks": int(row[1]), "deadlocks": int(row[2])}
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine so far, every core (/proc/stat):
+    whether the CPUs were the limit, whoever used them."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz
+
+
 def postgres_cpu(url: str) -> float:
     """CPU seconds of the PostgreSQL server behind ``url`` (its postmaster's tree)."""
     with sa.create_engine(url).connect() as connection:
@@ -335,11 +372,16 @@ async def run(ctx: StormContext, results: Results) -> None:
         api_before = cpu_seconds(interlock.proc.popen.pid) or 0.0
         workers_before = [cpu_seconds(worker.popen.pid) or 0.0 for worker in workers]
         pg_before = postgres_cpu(interlock.db_url) if ctx.postgres else 0.0
+        machine_before = machine_cpu()
+        cpu_from = time.perf_counter()
         stop = asyncio.Event()
         client = asyncio.create_task(person(interlock, args, results, stop))
         print(f"    storm: {args.rate:g} alerts/s for {args.seconds:g} s into "
               f"{args.groups} groups ...", flush=True)
         await storm(interlock, sources, args, results)
+        machine_after = machine_cpu()
+        results.machine_busy = ((machine_after[0] - machine_before[0])
+                                / max(machine_after[1] - machine_before[1], 1e-9))
         results.backlog_at_end = await asyncio.to_thread(pending_payloads, engine)
         drained_from = time.perf_counter()
         while results.backlog_at_end and time.perf_counter() - drained_from < args.drain:
@@ -357,7 +399,12 @@ async def run(ctx: StormContext, results: Results) -> None:
             if not results.deliveries_left:
                 break
             await asyncio.sleep(0.2)
+        count, span = await asyncio.to_thread(processing_span, engine)
+        results.processed_overall = count / span if span > 0 else 0.0
         results.cpu_interlock = process_tree_cpu(pids) - cpu_before
+        results.cpu_span = time.perf_counter() - cpu_from
+        if ctx.postgres:
+            results.transactions = await asyncio.to_thread(transaction_counts, engine)
         results.cpu_api = (cpu_seconds(interlock.proc.popen.pid) or 0.0) - api_before
         results.cpu_workers = [(cpu_seconds(worker.popen.pid) or 0.0) - before
                                for worker, before in zip(workers, workers_before, strict=True)]
@@ -407,6 +454,21 @@ def summary(ctx: StormContext, results: Results) -> None:
         print(f"    worker ({tasks}): {cpu_each / alerts * 1e6:,.0f} µs per alert, "
               f"{cpu_each / max(results.send_seconds, 1e-9) * 100:.0f} % of a core while "
               "the storm lasted")
+    print(f"  processed from the first POST to the last alert processed: "
+          f"{results.processed_overall:,.0f} alerts/s"
+          + (f"; the backlog left at the last 202 drained at {drained:,.0f} alerts/s"
+             if (drained := drain_rate(results)) is not None else ""))
+    if results.transactions:
+        print("  PostgreSQL transactions: " + ", ".join(
+            f"{count:,} {name}" for name, count in results.transactions.items()))
+    print("  where the limit is, in % of one core, from the storm's start until "
+          f"everything was processed and delivered ({results.cpu_span:.0f} s): workers "
+          + " + ".join(f"{pct:.0f}" for pct in worker_pcts(results))
+          + (f", PostgreSQL {pg_pct(results):.0f}" if results.cpu_postgres is not None
+             else "")
+          + (f"; during the storm the machine's {os.cpu_count()} cores were "
+             f"{results.machine_busy * 100:.0f} % busy (everyone's processes)"
+             if results.machine_busy is not None else ""))
     drain = ("not drained" if results.drain_seconds is None
              else f"{results.drain_seconds:.1f} s")
     rows = [
@@ -436,7 +498,31 @@ def summary(ctx: StormContext, results: Results) -> None:
         "api_cpu_us_per_alert": results.cpu_api / alerts * 1e6,
         "pg_cpu_us_per_alert": (results.cpu_postgres / alerts * 1e6
                                 if results.cpu_postgres is not None else None),
-        "late_p99_ms": results.late_p99_ms}))
+        "late_p99_ms": results.late_p99_ms,
+        "processed_overall_per_s": results.processed_overall,
+        "worker_cpu_us_per_alert": [cpu / alerts * 1e6 for cpu in results.cpu_workers],
+        "worker_cpu_pct": worker_pcts(results), "pg_cpu_pct": pg_pct(results),
+        "machine_busy_pct": (results.machine_busy * 100
+                             if results.machine_busy is not None else None),
+        "cores": os.cpu_count(), "drain_per_s": drain_rate(results),
+        **{f"pg_{name}": count for name, count in results.transactions.items()}}))
+
+
+def drain_rate(results: Results) -> float | None:
+    """Alerts/s processed after the storm: the workers' pace with the API quiet."""
+    if not results.backlog_at_end or not results.drain_seconds:
+        return None
+    return results.backlog_at_end / results.drain_seconds
+
+
+def worker_pcts(results: Results) -> list[float]:
+    return [cpu / max(results.cpu_span, 1e-9) * 100 for cpu in results.cpu_workers]
+
+
+def pg_pct(results: Results) -> float | None:
+    if results.cpu_postgres is None:
+        return None
+    return results.cpu_postgres / max(results.cpu_span, 1e-9) * 100
 
 
 def main() -> int:

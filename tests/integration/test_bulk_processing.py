@@ -214,6 +214,47 @@ def test_an_earlier_report_applied_later_does_not_overwrite_a_later_one(
     assert incident is not None and incident.status.value == "resolved"
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_workers_claim_different_sources_while_there_are_free_ones(
+        container: Container) -> None:
+    """Workers that claim at once take different sources' payloads (the rows each batch
+    locks are then its own: a source's alerts, groups and incidents), oldest source
+    first; when every source with work is held, a worker still helps."""
+    sources = [_source(container, f"am{i}") for i in range(3)]
+    for round_ in range(4):
+        for source in sources:  # interleaved arrivals, as in a storm
+            _store(container, source, *[am_payload(am_alert(f"A{round_}", instance=f"h{i}"))
+                                        for i in range(5)])
+    now = container.clock.now()
+    lease = now + timedelta(minutes=5)
+    claims = []
+    for worker in ("w1", "w2", "w3"):
+        with container.store.transaction(write=True) as tx:
+            claims.append(tx.payloads.claim(worker, now, lease, 8))
+    held = [{payload.source_id for payload in claim} for claim in claims]
+    assert held == [{sources[0].id}, {sources[1].id}, {sources[2].id}]
+    assert all(len(claim) == 8 for claim in claims)
+    # Every source is held now: a fourth worker takes the oldest payloads still free.
+    with container.store.transaction(write=True) as tx:
+        extra = tx.payloads.claim("w4", now, lease, 100)
+    assert len(extra) == 3 * 20 - 3 * 8
+    claimed = [payload.id for claim in [*claims, extra] for payload in claim]
+    assert len(set(claimed)) == 60
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_worker_fills_its_batch_from_several_free_sources(container: Container) -> None:
+    sources = [_source(container, f"am{i}") for i in range(2)]
+    for source in sources:
+        _store(container, source, *[am_payload(am_alert("A", instance=f"h{i}"))
+                                    for i in range(5)])
+    now = container.clock.now()
+    with container.store.transaction(write=True) as tx:
+        claim = tx.payloads.claim("w1", now, now + timedelta(minutes=5), 100)
+    assert len(claim) == 10
+    assert [payload.position for payload in claim] == sorted(p.position for p in claim)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_payload_that_cannot_be_parsed_fails_alone(container: Container) -> None:
     source = _source(container)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -74,3 +76,31 @@ def test_racing_requests_with_one_idempotency_key_create_one_incident(
     assert {response.status_code for response in responses} == {201}
     assert len({response.json()["id"] for response in responses}) == 1
     assert len(client.get("/api/v1/incidents", headers=writer).json()["data"]) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_note_on_an_incident_does_not_wait_for_a_batch_holding_it(
+        container: Container) -> None:
+    """An alert batch holds its incidents until it commits; a connector's note (a
+    timeline line that changes nothing) on one of them must not wait for it. The sync
+    records notes for many incidents in one transaction, in no particular order, so a
+    wait here became a deadlock with the batch (PostgreSQL undid one, a second lost)."""
+    incident = container.incidents.declare(VIEWER, Declaration("Disk full", Severity.HIGH))
+    held, done = threading.Event(), threading.Event()
+
+    def batch() -> None:
+        with container.store.transaction(write=True) as tx:
+            tx.incidents.get_many([incident.id], for_update=True)
+            held.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=batch)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with container.store.transaction(write=True) as tx:
+            tx.connection.exec_driver_sql("SET LOCAL lock_timeout = '3s'")
+            container.incidents.note_in(tx, incident.id, VIEWER.origin, "linked OPS-1")
+    finally:
+        done.set()
+        holder.join(30)

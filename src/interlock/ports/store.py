@@ -272,8 +272,9 @@ class PayloadRepository(Protocol):
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:
-        """Lease up to ``limit`` free pending payloads, oldest first, across sources;
-        concurrent claims take disjoint sets."""
+        """Lease up to ``limit`` free pending payloads, oldest first; concurrent claims
+        take disjoint sets (on PostgreSQL, of sources no other worker holds while there
+        are such sources with work)."""
         ...
 
     def finish(self, payload: ReceivedPayload, owner: str) -> None:

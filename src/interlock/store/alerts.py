@@ -13,6 +13,7 @@ from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedP
 from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.incidents import Severity
 from interlock.store import bulk
+from interlock.store.claiming import claim_positions, oldest_free
 from interlock.store.records import EVENTS_CHANNEL
 from interlock.store.tables import alerts, correlations, payloads
 
@@ -73,22 +74,22 @@ class SqlPayloads:
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:
-        """Lease up to ``limit`` of the oldest pending payloads, across sources.
+        """Lease up to ``limit`` of the oldest pending payloads.
 
         On PostgreSQL the rows are locked with SKIP LOCKED, so workers claiming at the
-        same time take disjoint sets. Workers may then apply them in any order; the
-        alerts remember which payload last reported them (``payload_position``), so an
-        older payload never overwrites what a newer one said. The lookup walks a partial
-        index of pending payloads: its cost does not grow with the payloads processed.
+        same time take disjoint sets, and each takes the payloads of sources no other
+        worker holds (see ``claim_positions``), so that workers rarely lock the same
+        alerts, groups and incidents. Workers may still apply one source's payloads in
+        any order; the alerts remember which payload last reported them
+        (``payload_position``), so an older payload never overwrites what a newer one
+        said. The lookups walk a partial index of pending payloads: their cost does not
+        grow with the payloads processed.
         """
-        free = sa.or_(payloads.c.lease_expires_at.is_(None),
-                      payloads.c.lease_expires_at <= now)
-        oldest = (sa.select(payloads.c.position)
-                  .where(payloads.c.status == _PENDING, free)
-                  .order_by(payloads.c.position).limit(limit))
         if self._postgres:
-            oldest = oldest.with_for_update(skip_locked=True)
-        positions = list(self._connection.execute(oldest).scalars())
+            positions = claim_positions(self._connection, owner, now, limit)
+        else:
+            positions = list(self._connection.execute(
+                oldest_free(now, limit)).scalars())
         if not positions:
             return []
         rows = self._connection.execute(

@@ -21,9 +21,12 @@ _REFERENCE = re.compile(r"^INC-(\d{1,18})$", re.IGNORECASE)
 _INSERT = incidents.insert().returning(incidents.c.number)
 _BY_ID = sa.select(incidents).where(incidents.c.id == sa.bindparam("key"))
 _BY_NUMBER = sa.select(incidents).where(incidents.c.number == sa.bindparam("key"))
+# Updates change no key: FOR NO KEY UPDATE, which rows referring to the incident (a
+# timeline line, a link) do not wait for. With FOR UPDATE, a transaction adding lines
+# to several incidents deadlocked with an alert batch holding them.
 _LOOKUPS = {
-    (False, False): _BY_ID, (False, True): _BY_ID.with_for_update(),
-    (True, False): _BY_NUMBER, (True, True): _BY_NUMBER.with_for_update(),
+    (False, False): _BY_ID, (False, True): _BY_ID.with_for_update(key_share=True),
+    (True, False): _BY_NUMBER, (True, True): _BY_NUMBER.with_for_update(key_share=True),
 }
 _SAVE = incidents.update().where(
     incidents.c.id == sa.bindparam("b_id"), incidents.c.version == sa.bindparam("b_expected")
@@ -57,7 +60,7 @@ class SqlIncidents:
             query = (sa.select(incidents).where(incidents.c.id.in_(ordered[start:start + 500]))
                      .order_by(incidents.c.id))
             if for_update and self._connection.dialect.name == "postgresql":
-                query = query.with_for_update()
+                query = query.with_for_update(key_share=True)  # as _LOOKUPS
             for row in self._connection.execute(query).mappings():
                 found[row["id"]] = _from_row(row)
         return found

@@ -301,6 +301,8 @@ def processing_span(engine: sa.Engine) -> tuple[int, float]:
             "WHERE status = 'processed'").one()
     if not count or first is None or last is None:
         return 0, 0.0
+    if isinstance(first, str):  # SQLite keeps naive UTC text
+        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
     return int(count), (last - first).total_seconds()
 
 

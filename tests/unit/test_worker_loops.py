@@ -23,7 +23,7 @@ def test_a_round_undone_by_the_database_runs_again_at_once() -> None:
             if len(seen) <= 2:
                 raise ConcurrentUpdate("deadlock detected")
             stop.set()
-            return False
+            return True  # "more may wait": the loop looks at stop before waiting
 
         # A poll interval far longer than the deadline: only an immediate rerun passes.
         await asyncio.wait_for(run_rounds(step, Wakeup(), stop, poll_interval=60), 5)

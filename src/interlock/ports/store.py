@@ -228,10 +228,9 @@ class DeliveryRepository(Protocol):
         older one of the same incident to the same endpoint have no due time yet.)"""
         ...
 
-    def count_due(self, now: datetime, limit: int, exclude_endpoints: Sequence[str] = ()
-                  ) -> int:
-        """How many deliveries may be claimable now (due, not leased, not to these
-        endpoints), counting up to ``limit``: a read, without locks."""
+    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
+        """Whether a delivery may be claimable now (due, not leased, not to these
+        endpoints): a read, so an idle queue costs no write."""
         ...
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:

@@ -160,29 +160,23 @@ class DeliveryService:
 
     def dispatch_and_claim(self, owner: str, limit: int, exclude_endpoints: Sequence[str] = ()
                            ) -> tuple[int, list[Claim]]:
-        """Fan out new events and lease due deliveries in one transaction: on SQLite every
+        """Lease due deliveries and fan out new events in one transaction: on SQLite every
         transaction waits its turn for the one writer, so fewer is faster. Deliveries
-        already due go first (oldest due first); what room they leave is filled with
-        the new ones as they are made. Returns the events fanned out and the claims."""
+        already due go first (oldest due first); what room is left is filled with the
+        new ones as they are made. Returns the events fanned out and the claims."""
         now = self._clock.now()
         # The worker looks on every wake-up and poll, and on SQLite a write that finds
         # nothing still takes its turn at the lock people's requests wait for.
         with self._store.transaction() as tx:
-            due = tx.deliveries.count_due(now, limit, exclude_endpoints)
-            if not due and not tx.events.any_undispatched():
+            if not (tx.events.any_undispatched()
+                    or tx.deliveries.any_due(now, exclude_endpoints)):
                 return 0, []
         lease = Lease(owner, now + self._lease)
         with self._store.transaction(write=True) as tx:
-            # Fan-out first: it takes the fan-out lock before locking any delivery, and
-            # the claim skips what others have locked, so two workers never wait on
-            # each other in a circle (PostgreSQL).
+            claims = tx.deliveries.claim(owner, now, lease.until, limit, exclude_endpoints)
             dispatched, taken = self._dispatch_in(
                 tx, now, DISPATCH_BATCH,
-                _Take(lease, limit - due, frozenset(exclude_endpoints)))
-            claims = []
-            if len(taken) < limit:
-                claims = tx.deliveries.claim(owner, now, lease.until, limit - len(taken),
-                                             exclude_endpoints)
+                _Take(lease, limit - len(claims), frozenset(exclude_endpoints)))
         return dispatched, claims + taken
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:

@@ -118,19 +118,16 @@ class SqlDeliveries:
         claims.sort(key=lambda claim: claim.delivery.event_sequence)
         return claims
 
-    def count_due(self, now: datetime, limit: int, exclude_endpoints: Sequence[str] = ()
-                  ) -> int:
+    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
         query = sa.select(deliveries.c.position).where(
             deliveries.c.status == _PENDING,
             deliveries.c.next_attempt_at <= now,
             sa.or_(deliveries.c.lease_expires_at.is_(None),
                    deliveries.c.lease_expires_at <= now),
-        ).limit(limit)
+        ).limit(1)
         if exclude_endpoints:
             query = query.where(deliveries.c.endpoint_id.not_in(sorted(exclude_endpoints)))
-        found = self._connection.execute(sa.select(sa.func.count()).select_from(
-            query.subquery())).scalar()
-        return int(found or 0)
+        return self._connection.execute(query).first() is not None
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
         result = self._connection.execute(

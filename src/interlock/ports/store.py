@@ -108,11 +108,6 @@ class EventLog(Protocol):
         """The oldest events not yet fanned out, locked against other dispatchers."""
         ...
 
-    def any_undispatched(self) -> bool:
-        """Whether an event waits to be fanned out: a read, so an idle outbox costs no
-        write."""
-        ...
-
     def mark_dispatched(self, sequences: Sequence[int], at: datetime) -> None: ...
 
     def list(self, *, before: int | None, limit: int, event_type: str | None = None
@@ -226,11 +221,6 @@ class DeliveryRepository(Protocol):
     ) -> list[Claim]:
         """Lease due pending deliveries, oldest due first. (Deliveries waiting behind an
         older one of the same incident to the same endpoint have no due time yet.)"""
-        ...
-
-    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
-        """Whether a delivery may be claimable now (due, not leased, not to these
-        endpoints): a read, so an idle queue costs no write."""
         ...
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:

@@ -165,12 +165,6 @@ class DeliveryService:
         already due go first (oldest due first); what room is left is filled with the
         new ones as they are made. Returns the events fanned out and the claims."""
         now = self._clock.now()
-        # The worker looks on every wake-up and poll, and on SQLite a write that finds
-        # nothing still takes its turn at the lock people's requests wait for.
-        with self._store.transaction() as tx:
-            if not (tx.events.any_undispatched()
-                    or tx.deliveries.any_due(now, exclude_endpoints)):
-                return 0, []
         lease = Lease(owner, now + self._lease)
         with self._store.transaction(write=True) as tx:
             claims = tx.deliveries.claim(owner, now, lease.until, limit, exclude_endpoints)

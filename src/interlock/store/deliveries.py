@@ -118,17 +118,6 @@ class SqlDeliveries:
         claims.sort(key=lambda claim: claim.delivery.event_sequence)
         return claims
 
-    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
-        query = sa.select(deliveries.c.position).where(
-            deliveries.c.status == _PENDING,
-            deliveries.c.next_attempt_at <= now,
-            sa.or_(deliveries.c.lease_expires_at.is_(None),
-                   deliveries.c.lease_expires_at <= now),
-        ).limit(1)
-        if exclude_endpoints:
-            query = query.where(deliveries.c.endpoint_id.not_in(sorted(exclude_endpoints)))
-        return self._connection.execute(query).first() is not None
-
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
         result = self._connection.execute(
             deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)),

@@ -73,10 +73,6 @@ class SqlEvents:
             query = query.with_for_update(skip_locked=True)
         return [event_from_row(row) for row in self._connection.execute(query).mappings()]
 
-    def any_undispatched(self) -> bool:
-        query = sa.select(events.c.sequence).where(events.c.dispatched_at.is_(None)).limit(1)
-        return self._connection.execute(query).first() is not None
-
     def mark_dispatched(self, sequences: Sequence[int], at: datetime) -> None:
         if sequences:
             self._connection.execute(

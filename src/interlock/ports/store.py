@@ -195,20 +195,8 @@ class Outcome:
     incident_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Lease:
-    """Who holds claimed work, and until when."""
-
-    owner: str
-    until: datetime
-
-
 class DeliveryRepository(Protocol):
-    def insert_many(self, deliveries: Sequence[Delivery], lease: Lease | None = None,
-                    leased: Collection[str] = ()) -> None:
-        """Insert deliveries; those whose id is in ``leased`` are inserted already
-        claimed under ``lease`` (the fan-out's own worker sends them)."""
-        ...
+    def insert_many(self, deliveries: Sequence[Delivery]) -> None: ...
 
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         """(endpoint id, incident id) of every pending delivery of these incidents, locked

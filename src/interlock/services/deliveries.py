@@ -34,7 +34,7 @@ from interlock.domain.templates import PayloadTemplate, TemplateError
 from interlock.domain.timestamps import rfc3339
 from interlock.logs import get_logger
 from interlock.ports.clock import Clock
-from interlock.ports.store import Claim, Lease, Outcome, Store, Transaction
+from interlock.ports.store import Claim, Outcome, Store, Transaction
 
 log = get_logger(__name__)
 
@@ -53,19 +53,6 @@ class Finished:
     claim: Claim
     result: SendResult
     started_at: datetime
-
-
-@dataclass(frozen=True)
-class _Take:
-    """How many new deliveries a fan-out may lease at once, and to whom: the claim's
-    room, minus the endpoints whose lanes are full."""
-
-    lease: Lease
-    room: int
-    exclude: frozenset[str]
-
-    def wants(self, endpoint_id: str, taken: int) -> bool:
-        return taken < self.room and endpoint_id not in self.exclude
 
 
 class Prepared:
@@ -115,16 +102,12 @@ class DeliveryService:
     def dispatch(self, limit: int = DISPATCH_BATCH) -> int:
         """Turn the oldest undispatched events into deliveries; returns events handled."""
         with self._store.transaction(write=True) as tx:
-            return self._dispatch_in(tx, self._clock.now(), limit)[0]
+            return self._dispatch_in(tx, self._clock.now(), limit)
 
-    def _dispatch_in(self, tx: Transaction, now: datetime, limit: int,
-                     take: _Take | None = None) -> tuple[int, list[Claim]]:
-        """Fan out; with ``take``, the deliveries it may have are inserted leased to its
-        worker and returned as claims, with the event and endpoint already in hand: no
-        second write of each row to lease it, and no reading back what was just made."""
+    def _dispatch_in(self, tx: Transaction, now: datetime, limit: int) -> int:
         pending = tx.events.undispatched(limit)
         if not pending:
-            return 0, []
+            return 0
         routes = [(endpoint, Filter.parse(endpoint.filter))
                   for endpoint in tx.endpoints.enabled()]
         # One incident's messages to one endpoint go in order: a delivery queued behind
@@ -132,7 +115,6 @@ class DeliveryService:
         queued = tx.deliveries.pending_pairs(
             {event.incident_id for event in pending if event.incident_id})
         created = []
-        taken: list[Claim] = []
         for event in pending:
             for endpoint, where in routes:
                 if not _routes_to(event, endpoint, where):
@@ -140,17 +122,13 @@ class DeliveryService:
                 pair = (endpoint.id, event.incident_id or "")
                 waits = event.incident_id is not None and pair in queued
                 queued.add(pair)
-                delivery = _new_delivery(event, endpoint, now, Trigger.SCHEDULED,
-                                         waiting=waits)
-                created.append(delivery)
-                if take is not None and not waits and take.wants(endpoint.id, len(taken)):
-                    taken.append(Claim(delivery, event, endpoint))
-        tx.deliveries.insert_many(created, take.lease if take else None,
-                                  {claim.delivery.id for claim in taken})
+                created.append(_new_delivery(event, endpoint, now, Trigger.SCHEDULED,
+                                             waiting=waits))
+        tx.deliveries.insert_many(created)
         for fan_out in self._fan_outs:
             fan_out(tx, pending, now)
         tx.events.mark_dispatched([event.sequence for event in pending], now)
-        return len(pending), taken
+        return len(pending)
 
     # -- leasing and sending -----------------------------------------------------------
 
@@ -160,18 +138,15 @@ class DeliveryService:
 
     def dispatch_and_claim(self, owner: str, limit: int, exclude_endpoints: Sequence[str] = ()
                            ) -> tuple[int, list[Claim]]:
-        """Lease due deliveries and fan out new events in one transaction: on SQLite every
-        transaction waits its turn for the one writer, so fewer is faster. Deliveries
-        already due go first (oldest due first); what room is left is filled with the
-        new ones as they are made. Returns the events fanned out and the claims."""
+        """Fan out new events and lease due deliveries in one transaction: on SQLite every
+        transaction waits its turn for the one writer, so fewer is faster. Returns the
+        events fanned out and the claims."""
         now = self._clock.now()
-        lease = Lease(owner, now + self._lease)
         with self._store.transaction(write=True) as tx:
-            claims = tx.deliveries.claim(owner, now, lease.until, limit, exclude_endpoints)
-            dispatched, taken = self._dispatch_in(
-                tx, now, DISPATCH_BATCH,
-                _Take(lease, limit - len(claims), frozenset(exclude_endpoints)))
-        return dispatched, claims + taken
+            dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH)
+            claims = tx.deliveries.claim(owner, now, now + self._lease, limit,
+                                         exclude_endpoints)
+        return dispatched, claims
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
         """Bodies for claims, each event's standard body built only once."""

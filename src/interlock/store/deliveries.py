@@ -20,7 +20,7 @@ from interlock.domain.delivery import (
     FailureKind,
     Trigger,
 )
-from interlock.ports.store import Claim, Lease, Outcome
+from interlock.ports.store import Claim, Outcome
 from interlock.store import bulk
 from interlock.store.endpoints import from_row as endpoint_from_row
 from interlock.store.queues import (
@@ -38,8 +38,7 @@ _PROMOTE = promote_next(deliveries, "endpoint_id", "event_sequence")
 #: The statements run once per delivery (see store.bulk); rows in these columns' order.
 _INSERT_DELIVERIES = bulk.insert(deliveries, (
     "id", "event_id", "event_sequence", "endpoint_id", "incident_id", "status", "attempts",
-    "next_attempt_at", "trigger", "created_at", "updated_at", "lease_owner",
-    "lease_expires_at"))
+    "next_attempt_at", "trigger", "created_at", "updated_at"))
 _INSERT_ATTEMPTS = bulk.insert(attempts, (
     "id", "delivery_id", "endpoint_id", "event_id", "event_type", "number", "trigger", "at",
     "duration_ms", "status_code", "response_body", "failure", "detail", "next_attempt_at"))
@@ -67,18 +66,14 @@ class SqlDeliveries:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
 
-    def insert_many(self, items: Sequence[Delivery], lease: Lease | None = None,
-                    leased: Collection[str] = ()) -> None:
+    def insert_many(self, items: Sequence[Delivery]) -> None:
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
-        held = (lease.owner, time(lease.until)) if lease is not None else (None, None)
-        free = (None, None)
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
              item.status.value, item.attempts, time(item.next_attempt_at), item.trigger.value,
-             time(item.created_at), time(item.created_at),
-             *(held if item.id in leased else free))
+             time(item.created_at), time(item.created_at))
             for item in items
         ])
 

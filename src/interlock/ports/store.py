@@ -484,8 +484,9 @@ class SyncJobRepository(Protocol):
         """Lease due pending jobs, oldest due first, never of a disabled connector."""
         ...
 
-    def any_due(self, now: datetime) -> bool:
-        """Whether a job may be claimable now: a read, so an idle queue costs no write."""
+    def any_due(self, now: datetime, exclude_connectors: Sequence[str] = ()) -> bool:
+        """Whether a job may be claimable now (due, not leased, not of these
+        connectors): a read, so an idle queue costs no write."""
         ...
 
     def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:

@@ -142,6 +142,10 @@ class SyncService:
     def now(self) -> datetime:
         return self._clock.now()
 
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
     def pace(self, kind: str) -> float:
         """Seconds between the starts of one connector's jobs, as its plugin says its
         tool's rate limit needs (0: no pacing)."""
@@ -241,10 +245,11 @@ class SyncService:
     def claim(self, owner: str, limit: int, exclude_connectors: Sequence[str] = ()
               ) -> list[JobWork]:
         now = self._clock.now()
-        # Every commit of an event wakes this; most find nothing for connectors, and on
-        # SQLite a write transaction would queue behind (and in front of) real writers.
+        # Every commit of an event wakes this; most find nothing for connectors (or only
+        # jobs already leased, or of lanes that are full), and on SQLite a write
+        # transaction would queue behind (and in front of) real writers.
         with self._store.transaction() as tx:
-            if not tx.sync_jobs.any_due(now):
+            if not tx.sync_jobs.any_due(now, exclude_connectors):
                 return []
         with self._store.transaction(write=True) as tx:
             jobs = tx.sync_jobs.claim(owner, now, now + self._lease, limit,

@@ -28,9 +28,24 @@ def _sqlite_time(value: datetime | None) -> str | None:
     """Naive UTC text, as UtcDateTime and SQLAlchemy's SQLite DATETIME write it."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _remembering(convert: Callable[[datetime | None], Any]) -> TimeParam:
+    """``convert``, remembering its last answer: the rows of one statement mostly carry
+    the same moment (the batch's ``now``) in several columns."""
+    last: list[Any] = [None, None]
+
+    def remembered(value: datetime | None) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return remembered
 
 
 def _json_text(value: Any) -> str:
@@ -56,7 +71,9 @@ class Prebuilt:
 
     @staticmethod
     def time(dialect: Dialect) -> TimeParam:
-        return _sqlite_time if dialect.name == "sqlite" else _aware_time
+        """The conversion for this dialect; take a new one for each batch of rows (it
+        remembers its last value, and belongs to one thread)."""
+        return _remembering(_sqlite_time) if dialect.name == "sqlite" else _aware_time
 
     @staticmethod
     def json(dialect: Dialect) -> JsonParam:

@@ -323,9 +323,15 @@ class SqlSyncJobs:
         ).mappings().all()
         return sorted((_job(row) for row in rows), key=lambda job: job.created_at)
 
-    def any_due(self, now: datetime) -> bool:
+    def any_due(self, now: datetime, exclude_connectors: Sequence[str] = ()) -> bool:
+        # Jobs leased and waiting in a paced lane are due too: without the lease test,
+        # every look in a storm found "something" and opened a write that claimed nothing.
         query = sa.select(sync_jobs.c.position).where(
-            sync_jobs.c.status == _PENDING, sync_jobs.c.next_attempt_at <= now).limit(1)
+            sync_jobs.c.status == _PENDING, sync_jobs.c.next_attempt_at <= now,
+            sa.or_(sync_jobs.c.lease_expires_at.is_(None),
+                   sync_jobs.c.lease_expires_at <= now)).limit(1)
+        if exclude_connectors:
+            query = query.where(sync_jobs.c.connector_id.not_in(sorted(exclude_connectors)))
         return self._connection.execute(query).first() is not None
 
     def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:

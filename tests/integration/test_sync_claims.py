@@ -1,0 +1,82 @@
+"""Claiming connector jobs takes the write lock only when there is a job to take.
+
+The sync loop looks for jobs on every commit of an event, which in a storm is many
+times a second, while a paced tool (Slack, one message a second) keeps its jobs leased
+and waiting in its lane for a long while. On SQLite a write transaction that claims
+nothing still queues behind, and in front of, the writes of people's API requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from interlock.clock import ManualClock
+from interlock.domain.keys import Scope
+from interlock.services.container import Container
+from tests.conftest import make_key
+from tests.integration.test_worker import declare_many
+from tests.support.fake_jira import FakeJira
+
+
+@contextmanager
+def write_transactions(container: Container, monkeypatch: pytest.MonkeyPatch
+                       ) -> Iterator[list[bool]]:
+    """One entry for each write transaction the store opens meanwhile."""
+    store = container.store
+    opened: list[bool] = []
+    original = store.transaction
+
+    def counted(*args: Any, write: bool = False, **kwargs: Any) -> Any:
+        if write:
+            opened.append(True)
+        return original(*args, write=write, **kwargs)
+
+    monkeypatch.setattr(store, "transaction", counted)
+    yield opened
+    monkeypatch.setattr(store, "transaction", original)
+
+
+@pytest.fixture
+def jira_connector(hub: Container, hub_client: TestClient) -> Iterator[str]:
+    admin = make_key(hub, Scope.ADMIN, name="admin")
+    with FakeJira() as jira:
+        created = hub_client.post("/api/v1/connectors", headers=admin, json={
+            "name": "jira", "kind": "jira",
+            "settings": {"base_url": jira.url, "project_key": "OPS"},
+            "credentials": {"email": jira.email, "api_token": jira.api_token,
+                            "webhook_secret": jira.webhook_secret}})
+        assert created.status_code == 201, created.text
+        yield created.json()["id"]
+
+
+def test_jobs_leased_and_waiting_in_their_lane_cost_no_write_to_look_for_more(
+    hub: Container, jira_connector: str, monkeypatch: pytest.MonkeyPatch,
+    manual_clock: ManualClock,
+) -> None:
+    declare_many(hub, 2)
+    while hub.deliveries.dispatch():
+        pass
+    assert len(hub.sync.claim("worker", 10)) == 2
+    with write_transactions(hub, monkeypatch) as writes:
+        assert hub.sync.claim("worker", 10) == []
+    assert writes == []
+    # Once their lease lapses (the worker died), they are claimed again.
+    manual_clock.advance(hub.sync.lease + timedelta(seconds=1))
+    assert len(hub.sync.claim("other-worker", 10)) == 2
+
+
+def test_jobs_of_a_full_lane_alone_cost_no_write_to_look_for_more(
+    hub: Container, jira_connector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declare_many(hub, 2)
+    while hub.deliveries.dispatch():
+        pass
+    with write_transactions(hub, monkeypatch) as writes:
+        assert hub.sync.claim("worker", 10, [jira_connector]) == []
+    assert writes == []
+    assert len(hub.sync.claim("worker", 10)) == 2

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.timeline import TimelineEntry
+from interlock.store.queues import DELIVERIES_FAN_OUT, serialise_fan_out
 from interlock.store.tables import events, timeline_entries
 
 #: PostgreSQL NOTIFY channel that wakes workers in other processes.
@@ -65,11 +66,16 @@ class SqlEvents:
         return found
 
     def undispatched(self, limit: int) -> list[Event]:
+        """The oldest events not yet fanned out. On PostgreSQL the fan-out turn is taken
+        first, until commit: two workers reading at once took different events of one
+        incident, and the one holding the later version could fan it out first and
+        queue it ahead of the earlier one (a test saw it in about 1 run of 6)."""
         query = (
             sa.select(events).where(events.c.dispatched_at.is_(None))
             .order_by(events.c.sequence).limit(limit)
         )
         if self._connection.dialect.name == "postgresql":
+            serialise_fan_out(self._connection, DELIVERIES_FAN_OUT)
             query = query.with_for_update(skip_locked=True)
         return [event_from_row(row) for row in self._connection.execute(query).mappings()]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -458,7 +458,7 @@ class _Batch:
                 # Told in its incident.created; later alerts wait for the window.
                 digests.append(Digest(incident_id, last_event_at=self.now))
                 continue
-            worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
+            worst = _worst(alert.severity for alert in attached)
             joined = Joined(
                 incident_id, source.id, [alert.id for alert in attached[:ALERTS_PER_EVENT]],
                 count=len(attached),
@@ -477,9 +477,9 @@ class _Batch:
         attached = self.attached.get(incident_id, (None, []))[1]
         if not attached:
             return declaration
-        worst = max((alert.severity for alert in attached), key=lambda s: s.rank)
         return dataclasses.replace(
-            declaration, severity=max(worst, declaration.severity, key=lambda s: s.rank),
+            declaration,
+            severity=_worst([declaration.severity, *(alert.severity for alert in attached)]),
             alerts=[alert_to_dict(alert) for alert in attached[:ALERTS_PER_EVENT]],
             alert_count=len(attached))
 
@@ -489,6 +489,10 @@ class _Batch:
 
     def touched(self) -> set[str]:
         return set(self.attached) | set(self.resolved) | set(self.acknowledged)
+
+
+def _worst(severities: Iterable[Severity]) -> Severity:
+    return max(severities, key=lambda severity: severity.rank)
 
 
 def _viewer(source: Source) -> Viewer:

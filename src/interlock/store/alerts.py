@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +43,6 @@ _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
 _INSERT_PAYLOADS = bulk.insert(payloads, (
     "id", "source_id", "received_at", "content_type", "body", "status", "error", "alerts",
     "dropped", "suppressed", "attempts", "processed_at"))
-#: Keys per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.
-CHUNK = 500
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("b_source"),
     correlations.c.group_key == sa.bindparam("b_key"))
@@ -168,7 +166,7 @@ class SqlAlerts:
             by_source.setdefault(source_id, []).append(fingerprint)
         found: dict[tuple[str, str], Alert] = {}
         for source_id in sorted(by_source):
-            for chunk in _chunks(sorted(set(by_source[source_id]))):
+            for chunk in bulk.chunks(sorted(set(by_source[source_id]))):
                 query = (sa.select(alerts).where(alerts.c.source_id == source_id,
                                                  alerts.c.fingerprint.in_(chunk))
                          .order_by(alerts.c.fingerprint))
@@ -181,7 +179,7 @@ class SqlAlerts:
 
     def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]:
         found: dict[str, Alert] = {}
-        for chunk in _chunks(sorted(ids)):
+        for chunk in bulk.chunks(sorted(ids)):
             for row in self._connection.execute(
                     sa.select(alerts).where(alerts.c.id.in_(chunk))).mappings():
                 found[row["id"]] = _alert(row)
@@ -227,7 +225,7 @@ class SqlAlerts:
         counts: dict[str, tuple[int, int]] = {}
         firing = sa.func.sum(sa.case((alerts.c.status == AlertStatus.FIRING.value, 1),
                                      else_=0))
-        for chunk in _chunks(sorted(incident_ids)):
+        for chunk in bulk.chunks(sorted(incident_ids)):
             query = (sa.select(alerts.c.incident_id, firing, sa.func.count())
                      .where(alerts.c.incident_id.in_(chunk))
                      .group_by(alerts.c.incident_id))
@@ -275,7 +273,7 @@ class SqlCorrelations:
             by_source.setdefault(source_id, []).append(group_key)
         found: dict[tuple[str, str], str] = {}
         for source_id in sorted(by_source):
-            for chunk in _chunks(sorted(set(by_source[source_id]))):
+            for chunk in bulk.chunks(sorted(set(by_source[source_id]))):
                 query = (sa.select(correlations.c.group_key, correlations.c.incident_id)
                          .where(correlations.c.source_id == source_id,
                                 correlations.c.group_key.in_(chunk))
@@ -350,8 +348,3 @@ def _alert(row: sa.RowMapping) -> Alert:
     values = {field.name: row[field.name] for field in dataclasses.fields(Alert)}
     values.update(status=AlertStatus(row["status"]), severity=Severity(row["severity"]))
     return Alert(**values)
-
-
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start:start + CHUNK]

@@ -12,7 +12,7 @@ passed through :meth:`Prebuilt.time`, and nothing else happens to it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,3 +118,13 @@ def insert(table: sa.Table, columns: Sequence[str]) -> Prebuilt:
     return Prebuilt(table.insert().values(
         {column: sa.bindparam(name) for column, name in zip(columns, names, strict=True)}),
         names)
+
+
+#: Keys per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.
+CHUNK = 500
+
+
+def chunks(values: list[str]) -> Iterator[list[str]]:
+    """``values`` in lists of at most CHUNK, for ``IN`` lists of any length."""
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]

@@ -24,8 +24,6 @@ _SAVE = bulk.Prebuilt(
     .values({column: sa.bindparam(f"b_{column}") for column in _COLUMNS}),
     [*(f"b_{column}" for column in _COLUMNS), "b_id"])
 _INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
-#: Ids per IN list: well under both databases' limits on bound parameters.
-_CHUNK = 500
 
 
 class SqlDigests:
@@ -33,11 +31,9 @@ class SqlDigests:
         self._connection = connection
 
     def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]:
-        ordered = sorted(incident_ids)
         found: dict[str, Digest] = {}
-        for start in range(0, len(ordered), _CHUNK):
-            query = sa.select(alert_digests).where(
-                alert_digests.c.incident_id.in_(ordered[start:start + _CHUNK]))
+        for chunk in bulk.chunks(sorted(incident_ids)):
+            query = sa.select(alert_digests).where(alert_digests.c.incident_id.in_(chunk))
             for row in self._connection.execute(query).mappings():
                 found[row["incident_id"]] = _digest(row)
         return found

@@ -10,6 +10,7 @@ driver's errors into :mod:`interlock.domain.errors` (a lost race becomes
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -38,6 +39,18 @@ from interlock.domain.status_pages import (
 from interlock.domain.timeline import TimelineEntry
 from interlock.ports.mail import MailRepository
 from interlock.ports.subscribers import SubscriberRepository
+
+
+class Work(enum.Flag):
+    """What a commit gave the workers to do, so each wakes only for its own: a storm's
+    payload commits must not send the delivery and sync loops looking for events."""
+
+    #: Received alert payloads, for alert processing.
+    PAYLOADS = enum.auto()
+    #: Incident events, sync jobs and mail: for deliveries, connector sync and mail
+    #: (and the console's live view).
+    EVENTS = enum.auto()
+    ALL = PAYLOADS | EVENTS
 
 
 @dataclass(frozen=True)
@@ -746,11 +759,15 @@ class Store(Protocol):
         """Release connections; the store is not used again."""
         ...
 
-    async def listen_for_work(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Call ``wake`` whenever another process commits work, until ``stop``."""
+    async def listen_for_work(self, wake: Callable[[Work], None], stop: asyncio.Event
+                              ) -> None:
+        """Call ``wake`` with what another process committed, whenever it does, until
+        ``stop``."""
         ...
 
-    def on_work_committed(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (from any thread) after each commit that wrote events or
-        received payloads, so the worker starts in milliseconds, not on its next poll."""
+    def on_work_committed(self, callback: Callable[[], None], work: Work = Work.ALL
+                          ) -> None:
+        """Call ``callback`` (from any thread) after each commit of this process that
+        gave ``work`` (wrote events, received payloads), so a worker starts in
+        milliseconds, not on its next poll."""
         ...

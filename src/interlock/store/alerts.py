@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
 from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.incidents import Severity
+from interlock.ports.store import Work
 from interlock.store import bulk
 from interlock.store.claiming import claim_positions, oldest_free
 from interlock.store.records import EVENTS_CHANNEL
+from interlock.store.signals import notify_statement
 from interlock.store.tables import alerts, correlations, payloads
 
 _PENDING = PayloadStatus.PENDING.value
@@ -62,7 +64,7 @@ class SqlPayloads:
         if not items:
             return
         if self._postgres and not self.inserted:
-            self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
+            self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.PAYLOADS))
         self.inserted = True
         time = bulk.Prebuilt.time(self._connection.dialect)
         _INSERT_PAYLOADS.executemany(self._connection, [

@@ -10,7 +10,9 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from interlock.domain.mail import MailKind, MailOutcome, MailStatus, OutgoingMail
+from interlock.ports.store import Work
 from interlock.store.records import EVENTS_CHANNEL
+from interlock.store.signals import notify_statement
 from interlock.store.tables import outgoing_mail
 
 _PENDING = MailStatus.PENDING.value
@@ -37,7 +39,7 @@ class SqlMail:
         if not items:
             return
         if self._postgres and not self.inserted:
-            self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
+            self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.EVENTS))
         self.inserted = True
         self._connection.execute(outgoing_mail.insert(), [
             {"id": mail.id, "recipient": mail.recipient, "subject": mail.subject,

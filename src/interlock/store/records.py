@@ -11,7 +11,9 @@ import sqlalchemy as sa
 
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.timeline import TimelineEntry
+from interlock.ports.store import Work
 from interlock.store.queues import DELIVERIES_FAN_OUT, serialise_fan_out
+from interlock.store.signals import notify_statement
 from interlock.store.tables import events, timeline_entries
 
 #: PostgreSQL NOTIFY channel that wakes workers in other processes.
@@ -39,7 +41,7 @@ class SqlEvents:
     def _notify(self) -> None:
         if not self.appended and self._connection.dialect.name == "postgresql":
             # Delivered at commit, to every listening worker process.
-            self._connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}")
+            self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.EVENTS))
         self.appended = True
 
     def for_incident(self, incident_id: str) -> list[Event]:

@@ -1,10 +1,11 @@
 """Waking workers in other processes: ``LISTEN``/``NOTIFY`` on PostgreSQL, a datagram
-socket on SQLite.
+socket on SQLite; either way saying what kind of work was committed (ports.store.Work),
+so that a storm's payload commits wake alert processing and nothing else.
 
 SQLite has nothing like ``NOTIFY``. There each worker binds a
 datagram socket whose name is derived from the database file (in Linux's abstract
 namespace: no file to clean up), and every process that commits work sends it one
-byte. Sending never blocks and never fails a commit: when nobody listens, or the
+byte: the kind of work. Sending never blocks and never fails a commit: when nobody listens, or the
 socket's queue is full (the worker already has wake-ups waiting), the byte is dropped.
 Polling remains the safety net.
 """
@@ -18,12 +19,15 @@ import socket
 from collections.abc import Callable
 
 from interlock.logs import get_logger
+from interlock.ports.store import Work
 
 log = get_logger(__name__)
 
 
 #: Workers that can listen on one SQLite file (``serve`` starts two).
 SLOTS = 4
+#: How often a PostgreSQL listener with nothing to hear looks whether it should stop.
+STOP_CHECK_SECONDS = 1.0
 
 
 class WorkSignals:
@@ -32,19 +36,21 @@ class WorkSignals:
         self.addresses = [f"\0interlock-{digest}-{slot}" for slot in range(SLOTS)]
         self._sender: socket.socket | None = None
 
-    def send(self) -> None:
-        """Tell the workers there is work (from any thread)."""
+    def send(self, work: Work) -> None:
+        """Tell the workers there is ``work`` (from any thread)."""
         if self._sender is None:
             sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             sender.setblocking(False)
             self._sender = sender
+        message = bytes((work.value,))
         for address in self.addresses:
             with contextlib.suppress(OSError):  # nobody there, or wake-ups already queued
-                self._sender.sendto(b"w", address)
+                self._sender.sendto(message, address)
 
-    async def receive(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Call ``wake`` for every signal until ``stop``. Up to SLOTS processes can
-        listen per database file; one more logs it and relies on polling."""
+    async def receive(self, wake: Callable[[Work], None], stop: asyncio.Event) -> None:
+        """Call ``wake`` with the work signalled, for every signal until ``stop``. Up
+        to SLOTS processes can listen per database file; one more logs it and relies on
+        polling."""
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         for address in self.addresses:
             try:
@@ -70,21 +76,34 @@ class WorkSignals:
                 stopping.cancel()
                 waiting.cancel()
                 ready.clear()
-                drained = False
+                work = Work(0)
                 with contextlib.suppress(BlockingIOError):
-                    while receiver.recv(64):
-                        drained = True
-                if drained:
-                    wake()
+                    while message := receiver.recv(64):
+                        work |= _work(message[0])
+                if work:
+                    wake(work)
         finally:
             loop.remove_reader(receiver.fileno())
             receiver.close()
 
 
-async def listen_postgres(database_url: str, channel: str, wake: Callable[[], None],
+def _work(value: int) -> Work:
+    """The work a signal names; anything unknown (an older sender) wakes everything."""
+    try:
+        return Work(value) or Work.ALL
+    except ValueError:
+        return Work.ALL
+
+
+def notify_statement(channel: str, work: Work) -> str:
+    """The ``NOTIFY`` that tells PostgreSQL workers of ``work`` at commit."""
+    return f"NOTIFY {channel}, '{work.value}'"
+
+
+async def listen_postgres(database_url: str, channel: str, wake: Callable[[Work], None],
                           stop: asyncio.Event) -> None:
-    """Call ``wake`` for every notification on ``channel`` until ``stop``; reconnect
-    after failures, since polling covers the gap."""
+    """Call ``wake`` with the work of every notification on ``channel`` until
+    ``stop``; reconnect after failures, since polling covers the gap."""
     import psycopg
 
     url = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -92,11 +111,12 @@ async def listen_postgres(database_url: str, channel: str, wake: Callable[[], No
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {channel}")
-                wake()  # anything committed while nobody was listening
-                async for _ in conn.notifies():
-                    wake()
-                    if stop.is_set():
-                        break
+                wake(Work.ALL)  # anything committed while nobody was listening
+                while not stop.is_set():
+                    # A timeout, so that a quiet listener still sees ``stop``.
+                    async for notice in conn.notifies(timeout=STOP_CHECK_SECONDS):
+                        wake(_work(int(notice.payload)) if notice.payload.isdigit()
+                             else Work.ALL)
         except (psycopg.Error, OSError) as error:
             log.warning("event listener reconnecting", error=str(error).splitlines()[0])
             with contextlib.suppress(TimeoutError):

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from interlock.domain.errors import ConcurrentUpdate, StoreUnavailable
+from interlock.ports.store import Work
 from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
 from interlock.store.activity import SqlActivity
 from interlock.store.alerts import SqlAlerts, SqlCorrelations, SqlPayloads
@@ -75,7 +76,7 @@ class SqlStore:
     def __init__(self, engine: Engine, role: Role = Role.ALONE) -> None:
         """``role``: on SQLite, whose writes this process makes (see store.locks)."""
         self.engine = engine
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[tuple[Work, Callable[[], None]]] = []
         self._serialise_writes = engine.dialect.name == "sqlite"
         self._listeners_lock = threading.Lock()
         path = sqlite_file(engine)
@@ -97,12 +98,17 @@ class SqlStore:
             if write and self._serialise_writes:
                 locks.enter_context(self._write_lock.hold(priority_after=priority_after))
             tx = yield from self._transaction(write)
-        if (tx.events.appended or tx.payloads.inserted or tx.sync_jobs.inserted
-                or tx.mail.inserted):
-            for listener in self._listeners:
-                listener()
+        work = Work(0)
+        if tx.payloads.inserted:
+            work |= Work.PAYLOADS
+        if tx.events.appended or tx.sync_jobs.inserted or tx.mail.inserted:
+            work |= Work.EVENTS
+        if work:
+            for wanted, listener in self._listeners:
+                if wanted & work:
+                    listener()
             if self.signals is not None:
-                self.signals.send()
+                self.signals.send(work)
 
     def _transaction(self, write: bool) -> Generator[SqlTransaction, None, SqlTransaction]:
         try:
@@ -121,12 +127,14 @@ class SqlStore:
             raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
         return tx
 
-    def on_work_committed(self, callback: Callable[[], None]) -> None:
+    def on_work_committed(self, callback: Callable[[], None], work: Work = Work.ALL
+                          ) -> None:
         with self._listeners_lock:
-            self._listeners = [*self._listeners, callback]
+            self._listeners = [*self._listeners, (work, callback)]
 
-    async def listen_for_work(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Call ``wake`` whenever another process commits work, until ``stop``."""
+    async def listen_for_work(self, wake: Callable[[Work], None], stop: asyncio.Event
+                              ) -> None:
+        """Call ``wake`` with what another process committed, until ``stop``."""
         if self.dialect == "postgresql":
             url = self.engine.url.render_as_string(hide_password=False)
             await listen_postgres(url, EVENTS_CHANNEL, wake, stop)

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from interlock.ports.store import Store
+from interlock.ports.store import Store, Work
 from interlock.services.console import Change, ConsoleService
 
 POLL_SECONDS = 1.0
@@ -57,7 +57,7 @@ class ChangeFeed:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
-            self._store.on_work_committed(self._committed)
+            self._store.on_work_committed(self._committed, Work.EVENTS)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Collection
 from interlock.config import Settings
 from interlock.domain.targets import parse_allowed_networks
 from interlock.logs import get_logger
+from interlock.ports.store import Work
 from interlock.services.container import Container
 from interlock.services.workers import BEAT_SECONDS, TaskStates
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
@@ -48,9 +49,12 @@ async def run_worker(container: Container, stop: asyncio.Event,
     # thousands of calls. A shorter interval hands the lock back sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
     wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
-    wakeups = [wakeup, alerts_wakeup, sync_wakeup, mail_wakeup]
-    for each in wakeups:
-        container.store.on_work_committed(each.notify)
+    # Each loop wakes for its own work only: in a storm, payload commits come by the
+    # hundred per second and must not send deliveries, sync and mail looking for events.
+    wakeups = {alerts_wakeup: Work.PAYLOADS, wakeup: Work.EVENTS, sync_wakeup: Work.EVENTS,
+               mail_wakeup: Work.EVENTS}
+    for each, work in wakeups.items():
+        container.store.on_work_committed(each.notify, work)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
     # hanging endpoint starve others that share its host, so there is none.
     sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets),
@@ -75,9 +79,10 @@ async def run_worker(container: Container, stop: asyncio.Event,
                         worker.name, poll_interval=settings.worker_poll_seconds)
     states = TaskStates()
 
-    def wake_all() -> None:
-        for each in wakeups:
-            each.notify()
+    def wake(work: Work) -> None:
+        for each, wanted in wakeups.items():
+            if wanted & work:
+                each.notify()
 
     every: dict[str, Callable[[], Awaitable[None]]] = {
         "alerts": lambda: process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
@@ -88,7 +93,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
     parts = {name: run for name, run in every.items() if name in tasks}
     if "deliveries" in tasks:
         parts["mail"] = lambda: mailer.run(stop)
-    parts["listen"] = lambda: container.store.listen_for_work(wake_all, stop)
+    parts["listen"] = lambda: container.store.listen_for_work(wake, stop)
     registry = container.workers
     started = container.clock.now()
 

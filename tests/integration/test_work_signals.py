@@ -1,0 +1,91 @@
+"""Waking other processes' workers for the work a commit gave them, and no other: a
+storm's payload commits wake alert processing only, not the delivery, sync and mail
+loops (each of which would run a claiming write transaction per wake-up)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from interlock.bootstrap import build
+from interlock.config import Settings
+from interlock.domain.alerts import SourceKind
+from interlock.domain.incidents import Severity
+from interlock.ports.store import Work
+from interlock.services.container import Container
+from interlock.services.incidents import Declaration
+from interlock.services.sources import SourceSpec
+from tests.integration.test_concurrency import VIEWER
+from tests.support.ingest import am_alert, am_payload
+
+
+async def _listen(other: Container, heard: asyncio.Queue[Work], stop: asyncio.Event,
+                  dialect: str) -> asyncio.Task[None]:
+    """Start ``other``'s listener; return once it listens."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(other.store.listen_for_work(
+        lambda work: loop.call_soon_threadsafe(heard.put_nowait, work), stop))
+    if dialect == "postgresql":
+        # It says Work.ALL once connected (whatever was committed while it was away).
+        assert await asyncio.wait_for(heard.get(), 10) == Work.ALL
+    else:
+        await asyncio.sleep(0.2)  # binding its socket takes one turn of the loop
+    return task
+
+
+async def _heard_within(heard: asyncio.Queue[Work], seconds: float) -> Work:
+    """Everything heard until ``seconds`` pass without another signal."""
+    work = Work(0)
+    try:
+        while True:
+            work |= await asyncio.wait_for(heard.get(), seconds)
+    except TimeoutError:
+        return work
+
+
+def test_payloads_wake_alert_processing_and_events_wake_the_rest(
+    container: Container, settings: Settings
+) -> None:
+    source = container.sources.create(SourceSpec(name="prometheus",
+                                                 kind=SourceKind.ALERTMANAGER))[0]
+    other = build(settings)
+
+    async def scenario() -> tuple[Work, Work]:
+        heard: asyncio.Queue[Work] = asyncio.Queue()
+        stop = asyncio.Event()
+        listener = await _listen(other, heard, stop, container.store.dialect)
+        try:
+            body = json.dumps(am_payload(am_alert("DiskFull"))).encode()
+            await asyncio.to_thread(container.intake.store, [
+                container.intake.received(source, body, "application/json")])
+            after_payload = await _heard_within(heard, 1.0)
+            await asyncio.to_thread(container.incidents.declare, VIEWER,
+                                    Declaration("Checkout is down", Severity.HIGH))
+            after_incident = await _heard_within(heard, 1.0)
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, 10)
+        return after_payload, after_incident
+
+    try:
+        after_payload, after_incident = asyncio.run(scenario())
+    finally:
+        other.close()
+    assert after_payload == Work.PAYLOADS
+    assert after_incident == Work.EVENTS
+
+
+def test_a_listener_in_the_same_process_hears_only_what_it_asked_for(
+    container: Container,
+) -> None:
+    heard: list[str] = []
+    container.store.on_work_committed(lambda: heard.append("alerts"), Work.PAYLOADS)
+    container.store.on_work_committed(lambda: heard.append("deliveries"), Work.EVENTS)
+    source = container.sources.create(SourceSpec(name="grafana",
+                                                 kind=SourceKind.ALERTMANAGER))[0]
+    heard.clear()
+    body = json.dumps(am_payload(am_alert("DiskFull"))).encode()
+    container.intake.store([container.intake.received(source, body, "application/json")])
+    assert heard == ["alerts"]
+    container.incidents.declare(VIEWER, Declaration("Checkout is down", Severity.HIGH))
+    assert heard == ["alerts", "deliveries"]

@@ -42,8 +42,9 @@ DEFAULT_LEASE = timedelta(seconds=120)
 #: Another consumer of the event outbox (connectors' sync jobs), called in the same
 #: transaction that fans events out to endpoints.
 FanOut = Callable[[Transaction, Sequence[Event], datetime], None]
-#: Events fanned out per transaction at most.
-DISPATCH_BATCH = 500
+#: Events fanned out per transaction at most (each makes a delivery per endpoint; more
+#: held the SQLite write lock for tens of milliseconds while ingest waited).
+DISPATCH_BATCH = 100
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ log = get_logger(__name__)
 
 #: Payloads claimed and applied per transaction, at most.
 BATCH = 500
+#: Incidents whose waiting alerts are told per transaction. A storm's 1,000 incidents
+#: fall due together; telling them in one transaction held SQLite's write lock for
+#: 200-400 ms, and every ingest request and person's write waited that long.
+TELL_BATCH = 50
 #: The fewest a batch shrinks to when a transaction budget is set.
 MIN_BATCH = 50
 #: Times a batch is run again after another worker stored one of its alerts or groups.
@@ -276,15 +280,26 @@ class AlertProcessor:
         batch.correlated[group] = new
         return new
 
-    def tell_due_digests(self, limit: int = BATCH) -> int:
+    def tell_due_digests(self, limit: int = TELL_BATCH) -> int:
         """Tell incidents of the alerts that waited out their digest window, one
-        ``incident.alert_attached`` each; returns how many were told."""
+        ``incident.alert_attached`` each, ``limit`` incidents per transaction; returns
+        how many were told."""
         if not self._window:
             return 0
         now = self._clock.now()
         with self._store.transaction() as tx:
             if not tx.digests.due(now, 1):
                 return 0
+        told = 0
+        while True:
+            tellings, looked_at = self._tell_due(now, limit)
+            told += tellings
+            if looked_at < limit:
+                return told
+
+    def _tell_due(self, now: datetime, limit: int) -> tuple[int, int]:
+        """One transaction of :meth:`tell_due_digests`: how many it told, and how many
+        due digests it looked at."""
         with self._store.transaction(write=True) as tx:
             due = tx.digests.due(now, limit)
             incidents = tx.incidents.get_many(due, for_update=True)
@@ -296,7 +311,7 @@ class AlertProcessor:
                         for telling, _ in told if telling is not None]
             tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
             self._tell(tx, tellings, incidents, {}, {})
-        return len(tellings)
+        return len(tellings), len(due)
 
     def _tell(self, tx: Transaction, tellings: Sequence[tuple[Telling, Severity]],
               incidents: dict[str, Incident], sources: dict[str, Source],

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import sqlalchemy as sa
 
 from interlock.cli.child import CHILDREN
 
@@ -411,3 +413,21 @@ def run_bench(ctx: Context, body: Callable[[], None], summary: Callable[[], None
         print(f"\n(total {time.perf_counter() - started:.0f} s)")
         code = 1 if errors else 0
     return code
+
+
+def spooled_payloads(engine: sa.Engine, source_id: str | None = None) -> int:
+    """Payloads still waiting in the ingest spool (SQLite shared with worker processes,
+    see interlock.store.spool): accepted and not yet in the payloads table, so pending
+    too."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    path = Path(f"{database}-ingest") if database else None
+    if path is None or not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as spool:
+        try:
+            if source_id is None:
+                return int(spool.execute("SELECT count(*) FROM received").fetchone()[0])
+            return int(spool.execute("SELECT count(*) FROM received WHERE source_id = ?",
+                                     (source_id,)).fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0

@@ -78,6 +78,7 @@ from harness import (
     phase,
     print_table,
     process_tree_cpu,
+    spooled_payloads,
     run_bench,
     setup_line,
     start_interlock,
@@ -377,6 +378,11 @@ def payload_counts(engine: sa.Engine, source_id: str) -> dict[str, Any]:
             {"s": source_id}).all()
     by_status = {row[0]: {"payloads": row[1], "alerts": row[2], "first": row[3],
                           "last": row[4]} for row in rows}
+    spooled = spooled_payloads(engine, source_id)
+    if spooled:  # accepted, waiting in the ingest spool: pending too
+        pending = by_status.setdefault("pending", {"payloads": 0, "alerts": 0, "first": None,
+                                                   "last": None})
+        pending["payloads"] += spooled
     return by_status
 
 
@@ -594,7 +600,7 @@ async def measure_latency(interlock: Interlock, engine: sa.Engine, ingest_url: s
             while True:
                 status = conn.execute(query, {"id": payload_id}).scalar()
                 conn.rollback()  # a fresh snapshot for the next read
-                if status != "pending":
+                if status not in ("pending", None):  # None: still in the ingest spool
                     break
                 if time.perf_counter() > deadline:
                     raise Failed(f"payload {payload_id} not processed within 30 s")

@@ -63,6 +63,7 @@ from harness import (
     process_tree_cpu,
     run_bench,
     setup_line,
+    spooled_payloads,
     start_interlock,
     stop_interlock,
     temp_dir,
@@ -276,9 +277,11 @@ async def person(interlock: Interlock, args: Any, results: Results, stop: asynci
 
 
 def pending_payloads(engine: sa.Engine) -> int:
+    """Accepted and not yet processed: pending in the table, or still in the spool."""
     with engine.connect() as connection:
-        return int(connection.exec_driver_sql(
+        pending = int(connection.exec_driver_sql(
             "SELECT count(*) FROM payloads WHERE status = 'pending'").scalar_one())
+    return pending + spooled_payloads(engine)
 
 
 def outstanding_deliveries(engine: sa.Engine) -> int:

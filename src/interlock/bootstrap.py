@@ -43,7 +43,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
     engine = create_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate_schema:
         migrate.upgrade(engine)
-    store = SqlStore(engine, role)
+    store = SqlStore(engine, role, sqlite_synchronous=settings.sqlite_synchronous)
     incidents = IncidentService(store, clock)
     parsers = SourceParsers()
     lease = timedelta(seconds=settings.worker_lease_seconds)

@@ -751,6 +751,22 @@ class Store(Protocol):
         ingest writer waits a while first, so that a storm leaves the workers turns."""
         ...
 
+    def receive(self, payloads: Sequence[ReceivedPayload], *, priority_after: float = 0.0
+                ) -> None:
+        """Commit received payloads: once this returns, they survive a crash. On SQLite
+        shared with worker processes they wait in the ingest spool (store.spool) until
+        :meth:`admit_received`; ``priority_after`` as for :meth:`transaction` otherwise."""
+        ...
+
+    def admit_received(self, limit: int) -> int:
+        """Move up to ``limit`` payloads waiting in the ingest spool, oldest first, into
+        the payloads workers claim; how many. Nothing to do without a spool."""
+        ...
+
+    def received_waiting(self, source_id: str, limit: int) -> list[ReceivedPayload]:
+        """A source's payloads still in the ingest spool, newest first (pending)."""
+        ...
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
         ...

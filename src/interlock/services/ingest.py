@@ -100,8 +100,7 @@ class Intake:
               ) -> None:
         """Commit a batch of payloads: once this returns, they survive a crash.
         ``priority_after``: see ``Store.transaction``."""
-        with self._store.transaction(write=True, priority_after=priority_after) as tx:
-            tx.payloads.insert_many(payloads)
+        self._store.receive(payloads, priority_after=priority_after)
         self._last_stored = time.monotonic()
 
     def busy(self, within: float = 0.05) -> bool:

@@ -111,6 +111,7 @@ class AlertProcessor:
         """Claim, parse and apply a batch of pending payloads; returns how many were
         claimed. If the batch fails for a reason that is not a conflict, its payloads are
         applied again one per transaction, so one bad payload cannot hold back others."""
+        self._store.admit_received(limit or self._limit)
         now = self._clock.now()
         # Every commit of an event wakes this; most find no payload, and on SQLite a
         # write transaction would queue behind (and in front of) people's requests.

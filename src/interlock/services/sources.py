@@ -123,14 +123,25 @@ class SourceService:
 
     def payloads(self, source_id: str, *, cursor: str | None, limit: int
                  ) -> Page[ReceivedPayload]:
+        """Newest first. The first page starts with payloads still waiting in the ingest
+        spool (pending, not yet numbered), then the stored ones."""
         limit = check_limit(limit)
         before = decode_cursor(cursor) if cursor else None
+        # The spool before the table: a payload moved in between is then seen twice (and
+        # shown once), never missed.
+        waiting = [] if before is not None else self._store.received_waiting(source_id, limit)
         with self._store.transaction() as tx:
             _source(tx, source_id)
-            rows = tx.payloads.list(source_id, before=before, limit=limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(rows[-1].position) if more else None)
+            stored = tx.payloads.list(source_id, before=before, limit=limit + 1)
+        moved = {payload.id for payload in stored}
+        waiting = [payload for payload in waiting if payload.id not in moved]
+        rows = [*waiting, *stored][:limit]
+        if len(waiting) + len(stored) <= limit:
+            return Page(rows, None)
+        # The next page goes on from the last stored payload shown (or from the newest,
+        # when waiting ones filled this page).
+        last = rows[-1].position if rows[-1] in stored else stored[0].position + 1
+        return Page(rows, encode_cursor(last))
 
     def alerts(self, *, cursor: str | None, limit: int, source_id: str | None = None,
                suppressed: bool | None = None, include_private: bool = False

@@ -42,9 +42,11 @@ _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
 ).values(**_OUTCOME), [*_OUTCOME_NAMES, "b_id"])
 #: Ingest stores every payload with it: prebuilt, so a row skips SQLAlchemy's per-row
 #: parameter processing (store.bulk) on the path that answers senders.
-_INSERT_PAYLOADS = bulk.insert(payloads, (
-    "id", "source_id", "received_at", "content_type", "body", "status", "error", "alerts",
-    "dropped", "suppressed", "attempts", "processed_at"))
+_PAYLOAD_COLUMNS = ("id", "source_id", "received_at", "content_type", "body", "status",
+                    "error", "alerts", "dropped", "suppressed", "attempts", "processed_at")
+_INSERT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS)
+#: Moving payloads from the ingest spool (store.spool): one moved before is left as is.
+_ADMIT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS, sqlite_or_ignore=True)
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("b_source"),
     correlations.c.group_key == sa.bindparam("b_key"))
@@ -60,14 +62,17 @@ class SqlPayloads:
         #: True once this transaction stored payloads; the store wakes workers on commit.
         self.inserted = False
 
-    def insert_many(self, items: Sequence[ReceivedPayload]) -> None:
+    def insert_many(self, items: Sequence[ReceivedPayload], *, moved: bool = False
+                    ) -> None:
+        """``moved``: from the ingest spool (SQLite), where a payload already moved is
+        skipped."""
         if not items:
             return
         if self._postgres and not self.inserted:
             self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.PAYLOADS))
         self.inserted = True
         time = bulk.Prebuilt.time(self._connection.dialect)
-        _INSERT_PAYLOADS.executemany(self._connection, [
+        (_ADMIT_PAYLOADS if moved else _INSERT_PAYLOADS).executemany(self._connection, [
             (item.id, item.source_id, time(item.received_at), item.content_type, item.body,
              item.status.value, item.error, item.alerts, item.dropped, item.suppressed,
              item.attempts, time(item.processed_at)) for item in items])

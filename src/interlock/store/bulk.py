@@ -112,10 +112,15 @@ class Prebuilt:
         return compiled
 
 
-def insert(table: sa.Table, columns: Sequence[str]) -> Prebuilt:
-    """INSERT of ``columns`` of ``table``; a row holds their values in that order."""
+def insert(table: sa.Table, columns: Sequence[str], *, sqlite_or_ignore: bool = False
+           ) -> Prebuilt:
+    """INSERT of ``columns`` of ``table``; a row holds their values in that order.
+    ``sqlite_or_ignore``: on SQLite, a row whose key is taken is skipped."""
     names = [f"v_{column}" for column in columns]
-    return Prebuilt(table.insert().values(
+    statement = table.insert()
+    if sqlite_or_ignore:
+        statement = statement.prefix_with("OR IGNORE", dialect="sqlite")
+    return Prebuilt(statement.values(
         {column: sa.bindparam(name) for column, name in zip(columns, names, strict=True)}),
         names)
 

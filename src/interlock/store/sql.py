@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from interlock.domain.alerts import ReceivedPayload
 from interlock.domain.errors import ConcurrentUpdate, StoreUnavailable
 from interlock.ports.store import Work
 from interlock.store.access import SqlFlags, SqlIdempotency, SqlKeys
@@ -34,6 +35,7 @@ from interlock.store.mail import SqlMail
 from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
 from interlock.store.signals import WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
+from interlock.store.spool import IngestSpool
 from interlock.store.status_pages import SqlStatusPages
 from interlock.store.subscribers import SqlSubscribers
 from interlock.store.workers import SqlWorkers
@@ -73,8 +75,11 @@ class SqlTransaction:
 
 
 class SqlStore:
-    def __init__(self, engine: Engine, role: Role = Role.ALONE) -> None:
-        """``role``: on SQLite, whose writes this process makes (see store.locks)."""
+    def __init__(self, engine: Engine, role: Role = Role.ALONE, *,
+                 sqlite_synchronous: str = "NORMAL") -> None:
+        """``role``: on SQLite, whose writes this process makes (see store.locks); where
+        processes share the file, received payloads go to the ingest spool
+        (store.spool), committed with ``sqlite_synchronous`` as the database is."""
         self.engine = engine
         self._listeners: list[tuple[Work, Callable[[], None]]] = []
         self._serialise_writes = engine.dialect.name == "sqlite"
@@ -83,6 +88,8 @@ class SqlStore:
         self._write_lock = WriteLock(path, role)
         #: Wakes workers of other processes using the same SQLite file.
         self.signals = WorkSignals(path) if path else None
+        self.spool = IngestSpool(path, sqlite_synchronous) if path and role is not Role.ALONE \
+            else None
 
     @property
     def dialect(self) -> str:
@@ -104,11 +111,37 @@ class SqlStore:
         if tx.events.appended or tx.sync_jobs.inserted or tx.mail.inserted:
             work |= Work.EVENTS
         if work:
-            for wanted, listener in self._listeners:
-                if wanted & work:
-                    listener()
-            if self.signals is not None:
-                self.signals.send(work)
+            self._committed(work)
+
+    def _committed(self, work: Work) -> None:
+        for wanted, listener in self._listeners:
+            if wanted & work:
+                listener()
+        if self.signals is not None:
+            self.signals.send(work)
+
+    def receive(self, payloads: Sequence[ReceivedPayload], *, priority_after: float = 0.0
+                ) -> None:
+        if self.spool is None:
+            with self.transaction(write=True, priority_after=priority_after) as tx:
+                tx.payloads.insert_many(payloads)
+            return
+        self.spool.append(payloads)
+        self._committed(Work.PAYLOADS)
+
+    def admit_received(self, limit: int) -> int:
+        if self.spool is None:
+            return 0
+        waiting = self.spool.oldest(limit)
+        if not waiting:
+            return 0
+        with self.transaction(write=True) as tx:
+            tx.payloads.insert_many([payload for _, payload in waiting], moved=True)
+        self.spool.remove(waiting[-1][0])
+        return len(waiting)
+
+    def received_waiting(self, source_id: str, limit: int) -> list[ReceivedPayload]:
+        return [] if self.spool is None else self.spool.newest(source_id, limit)
 
     def _transaction(self, write: bool) -> Generator[SqlTransaction, None, SqlTransaction]:
         try:
@@ -150,6 +183,8 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
         self._write_lock.close()
+        if self.spool is not None:
+            self.spool.close()
 
 
 def sqlite_file(engine: Engine) -> str | None:

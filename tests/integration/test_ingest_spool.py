@@ -1,0 +1,156 @@
+"""The ingest spool (SQLite shared with worker processes): a sender's ``202`` does not
+wait for a worker's transaction, what was accepted is processed in arrival order and
+exactly once, and a payload still waiting is listed as pending."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from interlock import config
+from interlock.asgi import create_app
+from interlock.bootstrap import build
+from interlock.domain.alerts import AlertStatus, PayloadStatus, SourceKind
+from interlock.domain.keys import Scope
+from interlock.domain.sources import Source
+from interlock.services.container import Container
+from interlock.services.sources import SourceSpec
+from interlock.store.locks import Role
+from interlock.store.spool import spool_path
+from interlock.store.tables import payloads
+from tests.conftest import TEST_SECRET_KEY, make_key
+from tests.support.ingest import am_alert, am_payload
+
+#: How long the worker's transaction below holds SQLite's write lock.
+WORKER_HOLD = 2.0
+
+
+@pytest.fixture
+def settings(sqlite_template: Path, tmp_path: Path) -> config.Settings:
+    path = tmp_path / "interlock.db"
+    shutil.copy(sqlite_template, path)
+    return config.load({"database_url": f"sqlite:///{path}", "secret_key": TEST_SECRET_KEY},
+                       environ={})
+
+
+@pytest.fixture
+def api(settings: config.Settings) -> Iterator[Container]:
+    """The process serving people and senders (``interlock serve``)."""
+    built = build(settings, role=Role.PEOPLE)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def worker(settings: config.Settings) -> Iterator[Container]:
+    """A worker process's container on the same file (``interlock worker``)."""
+    built = build(settings, role=Role.WORKERS)
+    yield built
+    built.close()
+
+
+def _source(api: Container) -> Source:
+    return api.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+
+
+def _receive(api: Container, source: Source, *alerts: dict[str, object]) -> str:
+    payload = api.intake.received(source, json.dumps(am_payload(*alerts)).encode(),
+                                  "application/json")
+    api.intake.store([payload])
+    return payload.id
+
+
+def _stored(container: Container) -> int:
+    with container.store.transaction() as tx:
+        return int(tx.connection.execute(sa.select(sa.func.count()).select_from(payloads))
+                   .scalar_one())
+
+
+def test_a_commit_does_not_wait_for_a_worker_transaction(api: Container,
+                                                         worker: Container) -> None:
+    source = _source(api)
+    holding, release = threading.Event(), threading.Event()
+
+    def long_transaction() -> None:
+        with worker.store.transaction(write=True):
+            holding.set()
+            release.wait(WORKER_HOLD)
+
+    thread = threading.Thread(target=long_transaction)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        _receive(api, source, am_alert("DiskFull"))
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(10)
+    assert took < WORKER_HOLD / 4, f"the commit waited {took:.2f} s for the worker"
+    assert api.store.spool is not None
+    assert api.store.spool.path == spool_path(api.settings.database_url.removeprefix(
+        "sqlite:///"))
+
+
+def test_the_worker_processes_spooled_payloads_in_order_and_once(
+    api: Container, worker: Container
+) -> None:
+    source = _source(api)
+    _receive(api, source, am_alert("DiskFull", fingerprint="f1"))
+    _receive(api, source, am_alert("DiskFull", fingerprint="f1", status="resolved"))
+    _receive(api, source, am_alert("HighLatency", fingerprint="f2"))
+    assert _stored(api) == 0  # all three wait in the spool
+
+    processed = 0
+    while made := worker.alerts.process("test"):
+        processed += made
+    assert processed == 3
+    page = api.sources.alerts(cursor=None, limit=10)
+    states = {alert.fingerprint: alert.status for alert in page.items}
+    # The resolution came after the firing, and was applied after it.
+    assert states == {"f1": AlertStatus.RESOLVED, "f2": AlertStatus.FIRING}
+    assert worker.store.admit_received(100) == 0  # nothing left in the spool
+    assert _stored(api) == 3
+
+
+def test_a_move_repeated_after_a_crash_adds_nothing(api: Container, worker: Container) -> None:
+    source = _source(api)
+    first = _receive(api, source, am_alert("DiskFull"))
+    spool = api.store.spool
+    assert spool is not None
+    waiting = spool.oldest(10)
+    assert worker.store.admit_received(10) == 1
+    # As if the worker had died after its commit and before emptying the spool:
+    spool.append([payload for _, payload in waiting])
+    assert worker.store.admit_received(10) == 1
+    assert _stored(api) == 1
+    while worker.alerts.process("test"):
+        pass
+    listed = api.sources.payloads(source.id, cursor=None, limit=10).items
+    assert [(payload.id, payload.status) for payload in listed] == [
+        (first, PayloadStatus.PROCESSED)]
+
+
+def test_waiting_payloads_are_listed_as_pending_first(api: Container, worker: Container,
+                                                      ) -> None:
+    source = _source(api)
+    ids = [_receive(api, source, am_alert(f"Alert{n}")) for n in range(3)]
+    assert worker.store.admit_received(2) == 2  # the two oldest are stored, one waits
+    client = TestClient(create_app(api), raise_server_exceptions=False)
+    admin = make_key(api, Scope.ADMIN, name="admin")
+    first = client.get(f"/api/v1/sources/{source.id}/payloads?limit=2", headers=admin)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert [(item["id"], item["status"]) for item in body["data"]] == [
+        (ids[2], "pending"), (ids[1], "pending")]
+    second = client.get(f"/api/v1/sources/{source.id}/payloads?limit=2&cursor="
+                        f"{body['next_cursor']}", headers=admin)
+    assert [item["id"] for item in second.json()["data"]] == [ids[0]]

@@ -149,7 +149,10 @@ def test_workers_still_get_turns_while_people_write_without_pause(
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-    assert written[0] > 50
+    # People hold the intent for a budget (5 writes of 10 ms), then a worker turn of
+    # 0.1 s: about 60 writes in the worker's 2 s (49 seen on a loaded machine). Starved
+    # people would write a handful.
+    assert written[0] > 25
     # At least a turn per budget-long hold; alone it would have written ~20 times.
     assert done >= 4, (done, INTENT_BUDGET)
 

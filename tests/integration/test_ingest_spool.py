@@ -154,3 +154,22 @@ def test_waiting_payloads_are_listed_as_pending_first(api: Container, worker: Co
     second = client.get(f"/api/v1/sources/{source.id}/payloads?limit=2&cursor="
                         f"{body['next_cursor']}", headers=admin)
     assert [item["id"] for item in second.json()["data"]] == [ids[0]]
+
+
+def test_payloads_of_a_source_deleted_while_they_waited_go_with_it(
+    api: Container, worker: Container
+) -> None:
+    """As stored payloads do (ON DELETE CASCADE); one would otherwise fail every move,
+    and hold up everything behind it."""
+    doomed, kept = _source(api), api.sources.create(
+        SourceSpec(name="grafana", kind=SourceKind.ALERTMANAGER))[0]
+    _receive(api, doomed, am_alert("DiskFull"))
+    survivor = _receive(api, kept, am_alert("HighLatency"))
+    api.sources.delete(doomed.id)
+    assert worker.store.admit_received(10) == 2
+    assert worker.store.admit_received(10) == 0  # the spool is empty
+    while worker.alerts.process("test"):
+        pass
+    listed = api.sources.payloads(kept.id, cursor=None, limit=10).items
+    assert [(payload.id, payload.status) for payload in listed] == [
+        (survivor, PayloadStatus.PROCESSED)]

@@ -136,7 +136,10 @@ class SqlStore:
         if not waiting:
             return 0
         with self.transaction(write=True) as tx:
-            tx.payloads.insert_many([payload for _, payload in waiting], moved=True)
+            # A source deleted meanwhile took its payloads with it: so do these.
+            sources = tx.sources.get_many({payload.source_id for _, payload in waiting})
+            tx.payloads.insert_many([payload for _, payload in waiting
+                                     if payload.source_id in sources], moved=True)
         self.spool.remove(waiting[-1][0])
         return len(waiting)
 

@@ -3,7 +3,7 @@
 the medians and ranges side by side with the ratio to one worker. Not a test: it prints
 figures.
 
-    .venv/bin/python bench/storm_scale.py --db postgresql://… --seconds 20 --rate 600
+    .venv/bin/python bench/storm_scale.py --db postgresql://… --seconds 20 --rate 1000
 
 Alternating the counts run by run spreads what other processes on the machine do over
 both. Each run prints where the limit was: each worker's CPU, PostgreSQL's, and how busy

@@ -32,6 +32,7 @@ import aiohttp
 import sqlalchemy as sa
 
 from interlock.cli.child import CHILDREN
+from interlock.store.spool import spool_path
 
 HOST = "127.0.0.1"
 PASSED_ENV = ("INTERLOCK_WORKER_", "INTERLOCK_SQLITE_SYNCHRONOUS")
@@ -420,7 +421,7 @@ def spooled_payloads(engine: sa.Engine, source_id: str | None = None) -> int:
     see interlock.store.spool): accepted and not yet in the payloads table, so pending
     too."""
     database = engine.url.database if engine.dialect.name == "sqlite" else None
-    path = Path(f"{database}-ingest") if database else None
+    path = Path(spool_path(database)) if database else None
     if path is None or not path.exists():
         return 0
     with contextlib.closing(sqlite3.connect(path, timeout=30)) as spool:

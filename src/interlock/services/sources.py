@@ -140,7 +140,7 @@ class SourceService:
             return Page(rows, None)
         # The next page goes on from the last stored payload shown (or from the newest,
         # when waiting ones filled this page).
-        last = rows[-1].position if rows[-1] in stored else stored[0].position + 1
+        last = rows[-1].position if len(rows) > len(waiting) else stored[0].position + 1
         return Page(rows, encode_cursor(last))
 
     def alerts(self, *, cursor: str | None, limit: int, source_id: str | None = None,

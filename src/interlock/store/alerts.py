@@ -15,8 +15,7 @@ from interlock.domain.incidents import Severity
 from interlock.ports.store import Work
 from interlock.store import bulk
 from interlock.store.claiming import claim_positions, oldest_free
-from interlock.store.records import EVENTS_CHANNEL
-from interlock.store.signals import notify_statement
+from interlock.store.signals import notify_at_commit
 from interlock.store.tables import alerts, correlations, payloads
 
 _PENDING = PayloadStatus.PENDING.value
@@ -69,7 +68,7 @@ class SqlPayloads:
         if not items:
             return
         if self._postgres and not self.inserted:
-            self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.PAYLOADS))
+            notify_at_commit(self._connection, Work.PAYLOADS)
         self.inserted = True
         time = bulk.Prebuilt.time(self._connection.dialect)
         (_ADMIT_PAYLOADS if moved else _INSERT_PAYLOADS).executemany(self._connection, [

@@ -30,8 +30,7 @@ from interlock.domain.connectors import (
 )
 from interlock.ports.store import JobOutcome, StoredConnector, Work
 from interlock.store.queues import SYNC_JOBS_FAN_OUT, promote_next, serialise_fan_out
-from interlock.store.records import EVENTS_CHANNEL
-from interlock.store.signals import notify_statement
+from interlock.store.signals import notify_at_commit
 from interlock.store.tables import (
     connector_activity,
     connectors,
@@ -251,7 +250,7 @@ class SqlSyncJobs:
     def insert_many(self, jobs: Sequence[SyncJob]) -> None:
         if jobs:
             if self._postgres and not self.inserted:
-                self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.EVENTS))
+                notify_at_commit(self._connection, Work.EVENTS)
             self.inserted = True
             self._connection.execute(sync_jobs.insert(), [
                 {"id": job.id, "connector_id": job.connector_id,

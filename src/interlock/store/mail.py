@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 from interlock.domain.mail import MailKind, MailOutcome, MailStatus, OutgoingMail
 from interlock.ports.store import Work
-from interlock.store.records import EVENTS_CHANNEL
-from interlock.store.signals import notify_statement
+from interlock.store.signals import notify_at_commit
 from interlock.store.tables import outgoing_mail
 
 _PENDING = MailStatus.PENDING.value
@@ -39,7 +38,7 @@ class SqlMail:
         if not items:
             return
         if self._postgres and not self.inserted:
-            self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.EVENTS))
+            notify_at_commit(self._connection, Work.EVENTS)
         self.inserted = True
         self._connection.execute(outgoing_mail.insert(), [
             {"id": mail.id, "recipient": mail.recipient, "subject": mail.subject,

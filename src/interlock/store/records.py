@@ -13,11 +13,9 @@ from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.timeline import TimelineEntry
 from interlock.ports.store import Work
 from interlock.store.queues import DELIVERIES_FAN_OUT, serialise_fan_out
-from interlock.store.signals import notify_statement
+from interlock.store.signals import notify_at_commit
 from interlock.store.tables import events, timeline_entries
 
-#: PostgreSQL NOTIFY channel that wakes workers in other processes.
-EVENTS_CHANNEL = "interlock_events"
 _INSERT_EVENT = events.insert().returning(events.c.sequence)
 
 
@@ -41,7 +39,7 @@ class SqlEvents:
     def _notify(self) -> None:
         if not self.appended and self._connection.dialect.name == "postgresql":
             # Delivered at commit, to every listening worker process.
-            self._connection.exec_driver_sql(notify_statement(EVENTS_CHANNEL, Work.EVENTS))
+            notify_at_commit(self._connection, Work.EVENTS)
         self.appended = True
 
     def for_incident(self, incident_id: str) -> list[Event]:

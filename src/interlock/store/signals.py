@@ -5,8 +5,9 @@ so that a storm's payload commits wake alert processing and nothing else.
 SQLite has nothing like ``NOTIFY``. There each worker binds a
 datagram socket whose name is derived from the database file (in Linux's abstract
 namespace: no file to clean up), and every process that commits work sends it one
-byte: the kind of work. Sending never blocks and never fails a commit: when nobody listens, or the
-socket's queue is full (the worker already has wake-ups waiting), the byte is dropped.
+byte: the kind of work. Sending never blocks and never fails a commit: when nobody
+listens, or the socket's queue is full (the worker already has wake-ups waiting), the
+byte is dropped.
 Polling remains the safety net.
 """
 
@@ -18,12 +19,16 @@ import hashlib
 import socket
 from collections.abc import Callable
 
+import sqlalchemy as sa
+
 from interlock.logs import get_logger
 from interlock.ports.store import Work
 
 log = get_logger(__name__)
 
 
+#: PostgreSQL NOTIFY channel that wakes workers in other processes.
+EVENTS_CHANNEL = "interlock_events"
 #: Workers that can listen on one SQLite file (``serve`` starts two).
 SLOTS = 4
 #: How often a PostgreSQL listener with nothing to hear looks whether it should stop.
@@ -95,9 +100,9 @@ def _work(value: int) -> Work:
         return Work.ALL
 
 
-def notify_statement(channel: str, work: Work) -> str:
-    """The ``NOTIFY`` that tells PostgreSQL workers of ``work`` at commit."""
-    return f"NOTIFY {channel}, '{work.value}'"
+def notify_at_commit(connection: sa.Connection, work: Work) -> None:
+    """Tell PostgreSQL workers of ``work`` when this transaction commits."""
+    connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}, '{work.value}'")
 
 
 async def listen_postgres(database_url: str, channel: str, wake: Callable[[Work], None],

@@ -66,8 +66,7 @@ class IngestSpool:
         self._writing = threading.Lock()
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
-        with self._connection() as connection:
-            self._create(connection)
+        self._create()
 
     def append(self, payloads: Sequence[ReceivedPayload]) -> None:
         """Commit ``payloads``: once this returns, they survive a crash."""
@@ -142,19 +141,15 @@ class IngestSpool:
         self._all.append(connection)
         return connection
 
-    def _create(self, connection: sqlite3.Connection) -> None:
-        with self._writing:
-            self._file.__enter__()
-            try:
-                version = connection.execute("PRAGMA user_version").fetchone()[0]
-                if version not in (0, VERSION):
-                    raise StoreUnavailable(
-                        f"the ingest spool {self.path} is of version {version}, this "
-                        f"release reads {VERSION}; move it away once it is empty")
-                connection.execute(_SCHEMA)
-                connection.execute(f"PRAGMA user_version={VERSION}")
-            finally:
-                self._file.__exit__()
+    def _create(self) -> None:
+        with self._write() as connection:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, VERSION):
+                raise StoreUnavailable(
+                    f"the ingest spool {self.path} is of version {version}, this release "
+                    f"reads {VERSION}; move it away once it is empty")
+            connection.execute(_SCHEMA)
+            connection.execute(f"PRAGMA user_version={VERSION}")
 
 
 def _payload(row: tuple[object, ...]) -> ReceivedPayload:

@@ -32,8 +32,8 @@ from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
 from interlock.store.locks import Role, WriteLock
 from interlock.store.mail import SqlMail
-from interlock.store.records import EVENTS_CHANNEL, SqlEvents, SqlTimeline
-from interlock.store.signals import WorkSignals, listen_postgres
+from interlock.store.records import SqlEvents, SqlTimeline
+from interlock.store.signals import EVENTS_CHANNEL, WorkSignals, listen_postgres
 from interlock.store.sources import SqlMaintenance, SqlSources
 from interlock.store.spool import IngestSpool
 from interlock.store.status_pages import SqlStatusPages

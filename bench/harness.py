@@ -183,17 +183,22 @@ def interlock_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "interlock.cli.main", *arguments]
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux), or None."""
+def cpu_seconds(pid: int | None, *, reaped_children: bool = False) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None; with
+    ``reaped_children``, also that of its children that have exited and been waited for."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = int(fields[11]) + int(fields[12])
+        if reaped_children:
+            ticks += int(fields[13]) + int(fields[14])
+        return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
 
 
 def process_tree_cpu(pids: list[int]) -> float:
-    """CPU seconds of these processes and all their descendants (Linux /proc)."""
+    """CPU seconds of these processes and all their descendants, living or exited
+    (Linux /proc): a PostgreSQL backend's CPU counts after its client disconnects."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -205,7 +210,7 @@ def process_tree_cpu(pids: list[int]) -> float:
         if pid in seen:
             continue
         seen.add(pid)
-        total += cpu_seconds(pid) or 0.0
+        total += cpu_seconds(pid, reaped_children=True) or 0.0
         queue.extend(children.get(pid, []))
     return total
 

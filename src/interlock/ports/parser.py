@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from interlock.domain.alerts import Signal, SourcePlugin
@@ -21,6 +21,11 @@ class PayloadParser(Protocol):
     def __call__(self, kind: str, payload: Any, options: Any) -> list[Signal]:
         """Raise interlock.domain.alerts.ParseError for a payload that is not this
         kind's format; never anything else."""
+        ...
+
+    def reader(self, kind: str, options: Any) -> Callable[[Any], list[Signal]]:
+        """What ``__call__`` does with ``kind`` and ``options`` checked once, for a batch
+        of one source's payloads (invalid options fail each payload with ParseError)."""
         ...
 
     def check_options(self, kind: str, options: Any) -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,7 +128,11 @@ class AlertProcessor:
         """Parse and apply payloads this owner has leased."""
         with self._store.transaction() as tx:
             sources = tx.sources.get_many({payload.source_id for payload in claimed})
-        parsed = [self.parse(payload, sources.get(payload.source_id)) for payload in claimed]
+        # A source's options are checked once per batch, not once per payload.
+        readers = {source.id: self._parse.reader(source.kind, source.options)
+                   for source in sources.values()}
+        parsed = [self.parse(payload, sources.get(payload.source_id),
+                             readers.get(payload.source_id)) for payload in claimed]
         started = time.monotonic()
         try:
             self._apply_with_retries(parsed, owner)
@@ -161,14 +165,16 @@ class AlertProcessor:
         fits = size * self._budget / seconds
         self._limit = max(MIN_BATCH, min(self._batch, int(0.7 * self._limit + 0.3 * fits)))
 
-    def parse(self, payload: ReceivedPayload, source: Source | None) -> Parsed:
-        """Parse outside any transaction. Parsers are pure: a payload they cannot read
-        will not read better later, so any failure here fails the payload for good."""
+    def parse(self, payload: ReceivedPayload, source: Source | None,
+              reader: Callable[[Any], list[Signal]] | None = None) -> Parsed:
+        """Parse outside any transaction (with ``reader``, the source's parser made for
+        the batch). Parsers are pure: a payload they cannot read will not read better
+        later, so any failure here fails the payload for good."""
         if source is None:
             return Parsed(payload, None, failure="the source was deleted")
         try:
-            signals = self._parse(source.kind, json_input.loads(payload.body, what="the payload"),
-                                  source.options)
+            read = reader or self._parse.reader(source.kind, source.options)
+            signals = read(json_input.loads(payload.body, what="the payload"))
         except Exception as error:  # kept on the payload, for the user to see
             return Parsed(payload, source, failure=str(error) or repr(error))
         return Parsed(payload, source, [_bounded(signal) for signal in signals])

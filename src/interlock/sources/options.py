@@ -5,7 +5,7 @@ them when a source is saved, and dispatches a payload to its kind's parser."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from interlock.domain.alerts import ParseError, Signal, SourcePlugin
@@ -27,11 +27,18 @@ class SourceParsers:
         return plugin(kind)
 
     def __call__(self, kind: str, payload: Any, options: Any) -> list[Signal]:
+        return self.reader(kind, options)(payload)
+
+    def reader(self, kind: str, options: Any) -> Callable[[Any], list[Signal]]:
         try:
             parsed = parse_options(kind, options if isinstance(options, Mapping) else {})
         except InvalidInput as exc:
-            raise ParseError(f"the source's options are invalid: {exc.detail}") from None
-        return parse(kind, payload, parsed)
+            problem = f"the source's options are invalid: {exc.detail}"
+
+            def refuse(_payload: Any) -> list[Signal]:
+                raise ParseError(problem)
+            return refuse
+        return lambda payload: parse(kind, payload, parsed)
 
     def check_options(self, kind: str, options: Any) -> dict[str, Any]:
         """The options as they are stored: InvalidInput naming ``options.<field>`` when

@@ -47,9 +47,6 @@ async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str) -
             sys.executable, "-m", "interlock", "worker", "--quiet", "--with-parent",
             "--tasks", tasks, env=env,
             stdin=asyncio.subprocess.DEVNULL)
-        _nice = int(os.environ.get("XNICE", "0"))
-        if _nice:
-            os.setpriority(os.PRIO_PROCESS, process.pid, _nice)
         stopping = asyncio.ensure_future(stop.wait())
         exited = asyncio.ensure_future(process.wait())
         loop = asyncio.get_running_loop()

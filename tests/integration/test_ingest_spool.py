@@ -173,3 +173,58 @@ def test_payloads_of_a_source_deleted_while_they_waited_go_with_it(
     listed = api.sources.payloads(kept.id, cursor=None, limit=10).items
     assert [(payload.id, payload.status) for payload in listed] == [
         (survivor, PayloadStatus.PROCESSED)]
+
+
+def test_a_spooled_batch_repeated_after_a_crash_is_applied_once(
+    api: Container, worker: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker applies spooled payloads in the transaction that stores them, then
+    empties the spool: dying in between leaves them in the spool, stored and applied."""
+    source = _source(api)
+    first = _receive(api, source, am_alert("DiskFull", fingerprint="f1"))
+    spool = api.store.spool
+    assert spool is not None
+    waiting = spool.oldest(10)
+    assert worker.alerts.process("test") == 1
+    # As if the worker had died after its commit and before emptying the spool:
+    spool.append([payload for _, payload in waiting])
+
+    def no_fallback(limit: int) -> int:
+        raise AssertionError("the repeated batch failed instead of skipping what was stored")
+
+    monkeypatch.setattr(worker.store, "admit_received", no_fallback)
+    while worker.alerts.process("test"):
+        pass
+    assert _stored(api) == 1
+    (alert,) = api.sources.alerts(cursor=None, limit=10).items
+    assert alert.count == 1  # applied once, not seen firing twice
+    listed = api.sources.payloads(source.id, cursor=None, limit=10).items
+    assert [(payload.id, payload.status) for payload in listed] == [
+        (first, PayloadStatus.PROCESSED)]
+
+
+def test_a_spooled_batch_that_fails_is_stored_and_taken_one_payload_at_a_time(
+    api: Container, worker: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _source(api)
+    ids = [_receive(api, source, am_alert(f"Alert{n}", fingerprint=f"f{n}")) for n in range(3)]
+    processor = worker.alerts
+    real_apply = processor._apply
+    failures = []
+
+    def apply_failing_once(tx: object, items: list[object]) -> object:
+        if not failures:
+            failures.append(len(items))
+            raise RuntimeError("the disk went away")
+        return real_apply(tx, items)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processor, "_apply", apply_failing_once)
+    assert processor.process("test") == 3
+    assert failures == [3]
+    assert _stored(api) == 3  # out of the spool, pending, nothing lost
+    while processor.process("test"):
+        pass
+    listed = api.sources.payloads(source.id, cursor=None, limit=10).items
+    assert sorted((payload.id, payload.status) for payload in listed) == sorted(
+        (payload_id, PayloadStatus.PROCESSED) for payload_id in ids)
+    assert worker.store.admit_received(10) == 0

@@ -294,6 +294,12 @@ class PayloadRepository(Protocol):
         """Write the outcome carried by ``payload`` and release its lease."""
         ...
 
+    def store_new(self, items: Sequence[ReceivedPayload]) -> list[ReceivedPayload]:
+        """Store those of ``items`` not stored before, to be applied and finished in this
+        transaction; returns them with their positions (a payload stored before, by a
+        move repeated after a crash or another worker, is left out)."""
+        ...
+
     def any_free(self, now: datetime) -> bool:
         """Whether a pending payload is free to claim (a read)."""
         ...
@@ -761,6 +767,16 @@ class Store(Protocol):
     def admit_received(self, limit: int) -> int:
         """Move up to ``limit`` payloads waiting in the ingest spool, oldest first, into
         the payloads workers claim; how many. Nothing to do without a spool."""
+        ...
+
+    def received_oldest(self, limit: int) -> list[tuple[int, ReceivedPayload]]:
+        """Up to ``limit`` payloads waiting in the ingest spool, oldest first, each with
+        its place there (for :meth:`forget_received`); none without a spool."""
+        ...
+
+    def forget_received(self, through: int) -> None:
+        """Take the spooled payloads up to place ``through`` out of the spool, once they
+        are stored (committed)."""
         ...
 
     def received_waiting(self, source_id: str, limit: int) -> list[ReceivedPayload]:

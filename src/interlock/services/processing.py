@@ -108,21 +108,63 @@ class AlertProcessor:
         self._window = digest_window
 
     def process(self, owner: str, limit: int | None = None) -> int:
-        """Claim, parse and apply a batch of pending payloads; returns how many were
-        claimed. If the batch fails for a reason that is not a conflict, its payloads are
-        applied again one per transaction, so one bad payload cannot hold back others."""
-        self._store.admit_received(limit or self._limit)
+        """Claim, parse and apply a batch of pending payloads (or, once none is free,
+        of those waiting in the ingest spool); returns how many were taken. If the batch
+        fails for a reason that is not a conflict, its payloads are applied again one
+        per transaction, so one bad payload cannot hold back others."""
         now = self._clock.now()
-        # Every commit of an event wakes this; most find no payload, and on SQLite a
-        # write transaction would queue behind (and in front of) people's requests.
+        # A read first: on SQLite a write transaction would queue behind (and in front
+        # of) people's requests for nothing.
         with self._store.transaction() as tx:
             if not tx.payloads.any_free(now):
-                return 0
+                return self._process_spooled(limit or self._limit)
         with self._store.transaction(write=True) as tx:
             claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._limit)
         if claimed:
             self.process_claimed(claimed, owner)
         return len(claimed)
+
+    def _process_spooled(self, limit: int) -> int:
+        """Apply the oldest payloads of the ingest spool (SQLite shared with worker
+        processes) in the transaction that stores them: no lease, no claim, one write
+        transaction for the batch. A payload stored before (a batch repeated after a
+        crash, or by another worker) is not applied again; one of a source deleted while
+        it waited goes with the source. If the batch fails, its payloads are stored
+        pending instead, and taken one at a time as any other."""
+        waiting = self._store.received_oldest(limit)
+        if not waiting:
+            return 0
+        received = [payload for _, payload in waiting]
+        with self._store.transaction() as tx:
+            sources = tx.sources.get_many({payload.source_id for payload in received})
+        readers = {source.id: self._parse.reader(source.kind, source.options)
+                   for source in sources.values()}
+        kept = [payload for payload in received if payload.source_id in sources]
+        parsed = {payload.id: self.parse(payload, sources[payload.source_id],
+                                         readers[payload.source_id])
+                  for payload in kept if payload.status is PayloadStatus.PENDING}
+        started = time.monotonic()
+        try:
+            for attempt in range(CONFLICT_RETRIES + 1):
+                try:
+                    with self._store.transaction(write=True) as tx:
+                        stored = tx.payloads.store_new(kept)
+                        outcomes, _ = self._apply(tx, [
+                            dataclasses.replace(parsed[payload.id], payload=payload)
+                            for payload in stored if payload.id in parsed])
+                        tx.payloads.finish_many(outcomes, None)
+                    break
+                except ConcurrentUpdate:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+        except Exception as error:  # taken one at a time from the payloads, as claimed
+            log.warning("spooled batch failed; storing it to process one payload at a time",
+                        payloads=len(waiting), error=repr(error)[:300])
+            self._store.admit_received(len(waiting))
+            return len(waiting)
+        self._adapt(len(parsed), time.monotonic() - started)
+        self._store.forget_received(waiting[-1][0])
+        return len(waiting)
 
     def process_claimed(self, claimed: Sequence[ReceivedPayload], owner: str) -> None:
         """Parse and apply payloads this owner has leased."""

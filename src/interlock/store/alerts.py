@@ -46,6 +46,10 @@ _PAYLOAD_COLUMNS = ("id", "source_id", "received_at", "content_type", "body", "s
 _INSERT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS)
 #: Moving payloads from the ingest spool (store.spool): one moved before is left as is.
 _ADMIT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS, sqlite_or_ignore=True)
+_STORED_IDS = sa.select(payloads.c.id).where(
+    payloads.c.id.in_(sa.bindparam("ids", expanding=True)))
+_POSITIONS = sa.select(payloads.c.id, payloads.c.position).where(
+    payloads.c.id.in_(sa.bindparam("ids", expanding=True)))
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("b_source"),
     correlations.c.group_key == sa.bindparam("b_key"))
@@ -61,20 +65,37 @@ class SqlPayloads:
         #: True once this transaction stored payloads; the store wakes workers on commit.
         self.inserted = False
 
-    def insert_many(self, items: Sequence[ReceivedPayload], *, moved: bool = False
-                    ) -> None:
+    def insert_many(self, items: Sequence[ReceivedPayload], *, moved: bool = False,
+                    wake: bool = True) -> None:
         """``moved``: from the ingest spool (SQLite), where a payload already moved is
-        skipped."""
+        skipped. ``wake``: tell the workers at commit that there is work."""
         if not items:
             return
-        if self._postgres and not self.inserted:
+        if wake and self._postgres and not self.inserted:
             notify_at_commit(self._connection, Work.PAYLOADS)
-        self.inserted = True
+        self.inserted = self.inserted or wake
         time = bulk.Prebuilt.time(self._connection.dialect)
         (_ADMIT_PAYLOADS if moved else _INSERT_PAYLOADS).executemany(self._connection, [
             (item.id, item.source_id, time(item.received_at), item.content_type, item.body,
              item.status.value, item.error, item.alerts, item.dropped, item.suppressed,
              item.attempts, time(item.processed_at)) for item in items])
+
+    def store_new(self, items: Sequence[ReceivedPayload]) -> list[ReceivedPayload]:
+        """Store those of ``items`` not stored already, to be applied and finished in this
+        transaction (no worker is woken for them); returns those, with their positions.
+        A payload stored before (a move from the spool repeated after a crash) is left
+        out: it is applied once."""
+        ids = [item.id for item in items]
+        if not ids:
+            return []
+        stored = set(self._connection.execute(_STORED_IDS, {"ids": ids}).scalars())
+        fresh = [item for item in items if item.id not in stored]
+        if not fresh:
+            return []
+        self.insert_many(fresh, wake=False)
+        positions = {payload_id: position for payload_id, position in self._connection.execute(
+            _POSITIONS, {"ids": [item.id for item in fresh]})}
+        return [dataclasses.replace(item, position=positions[item.id]) for item in fresh]
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:

@@ -143,6 +143,13 @@ class SqlStore:
         self.spool.remove(waiting[-1][0])
         return len(waiting)
 
+    def received_oldest(self, limit: int) -> list[tuple[int, ReceivedPayload]]:
+        return [] if self.spool is None else self.spool.oldest(limit)
+
+    def forget_received(self, through: int) -> None:
+        if self.spool is not None:
+            self.spool.remove(through)
+
     def received_waiting(self, source_id: str, limit: int) -> list[ReceivedPayload]:
         return [] if self.spool is None else self.spool.newest(source_id, limit)
 

@@ -9,9 +9,9 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Coroutine, Iterator
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy.exc
 import typer
@@ -73,7 +73,7 @@ def serve(
                  f"{redact(loaded.database_url)}; worker: "
                  f"{'embedded' if loaded.embedded_worker else 'off'})", highlight=False)
     sys.stdout.flush()
-    asyncio.run(_serve(container))
+    _run(_serve(container))
 
 
 async def _serve(container: Container) -> None:
@@ -156,7 +156,22 @@ def worker_command(
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
-    asyncio.run(_work(container, with_parent=with_parent, tasks=chosen))
+    _run(_work(container, with_parent=with_parent, tasks=chosen))
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server's or the worker's event loop: uvloop's where it is installed
+    (``uvicorn[standard]`` brings it). uvicorn picks it only when it creates the loop
+    itself, and here the loop is ours. Measured with bench/ingest.py --no-worker (2 runs
+    each): 356-370 µs of the API process's CPU per single-alert POST, against 392-424
+    on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without it
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def _tune_gc() -> None:

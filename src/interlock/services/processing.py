@@ -143,20 +143,17 @@ class AlertProcessor:
         parsed = {payload.id: self.parse(payload, sources[payload.source_id],
                                          readers[payload.source_id])
                   for payload in kept if payload.status is PayloadStatus.PENDING}
+
+        def store_and_apply(tx: Transaction) -> None:
+            stored = tx.payloads.store_new(kept)
+            outcomes, _ = self._apply(tx, [
+                dataclasses.replace(parsed[payload.id], payload=payload)
+                for payload in stored if payload.id in parsed])
+            tx.payloads.finish_many(outcomes, None)
+
         started = time.monotonic()
         try:
-            for attempt in range(CONFLICT_RETRIES + 1):
-                try:
-                    with self._store.transaction(write=True) as tx:
-                        stored = tx.payloads.store_new(kept)
-                        outcomes, _ = self._apply(tx, [
-                            dataclasses.replace(parsed[payload.id], payload=payload)
-                            for payload in stored if payload.id in parsed])
-                        tx.payloads.finish_many(outcomes, None)
-                    break
-                except ConcurrentUpdate:
-                    if attempt == CONFLICT_RETRIES:
-                        raise
+            self._write_with_retries(store_and_apply)
         except Exception as error:  # taken one at a time from the payloads, as claimed
             log.warning("spooled batch failed; storing it to process one payload at a time",
                         payloads=len(waiting), error=repr(error)[:300])
@@ -222,11 +219,16 @@ class AlertProcessor:
         return Parsed(payload, source, [_bounded(signal) for signal in signals])
 
     def _apply_with_retries(self, items: Sequence[Parsed], owner: str) -> None:
+        self._write_with_retries(
+            lambda tx: tx.payloads.finish_many(self._apply(tx, items)[0], owner))
+
+    def _write_with_retries(self, work: Callable[[Transaction], None]) -> None:
+        """``work`` in a write transaction, run again from the start when the database
+        undid it for another worker's writes."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 with self._store.transaction(write=True) as tx:
-                    outcomes, _ = self._apply(tx, items)
-                    tx.payloads.finish_many(outcomes, owner)
+                    work(tx)
                 return
             except ConcurrentUpdate:
                 if attempt == CONFLICT_RETRIES:

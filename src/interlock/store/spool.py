@@ -8,12 +8,14 @@ and the storm's senders, holding at most so many requests open, sent less.
 So where worker processes share the database file, ingest commits to a file of its own
 beside it, ``<database>-ingest`` (SQLite too, WAL, the same ``synchronous``: a payload
 is as durable when the ``202`` goes out as before). Nothing but ingest writes to it, so
-a commit waits only for another ingest commit. The alert worker moves what waits there
-into the payloads table, oldest first, in one transaction of the database (``INSERT
-OR IGNORE`` by id, so a move repeated after a crash adds nothing and, since every move
-takes a prefix of the spool in order, a payload never lands ahead of an earlier one of
-its source), and removes what it moved from the spool once that has committed. Until
-then the payload is listed as pending from the spool.
+a commit waits only for another ingest commit. The alert worker takes what waits there
+oldest first, and stores and applies a batch in one transaction of the database
+(``services.processing``; a payload stored before, by a batch repeated after a crash,
+is left out, and since every batch is a prefix of the spool in order, a payload never
+lands ahead of an earlier one of its source). A batch that fails is moved into the
+payloads table as pending instead (``INSERT OR IGNORE`` by id), to be taken one payload
+at a time. Either way the spool forgets the batch once that has committed; until then
+the payload is listed as pending from the spool.
 
 Writers across processes take turns by ``flock`` on the spool file, as the database's
 writers do (store.locks), never by SQLite's sleeping busy handler.

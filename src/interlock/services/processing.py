@@ -137,8 +137,7 @@ class AlertProcessor:
         received = [payload for _, payload in waiting]
         with self._store.transaction() as tx:
             sources = tx.sources.get_many({payload.source_id for payload in received})
-        readers = {source.id: self._parse.reader(source.kind, source.options)
-                   for source in sources.values()}
+        readers = self._readers(sources)
         kept = [payload for payload in received if payload.source_id in sources]
         parsed = {payload.id: self.parse(payload, sources[payload.source_id],
                                          readers[payload.source_id])
@@ -167,9 +166,7 @@ class AlertProcessor:
         """Parse and apply payloads this owner has leased."""
         with self._store.transaction() as tx:
             sources = tx.sources.get_many({payload.source_id for payload in claimed})
-        # A source's options are checked once per batch, not once per payload.
-        readers = {source.id: self._parse.reader(source.kind, source.options)
-                   for source in sources.values()}
+        readers = self._readers(sources)
         parsed = [self.parse(payload, sources.get(payload.source_id),
                              readers.get(payload.source_id)) for payload in claimed]
         started = time.monotonic()
@@ -203,6 +200,12 @@ class AlertProcessor:
             return
         fits = size * self._budget / seconds
         self._limit = max(MIN_BATCH, min(self._batch, int(0.7 * self._limit + 0.3 * fits)))
+
+    def _readers(self, sources: dict[str, Source]) -> dict[str, Callable[[Any], list[Signal]]]:
+        """Each source's parser for a batch: its options are checked once, not once per
+        payload."""
+        return {source.id: self._parse.reader(source.kind, source.options)
+                for source in sources.values()}
 
     def parse(self, payload: ReceivedPayload, source: Source | None,
               reader: Callable[[Any], list[Signal]] | None = None) -> Parsed:

@@ -18,6 +18,7 @@ from interlock.api.connector_schemas import (
     ConnectorPatch,
     LinkOut,
 )
+from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import PageOut
 from interlock.domain.connectors import Activity, Connector, Link
 from interlock.domain.keys import Scope
@@ -26,9 +27,9 @@ from interlock.domain.timestamps import rfc3339
 from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 
-router = APIRouter(prefix="/api/v1", tags=["connectors"],
+router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["connectors"],
                    responses=problems.documented(400, 401, 403, 404, 413, 415, 422))
-hooks = APIRouter(tags=["connectors"],
+hooks = APIRouter(route_class=OneHopRoute, tags=["connectors"],
                   responses=problems.documented(400, 401, 404, 413))
 Manager = Annotated[Caller, requires(Scope.CONNECTORS_MANAGE)]
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]

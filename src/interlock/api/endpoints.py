@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from interlock.api import problems
 from interlock.api.auth import Caller, authenticated, container, requires
 from interlock.api.presenters import as_utc
+from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import Omitted, PageOut
 from interlock.api.webhook_schemas import (
     AttemptOut,
@@ -34,7 +35,7 @@ from interlock.domain.timestamps import rfc3339
 from interlock.services.container import Container
 from interlock.services.endpoints import EndpointSpec, Message
 
-router = APIRouter(prefix="/api/v1", tags=["webhooks"],
+router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["webhooks"],
                    responses=problems.documented(400, 401, 403, 404, 413, 415, 422))
 Manager = Annotated[Caller, requires(Scope.WEBHOOKS_MANAGE)]
 App = Annotated[Container, Depends(container)]

@@ -11,11 +11,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from interlock import __version__
 from interlock.api.auth import container
 from interlock.api.problems import problem
+from interlock.api.routing import OneHopRoute
 from interlock.domain.errors import StoreUnavailable
 from interlock.domain.timestamps import rfc3339
 from interlock.services.container import Container
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=OneHopRoute, tags=["health"])
 App = Annotated[Container, Depends(container)]
 
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import (
     CommentCreate,
     DateTime,
@@ -30,7 +31,7 @@ from interlock.ports.store import IncidentFilter, Transaction
 from interlock.services.container import Container
 from interlock.services.incidents import Declaration
 
-router = APIRouter(
+router = APIRouter(route_class=OneHopRoute,
     prefix="/api/v1/incidents", tags=["incidents"],
     responses=problems.documented(400, 401, 403, 404, 409, 412, 413, 415, 422),
 )

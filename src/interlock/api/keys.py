@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import KeyCreate, KeyCreated, KeyOut, PageOut
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 
-router = APIRouter(
+router = APIRouter(route_class=OneHopRoute,
     prefix="/api/v1/keys", tags=["api keys"],
     responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
 )

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import PageOut
 from interlock.api.status_schemas import (
     ComponentCreate,
@@ -39,7 +40,7 @@ from interlock.services.container import Container
 from interlock.services.status_maintenance import MaintenanceSpec
 from interlock.services.status_pages import ComponentSpec, Draft, PageSpec
 
-router = APIRouter(prefix="/api/v1", tags=["status pages"],
+router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["status pages"],
                    responses=problems.documented(400, 401, 403, 404, 409, 413, 415, 422))
 Publisher = Annotated[Caller, requires(Scope.STATUS_PUBLISH)]
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]

@@ -5,7 +5,10 @@ loops (each of which would run a claiming write transaction per wake-up)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+
+import pytest
 
 from interlock.bootstrap import build
 from interlock.config import Settings
@@ -16,6 +19,7 @@ from interlock.services.container import Container
 from interlock.services.incidents import Declaration
 from interlock.services.sources import SourceSpec
 from tests.integration.test_concurrency import VIEWER
+from tests.integration.test_sync_claims import jira_connector  # noqa: F401 (a fixture)
 from tests.support.ingest import am_alert, am_payload
 
 
@@ -89,3 +93,19 @@ def test_a_listener_in_the_same_process_hears_only_what_it_asked_for(
     assert heard == ["alerts"]
     container.incidents.declare(VIEWER, Declaration("Checkout is down", Severity.HIGH))
     assert heard == ["alerts", "deliveries"]
+
+
+@pytest.mark.usefixtures("jira_connector")
+def test_events_wake_the_sync_loop_only_once_a_connector_has_jobs(hub: Container) -> None:
+    """Every event woke the sync and mail loops, which then each took a transaction to
+    look for work that only a connector or a subscriber makes. Now the fan-out's own
+    commit wakes the sync loop, when it made jobs."""
+    heard: list[str] = []
+    for name, work in (("deliveries", Work.EVENTS), ("sync", Work.SYNC), ("mail", Work.MAIL)):
+        hub.store.on_work_committed(functools.partial(heard.append, name), work)
+    hub.incidents.declare(VIEWER, Declaration("Checkout is down", Severity.HIGH))
+    assert heard == ["deliveries"]
+
+    heard.clear()
+    hub.deliveries.dispatch()  # the Jira connector takes incident events: a job is made
+    assert heard == ["sync"]

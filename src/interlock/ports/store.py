@@ -47,10 +47,14 @@ class Work(enum.Flag):
 
     #: Received alert payloads, for alert processing.
     PAYLOADS = enum.auto()
-    #: Incident events, sync jobs and mail: for deliveries, connector sync and mail
-    #: (and the console's live view).
+    #: Incident events: for deliveries (and the console's live view).
     EVENTS = enum.auto()
-    ALL = PAYLOADS | EVENTS
+    #: Connector sync jobs, for the sync loop. Apart from EVENTS: with no connector,
+    #: every event woke the sync loop to look for jobs nobody had made.
+    SYNC = enum.auto()
+    #: Mail to send, for the mail loop.
+    MAIL = enum.auto()
+    ALL = PAYLOADS | EVENTS | SYNC | MAIL
 
 
 @dataclass(frozen=True)

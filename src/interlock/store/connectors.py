@@ -250,7 +250,7 @@ class SqlSyncJobs:
     def insert_many(self, jobs: Sequence[SyncJob]) -> None:
         if jobs:
             if self._postgres and not self.inserted:
-                notify_at_commit(self._connection, Work.EVENTS)
+                notify_at_commit(self._connection, Work.SYNC)
             self.inserted = True
             self._connection.execute(sync_jobs.insert(), [
                 {"id": job.id, "connector_id": job.connector_id,

@@ -38,7 +38,7 @@ class SqlMail:
         if not items:
             return
         if self._postgres and not self.inserted:
-            notify_at_commit(self._connection, Work.EVENTS)
+            notify_at_commit(self._connection, Work.MAIL)
         self.inserted = True
         self._connection.execute(outgoing_mail.insert(), [
             {"id": mail.id, "recipient": mail.recipient, "subject": mail.subject,

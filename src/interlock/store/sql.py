@@ -108,8 +108,12 @@ class SqlStore:
         work = Work(0)
         if tx.payloads.inserted:
             work |= Work.PAYLOADS
-        if tx.events.appended or tx.sync_jobs.inserted or tx.mail.inserted:
+        if tx.events.appended:
             work |= Work.EVENTS
+        if tx.sync_jobs.inserted:
+            work |= Work.SYNC
+        if tx.mail.inserted:
+            work |= Work.MAIL
         if work:
             self._committed(work)
 

@@ -51,8 +51,8 @@ async def run_worker(container: Container, stop: asyncio.Event,
     wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
     # Each loop wakes for its own work only: in a storm, payload commits come by the
     # hundred per second and must not send deliveries, sync and mail looking for events.
-    wakeups = {alerts_wakeup: Work.PAYLOADS, wakeup: Work.EVENTS, sync_wakeup: Work.EVENTS,
-               mail_wakeup: Work.EVENTS}
+    wakeups = {alerts_wakeup: Work.PAYLOADS, wakeup: Work.EVENTS, sync_wakeup: Work.SYNC,
+               mail_wakeup: Work.MAIL}
     for each, work in wakeups.items():
         container.store.on_work_committed(each.notify, work)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
@@ -66,6 +66,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
             max_in_flight=settings.worker_max_in_flight,
             per_endpoint=settings.worker_per_endpoint,
             poll_interval=settings.worker_poll_seconds,
+            gather=settings.worker_gather_ms / 1000,
         ),
     )
     tool_http = AiohttpToolHttp(allowed_networks=parse_allowed_networks(settings.allowed_targets),

@@ -60,7 +60,7 @@ class Settings(BaseModel):
     worker_alert_batch: int = Field(500, ge=1, le=5000)
     #: On SQLite, the milliseconds a processing transaction aims to hold the one write
     #: lock (batches shrink to fit, down to 10 payloads); 0 for no aim.
-    worker_alert_transaction_ms: float = Field(100.0, ge=0, le=10_000)
+    worker_alert_transaction_ms: float = Field(50.0, ge=0, le=10_000)
     #: Alerts joining an incident within this many seconds of its last
     #: incident.alert_attached are told together in the next one (an alert raising the
     #: incident's severity is told at once); 0 tells every processed batch at once.

@@ -166,6 +166,11 @@ class RequestMetrics:
         self.app = app
         self.requests = metrics.requests
         self.duration = metrics.duration
+        #: The labelled counter and histogram for each (method, route, status): looking
+        #: them up through labels() on every request (a lock, label checks) was a few
+        #: per cent of a single-alert ingest request's CPU. Routes are templates, so
+        #: this stays small.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -186,10 +191,14 @@ class RequestMetrics:
             route = scope.get("route")
             # Label by route template, never by raw path: ids would explode cardinality.
             template = getattr(route, "path", None) or "unmatched"
-            self.requests.labels(scope["method"], template, str(status)).inc()
-            self.duration.labels(scope["method"], template).observe(
-                time.perf_counter() - started
-            )
+            key = (scope["method"], template, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    self.requests.labels(key[0], template, str(status)),
+                    self.duration.labels(key[0], template))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -166,3 +166,36 @@ def test_a_template_bomb_fails_its_delivery_with_a_reason_not_the_worker(
     [attempt] = attempts(hub_client, manager, endpoint["id"])
     assert attempt["failure"] == "template"
     assert "loop iterations" in attempt["detail"]
+
+
+def test_a_worker_that_keeps_up_holds_what_it_fans_out_and_no_other_worker_takes_it(
+    hub_client: TestClient, hub: Container, manager: dict[str, str],
+) -> None:
+    """The deliveries a fan-out makes go to the worker that fanned out; a second
+    worker looking at the same moment finds nothing to send twice."""
+    for name in ("a", "b"):
+        add_endpoint(hub_client, manager, f"http://127.0.0.1:9/{name}")
+    incident = declare(hub_client, manager)
+
+    fanned, mine = hub.deliveries.dispatch_and_claim("worker-1", 50)
+    assert fanned == 1
+    assert sorted(claim.endpoint.url for claim in mine) == [
+        "http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
+    assert {claim.event.incident_id for claim in mine} == {incident["id"]}
+    assert hub.deliveries.dispatch_and_claim("worker-2", 50) == (0, [])
+
+
+def test_a_worker_without_room_for_a_fan_out_takes_the_oldest_first(
+    hub_client: TestClient, hub: Container, manager: dict[str, str],
+) -> None:
+    """A worker takes due deliveries oldest first, so what keeps arriving never
+    overtakes a backlog."""
+    add_endpoint(hub_client, manager, "http://127.0.0.1:9/hook")
+    older = [declare(hub_client, manager, title=f"older {i}")["id"] for i in range(3)]
+    assert hub.deliveries.dispatch() == 3  # queued, nobody has room yet
+    newer = [declare(hub_client, manager, title=f"newer {i}")["id"] for i in range(2)]
+
+    _, first = hub.deliveries.dispatch_and_claim("worker-1", 2)
+    _, second = hub.deliveries.dispatch_and_claim("worker-1", 10)
+    assert [claim.event.incident_id for claim in first] == older[:2]
+    assert [claim.event.incident_id for claim in second] == [older[2], *newer]

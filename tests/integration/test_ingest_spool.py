@@ -228,3 +228,49 @@ def test_a_spooled_batch_that_fails_is_stored_and_taken_one_payload_at_a_time(
     assert sorted((payload.id, payload.status) for payload in listed) == sorted(
         (payload_id, PayloadStatus.PROCESSED) for payload_id in ids)
     assert worker.store.admit_received(10) == 0
+
+
+class _Stopwatch:
+    """Stands in for the time module of services.processing: every batch's
+    transaction seems to take ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._now = 0.0
+        self._step = seconds / 2  # two readings per batch: before and after
+
+    def monotonic(self) -> float:
+        self._now += self._step
+        return self._now
+
+
+def test_a_worker_behind_takes_larger_batches_and_one_keeping_up_keeps_to_the_budget(
+    api: Container, worker: Container, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite a batch's transaction aims at INTERLOCK_WORKER_ALERT_TRANSACTION_MS,
+    since people's writes wait for it; while the spool holds more than a batch, the
+    worker is behind and may take twice that, which costs less per alert."""
+    import interlock.services.processing as processing
+
+    monkeypatch.setattr(processing, "time", _Stopwatch(seconds=0.05))  # = the budget
+    source = _source(api)
+    api.intake.store([api.intake.received(
+        source, json.dumps(am_payload(am_alert(f"Disk{i}"))).encode(), "application/json")
+        for i in range(1200)])
+
+    sizes = []
+    while taken := worker.alerts.process("worker-1"):
+        sizes.append(taken)
+    assert sum(sizes) == 1200
+    assert sizes[0] == 100  # the first batch, before any is timed
+    assert max(sizes) >= 180, sizes  # behind: batches grew towards twice the budget
+
+    def arriving(name: str, count: int) -> None:
+        api.intake.store([api.intake.received(
+            source, json.dumps(am_payload(am_alert(f"{name}{i}"))).encode(),
+            "application/json") for i in range(count)])
+
+    arriving("Late", 60)  # fewer than a batch takes: the worker keeps up
+    grown = sizes[-2]
+    assert worker.alerts.process("worker-1") == 60
+    arriving("More", 1000)
+    assert worker.alerts.process("worker-1") < grown  # back towards the budget

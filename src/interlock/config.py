@@ -59,7 +59,8 @@ class Settings(BaseModel):
     #: Received payloads a worker claims and applies in one transaction, at most.
     worker_alert_batch: int = Field(500, ge=1, le=5000)
     #: On SQLite, the milliseconds a processing transaction aims to hold the one write
-    #: lock (batches shrink to fit, down to 10 payloads); 0 for no aim.
+    #: lock (batches shrink to fit, down to 50 payloads; twice this while the worker is
+    #: behind); 0 for no aim.
     worker_alert_transaction_ms: float = Field(50.0, ge=0, le=10_000)
     #: Alerts joining an incident within this many seconds of its last
     #: incident.alert_attached are told together in the next one (an alert raising the

@@ -31,8 +31,8 @@ from interlock.ports.store import IncidentFilter, Transaction
 from interlock.services.container import Container
 from interlock.services.incidents import Declaration
 
-router = APIRouter(route_class=OneHopRoute,
-    prefix="/api/v1/incidents", tags=["incidents"],
+router = APIRouter(
+    route_class=OneHopRoute, prefix="/api/v1/incidents", tags=["incidents"],
     responses=problems.documented(400, 401, 403, 404, 409, 412, 413, 415, 422),
 )
 

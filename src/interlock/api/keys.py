@@ -14,8 +14,8 @@ from interlock.api.schemas import KeyCreate, KeyCreated, KeyOut, PageOut
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 
-router = APIRouter(route_class=OneHopRoute,
-    prefix="/api/v1/keys", tags=["api keys"],
+router = APIRouter(
+    route_class=OneHopRoute, prefix="/api/v1/keys", tags=["api keys"],
     responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
 )
 Admin = Annotated[Caller, requires(Scope.ADMIN)]

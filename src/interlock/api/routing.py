@@ -27,12 +27,11 @@ class OneHopRoute(APIRoute):
 def _in_threadpool(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """``endpoint`` as a coroutine function with the same signature (FastAPI reads the
     parameters through ``__wrapped__``); a coroutine function is left as it is."""
-    if inspect.iscoroutinefunction(endpoint) or getattr(endpoint, "__one_hop__", False):
+    if inspect.iscoroutinefunction(endpoint):
         return endpoint
 
     @functools.wraps(endpoint)
     async def run(*args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(endpoint, *args, **kwargs)
 
-    run.__one_hop__ = True  # type: ignore[attr-defined]
     return run

@@ -119,14 +119,15 @@ class AlertProcessor:
         fails for a reason that is not a conflict, its payloads are applied again one
         per transaction, so one bad payload cannot hold back others."""
         now = self._clock.now()
+        limit = limit or self._limit
         # A read first: on SQLite a write transaction would queue behind (and in front
         # of) people's requests for nothing.
         with self._store.transaction() as tx:
             if not tx.payloads.any_free(now):
-                return self._process_spooled(limit or self._limit)
+                return self._process_spooled(limit)
         with self._store.transaction(write=True) as tx:
-            claimed = tx.payloads.claim(owner, now, now + self._lease, limit or self._limit)
-        self._behind = len(claimed) >= (limit or self._limit)
+            claimed = tx.payloads.claim(owner, now, now + self._lease, limit)
+        self._behind = len(claimed) >= limit
         if claimed:
             self.process_claimed(claimed, owner)
         return len(claimed)

@@ -252,7 +252,8 @@ class DeliveryWorker:
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
-            if len(self._finished) < self._settings.batch and not ended.is_set():
+            if (self._settings.gather and len(self._finished) < self._settings.batch
+                    and not ended.is_set()):
                 await asyncio.sleep(self._settings.gather)
             batch, self._finished = self._finished, []
             if batch:

@@ -45,6 +45,7 @@ from interlock.domain.alerts import (
 from interlock.domain.digests import ALERTS_PER_EVENT, Digest, Joined, Telling
 from interlock.domain.errors import ConcurrentUpdate, Conflict, InterlockError
 from interlock.domain.events import Origin, OriginKind
+from interlock.domain.evolve import evolve
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Incident, Severity
 from interlock.domain.maintenance import MaintenanceMode, MaintenanceWindow, first_covering
@@ -155,7 +156,7 @@ class AlertProcessor:
         def store_and_apply(tx: Transaction) -> None:
             stored = tx.payloads.store_new(kept)
             outcomes, _ = self._apply(tx, [
-                dataclasses.replace(parsed[payload.id], payload=payload)
+                evolve(parsed[payload.id], payload=payload)
                 for payload in stored if payload.id in parsed])
             tx.payloads.finish_many(outcomes, None)
 
@@ -279,7 +280,7 @@ class AlertProcessor:
             counts = _Counts()
             for signal in item.signals:
                 self._signal(tx, batch, item, signal, counts)
-            outcomes.append(dataclasses.replace(
+            outcomes.append(evolve(
                 item.payload, status=PayloadStatus.PROCESSED, processed_at=now, error=None,
                 alerts=counts.alerts, dropped=counts.dropped, suppressed=counts.suppressed))
         self._write(tx, batch)
@@ -303,13 +304,14 @@ class AlertProcessor:
         if window is not None:
             counts.suppressed += 1
             batch.count_window(window, suppressed=1)
-            batch.put_alert(key, dataclasses.replace(alert, suppressed_by=window.id))
+            batch.put_alert(key, evolve(alert, suppressed_by=window.id))
             return
-        alert = dataclasses.replace(alert, suppressed_by=None)
+        if alert.suppressed_by is not None:
+            alert = evolve(alert, suppressed_by=None)
         if signal.action is SignalAction.FIRING:
             if not batch.repeat(existing):
                 incident_id = self._correlate(tx, batch, source, alert)
-                alert = dataclasses.replace(alert, incident_id=incident_id)
+                alert = evolve(alert, incident_id=incident_id)
                 batch.attached.setdefault(incident_id, (source, []))[1].append(alert)
         elif alert.incident_id is not None:
             target = (batch.resolved if signal.action is SignalAction.RESOLVED
@@ -599,7 +601,7 @@ def _remember(existing: Alert | None, signal: Signal, source: Source, now: datet
     if existing is None:
         return Alert(id=new_id("alr", now), source_id=source.id,
                      fingerprint=signal.fingerprint, first_seen_at=now, **fields)
-    return dataclasses.replace(existing, count=existing.count + 1, **fields)
+    return evolve(existing, count=existing.count + 1, **fields)
 
 
 def _bounded(signal: Signal) -> Signal:
@@ -607,13 +609,16 @@ def _bounded(signal: Signal) -> Signal:
     fingerprint = signal.fingerprint
     if len(fingerprint) > FINGERPRINT_MAX:
         fingerprint = "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
-    return dataclasses.replace(
-        signal, fingerprint=fingerprint,
-        title=(signal.title.strip() or signal.name or "Alert")[:incident_rules.TITLE_MAX],
-        name=signal.name[:200],
-        service=signal.service[:200] if signal.service else None,
-        summary=signal.summary[:incident_rules.SUMMARY_MAX],
-    )
+    bounded = {
+        "fingerprint": fingerprint,
+        "title": (signal.title.strip() or signal.name or "Alert")[:incident_rules.TITLE_MAX],
+        "name": signal.name[:200],
+        "service": signal.service[:200] if signal.service else None,
+        "summary": signal.summary[:incident_rules.SUMMARY_MAX],
+    }
+    if all(getattr(signal, name) == value for name, value in bounded.items()):
+        return signal  # most signals fit as they are: no copy
+    return evolve(signal, **bounded)
 
 
 def _failed(payload: ReceivedPayload, now: datetime, error: str) -> ReceivedPayload:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
 from interlock.domain.errors import ConcurrentUpdate
+from interlock.domain.evolve import evolve
 from interlock.domain.incidents import Severity
 from interlock.ports.store import Work
 from interlock.store import bulk
@@ -95,7 +96,7 @@ class SqlPayloads:
         self.insert_many(fresh, wake=False)
         positions = {payload_id: position for payload_id, position in self._connection.execute(
             _POSITIONS, {"ids": [item.id for item in fresh]})}
-        return [dataclasses.replace(item, position=positions[item.id]) for item in fresh]
+        return [evolve(item, position=positions[item.id]) for item in fresh]
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:

@@ -5,6 +5,13 @@ ASGI ~24,000 POSTs/s, a FastAPI route ~5,700/s), and monitoring tools in a storm
 many. Each request is authenticated from a cached source, then handed to a writer that
 commits whatever has queued up in one transaction (group commit) and answers every
 request in it once the commit is durable.
+
+The writer lets payloads gather for :data:`GATHER` after the first of a batch arrived.
+Single-alert payloads arriving a millisecond apart each had a commit of their own
+(and a trip to the thread pool, the file lock and a wake-up for the alert worker):
+at 1,000 POSTs/s the API spent 643 µs of CPU per POST (640-654, 3 runs), with the pause
+504 µs (503-557), for 1-2 ms more before the ``202``. Under heavier load batches fill
+while the previous one commits, and there is no pause.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ BATCH_MAX = 500
 #: ahead of the workers' writes, as a person's write does. Not at once: in a storm the
 #: writer is never idle, and going first always would shut the workers out.
 PRIORITY_AFTER = 0.02
+#: How long (seconds) the first payload of a batch waits for others before the commit.
+GATHER = 0.002
 #: Signed requests whose bodies are read at once before they are authenticated (a
 #: signature covers the body); up to 16 x INTERLOCK_INGEST_MAX_BODY_BYTES held in memory.
 PRE_AUTH_READS = 16
@@ -45,8 +54,9 @@ _STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 class GroupCommit:
     """Commit payloads in batches: one transaction for everything queued meanwhile."""
 
-    def __init__(self, intake: Intake) -> None:
+    def __init__(self, intake: Intake, gather: float = GATHER) -> None:
         self._intake = intake
+        self._gather = gather
         self._queues: dict[asyncio.AbstractEventLoop, _Queue] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -70,6 +80,9 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
+            pause = batch[0][2] + self._gather - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
             while not queue.empty() and len(batch) < BATCH_MAX:
                 batch.append(queue.get_nowait())
             waited = loop.time() - batch[0][2]

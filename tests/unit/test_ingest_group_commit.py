@@ -1,0 +1,62 @@
+"""The ingest writer's group commit: payloads arriving a moment apart share one
+commit, and every request hears how its commit went."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from interlock.api.ingest import GroupCommit
+from interlock.domain.alerts import ReceivedPayload
+
+
+class Recording:
+    """Stands in for the intake: records each commit's payloads."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.commits: list[list[str]] = []
+        self.fail = fail
+
+    def store(self, payloads: Sequence[ReceivedPayload], *, priority_after: float = 0.0
+              ) -> None:
+        self.commits.append([payload.id for payload in payloads])
+        if self.fail:
+            raise OSError("disk full")
+
+
+def payload(number: int) -> ReceivedPayload:
+    return ReceivedPayload(id=f"pl_{number}", source_id="src_1",
+                           received_at=datetime.now(UTC), content_type="application/json",
+                           body=b"{}")
+
+
+async def arriving(writer: GroupCommit, spacing: float, count: int) -> None:
+    async def one(number: int) -> None:
+        await asyncio.sleep(number * spacing)
+        await writer.write(payload(number))
+
+    await asyncio.wait_for(asyncio.gather(*(one(number) for number in range(count))), 10)
+
+
+def test_payloads_arriving_within_the_pause_share_one_commit() -> None:
+    intake = Recording()
+    # 4 payloads 20 ms apart, within a pause of 1 s: one commit. Without the pause the
+    # first would be committed alone, the moment it arrived.
+    asyncio.run(arriving(GroupCommit(intake, gather=1.0), spacing=0.02, count=4))  # type: ignore[arg-type]
+    assert intake.commits == [["pl_0", "pl_1", "pl_2", "pl_3"]]
+
+
+def test_without_a_pause_each_lone_payload_is_committed_at_once() -> None:
+    intake = Recording()
+    asyncio.run(arriving(GroupCommit(intake, gather=0.0), spacing=0.2, count=3))  # type: ignore[arg-type]
+    assert intake.commits == [["pl_0"], ["pl_1"], ["pl_2"]]
+
+
+def test_every_request_of_a_failed_commit_hears_of_it() -> None:
+    intake = Recording(fail=True)
+    with pytest.raises(OSError, match="disk full"):
+        asyncio.run(arriving(GroupCommit(intake, gather=0.5), spacing=0.01, count=3))  # type: ignore[arg-type]
+    assert intake.commits == [["pl_0", "pl_1", "pl_2"]]

@@ -60,3 +60,21 @@ def test_every_request_of_a_failed_commit_hears_of_it() -> None:
     with pytest.raises(OSError, match="disk full"):
         asyncio.run(arriving(GroupCommit(intake, gather=0.5), spacing=0.01, count=3))  # type: ignore[arg-type]
     assert intake.commits == [["pl_0", "pl_1", "pl_2"]]
+
+
+def test_once_batches_are_large_a_lone_payload_does_not_wait() -> None:
+    # Senders that wait for each answer before sending again fill batches while the
+    # previous one commits; a pause then only holds them up.
+    intake = Recording()
+
+    async def scenario() -> float:
+        writer = GroupCommit(intake, gather=1.0)  # type: ignore[arg-type]
+        many = [writer.write(payload(number)) for number in range(40)]
+        await asyncio.wait_for(asyncio.gather(*many), 10)
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(writer.write(payload(40)), 10)
+        return asyncio.get_running_loop().time() - started
+
+    lone = asyncio.run(scenario())
+    assert [len(commit) for commit in intake.commits] == [40, 1]
+    assert lone < 0.5, f"a lone payload waited {lone:.2f} s for company"

@@ -9,12 +9,12 @@ request in it once the commit is durable.
 While batches stay small, the writer lets payloads gather for :data:`GATHER` after the
 first of a batch arrived. Single-alert payloads arriving a millisecond apart each had a
 commit of their own (and a trip to the thread pool, the file lock and a wake-up for the
-alert worker): at 1,000 POSTs/s the API spent 643 µs of CPU per POST (640-654, 3 runs),
-with the pause 504 µs (503-557), for 1-2 ms more before the ``202``. Once batches
-average :data:`GATHER_BELOW` payloads or more, they fill while the previous one
-commits, and a pause would only hold up senders that wait for their answer before
-sending again: 16 connections posting as fast as they were answered then all waited in
-every batch, and 20 % fewer POSTs were answered (bench/ingest.py, 3 runs).
+alert worker): in bench/storm.py (1,000 POSTs/s) the API process spent 528 µs of CPU per
+alert (522-547, 3 runs), with the pause 489 µs (487-499), for up to 2 ms more before
+the ``202``. Once batches average :data:`GATHER_BELOW` payloads or more, they fill while
+the previous one commits, and a pause would only hold up senders that wait for their
+answer before sending again: 16 connections posting as fast as they were answered then
+all waited in every batch, and 18 % fewer POSTs were answered (bench/ingest.py, 3 runs).
 """
 
 from __future__ import annotations

@@ -36,10 +36,9 @@ def evolve(record: T, **changes: Any) -> T:
 
 
 def _plain_fields(cls: type) -> frozenset[str]:
-    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") \
-            or hasattr(cls, "__slots__"):
+    plain = (dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__")
+             and not hasattr(cls, "__slots__")
+             and all(field.init for field in dataclasses.fields(cls)))
+    if not plain:
         raise TypeError(f"evolve() copies plain dataclasses; {cls.__name__} is not one")
-    fields = dataclasses.fields(cls)
-    if any(not field.init for field in fields):
-        raise TypeError(f"evolve() copies plain dataclasses; {cls.__name__} is not one")
-    return frozenset(field.name for field in fields)
+    return frozenset(field.name for field in dataclasses.fields(cls))

@@ -95,6 +95,9 @@ class Settings(BaseModel):
     smtp_timeout: float = Field(10.0, gt=0, le=120)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
+    #: Which HTTP requests get a line in the log: "errors" (answered 4xx or 5xx), "all",
+    #: or "off". Every request is counted in /metrics either way.
+    access_log: Literal["all", "errors", "off"] = "errors"
 
     @field_validator("allowed_targets")
     @classmethod

@@ -25,6 +25,8 @@ from interlock.api import (
 )
 from interlock.api.ingest import GroupCommit, IngestApp
 from interlock.api.middleware import (
+    AccessLog,
+    AccessLogMode,
     AllowedMethods,
     BodyLimit,
     HttpMetrics,
@@ -53,11 +55,14 @@ class Interlock:
     """The outermost ASGI app: ingest requests go straight to the raw ingest app (the
     hot path); everything else to FastAPI."""
 
-    def __init__(self, api: FastAPI, ingest: IngestApp) -> None:
+    def __init__(self, api: FastAPI, ingest: IngestApp, access_log: AccessLogMode = "errors"
+                 ) -> None:
         self.api = api
         self.state = api.state
         self._ingest = RequestMetrics(_route_ingest(ingest), api.state.http_metrics)
         self._fast: tuple[tuple[str, ASGIApp], ...] = ()
+        self._entry: ASGIApp = self._route if access_log == "off" else AccessLog(
+            self._route, access_log)
 
     def add_fast_path(self, prefix: str, app: ASGIApp) -> None:
         """Send requests under ``prefix`` to ``app`` before FastAPI's routing, which
@@ -66,6 +71,9 @@ class Interlock:
         self._fast = (*self._fast, (prefix, RequestMetrics(app, self.state.http_metrics)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
             if path.startswith("/ingest/"):
@@ -90,7 +98,7 @@ def create_app(container: Container) -> Interlock:
     api = create_api(container)
     ingest = IngestApp(container.intake, GroupCommit(container.intake),
                        container.settings.ingest_max_body_bytes)
-    return Interlock(api, ingest)
+    return Interlock(api, ingest, container.settings.access_log)
 
 
 def create_api(container: Container) -> FastAPI:

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request body limit, NUL-free URLs, allowed methods and request
-metrics.
+"""Pure ASGI middleware: request body limit, NUL-free URLs, allowed methods, request
+metrics and the access log.
 
 Written against raw ASGI rather than BaseHTTPMiddleware so they add microseconds,
 not a task and a queue, to every request.
@@ -7,7 +7,10 @@ not a task and a queue, to every request.
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Literal
+from urllib.parse import quote
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.routing import Match, Router
@@ -16,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from interlock.api.problems import is_json, send_problem
 from interlock.domain import json_input
 from interlock.domain.errors import MalformedJson
+from interlock.logs import mask_query_values
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -199,6 +203,58 @@ class RequestMetrics:
                     self.duration.labels(key[0], template))
             children[0].inc()
             children[1].observe(time.perf_counter() - started)
+
+
+#: Which requests the access log shows: every one, those answered 4xx or 5xx, or none.
+AccessLogMode = Literal["all", "errors", "off"]
+_access = logging.getLogger("interlock.access")
+
+
+class AccessLog:
+    """A line per answered request, in the format of uvicorn's access log, which this
+    replaces, with every query value masked (a source's token may travel as
+    ``?token=``). By default only requests answered 4xx or 5xx: a sender with a wrong
+    token or a broken body shows up, a storm's thousands of accepted alerts a second do
+    not. uvicorn's line for each of them cost the API process 430 µs of CPU per
+    single-alert ingest POST (354-461, 3 runs of wrk with 16 connections against the
+    settings as shipped) against 308 µs (229-315) without, in turns on one machine; the
+    counts are in ``/metrics`` anyway."""
+
+    def __init__(self, app: ASGIApp, mode: AccessLogMode) -> None:
+        self.app = app
+        self.everything = mode == "all"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        except BaseException:
+            status = status or 500  # uvicorn answers 500 for an app that raised
+            raise
+        finally:
+            # No status: the client went away before an answer; nothing was answered.
+            if status and (self.everything or status >= 400):
+                _log_request(scope, status)
+
+
+def _log_request(scope: Scope, status: int) -> None:
+    client = scope.get("client")
+    path = quote(scope.get("root_path", "") + scope["path"])  # no newline gets through
+    query: bytes = scope.get("query_string", b"")
+    if query:
+        path += "?" + mask_query_values("?" + query.decode("latin-1"))[1:]
+    _access.info('%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "-",
+                 scope["method"], path, scope.get("http_version", "1.1"), status)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

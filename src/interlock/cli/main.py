@@ -110,6 +110,7 @@ async def _serve(container: Container) -> None:
     server = Server(uvicorn.Config(
         application, host=loaded.host, port=loaded.port,
         log_level=loaded.log_level, proxy_headers=False, server_header=False,
+        access_log=False,  # the app writes its own (api.middleware.AccessLog)
     ))
     stop = asyncio.Event()
     worker = None

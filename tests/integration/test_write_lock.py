@@ -2,8 +2,7 @@
 
 Worker processes write in a loop; a person's write must wait for at most about one of
 their transactions, not a queue of them, and the workers must still get their turns
-when people write without pause. A delivery worker's writes (a process that delivers
-and syncs, without alert processing) go ahead of the alert workers' in the same way.
+when people write without pause.
 """
 
 from __future__ import annotations
@@ -70,32 +69,11 @@ def url(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture(params=[Role.PEOPLE, Role.DELIVERY])
-def people(url: str, request: pytest.FixtureRequest) -> Iterator[SqlStore]:
-    """A store whose writes go ahead of the looping alert workers': a person's, or a
-    delivery worker's."""
-    store = SqlStore(create_engine(url), request.param)
+@pytest.fixture
+def people(url: str) -> Iterator[SqlStore]:
+    store = SqlStore(create_engine(url), Role.PEOPLE)
     yield store
     store.close()
-
-
-def test_an_alert_workers_write_waits_like_any_other_worker(url: str) -> None:
-    """The control: without the intent, a writer among two looping workers waits for
-    several of their transactions now and then, so the bound above means something."""
-    store = SqlStore(create_engine(url), Role.WORKERS)
-    workers = _workers(url, 2, seconds=15)
-    try:
-        waits = []
-        for _ in range(12):
-            waits.append(_write(store))
-            time.sleep(0.03)
-    finally:
-        for process in workers:
-            process.terminate()
-        for process in workers:
-            process.wait(timeout=30)
-        store.close()
-    assert max(waits) >= 2.5 * WORKER_HOLD, waits
 
 
 def _workers(url: str, count: int, seconds: float) -> list[subprocess.Popen[str]]:

@@ -153,8 +153,7 @@ def worker_command(
                                  "choose from alerts, deliveries, sync", param_hint="--tasks")
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
-    # Without alert processing, its writes go ahead of alert processing's (store.locks).
-    container = _start(loaded, Role.WORKERS if "alerts" in chosen else Role.DELIVERY)
+    container = _start(loaded, Role.WORKERS)
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()

@@ -19,17 +19,6 @@ nothing waits in a circle. So that people writing without pause cannot shut the
 workers out for good, one unbroken hold of the intent lasts at most
 :data:`INTENT_BUDGET`; after a longer one, people's writes go without it for
 :data:`INTENT_REST`, and the waiting workers get through.
-
-Deliveries before bulk (:attr:`Role.DELIVERY`): a worker process that delivers webhooks
-and syncs connectors but does not process alerts (``serve`` runs one) joins the intent
-as people do. Its transactions are short (claiming a round, recording results) and
-someone waits at the end of each: in a storm (bench/storm.py) the alert worker's
-batches held the lock most of the time, each round of delivery waited for several of
-them (p50 ~110 ms, p99 ~550 ms per transaction), and the time from a new incident's
-first alert to its ``incident.created`` webhook was mostly that wait. Now a round waits
-for at most the batch under way. People and deliveries take turns between themselves;
-alert processing, which gets cheaper per alert the larger its batches grow while it
-waits, goes when neither waits.
 """
 
 from __future__ import annotations
@@ -56,12 +45,8 @@ class Role(enum.Enum):
     ALONE = "alone"
     #: Serves people (``serve``, the CLI): its writes go ahead of the workers'.
     PEOPLE = "people"
-    #: A worker process that processes alerts: its writes wait while people's (and
-    #: deliveries') writes wait.
+    #: A worker process: its writes wait while people's writes wait.
     WORKERS = "workers"
-    #: A worker process that delivers and syncs but does not process alerts: its writes
-    #: go ahead of alert processing's, as people's do.
-    DELIVERY = "delivery"
 
 
 class FairLock:
@@ -263,15 +248,15 @@ class WriteLock:
         self._file = FileLock(path) if path else None
         self._intent = FileLock(f"{path}-intent") if path and role is not Role.ALONE \
             else None
-        self._people = PeopleFirst(self._intent) \
-            if self._intent and role in (Role.PEOPLE, Role.DELIVERY) else None
+        self._people = PeopleFirst(self._intent) if self._intent and role is Role.PEOPLE \
+            else None
         self._yields = self._intent is not None and role is Role.WORKERS
 
     @contextlib.contextmanager
     def hold(self, *, priority_after: float = 0.0) -> Iterator[None]:
-        """Hold the write lock. In a store for people (or deliveries), the write goes
-        ahead of alert processing's once it has waited ``priority_after`` seconds: at
-        once for a person's write. An alert worker's store ignores it."""
+        """Hold the write lock. In a store for people, the write goes ahead of the
+        workers' once it has waited ``priority_after`` seconds: at once for a person's
+        write. A worker's store ignores it."""
         if self._threads.held():  # a transaction inside one: the locks are held
             with self._threads:
                 yield

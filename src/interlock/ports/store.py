@@ -93,10 +93,6 @@ class IncidentRepository(Protocol):
         """By id; ``for_update`` locks them (in id order) until the transaction ends."""
         ...
 
-    def versions(self, ids: Collection[str]) -> dict[str, int]:
-        """Each incident's version, by id: whether a copy read earlier is current."""
-        ...
-
     def save_many(self, items: Sequence[tuple[Incident, int]]) -> None:
         """Save each (incident, expected version); ConcurrentUpdate if any changed."""
         ...
@@ -385,12 +381,6 @@ class DigestRepository(Protocol):
     incident (read for update in the same transaction)."""
 
     def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]: ...
-
-    def stamps(self, incident_ids: Collection[str]
-               ) -> dict[str, tuple[int, datetime, datetime | None]]:
-        """Each digest's (waiting, last_event_at, due_at), by incident: every join and
-        every telling changes them, so a copy read earlier with the same is current."""
-        ...
 
     def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
         """Rows of ``existing`` incidents are updated, others inserted; ConcurrentUpdate

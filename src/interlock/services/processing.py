@@ -152,16 +152,12 @@ class AlertProcessor:
         parsed = {payload.id: self.parse(payload, sources[payload.source_id],
                                          readers[payload.source_id])
                   for payload in kept if payload.status is PayloadStatus.PENDING}
-        # The rows the batch touches, read before its write transaction (see _Batch.fresh).
-        with self._store.transaction() as tx:
-            early = [self._load(tx, list(parsed.values()), self._clock.now())]
 
         def store_and_apply(tx: Transaction) -> None:
             stored = tx.payloads.store_new(kept)
             outcomes, _ = self._apply(tx, [
                 evolve(parsed[payload.id], payload=payload)
-                for payload in stored if payload.id in parsed],
-                early.pop() if early else None)  # a run again reads anew
+                for payload in stored if payload.id in parsed])
             tx.payloads.finish_many(outcomes, None)
 
         started = time.monotonic()
@@ -272,13 +268,10 @@ class AlertProcessor:
             with self._store.transaction(write=True) as tx:
                 tx.payloads.finish_many([failed], owner)
 
-    def _apply(self, tx: Transaction, items: Sequence[Parsed], early: _Batch | None = None
+    def _apply(self, tx: Transaction, items: Sequence[Parsed]
                ) -> tuple[list[ReceivedPayload], set[str]]:
-        """Apply ``items`` in ``tx``; with what ``early`` read before it, if that is
-        still as it was."""
         now = self._clock.now()
-        batch = early if early is not None and early.fresh(tx, now) else self._load(
-            tx, items, now)
+        batch = _Batch.load(tx, items, now, digests=bool(self._window))
         outcomes: list[ReceivedPayload] = []
         for item in items:
             if item.failure is not None or item.source is None:
@@ -292,9 +285,6 @@ class AlertProcessor:
                 alerts=counts.alerts, dropped=counts.dropped, suppressed=counts.suppressed))
         self._write(tx, batch)
         return outcomes, batch.touched()
-
-    def _load(self, tx: Transaction, items: Sequence[Parsed], now: datetime) -> _Batch:
-        return _Batch.load(tx, items, now, digests=bool(self._window))
 
     def _signal(self, tx: Transaction, batch: _Batch, item: Parsed, signal: Signal,
                 counts: _Counts) -> None:
@@ -477,14 +467,11 @@ class _Batch:
     now: datetime
     windows: list[MaintenanceWindow]
     alerts: dict[_Key, Alert]
-    #: The groups the batch's firing alerts belong to, and the incidents of those stored.
-    groups: set[_Key]
     correlations: dict[_Key, str]
     incidents: dict[str, Incident]
     stored_groups: set[_Key]
     #: The digests of the incidents the batch read (when digests are kept).
     digests: dict[str, Digest]
-    with_digests: bool
     #: Alerts first seen in this batch, in the order they arrived (insertion order).
     new_alerts: dict[_Key, None] = field(default_factory=dict)
     changed_alerts: dict[_Key, None] = field(default_factory=dict)
@@ -516,37 +503,9 @@ class _Batch:
         incident_ids.update(correlations.values())
         incidents = tx.incidents.get_many(incident_ids, for_update=True)
         windows = tx.maintenance.active(now) if alert_keys else []
-        return cls(now=now, windows=windows, alerts=alerts, groups=groups,
-                   correlations=correlations, incidents=incidents,
-                   stored_groups=set(correlations),
-                   digests=tx.digests.get_many(incidents) if digests else {},
-                   with_digests=digests)
-
-    def fresh(self, tx: Transaction, now: datetime) -> bool:
-        """Whether this batch, read before the write transaction ``tx``, is still as
-        the database has it, now that ``tx`` holds the write lock; if so it is brought
-        up to ``now`` (the maintenance windows read again) and can be applied.
-
-        Reading the rows whole inside the transaction was over a third of the time the
-        alert worker held SQLite's one write lock in a storm (py-spy, bench/storm.py),
-        and everyone else's writes waited for it. Checking them takes a cheap query per
-        kind: alerts by their count of reports, incidents by version, digests by their
-        counters, and the batch's groups read again (small rows). Anything changed
-        meanwhile (a person resolved an incident, another worker joined alerts), and
-        the caller reads the batch again in ``tx``; a row that appeared meanwhile fails
-        its insert (a unique constraint), and the batch runs again."""
-        alerts = {alert.id: alert.count for alert in self.alerts.values()}
-        incidents = {incident.id: incident.version for incident in self.incidents.values()}
-        digests = {digest.incident_id: (digest.waiting, digest.last_event_at, digest.due_at)
-                   for digest in self.digests.values()}
-        if (tx.alerts.counts(alerts) != alerts
-                or tx.incidents.versions(incidents) != incidents
-                or (self.with_digests and tx.digests.stamps(incidents) != digests)
-                or tx.correlations.get_many(self.groups) != self.correlations):
-            return False
-        self.now = now
-        self.windows = tx.maintenance.active(now)
-        return True
+        return cls(now=now, windows=windows, alerts=alerts, correlations=correlations,
+                   incidents=incidents, stored_groups=set(correlations),
+                   digests=tx.digests.get_many(incidents) if digests else {})
 
     def repeat(self, existing: Alert | None) -> bool:
         """A firing alert reported again while it is firing in an open incident:

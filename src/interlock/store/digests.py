@@ -38,17 +38,6 @@ class SqlDigests:
                 found[row["incident_id"]] = _digest(row)
         return found
 
-    def stamps(self, incident_ids: Collection[str]
-               ) -> dict[str, tuple[int, datetime, datetime | None]]:
-        found: dict[str, tuple[int, datetime, datetime | None]] = {}
-        columns = (alert_digests.c.incident_id, alert_digests.c.waiting,
-                   alert_digests.c.last_event_at, alert_digests.c.due_at)
-        for chunk in bulk.chunks(sorted(incident_ids)):
-            query = sa.select(*columns).where(alert_digests.c.incident_id.in_(chunk))
-            for incident_id, waiting, last_event_at, due_at in self._connection.execute(query):
-                found[incident_id] = (waiting, last_event_at, due_at)
-        return found
-
     def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
         """Update the rows of ``existing`` incidents, insert the others."""
         time = bulk.Prebuilt.time(self._connection.dialect)

@@ -65,16 +65,6 @@ class SqlIncidents:
                 found[row["id"]] = _from_row(row)
         return found
 
-    def versions(self, ids: Collection[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), 500):
-            query = sa.select(incidents.c.id, incidents.c.version).where(
-                incidents.c.id.in_(ordered[start:start + 500]))
-            for incident_id, version in self._connection.execute(query).tuples():
-                found[incident_id] = version
-        return found
-
     def save_many(self, items: Sequence[tuple[Incident, int]]) -> None:
         """Save (incident, expected version) pairs in one statement; ConcurrentUpdate if
         any of them changed meanwhile."""

@@ -99,7 +99,9 @@ class ComponentPatch(Body):
     group: text(rules.NAME_MAX, 1) | None = None  # type: ignore[valid-type]
     description: text(1000) | None = None  # type: ignore[valid-type]
     status: ComponentStatus = omissible()
-    position: Annotated[StrictInt, BeforeValidator(_whole), Field(ge=0, le=10_000)
+    # The Field before the validator: after it, pydantic wrote "ge"/"le" into the
+    # OpenAPI schema, which JSON Schema ignores, so clients were told any integer goes.
+    position: Annotated[StrictInt, Field(ge=0, le=10_000), BeforeValidator(_whole)
                         ] = omissible()
 
 

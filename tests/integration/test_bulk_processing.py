@@ -79,40 +79,6 @@ def test_a_storm_into_one_incident_is_told_at_once_then_in_one_digest(
         container.close()
 
 
-def test_a_digest_lists_its_alerts_as_they_are_when_told(
-        settings: Settings, manual_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Telling reads the waiting alerts before its write transaction; an alert that a
-    batch changes in between is listed as it is after that batch, not as first read."""
-    container = _with_clock(settings, manual_clock)
-    try:
-        source = _source(container)
-        _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
-        container.alerts.process("worker")  # declares the incident, told at once
-        joining = am_alert("DiskFull", instance="host1")
-        _store(container, source, am_payload(joining))
-        container.alerts.process("worker")  # waits in the incident's digest
-        manual_clock.advance(timedelta(seconds=10))
-        changed = {**joining, "annotations": {"summary": "changed since it was read"}}
-        store, transaction = container.store, container.store.transaction
-        meddled = []
-
-        def meddling_transaction(*args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("write") and not meddled:  # telling's write, after its read
-                meddled.append(True)
-                _store(container, source, am_payload(changed))
-                assert container.alerts.process("worker") == 1
-            return transaction(*args, **kwargs)
-
-        monkeypatch.setattr(store, "transaction", meddling_transaction)
-        assert container.alerts.tell_due_digests() == 1
-        assert meddled
-        told = _attached(container)[-1]
-        assert [alert["summary"] for alert in told["alerts"]] == ["changed since it was read"]
-    finally:
-        container.close()
-
-
 def test_a_slow_storm_into_many_incidents_is_one_event_per_incident_per_window(
         settings: Settings, manual_clock: ManualClock) -> None:
     """One alert a second into each of 20 incidents for 30 s: an event per incident

@@ -327,11 +327,6 @@ class AlertRepository(Protocol):
 
     def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]: ...
 
-    def counts(self, ids: Collection[str]) -> dict[str, int]:
-        """Each alert's count of reports, by id. Every change alert processing makes to
-        an alert counts a report, so a copy whose count still matches is current."""
-        ...
-
     def find_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                   ) -> dict[tuple[str, str], Alert]:
         """By (source id, fingerprint); ``for_update`` locks them in key order."""

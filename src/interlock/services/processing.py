@@ -366,17 +366,7 @@ class AlertProcessor:
 
     def _tell_due(self, now: datetime, limit: int) -> tuple[int, int]:
         """One transaction of :meth:`tell_due_digests`: how many it told, and how many
-        due digests it looked at.
-
-        The alerts each telling lists are read before the write transaction, and in it
-        only their counts are checked (an alert whose count moved meanwhile is read
-        again): reading them whole inside it was over a third of what telling held the
-        write lock for (py-spy, bench/storm.py), and on SQLite everyone else's writes
-        wait that long."""
-        with self._store.transaction() as tx:
-            waiting = tx.digests.get_many(tx.digests.due(now, limit))
-            alerts = tx.alerts.get_by_ids(
-                {alert_id for digest in waiting.values() for alert_id in digest.alert_ids})
+        due digests it looked at."""
         with self._store.transaction(write=True) as tx:
             due = tx.digests.due(now, limit)
             incidents = tx.incidents.get_many(due, for_update=True)
@@ -387,7 +377,7 @@ class AlertProcessor:
             tellings = [(telling, incidents[telling.incident_id].severity)
                         for telling, _ in told if telling is not None]
             tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
-            self._tell(tx, tellings, incidents, {}, _current(tx, alerts))
+            self._tell(tx, tellings, incidents, {}, {})
         return len(tellings), len(due)
 
     def _tell(self, tx: Transaction, tellings: Sequence[tuple[Telling, Severity]],
@@ -581,13 +571,6 @@ class _Batch:
 
     def touched(self) -> set[str]:
         return set(self.attached) | set(self.resolved) | set(self.acknowledged)
-
-
-def _current(tx: Transaction, alerts: dict[str, Alert]) -> dict[str, Alert]:
-    """Those of ``alerts`` (read before this transaction) that are unchanged since."""
-    counts = tx.alerts.counts(alerts.keys())
-    return {alert_id: alert for alert_id, alert in alerts.items()
-            if counts.get(alert_id) == alert.count}
 
 
 def _worst(severities: Iterable[Severity]) -> Severity:

@@ -213,14 +213,6 @@ class SqlAlerts:
                 found[row["id"]] = _alert(row)
         return found
 
-    def counts(self, ids: Collection[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in bulk.chunks(sorted(ids)):
-            query = sa.select(alerts.c.id, alerts.c.count).where(alerts.c.id.in_(chunk))
-            for alert_id, count in self._connection.execute(query).tuples():
-                found[alert_id] = count
-        return found
-
     def insert(self, alert: Alert) -> None:
         self.insert_many([alert])
 

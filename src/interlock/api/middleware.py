@@ -150,6 +150,21 @@ class AllowedMethods:
         return ", ".join([*methods, "OPTIONS"]).encode() if methods else b""
 
 
+class _Answered:
+    """The app's ``send``, noting the status it answers with."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send, status: int) -> None:
+        self.send = send
+        self.status = status
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class HttpMetrics:
     """The request counters, made once per registry and shared by every entry point."""
 
@@ -181,17 +196,11 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answered = _Answered(send, 500)
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, answered)
         finally:
+            status = answered.status
             route = scope.get("route")
             # Label by route template, never by raw path: ids would explode cardinality.
             template = getattr(route, "path", None) or "unmatched"
@@ -228,21 +237,15 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
-
-        async def noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        answered = _Answered(send, 0)
         try:
-            await self.app(scope, receive, noting_status)
+            await self.app(scope, receive, answered)
         except BaseException:
-            status = status or 500  # uvicorn answers 500 for an app that raised
+            answered.status = answered.status or 500  # uvicorn answers 500 for an app that raised
             raise
         finally:
             # No status: the client went away before an answer; nothing was answered.
+            status = answered.status
             if status and (self.everything or status >= 400):
                 _log_request(scope, status)
 

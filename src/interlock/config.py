@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from interlock.logs import AccessLogMode
+
 ENV_PREFIX = "INTERLOCK_"
 
 
@@ -97,7 +99,7 @@ class Settings(BaseModel):
     log_format: Literal["console", "json"] = "console"
     #: Which HTTP requests get a line in the log: "errors" (answered 4xx or 5xx), "all",
     #: or "off". Every request is counted in /metrics either way.
-    access_log: Literal["all", "errors", "off"] = "errors"
+    access_log: AccessLogMode = "errors"
 
     @field_validator("allowed_targets")
     @classmethod

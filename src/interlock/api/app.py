@@ -26,7 +26,6 @@ from interlock.api import (
 from interlock.api.ingest import GroupCommit, IngestApp
 from interlock.api.middleware import (
     AccessLog,
-    AccessLogMode,
     AllowedMethods,
     BodyLimit,
     HttpMetrics,
@@ -34,6 +33,7 @@ from interlock.api.middleware import (
     RequestMetrics,
 )
 from interlock.api.query import known_query_only
+from interlock.logs import AccessLogMode
 from interlock.services.container import Container
 
 DESCRIPTION = """

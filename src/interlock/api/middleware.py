@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
 from urllib.parse import quote
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -19,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from interlock.api.problems import is_json, send_problem
 from interlock.domain import json_input
 from interlock.domain.errors import MalformedJson
-from interlock.logs import mask_query_values
+from interlock.logs import AccessLogMode, mask_query_values
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -214,8 +213,6 @@ class RequestMetrics:
             children[1].observe(time.perf_counter() - started)
 
 
-#: Which requests the access log shows: every one, those answered 4xx or 5xx, or none.
-AccessLogMode = Literal["all", "errors", "off"]
 _access = logging.getLogger("interlock.access")
 
 

@@ -56,6 +56,11 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
     endpoints = EndpointService(store, clock, guard)
     subscribers = SubscriberService(store, clock, endpoints, base_url=settings.base_url,
                                     secret=lambda: secret_key(settings))
+    # On SQLite alert processing fans out its events itself and hands the deliveries
+    # to a delivery worker, which then sends without waiting for the write lock.
+    deliveries = DeliveryService(store, clock, lease=lease,
+                                 fan_outs=[sync.fan_out, subscribers.fan_out],
+                                 hand_off=store.dialect == "sqlite")
     return Container(
         settings=settings,
         clock=clock,
@@ -64,8 +69,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         keys=KeyService(store, clock),
         idempotency=Idempotency(store, clock),
         endpoints=endpoints,
-        deliveries=DeliveryService(store, clock, lease=lease,
-                                   fan_outs=[sync.fan_out, subscribers.fan_out]),
+        deliveries=deliveries,
         sources=SourceService(store, clock, parsers),
         maintenance=MaintenanceService(store, clock),
         intake=Intake(store, clock),
@@ -74,7 +78,8 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
             transaction_budget=(settings.worker_alert_transaction_ms / 1000
                                 if settings.worker_alert_transaction_ms
                                 and store.dialect == "sqlite" else None),
-            digest_window=timedelta(seconds=settings.alert_digest_seconds)),
+            digest_window=timedelta(seconds=settings.alert_digest_seconds),
+            after_write=deliveries.hand_off),
         connectors=connectors,
         sync=sync,
         hooks=HookService(store, clock, connectors, incidents, sync),

@@ -214,7 +214,11 @@ class Outcome:
 
 
 class DeliveryRepository(Protocol):
-    def insert_many(self, deliveries: Sequence[Delivery]) -> None: ...
+    def insert_many(self, deliveries: Sequence[Delivery], *,
+                    lease: tuple[str, datetime] | None = None) -> None:
+        """``lease``: (owner, until) for the deliveries that are due (handed to that
+        worker as they are made); the others are inserted unleased."""
+        ...
 
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
         """(endpoint id, incident id) of every pending delivery of these incidents, locked
@@ -231,6 +235,23 @@ class DeliveryRepository(Protocol):
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
         """Move the leases ``owner`` still holds on these deliveries to ``until``."""
+        ...
+
+    def handed(self, owner: str, after: int, now: datetime, limit: int
+               ) -> tuple[list[Claim], int]:
+        """Pending deliveries after position ``after`` that ``owner`` holds a live lease
+        on, oldest first, and the position of the last one looked at (``after`` when
+        there is none)."""
+        ...
+
+    def last_position(self) -> int: ...
+
+    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
+        """Whether claim would lease anything now."""
+        ...
+
+    def release(self, owner: str, delivery_ids: Sequence[str]) -> None:
+        """Give up the leases ``owner`` holds on these pending deliveries."""
         ...
 
     def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:

@@ -9,6 +9,7 @@ domain, so it can be tested with a manual clock and no network.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from interlock.domain.timestamps import rfc3339
 from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.store import Claim, Outcome, Store, Transaction
+from interlock.services.workers import OK
 
 log = get_logger(__name__)
 
@@ -82,12 +84,63 @@ class Prepared:
         return OutboundRequest(endpoint.url, self.body, headers, endpoint.timeout)
 
 
+@dataclass(frozen=True)
+class Look:
+    """What a delivery worker found without writing (DeliveryService.look)."""
+
+    #: Deliveries handed to it, to send.
+    handed: list[Claim]
+    #: The position to look after next time.
+    through: int
+    #: Events to fan out or deliveries to claim: work for a write transaction.
+    more: bool
+    #: Handed deliveries were left for the next look (it took as many as it could).
+    full: bool
+
+
+class HandOff:
+    """Which delivery worker alert processing hands new deliveries to: one that has
+    reported in lately with its deliveries task running, taken in turn when there are
+    several, looked up at most once a second. None when there is no such worker; the
+    deliveries are then left to be claimed, as those of the API's events are.
+
+    Why: on SQLite a delivery worker claims by writing, and in a storm its claim waited
+    for the write lock behind the alert worker's batches; that wait was most of the time
+    between a new group's first alert and its ``incident.created`` webhook (store.locks
+    instrumented, bench/storm.py). Leased as they are made, in the transaction that
+    made them, they are read and sent as soon as it commits. A handed delivery is like
+    any claimed one: if its worker dies, the lease lapses and another claims it."""
+
+    #: A worker heard from longer ago than this is not handed anything.
+    FRESH = timedelta(seconds=12)
+    LOOKUP_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self._owners: list[str] = []
+        self._looked = -self.LOOKUP_SECONDS
+        self._turn = 0
+
+    def owner(self, tx: Transaction, now: datetime) -> str | None:
+        at = time.monotonic()
+        if at - self._looked >= self.LOOKUP_SECONDS:
+            self._looked = at
+            self._owners = [beat.name for beat in tx.workers.seen_since(now - self.FRESH)
+                            if beat.tasks.get("deliveries") == OK]
+        if not self._owners:
+            return None
+        self._turn = (self._turn + 1) % len(self._owners)
+        return self._owners[self._turn]
+
+
 class DeliveryService:
     def __init__(
         self, store: Store, clock: Clock, *, policy: RetryPolicy | None = None,
         lease: timedelta = DEFAULT_LEASE, disable_after: timedelta = DISABLE_AFTER,
-        fan_outs: Sequence[FanOut] = (),
+        fan_outs: Sequence[FanOut] = (), hand_off: bool = False,
     ) -> None:
+        """``hand_off``: alert processing fans out its own events and leases them to a
+        delivery worker (:meth:`hand_off`); for SQLite."""
+        self._handing = HandOff() if hand_off else None
         self._store = store
         self._fan_outs = tuple(fan_outs)
         self._clock = clock
@@ -106,7 +159,20 @@ class DeliveryService:
         with self._store.transaction(write=True) as tx:
             return self._dispatch_in(tx, self._clock.now(), limit)
 
-    def _dispatch_in(self, tx: Transaction, now: datetime, limit: int) -> int:
+    def hand_off(self, tx: Transaction) -> None:
+        """Fan out the events of ``tx`` (alert processing's) before it commits, leasing
+        the deliveries that are due to a running delivery worker: it reads them
+        (:meth:`look`) and sends at once, instead of waiting its turn at SQLite's write
+        lock to claim them, behind the next batch of alerts. (See :class:`HandOff`.)"""
+        if self._handing is None:
+            return
+        now = self._clock.now()
+        owner = self._handing.owner(tx, now)
+        self._dispatch_in(tx, now, DISPATCH_BATCH,
+                          lease=(owner, now + self._lease) if owner else None)
+
+    def _dispatch_in(self, tx: Transaction, now: datetime, limit: int,
+                     lease: tuple[str, datetime] | None = None) -> int:
         pending = tx.events.undispatched(limit)
         if not pending:
             return 0
@@ -126,7 +192,7 @@ class DeliveryService:
                 queued.add(pair)
                 created.append(_new_delivery(event, endpoint, now, Trigger.SCHEDULED,
                                              waiting=waits))
-        tx.deliveries.insert_many(created)
+        tx.deliveries.insert_many(created, lease=lease)
         for fan_out in self._fan_outs:
             fan_out(tx, pending, now)
         tx.events.mark_dispatched([event.sequence for event in pending], now)
@@ -149,6 +215,28 @@ class DeliveryService:
             claims = tx.deliveries.claim(owner, now, now + self._lease, limit,
                                          exclude_endpoints)
         return dispatched, claims
+
+    @property
+    def handing_off(self) -> bool:
+        """Whether alert processing hands deliveries to delivery workers (SQLite)."""
+        return self._handing is not None
+
+    def start_handed(self) -> int:
+        """Where a delivery worker starting now begins to look for deliveries handed to
+        it: nothing before the newest delivery can be (its name is new)."""
+        with self._store.transaction() as tx:
+            return tx.deliveries.last_position()
+
+    def look(self, owner: str, after: int, limit: int, exclude_endpoints: Sequence[str] = ()
+             ) -> Look:
+        """Without writing: the deliveries handed to ``owner`` after position ``after``,
+        and whether a write (fan-out, claim) would find anything."""
+        now = self._clock.now()
+        with self._store.transaction() as tx:
+            handed, through = tx.deliveries.handed(owner, after, now, limit)
+            more = bool(tx.events.undispatched(1)) or tx.deliveries.any_due(
+                now, exclude_endpoints)
+        return Look(handed, through, more, full=len(handed) >= limit)
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
         """Bodies for claims, each event's standard body built only once."""
@@ -196,14 +284,18 @@ class DeliveryService:
             template = self._templates[source] = PayloadTemplate.compile(source)
         return template
 
-    def record(self, owner: str, finished: Sequence[Finished]) -> None:
+    def record(self, owner: str, finished: Sequence[Finished],
+               released: Sequence[str] = ()) -> None:
         """Write every attempt and the next step for each delivery; update endpoint
-        health, disabling an endpoint that has failed without a success for too long."""
-        if not finished:
+        health, disabling an endpoint that has failed without a success for too long.
+        ``released``: deliveries handed to ``owner`` that it had no room for, to be
+        claimed again."""
+        if not finished and not released:
             return
         now = self._clock.now()
         outcomes = [self._outcome(item, now) for item in finished]
         with self._store.transaction(write=True) as tx:
+            tx.deliveries.release(owner, released)
             dropped = tx.deliveries.complete(owner, outcomes, now)
             self._update_health(tx, finished, now)
         if dropped:

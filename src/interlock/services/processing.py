@@ -95,14 +95,18 @@ class AlertProcessor:
     def __init__(self, store: Store, clock: Clock, parser: PayloadParser,
                  incidents: IncidentService, lease: timedelta = timedelta(seconds=120),
                  batch: int = BATCH, transaction_budget: float | None = None,
-                 digest_window: timedelta = timedelta(0)) -> None:
+                 digest_window: timedelta = timedelta(0),
+                 after_write: Callable[[Transaction], None] | None = None) -> None:
         """``transaction_budget``: seconds a batch's write transaction should last at
         most. On SQLite every other writer (people using the API) waits that long, so
         the batch size follows the time the last batches took; in a storm batches grow
         as large as the budget allows, when it is quiet they are whatever has arrived.
         ``digest_window``: alerts joining an incident within this long of its last
         ``incident.alert_attached`` wait to be told together (domain/digests.py); zero
-        tells every batch's alerts at once."""
+        tells every batch's alerts at once. ``after_write``: called at the end of each
+        write transaction that applies alerts or tells digests, before it commits (the
+        events' fan-out, DeliveryService.hand_off)."""
+        self._after_write = after_write
         self._store = store
         self._clock = clock
         self._parse = parser
@@ -244,6 +248,8 @@ class AlertProcessor:
             try:
                 with self._store.transaction(write=True) as tx:
                     work(tx)
+                    if self._after_write is not None:
+                        self._after_write(tx)
                 return
             except ConcurrentUpdate:
                 if attempt == CONFLICT_RETRIES:
@@ -378,6 +384,8 @@ class AlertProcessor:
                         for telling, _ in told if telling is not None]
             tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
             self._tell(tx, tellings, incidents, {}, {})
+            if tellings and self._after_write is not None:
+                self._after_write(tx)
         return len(tellings), len(due)
 
     def _tell(self, tx: Transaction, tellings: Sequence[tuple[Telling, Severity]],

@@ -38,7 +38,7 @@ _PROMOTE = promote_next(deliveries, "endpoint_id", "event_sequence")
 #: The statements run once per delivery (see store.bulk); rows in these columns' order.
 _INSERT_DELIVERIES = bulk.insert(deliveries, (
     "id", "event_id", "event_sequence", "endpoint_id", "incident_id", "status", "attempts",
-    "next_attempt_at", "trigger", "created_at", "updated_at"))
+    "next_attempt_at", "trigger", "created_at", "updated_at", "lease_owner", "lease_expires_at"))
 _INSERT_ATTEMPTS = bulk.insert(attempts, (
     "id", "delivery_id", "endpoint_id", "event_id", "event_type", "number", "trigger", "at",
     "duration_ms", "status_code", "response_body", "failure", "detail", "next_attempt_at"))
@@ -66,14 +66,18 @@ class SqlDeliveries:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
 
-    def insert_many(self, items: Sequence[Delivery]) -> None:
+    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None
+                    ) -> None:
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
+        owner, until = lease if lease is not None else (None, None)
+        leased_until = time(until)
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
              item.status.value, item.attempts, time(item.next_attempt_at), item.trigger.value,
-             time(item.created_at), time(item.created_at))
+             time(item.created_at), time(item.created_at),
+             *((owner, leased_until) if item.next_attempt_at is not None else (None, None)))
             for item in items
         ])
 
@@ -88,6 +92,41 @@ class SqlDeliveries:
             .values(lease_owner=owner, lease_expires_at=lease_until)
             .returning(*deliveries.c)
         ).mappings().all()
+        return self._claims(rows)
+
+    def handed(self, owner: str, after: int, now: datetime, limit: int
+               ) -> tuple[list[Claim], int]:
+        """Pending deliveries past position ``after`` leased to ``owner`` (by the
+        fan-out that made them, see insert_many's ``lease``), oldest first, and the
+        position of the last row looked at."""
+        rows = self._connection.execute(
+            sa.select(deliveries)
+            .where(deliveries.c.position > after, deliveries.c.lease_owner == owner,
+                   deliveries.c.status == _PENDING, deliveries.c.lease_expires_at > now)
+            .order_by(deliveries.c.position).limit(limit)
+        ).mappings().all()
+        return self._claims(rows), (rows[-1]["position"] if rows else after)
+
+    def last_position(self) -> int:
+        """The newest delivery's position (0 when there is none)."""
+        return int(self._connection.execute(
+            sa.select(sa.func.coalesce(sa.func.max(deliveries.c.position), 0))).scalar_one())
+
+    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
+        """Whether claim would lease anything now."""
+        return self._connection.execute(
+            self._due(now, 1, exclude_endpoints)).first() is not None
+
+    def release(self, owner: str, delivery_ids: Sequence[str]) -> None:
+        """Give up ``owner``'s leases on these pending deliveries, to be claimed again."""
+        for chunk in bulk.chunks(sorted(delivery_ids)):
+            self._connection.execute(
+                deliveries.update().where(deliveries.c.id.in_(chunk),
+                                          deliveries.c.lease_owner == owner,
+                                          deliveries.c.status == _PENDING)
+                .values(lease_owner=None, lease_expires_at=None))
+
+    def _claims(self, rows: Sequence[sa.RowMapping]) -> list[Claim]:
         if not rows:
             return []
         # An event usually goes to several endpoints: read and decode each one once.

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import socket
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -31,6 +32,8 @@ log = get_logger(__name__)
 EVENTS_CHANNEL = "interlock_events"
 #: Workers that can listen on one SQLite file (``serve`` starts two).
 SLOTS = 4
+#: How long a slot found with nobody listening is left alone.
+VACANT_SECONDS = 1.0
 #: How often a PostgreSQL listener with nothing to hear looks whether it should stop.
 STOP_CHECK_SECONDS = 1.0
 
@@ -40,17 +43,31 @@ class WorkSignals:
         digest = hashlib.sha256(database_file.encode()).hexdigest()[:24]
         self.addresses = [f"\0interlock-{digest}-{slot}" for slot in range(SLOTS)]
         self._sender: socket.socket | None = None
+        #: Per slot, until when (time.monotonic()) nobody is taken to listen there.
+        self._vacant = [0.0] * SLOTS
 
     def send(self, work: Work) -> None:
-        """Tell the workers there is ``work`` (from any thread)."""
+        """Tell the workers there is ``work`` (from any thread).
+
+        A slot nobody listens on is not tried again for VACANT_SECONDS: ``serve`` binds
+        two of the four, and in a storm the API process sends a signal per ingest commit,
+        hundreds a second, each refused twice (py-spy: 6 % of its samples). A worker
+        that binds one meanwhile polls until it is tried again."""
         if self._sender is None:
             sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             sender.setblocking(False)
             self._sender = sender
         message = bytes((work.value,))
-        for address in self.addresses:
-            with contextlib.suppress(OSError):  # nobody there, or wake-ups already queued
+        now = time.monotonic()
+        for slot, address in enumerate(self.addresses):
+            if self._vacant[slot] > now:
+                continue
+            try:
                 self._sender.sendto(message, address)
+            except (ConnectionRefusedError, FileNotFoundError):  # nobody there
+                self._vacant[slot] = now + VACANT_SECONDS
+            except OSError:  # wake-ups already queued there
+                pass
 
     async def receive(self, wake: Callable[[Work], None], stop: asyncio.Event) -> None:
         """Call ``wake`` with the work signalled, for every signal until ``stop``. Up

@@ -112,6 +112,14 @@ class DeliveryWorker:
         self._held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._finished: list[Finished] = []
+        #: Handed deliveries there was no room for, to release with the next results.
+        self._released: list[str] = []
+        #: Deliveries handed over are looked for after this position (None: not yet
+        #: known).
+        self._handed_after: int | None = None
+        #: A fan-out and claim under way beside the rounds (when handed deliveries are
+        #: read); a failure in it fails the next round.
+        self._claiming: asyncio.Task[bool] | None = None
         self._results_ready = asyncio.Event()
         self._idle = True
         #: Read by whoever supervises this worker (see worker.loops.Health).
@@ -128,6 +136,8 @@ class DeliveryWorker:
         try:
             await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
         finally:
+            if self._claiming is not None:  # its thread cannot be stopped: let it end
+                await asyncio.wait([self._claiming])
             await self._drain()
             ended.set()
             self._results_ready.set()
@@ -174,24 +184,76 @@ class DeliveryWorker:
         return not self._idle
 
     async def _round(self) -> bool:
+        if not self._service.handing_off:
+            return await self._claim_round()
+        if self._claiming is not None and self._claiming.done():
+            claiming, self._claiming = self._claiming, None
+            claiming.result()  # a failed write fails this round, as it would inline
+        # A read first: what alert processing handed over is sent at once, and a write
+        # is made only if there is work for one. That write waits for SQLite's write
+        # lock, so it goes on beside the rounds: deliveries handed over meanwhile do not
+        # wait for it.
+        if self._handed_after is None:
+            self._handed_after = await asyncio.to_thread(self._service.start_handed)
+        full = self._full_lanes()
+        look = await asyncio.to_thread(self._service.look, self.name, self._handed_after,
+                                       self._settings.batch, full)
+        self._handed_after = look.through
+        await self._start_all(self._room_for(look.handed))
+        if look.more and self._claiming is None:
+            self._claiming = asyncio.create_task(self._claim_round())
+            # When it ends, a round looks again (and claims again if more is waiting).
+            self._claiming.add_done_callback(lambda _: self._wakeup.notify())
+        return look.full
+
+    def _full_lanes(self) -> list[str]:
+        return [endpoint_id for endpoint_id, lane in self._lanes.items() if lane.full]
+
+    async def _claim_round(self) -> bool:
+        """Fan out and claim in a write transaction; True when more may be waiting."""
+        full = self._full_lanes()
         room = self._settings.max_in_flight - self._in_flight
         if room <= 0:
             await asyncio.to_thread(self._service.dispatch)
             return False
-        full = [endpoint_id for endpoint_id, lane in self._lanes.items() if lane.full]
         dispatched, claims = await asyncio.to_thread(
             self._service.dispatch_and_claim, self.name, min(self._settings.batch, room), full
         )
-        if claims:
-            # Rendering templates is user code with a budget of up to seconds: off the
-            # event loop, and outside any transaction.
-            prepared = await asyncio.to_thread(self._service.prepare, claims)
-            for claim, request in zip(claims, prepared, strict=True):
-                self._start(claim, request)
+        await self._start_all(claims)
         # The claim already took what the fan-out made; only a full batch means more
         # is waiting. New events wake the loop themselves.
         return len(claims) >= min(self._settings.batch, room) or (
             dispatched >= DISPATCH_BATCH)
+
+    def _room_for(self, handed: list[Claim]) -> list[Claim]:
+        """The handed deliveries this worker has room for, in order; the others are
+        released (with the next results written) to be claimed when there is room, as
+        a claim would have left them."""
+        taken: list[Claim] = []
+        extra: dict[str, int] = {}
+        for claim in handed:
+            if claim.delivery.id in self._held:
+                continue  # claimed by this worker before it was handed (lapsed, say)
+            lane = self._lane(claim)
+            queued = lane.queued + extra.get(claim.endpoint.id, 0)
+            if (self._in_flight + len(taken) >= self._settings.max_in_flight
+                    or queued >= lane.capacity):
+                self._released.append(claim.delivery.id)
+                continue
+            extra[claim.endpoint.id] = extra.get(claim.endpoint.id, 0) + 1
+            taken.append(claim)
+        if self._released:
+            self._results_ready.set()
+        return taken
+
+    async def _start_all(self, claims: list[Claim]) -> None:
+        if not claims:
+            return
+        # Rendering templates is user code with a budget of up to seconds: off the event
+        # loop, and outside any transaction.
+        prepared = await asyncio.to_thread(self._service.prepare, claims)
+        for claim, request in zip(claims, prepared, strict=True):
+            self._start(claim, request)
 
     def _start(self, claim: Claim, prepared: Prepared) -> None:
         lane = self._lane(claim)
@@ -256,14 +318,15 @@ class DeliveryWorker:
                     and not ended.is_set()):
                 await asyncio.sleep(self._settings.gather)
             batch, self._finished = self._finished, []
-            if batch:
-                await self._record(batch)
+            released, self._released = self._released, []
+            if batch or released:
+                await self._record(batch, released)
                 self._held.difference_update(item.claim.delivery.id for item in batch)
                 self._wakeup.notify()  # the next delivery of the same incident may go now
             if ended.is_set() and not self._tasks and not self._finished:
                 return
 
-    async def _record(self, batch: list[Finished]) -> None:
+    async def _record(self, batch: list[Finished], released: list[str]) -> None:
         # If this fails, the leases lapse and the deliveries go out again: at least once.
-        await record_with_retries(lambda: self._service.record(self.name, batch),
+        await record_with_retries(lambda: self._service.record(self.name, batch, released),
                                   "attempts", self.health, count=len(batch))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from interlock.services.container import Container
 from interlock.services.deliveries import DEFAULT_LEASE
 from interlock.services.sources import SourceSpec
 from interlock.services.workers import TaskStates
+from interlock.store.deliveries import handed_to
 from interlock.store.tables import deliveries
 from interlock.worker.engine import WorkerSettings
 from tests.integration.test_webhook_delivery import add_endpoint, attempts, manager
+from tests.integration.test_worker import declare_many
 from tests.support.delivery import deliver_round
 from tests.support.ingest import am_alert, am_payload
 from tests.support.receiver import Receiver, hang
@@ -42,8 +45,8 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _source(hub: Container) -> Source:
-    return hub.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+def _source(hub: Container, name: str = "prometheus") -> Source:
+    return hub.sources.create(SourceSpec(name=name, kind=SourceKind.ALERTMANAGER))[0]
 
 
 def _fire(hub: Container, source: Source, groups: int) -> None:
@@ -73,7 +76,7 @@ def test_processing_hands_new_deliveries_to_the_delivery_worker_which_reads_them
         start = hub.deliveries.start_handed()
         _fire(hub, _source(hub), groups=3)
 
-        assert _leases(hub) == ["delivery-worker"] * 3
+        assert _leases(hub) == [handed_to("delivery-worker")] * 3
         assert hub.deliveries.claim("someone-else", 100) == [], "handed means leased"
         look = hub.deliveries.look("delivery-worker", start, 100)
         assert [claim.event.type.value for claim in look.handed] == ["incident.created"] * 3
@@ -114,19 +117,25 @@ def test_what_was_handed_to_a_worker_that_died_is_sent_once_its_lease_lapses(
         assert len(receiver.wait_for(2)) == 2
 
 
-def test_the_worker_sends_each_handed_delivery_once_taking_only_what_it_has_room_for(
+def test_the_worker_sends_each_delivery_once_taking_only_what_it_has_room_for(
         hub: Container, hub_client: TestClient, manager: Headers) -> None:
     # One runner per lane holds four deliveries at most; the receiver is slow, so ten
     # handed at once overflow the lane and six are released, then claimed as it drains.
+    # Meanwhile people's changes are fanned out and claimed by the worker itself, beside
+    # its reads of what was handed to it: neither may send what the other took.
     with Receiver(hang(0.05)) as receiver, BackgroundWorker(
             hub, WorkerSettings(per_endpoint=1, poll_interval=0.05)) as background:
         endpoint = add_endpoint(hub_client, manager, receiver.url)
         assert background.worker is not None
         _beat(hub, background.worker.name)
         _fire(hub, _source(hub), groups=10)
+        declare_many(hub, 5)
+        _fire(hub, _source(hub, "grafana-like"), groups=5)
+        declare_many(hub, 5)
 
-        received = receiver.wait_for(10, timeout=20)
-        ids = [request.headers["webhook-id"] for request in received]
-        assert len(ids) == len(set(ids)) == 10
+        received = receiver.wait_for(25, timeout=30)
+        time.sleep(0.3)  # anything sent twice would have arrived by now
+        ids = [request.headers["webhook-id"] for request in receiver.received]
+        assert len(ids) == len(set(ids)) == 25, f"{len(received)} received"
     log = attempts(hub_client, manager, endpoint["id"])
-    assert len(log) == 10 and {row["status_code"] for row in log} == {200}
+    assert len(log) == 25 and {row["status_code"] for row in log} == {200}

@@ -216,13 +216,16 @@ class Outcome:
 class DeliveryRepository(Protocol):
     def insert_many(self, deliveries: Sequence[Delivery], *,
                     lease: tuple[str, datetime] | None = None) -> None:
-        """``lease``: (owner, until) for the deliveries that are due (handed to that
-        worker as they are made); the others are inserted unleased."""
+        """``lease``: (owner, until) for the deliveries that are due: handed to that
+        worker as they are made, leased in its name for what is handed (apart from
+        what it claims); the others are inserted unleased."""
         ...
 
-    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
-        """(endpoint id, incident id) of every pending delivery of these incidents, locked
-        so that none finishes unseen while new ones are queued behind it."""
+    def pending_pairs(self, endpoint_ids: Collection[str], incident_ids: Collection[str]
+                      ) -> set[tuple[str, str]]:
+        """(endpoint id, incident id) of every pending delivery of these incidents to
+        these endpoints, locked so that none finishes unseen while new ones are queued
+        behind it."""
         ...
 
     def claim(
@@ -239,9 +242,9 @@ class DeliveryRepository(Protocol):
 
     def handed(self, owner: str, after: int, now: datetime, limit: int
                ) -> tuple[list[Claim], int]:
-        """Pending deliveries after position ``after`` that ``owner`` holds a live lease
-        on, oldest first, and the position of the last one looked at (``after`` when
-        there is none)."""
+        """Pending deliveries after position ``after`` handed to ``owner`` (insert_many's
+        ``lease``) whose lease is live, oldest first, and the position of the last one
+        looked at (``after`` when there is none). Never one it claimed itself."""
         ...
 
     def last_position(self) -> int: ...
@@ -251,7 +254,7 @@ class DeliveryRepository(Protocol):
         ...
 
     def release(self, owner: str, delivery_ids: Sequence[str]) -> None:
-        """Give up the leases ``owner`` holds on these pending deliveries."""
+        """Give up these pending deliveries handed to ``owner``, to be claimed again."""
         ...
 
     def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
@@ -510,12 +513,14 @@ class JobOutcome:
 class SyncJobRepository(Protocol):
     def insert_many(self, jobs: Sequence[SyncJob]) -> None: ...
 
-    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
-        """(connector id, incident id) of every pending job of these incidents, locked."""
+    def pending_pairs(self, connector_ids: Collection[str], incident_ids: Collection[str]
+                      ) -> set[tuple[str, str]]:
+        """(connector id, incident id) of every pending job of these incidents for these
+        connectors, locked."""
         ...
 
-    def unstarted_pairs(self, incident_ids: Collection[str], kind: JobKind
-                        ) -> set[tuple[str, str]]:
+    def unstarted_pairs(self, connector_ids: Collection[str], incident_ids: Collection[str],
+                        kind: JobKind) -> set[tuple[str, str]]:
         """(connector, incident) pairs with a job of ``kind`` not yet started."""
         ...
 

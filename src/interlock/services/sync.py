@@ -176,6 +176,7 @@ class SyncService:
         # push of their own: that one sends the incident as it is when it runs. In a
         # storm this keeps a tool from getting a call per alert.
         unstarted = tx.sync_jobs.unstarted_pairs(
+            {connector.id for connector, _ in routes},
             {event.incident_id for event in relevant
              if event.type is EventType.INCIDENT_ALERT_ATTACHED and event.incident_id},
             JobKind.PUSH)
@@ -199,7 +200,8 @@ class SyncService:
         incident waits (no due time) until that one finishes."""
         if not jobs:
             return
-        queued = tx.sync_jobs.pending_pairs({job.incident_id for job in jobs})
+        queued = tx.sync_jobs.pending_pairs({job.connector_id for job in jobs},
+                                            {job.incident_id for job in jobs})
         placed = []
         for job in jobs:
             pair = (job.connector_id, job.incident_id)

@@ -262,11 +262,14 @@ class SqlSyncJobs:
                 for job in jobs
             ])
 
-    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
-        if not incident_ids:
+    def pending_pairs(self, connector_ids: Collection[str], incident_ids: Collection[str]
+                      ) -> set[tuple[str, str]]:
+        if not incident_ids or not connector_ids:
             return set()
         serialise_fan_out(self._connection, SYNC_JOBS_FAN_OUT)
+        # Both keys: the (connector, incident, ...) index is searched, not read whole.
         query = sa.select(sync_jobs.c.connector_id, sync_jobs.c.incident_id).where(
+            sync_jobs.c.connector_id.in_(sorted(connector_ids)),
             sync_jobs.c.incident_id.in_(sorted(incident_ids)),
             sync_jobs.c.status == _PENDING,
         )
@@ -274,12 +277,13 @@ class SqlSyncJobs:
             query = query.with_for_update()
         return {(row[0], row[1]) for row in self._connection.execute(query)}
 
-    def unstarted_pairs(self, incident_ids: Collection[str], kind: JobKind
-                        ) -> set[tuple[str, str]]:
+    def unstarted_pairs(self, connector_ids: Collection[str], incident_ids: Collection[str],
+                        kind: JobKind) -> set[tuple[str, str]]:
         """(connector, incident) pairs with a job of ``kind`` not yet started."""
-        if not incident_ids:
+        if not incident_ids or not connector_ids:
             return set()
         query = sa.select(sync_jobs.c.connector_id, sync_jobs.c.incident_id).where(
+            sync_jobs.c.connector_id.in_(sorted(connector_ids)),
             sync_jobs.c.incident_id.in_(sorted(incident_ids)),
             sync_jobs.c.status == _PENDING, sync_jobs.c.kind == kind.value,
             sync_jobs.c.attempts == 0, sync_jobs.c.lease_owner.is_(None))

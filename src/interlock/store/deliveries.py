@@ -45,7 +45,7 @@ _INSERT_ATTEMPTS = bulk.insert(attempts, (
 _COMPLETE = bulk.Prebuilt(
     deliveries.update()
     .where(deliveries.c.id == sa.bindparam("b_id"),
-           deliveries.c.lease_owner == sa.bindparam("b_owner"))
+           deliveries.c.lease_owner.in_([sa.bindparam("b_owner"), sa.bindparam("b_handed")]))
     .values(
         status=sa.bindparam("b_status"),
         attempts=sa.bindparam("b_attempts"),
@@ -58,7 +58,14 @@ _COMPLETE = bulk.Prebuilt(
         updated_at=sa.bindparam("b_at"),
     ),
     ("b_status", "b_attempts", "b_next", "b_code", "b_failure", "b_trigger", "b_at", "b_id",
-     "b_owner"))
+     "b_owner", "b_handed"))
+
+
+def handed_to(owner: str) -> str:
+    """The lease owner of deliveries handed to ``owner`` as they were made (see
+    insert_many): apart from those it claimed itself, so that reading what was handed
+    to it never returns one it claimed, however the two interleave."""
+    return f"{owner}+handed"
 
 
 class SqlDeliveries:
@@ -71,7 +78,7 @@ class SqlDeliveries:
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
-        owner, until = lease if lease is not None else (None, None)
+        owner, until = (handed_to(lease[0]), lease[1]) if lease is not None else (None, None)
         leased_until = time(until)
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
@@ -101,7 +108,7 @@ class SqlDeliveries:
         position of the last row looked at."""
         rows = self._connection.execute(
             sa.select(deliveries)
-            .where(deliveries.c.position > after, deliveries.c.lease_owner == owner,
+            .where(deliveries.c.position > after, deliveries.c.lease_owner == handed_to(owner),
                    deliveries.c.status == _PENDING, deliveries.c.lease_expires_at > now)
             .order_by(deliveries.c.position).limit(limit)
         ).mappings().all()
@@ -122,7 +129,7 @@ class SqlDeliveries:
         for chunk in bulk.chunks(sorted(delivery_ids)):
             self._connection.execute(
                 deliveries.update().where(deliveries.c.id.in_(chunk),
-                                          deliveries.c.lease_owner == owner,
+                                          deliveries.c.lease_owner == handed_to(owner),
                                           deliveries.c.status == _PENDING)
                 .values(lease_owner=None, lease_expires_at=None))
 
@@ -155,16 +162,20 @@ class SqlDeliveries:
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
         result = self._connection.execute(
             deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)),
-                                      deliveries.c.lease_owner == owner,
+                                      deliveries.c.lease_owner.in_([owner, handed_to(owner)]),
                                       deliveries.c.status == _PENDING)
             .values(lease_expires_at=until))
         return result.rowcount
 
-    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
-        if not incident_ids:
+    def pending_pairs(self, endpoint_ids: Collection[str], incident_ids: Collection[str]
+                      ) -> set[tuple[str, str]]:
+        if not incident_ids or not endpoint_ids:
             return set()
         serialise_fan_out(self._connection, DELIVERIES_FAN_OUT)
+        # Both keys, so that the lookup searches the (endpoint, incident, ...) index;
+        # by incident alone it read the whole index, every delivery ever made.
         query = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
+            deliveries.c.endpoint_id.in_(sorted(endpoint_ids)),
             deliveries.c.incident_id.in_(sorted(incident_ids)),
             deliveries.c.status == _PENDING,
         )
@@ -219,11 +230,12 @@ class SqlDeliveries:
         _INSERT_ATTEMPTS.executemany(self._connection, [
             _attempt_row(outcome.attempt, time) for outcome in outcomes])
         scheduled, written_at = Trigger.SCHEDULED.value, time(at)
+        handed = handed_to(owner)
         _COMPLETE.executemany(self._connection, [
             (outcome.status.value, outcome.attempt.number, time(outcome.next_attempt_at),
              outcome.attempt.status_code,
              outcome.attempt.failure.value if outcome.attempt.failure else None,
-             scheduled, written_at, outcome.attempt.delivery_id, owner)
+             scheduled, written_at, outcome.attempt.delivery_id, owner, handed)
             for outcome in outcomes
         ])
         finished = [

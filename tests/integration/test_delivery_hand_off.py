@@ -78,10 +78,10 @@ def test_processing_hands_new_deliveries_to_the_delivery_worker_which_reads_them
 
         assert _leases(hub) == [handed_to("delivery-worker")] * 3
         assert hub.deliveries.claim("someone-else", 100) == [], "handed means leased"
-        look = hub.deliveries.look("delivery-worker", start, 100)
-        assert [claim.event.type.value for claim in look.handed] == ["incident.created"] * 3
-        assert not look.more, "nothing is left to fan out or claim: no write is needed"
-        assert hub.deliveries.look("delivery-worker", look.through, 100).handed == []
+        handed = hub.deliveries.handed("delivery-worker", start, 100)
+        assert [claim.event.type.value for claim in handed.claims] == ["incident.created"] * 3
+        assert hub.deliveries.handed("delivery-worker", handed.through, 100).claims == []
+        assert hub.deliveries.dispatch() == 0, "processing fanned its events out itself"
 
 
 @pytest.mark.parametrize("worker", ["none", "silent", "failing"])

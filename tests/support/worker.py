@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from interlock.domain.targets import parse_allowed_networks
+from interlock.ports.store import Work
 from interlock.services.container import Container
 from interlock.services.deliveries import DeliveryService
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
@@ -53,12 +54,13 @@ class BackgroundWorker:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        wakeup = Wakeup()
+        wakeup, handed = Wakeup(), Wakeup()
         self._container.store.on_work_committed(wakeup.notify)
+        self._container.store.on_work_committed(handed.notify, Work.HANDED)
         sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
                                limit_per_host=0)
         worker = self.worker = DeliveryWorker(self._deliveries, sender, wakeup,
-                                              self._settings)
+                                              self._settings, handed=handed)
         self._started.set()
         try:
             await worker.run(self._stop)

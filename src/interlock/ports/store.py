@@ -54,7 +54,10 @@ class Work(enum.Flag):
     SYNC = enum.auto()
     #: Mail to send, for the mail loop.
     MAIL = enum.auto()
-    ALL = PAYLOADS | EVENTS | SYNC | MAIL
+    #: Deliveries handed to a delivery worker as they were made (DeliveryService.
+    #: hand_off), for it to read.
+    HANDED = enum.auto()
+    ALL = PAYLOADS | EVENTS | SYNC | MAIL | HANDED
 
 
 @dataclass(frozen=True)
@@ -240,18 +243,14 @@ class DeliveryRepository(Protocol):
         """Move the leases ``owner`` still holds on these deliveries to ``until``."""
         ...
 
-    def handed(self, owner: str, after: int, now: datetime, limit: int
-               ) -> tuple[list[Claim], int]:
+    def handed_after(self, owner: str, after: int, now: datetime, limit: int
+                     ) -> tuple[list[Claim], int]:
         """Pending deliveries after position ``after`` handed to ``owner`` (insert_many's
         ``lease``) whose lease is live, oldest first, and the position of the last one
         looked at (``after`` when there is none). Never one it claimed itself."""
         ...
 
     def last_position(self) -> int: ...
-
-    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
-        """Whether claim would lease anything now."""
-        ...
 
     def release(self, owner: str, delivery_ids: Sequence[str]) -> None:
         """Give up these pending deliveries handed to ``owner``, to be claimed again."""

@@ -85,16 +85,13 @@ class Prepared:
 
 
 @dataclass(frozen=True)
-class Look:
-    """What a delivery worker found without writing (DeliveryService.look)."""
+class Handed:
+    """Deliveries handed to a delivery worker (DeliveryService.handed)."""
 
-    #: Deliveries handed to it, to send.
-    handed: list[Claim]
+    claims: list[Claim]
     #: The position to look after next time.
     through: int
-    #: Events to fan out or deliveries to claim: work for a write transaction.
-    more: bool
-    #: Handed deliveries were left for the next look (it took as many as it could).
+    #: More may be waiting (as many were read as were asked for).
     full: bool
 
 
@@ -162,7 +159,7 @@ class DeliveryService:
     def hand_off(self, tx: Transaction) -> None:
         """Fan out the events of ``tx`` (alert processing's) before it commits, leasing
         the deliveries that are due to a running delivery worker: it reads them
-        (:meth:`look`) and sends at once, instead of waiting its turn at SQLite's write
+        (:meth:`handed`) and sends at once, instead of waiting its turn at SQLite's write
         lock to claim them, behind the next batch of alerts. (See :class:`HandOff`.)"""
         if self._handing is None:
             return
@@ -228,16 +225,12 @@ class DeliveryService:
         with self._store.transaction() as tx:
             return tx.deliveries.last_position()
 
-    def look(self, owner: str, after: int, limit: int, exclude_endpoints: Sequence[str] = ()
-             ) -> Look:
-        """Without writing: the deliveries handed to ``owner`` after position ``after``,
-        and whether a write (fan-out, claim) would find anything."""
+    def handed(self, owner: str, after: int, limit: int) -> Handed:
+        """Without writing: the deliveries handed to ``owner`` after position ``after``."""
         now = self._clock.now()
         with self._store.transaction() as tx:
-            handed, through = tx.deliveries.handed(owner, after, now, limit)
-            more = bool(tx.events.undispatched(1)) or tx.deliveries.any_due(
-                now, exclude_endpoints)
-        return Look(handed, through, more, full=len(handed) >= limit)
+            claims, through = tx.deliveries.handed_after(owner, after, now, limit)
+        return Handed(claims, through, full=len(claims) >= limit)
 
     def prepare(self, claims: Sequence[Claim]) -> list[Prepared]:
         """Bodies for claims, each event's standard body built only once."""

@@ -72,6 +72,8 @@ class SqlDeliveries:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
+        #: Whether this transaction handed deliveries to a worker (to signal it).
+        self.handed = False
 
     def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None
                     ) -> None:
@@ -79,6 +81,8 @@ class SqlDeliveries:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
         owner, until = (handed_to(lease[0]), lease[1]) if lease is not None else (None, None)
+        if lease is not None and any(item.next_attempt_at is not None for item in items):
+            self.handed = True
         leased_until = time(until)
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
@@ -101,8 +105,8 @@ class SqlDeliveries:
         ).mappings().all()
         return self._claims(rows)
 
-    def handed(self, owner: str, after: int, now: datetime, limit: int
-               ) -> tuple[list[Claim], int]:
+    def handed_after(self, owner: str, after: int, now: datetime, limit: int
+                     ) -> tuple[list[Claim], int]:
         """Pending deliveries past position ``after`` leased to ``owner`` (by the
         fan-out that made them, see insert_many's ``lease``), oldest first, and the
         position of the last row looked at."""
@@ -118,11 +122,6 @@ class SqlDeliveries:
         """The newest delivery's position (0 when there is none)."""
         return int(self._connection.execute(
             sa.select(sa.func.coalesce(sa.func.max(deliveries.c.position), 0))).scalar_one())
-
-    def any_due(self, now: datetime, exclude_endpoints: Sequence[str] = ()) -> bool:
-        """Whether claim would lease anything now."""
-        return self._connection.execute(
-            self._due(now, 1, exclude_endpoints)).first() is not None
 
     def release(self, owner: str, delivery_ids: Sequence[str]) -> None:
         """Give up ``owner``'s leases on these pending deliveries, to be claimed again."""

@@ -114,6 +114,8 @@ class SqlStore:
             work |= Work.SYNC
         if tx.mail.inserted:
             work |= Work.MAIL
+        if tx.deliveries.handed:
+            work |= Work.HANDED
         if work:
             self._committed(work)
 

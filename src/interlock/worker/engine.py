@@ -100,7 +100,11 @@ class DeliveryWorker:
     def __init__(
         self, deliveries: DeliveryService, sender: Sender, wakeup: Wakeup,
         settings: WorkerSettings | None = None, *, name: str | None = None,
+        handed: Wakeup | None = None,
     ) -> None:
+        """``wakeup``: new events and deliveries, to fan out and claim; ``handed``:
+        deliveries handed to this worker, to read (Work.HANDED)."""
+        self._handed_wakeup = handed
         self._service = deliveries
         self._sender = sender
         self._wakeup = wakeup
@@ -117,9 +121,6 @@ class DeliveryWorker:
         #: Deliveries handed over are looked for after this position (None: not yet
         #: known).
         self._handed_after: int | None = None
-        #: A fan-out and claim under way beside the rounds (when handed deliveries are
-        #: read); a failure in it fails the next round.
-        self._claiming: asyncio.Task[bool] | None = None
         self._results_ready = asyncio.Event()
         self._idle = True
         #: Read by whoever supervises this worker (see worker.loops.Health).
@@ -133,11 +134,19 @@ class DeliveryWorker:
         ended = asyncio.Event()
         recorder = asyncio.create_task(self._record_loop(ended))
         renewer = asyncio.create_task(self._renew_leases())
+        loops = [asyncio.create_task(run_rounds(self._step, self._wakeup, stop,
+                                                self._settings.poll_interval))]
+        if self._service.handing_off and self._handed_wakeup is not None:
+            loops.append(asyncio.create_task(run_rounds(
+                self._read_handed, self._handed_wakeup, stop, self._settings.poll_interval)))
         try:
-            await run_rounds(self._step, self._wakeup, stop, self._settings.poll_interval)
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for loop in done:
+                loop.result()  # a loop that failed fails the worker, for its supervisor
         finally:
-            if self._claiming is not None:  # its thread cannot be stopped: let it end
-                await asyncio.wait([self._claiming])
+            for loop in loops:
+                loop.cancel()
+            await asyncio.wait(loops)
             await self._drain()
             ended.set()
             self._results_ready.set()
@@ -184,38 +193,11 @@ class DeliveryWorker:
         return not self._idle
 
     async def _round(self) -> bool:
-        if not self._service.handing_off:
-            return await self._claim_round()
-        if self._claiming is not None and self._claiming.done():
-            claiming, self._claiming = self._claiming, None
-            claiming.result()  # a failed write fails this round, as it would inline
-        # A read first: what alert processing handed over is sent at once, and a write
-        # is made only if there is work for one. That write waits for SQLite's write
-        # lock, so it goes on beside the rounds: deliveries handed over meanwhile do not
-        # wait for it.
-        if self._handed_after is None:
-            self._handed_after = await asyncio.to_thread(self._service.start_handed)
-        full = self._full_lanes()
-        look = await asyncio.to_thread(self._service.look, self.name, self._handed_after,
-                                       self._settings.batch, full)
-        self._handed_after = look.through
-        await self._start_all(self._room_for(look.handed))
-        if look.more and self._claiming is None:
-            self._claiming = asyncio.create_task(self._claim_round())
-            # When it ends, a round looks again (and claims again if more is waiting).
-            self._claiming.add_done_callback(lambda _: self._wakeup.notify())
-        return look.full
-
-    def _full_lanes(self) -> list[str]:
-        return [endpoint_id for endpoint_id, lane in self._lanes.items() if lane.full]
-
-    async def _claim_round(self) -> bool:
-        """Fan out and claim in a write transaction; True when more may be waiting."""
-        full = self._full_lanes()
         room = self._settings.max_in_flight - self._in_flight
         if room <= 0:
             await asyncio.to_thread(self._service.dispatch)
             return False
+        full = [endpoint_id for endpoint_id, lane in self._lanes.items() if lane.full]
         dispatched, claims = await asyncio.to_thread(
             self._service.dispatch_and_claim, self.name, min(self._settings.batch, room), full
         )
@@ -224,6 +206,18 @@ class DeliveryWorker:
         # is waiting. New events wake the loop themselves.
         return len(claims) >= min(self._settings.batch, room) or (
             dispatched >= DISPATCH_BATCH)
+
+    async def _read_handed(self) -> bool:
+        """Start what alert processing handed to this worker (DeliveryService.hand_off):
+        a read, beside the rounds that claim, so nothing handed waits for their turn at
+        the write lock. True when more may be waiting."""
+        if self._handed_after is None:
+            self._handed_after = await asyncio.to_thread(self._service.start_handed)
+        handed = await asyncio.to_thread(self._service.handed, self.name,
+                                         self._handed_after, self._settings.batch)
+        self._handed_after = handed.through
+        await self._start_all(self._room_for(handed.claims))
+        return handed.full
 
     def _room_for(self, handed: list[Claim]) -> list[Claim]:
         """The handed deliveries this worker has room for, in order; the others are

@@ -49,10 +49,11 @@ async def run_worker(container: Container, stop: asyncio.Event,
     # thousands of calls. A shorter interval hands the lock back sooner.
     sys.setswitchinterval(SWITCH_INTERVAL)
     wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
+    handed_wakeup = Wakeup()
     # Each loop wakes for its own work only: in a storm, payload commits come by the
     # hundred per second and must not send deliveries, sync and mail looking for events.
     wakeups = {alerts_wakeup: Work.PAYLOADS, wakeup: Work.EVENTS, sync_wakeup: Work.SYNC,
-               mail_wakeup: Work.MAIL}
+               mail_wakeup: Work.MAIL, handed_wakeup: Work.HANDED}
     for each, work in wakeups.items():
         container.store.on_work_committed(each.notify, work)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
@@ -68,6 +69,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
             poll_interval=settings.worker_poll_seconds,
             gather=settings.worker_gather_ms / 1000,
         ),
+        handed=handed_wakeup,
     )
     tool_http = AiohttpToolHttp(allowed_networks=parse_allowed_networks(settings.allowed_targets),
                                 timeout=settings.connector_timeout)

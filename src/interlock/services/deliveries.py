@@ -165,8 +165,12 @@ class DeliveryService:
             return
         now = self._clock.now()
         owner = self._handing.owner(tx, now)
-        self._dispatch_in(tx, now, DISPATCH_BATCH,
-                          lease=(owner, now + self._lease) if owner else None)
+        dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH,
+                                       lease=(owner, now + self._lease) if owner else None)
+        if owner and dispatched < DISPATCH_BATCH:
+            # Nothing is left to fan out: the delivery worker's claim loop need not wake
+            # (it would wait for the write lock to find nothing), only its reader.
+            tx.events.fanned_out()
 
     def _dispatch_in(self, tx: Transaction, now: datetime, limit: int,
                      lease: tuple[str, datetime] | None = None) -> int:

@@ -24,6 +24,12 @@ class SqlEvents:
         self._connection = connection
         #: True once this transaction wrote an event; the store wakes workers on commit.
         self.appended = False
+        #: True when this transaction fanned out every event it wrote, so no delivery
+        #: loop needs waking for them (DeliveryService.hand_off).
+        self.settled = False
+
+    def fanned_out(self) -> None:
+        self.settled = True
 
     def append(self, event: Event) -> Event:
         self._notify()

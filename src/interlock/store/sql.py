@@ -108,13 +108,13 @@ class SqlStore:
         work = Work(0)
         if tx.payloads.inserted:
             work |= Work.PAYLOADS
-        if tx.events.appended:
+        if tx.events.appended and not tx.events.settled:
             work |= Work.EVENTS
         if tx.sync_jobs.inserted:
             work |= Work.SYNC
         if tx.mail.inserted:
             work |= Work.MAIL
-        if tx.deliveries.handed:
+        if tx.deliveries.handed or (tx.events.appended and tx.events.settled):
             work |= Work.HANDED
         if work:
             self._committed(work)

@@ -57,7 +57,7 @@ class ChangeFeed:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
-            self._store.on_work_committed(self._committed, Work.EVENTS)
+            self._store.on_work_committed(self._committed, Work.EVENTS | Work.HANDED)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
 

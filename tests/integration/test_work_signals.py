@@ -1,12 +1,16 @@
 """Waking other processes' workers for the work a commit gave them, and no other: a
 storm's payload commits wake alert processing only, not the delivery, sync and mail
-loops (each of which would run a claiming write transaction per wake-up)."""
+loops (each of which would run a claiming write transaction per wake-up). A slot found
+with nobody listening is skipped for a while, and a worker that starts listening there
+is woken again once that while is over."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +22,8 @@ from interlock.ports.store import Work
 from interlock.services.container import Container
 from interlock.services.incidents import Declaration
 from interlock.services.sources import SourceSpec
+from interlock.store import signals
+from interlock.store.signals import WorkSignals
 from tests.integration.test_concurrency import VIEWER
 from tests.integration.test_sync_claims import jira_connector  # noqa: F401 (a fixture)
 from tests.support.ingest import am_alert, am_payload
@@ -109,3 +115,29 @@ def test_events_wake_the_sync_loop_only_once_a_connector_has_jobs(hub: Container
     heard.clear()
     hub.deliveries.dispatch()  # the Jira connector takes incident events: a job is made
     assert heard == ["sync"]
+
+
+def test_a_worker_listening_where_nobody_was_hears_signals_again_after_the_pause(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signals, "VACANT_SECONDS", 0.3)
+    database = str(tmp_path / "interlock.db")
+    sender = WorkSignals(database)
+    sender.send(Work.PAYLOADS)  # nobody listens anywhere: every slot is found vacant
+
+    async def listen() -> tuple[list[Work], float]:
+        heard: list[Work] = []
+        stop = asyncio.Event()
+        listener = asyncio.create_task(WorkSignals(database).receive(heard.append, stop))
+        await asyncio.sleep(0.05)  # bound to the first slot
+        started = time.monotonic()
+        deadline = started + 5.0
+        while not heard and time.monotonic() < deadline:
+            sender.send(Work.EVENTS)
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(listener, 5.0)
+        return heard, time.monotonic() - started
+
+    heard, waited = asyncio.run(listen())
+    assert heard and heard[0] == Work.EVENTS
+    assert waited < 1.0, "the slot is tried again once the pause is over"

@@ -3,7 +3,9 @@
 One asyncio task claims due deliveries in batches and starts a send task for each;
 a second task writes results in batches. Each endpoint has its own lane, which bounds
 its concurrency, applies its rate limit, and stops being claimed for while its lane is
-full, so a hanging endpoint holds its own lane and nobody else's.
+full, so a hanging endpoint holds its own lane and nobody else's. On SQLite a third
+reads the deliveries alert processing handed to this worker as it made them, and
+starts them without waiting for the write lock (DeliveryService.hand_off).
 """
 
 from __future__ import annotations
@@ -227,7 +229,7 @@ class DeliveryWorker:
         extra: dict[str, int] = {}
         for claim in handed:
             if claim.delivery.id in self._held:
-                continue  # claimed by this worker before it was handed (lapsed, say)
+                continue  # already started (never expected: each is read once)
             lane = self._lane(claim)
             queued = lane.queued + extra.get(claim.endpoint.id, 0)
             if (self._in_flight + len(taken) >= self._settings.max_in_flight

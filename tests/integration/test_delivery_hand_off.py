@@ -73,8 +73,10 @@ def test_processing_hands_new_deliveries_to_the_delivery_worker_which_reads_them
     with Receiver() as receiver:
         add_endpoint(hub_client, manager, receiver.url)
         _beat(hub, "delivery-worker")
-        start = hub.deliveries.start_handed()
+        start = hub.deliveries.start_handed("delivery-worker")
         _fire(hub, _source(hub), groups=3)
+        # A worker that reported in before it first read still finds what it was handed.
+        assert hub.deliveries.start_handed("delivery-worker") == start
 
         assert _leases(hub) == [handed_to("delivery-worker")] * 3
         assert hub.deliveries.claim("someone-else", 100) == [], "handed means leased"

@@ -255,7 +255,10 @@ class DeliveryRepository(Protocol):
         looked at (``after`` when there is none). Never one it claimed itself."""
         ...
 
-    def last_position(self) -> int: ...
+    def handed_start(self, owner: str) -> int:
+        """The position after which a delivery worker starting now reads what is handed
+        to it (handed_after)."""
+        ...
 
     def release(self, owner: str, delivery_ids: Sequence[str]) -> None:
         """Give up these pending deliveries handed to ``owner``, to be claimed again."""

@@ -223,11 +223,11 @@ class DeliveryService:
         """Whether alert processing hands deliveries to delivery workers (SQLite)."""
         return self._handing is not None
 
-    def start_handed(self) -> int:
-        """Where a delivery worker starting now begins to look for deliveries handed to
-        it: nothing before the newest delivery can be (its name is new)."""
+    def start_handed(self, owner: str) -> int:
+        """Where delivery worker ``owner``, starting now, begins to look for deliveries
+        handed to it."""
         with self._store.transaction() as tx:
-            return tx.deliveries.last_position()
+            return tx.deliveries.handed_start(owner)
 
     def handed(self, owner: str, after: int, limit: int) -> Handed:
         """Without writing: the deliveries handed to ``owner`` after position ``after``."""

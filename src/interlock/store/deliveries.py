@@ -118,8 +118,16 @@ class SqlDeliveries:
         ).mappings().all()
         return self._claims(rows), (rows[-1]["position"] if rows else after)
 
-    def last_position(self) -> int:
-        """The newest delivery's position (0 when there is none)."""
+    def handed_start(self, owner: str) -> int:
+        """Where ``owner``, starting, begins to read what is handed to it: before the
+        first pending delivery already handed to it (it may have reported in before it
+        first read), else after the newest delivery."""
+        first = self._connection.execute(
+            sa.select(sa.func.min(deliveries.c.position))
+            .where(deliveries.c.lease_owner == handed_to(owner),
+                   deliveries.c.status == _PENDING)).scalar_one()
+        if first is not None:
+            return int(first) - 1
         return int(self._connection.execute(
             sa.select(sa.func.coalesce(sa.func.max(deliveries.c.position), 0))).scalar_one())
 

@@ -214,7 +214,8 @@ class DeliveryWorker:
         a read, beside the rounds that claim, so nothing handed waits for their turn at
         the write lock. True when more may be waiting."""
         if self._handed_after is None:
-            self._handed_after = await asyncio.to_thread(self._service.start_handed)
+            self._handed_after = await asyncio.to_thread(self._service.start_handed,
+                                                         self.name)
         handed = await asyncio.to_thread(self._service.handed, self.name,
                                          self._handed_after, self._settings.batch)
         self._handed_after = handed.through

@@ -1,9 +1,11 @@
-"""Fanning an event out looks for deliveries and sync jobs already queued for its
-incident (a new one waits behind them). That lookup must cost the same however much is
-pending: a receiver that has been down for a day has a day of retries waiting, and a
-storm has a lane of work per incident. So it searches the (endpoint or connector,
-incident) index; it never walks every pending row, as it did when it asked by incident
-alone. Only a walk that stops after a LIMIT (claiming the oldest due) may scan.
+"""Fanning an event out to connectors looks for sync jobs already queued for its
+incident (a new one waits behind them). That lookup must not grow with what is pending:
+a paced tool (Slack, a message a second) has thousands of jobs waiting in a storm. So it
+searches the (connector, incident) index; it never walks every pending job, as it did
+when it asked by incident alone. Only a walk that stops after a LIMIT (claiming the
+oldest due) may scan. (Deliveries are looked up by incident alone, walking the partial
+index of pending deliveries: with 10 endpoints, an index search per endpoint and
+incident measured slower; see store.deliveries.)
 
 The plans are SQLite's own (EXPLAIN QUERY PLAN) for the very statements and parameters
 that Interlock ran."""
@@ -29,7 +31,7 @@ from tests.support.receiver import Receiver
 Headers = dict[str, str]
 __all__ = ["jira_connector", "manager"]  # fixtures the tests here take
 
-QUEUES = ("deliveries", "sync_jobs")
+QUEUES = ("sync_jobs",)
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def statements(hub: Container) -> Iterator[list[tuple[str, Any]]]:
     sa.event.remove(hub.store.engine, "before_cursor_execute", note)
 
 
-def test_fanning_out_searches_for_queued_work_instead_of_walking_every_pending_row(
+def test_fanning_out_searches_for_queued_jobs_instead_of_walking_every_pending_one(
         hub: Container, hub_client: TestClient, manager: Headers, jira_connector: str,
         statements: list[tuple[str, Any]], database_url: str) -> None:
     with Receiver() as receiver:
@@ -81,5 +83,5 @@ def test_fanning_out_searches_for_queued_work_instead_of_walking_every_pending_r
                     database.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)]
             walks += [(statement, line) for line in plan if line.startswith(f"SCAN {table}")]
     database.close()
-    assert looked_at >= 4, "the fan-outs looked for queued deliveries and jobs"
+    assert looked_at >= 2, "the fan-outs looked for queued jobs"
     assert walks == []

@@ -229,11 +229,9 @@ class DeliveryRepository(Protocol):
         what it claims); the others are inserted unleased."""
         ...
 
-    def pending_pairs(self, endpoint_ids: Collection[str], incident_ids: Collection[str]
-                      ) -> set[tuple[str, str]]:
-        """(endpoint id, incident id) of every pending delivery of these incidents to
-        these endpoints, locked so that none finishes unseen while new ones are queued
-        behind it."""
+    def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
+        """(endpoint id, incident id) of every pending delivery of these incidents, locked
+        so that none finishes unseen while new ones are queued behind it."""
         ...
 
     def claim(

@@ -182,7 +182,6 @@ class DeliveryService:
         # One incident's messages to one endpoint go in order: a delivery queued behind
         # a pending one waits (no due time) until that one finishes.
         queued = tx.deliveries.pending_pairs(
-            {endpoint.id for endpoint, _ in routes},
             {event.incident_id for event in pending if event.incident_id})
         created = []
         for event in pending:

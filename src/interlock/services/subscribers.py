@@ -238,8 +238,7 @@ class SubscriberService:
             incident_version=source.incident_version,
             data=rules.public_event_data(page, update, impact, names, self._page_url(page))))
         tx.events.mark_dispatched([event.sequence], now)
-        queued = tx.deliveries.pending_pairs(
-            {subscriber.endpoint_id or "" for subscriber in hooks}, {update.incident_id})
+        queued = tx.deliveries.pending_pairs({update.incident_id})
         deliveries = []
         for subscriber in hooks:
             endpoint_id = subscriber.endpoint_id or ""

@@ -65,9 +65,9 @@ class Prebuilt:
     def __init__(self, statement: sa.Insert | sa.Update, names: Sequence[str]) -> None:
         self._statement = statement
         self.names = tuple(names)
-        #: By dialect name: the SQL, and for positional drivers the order of the row's
-        #: values in it (None: the row's own order).
-        self._compiled: dict[str, tuple[str, tuple[int, ...] | None, bool]] = {}
+        #: By dialect name and whether for executemany: the SQL, and for positional
+        #: drivers the order of the row's values in it (None: the row's own order).
+        self._compiled: dict[tuple[str, bool], tuple[str, tuple[int, ...] | None, bool]] = {}
 
     @staticmethod
     def time(dialect: Dialect) -> TimeParam:
@@ -84,23 +84,37 @@ class Prebuilt:
 
         return Jsonb
 
-    def executemany(self, connection: sa.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, connection: sa.Connection, rows: Iterable[Sequence[Any]]) -> int:
+        """Run the statement for every row; returns the rows it matched, as the driver
+        counts them (-1: not counted)."""
         sql, order, positional = self._compile(connection.dialect)
-        params: list[Any]
-        if not positional:
-            params = [dict(zip(self.names, row, strict=True)) for row in rows]
-        elif order is None:
-            params = [tuple(row) for row in rows]
-        else:
-            params = [tuple(row[index] for index in order) for row in rows]
-        if params:
-            connection.exec_driver_sql(sql, params)
+        params = [self._params(row, order, positional) for row in rows]
+        if not params:
+            return 0
+        return connection.exec_driver_sql(sql, params).rowcount
 
-    def _compile(self, dialect: Dialect) -> tuple[str, tuple[int, ...] | None, bool]:
-        compiled = self._compiled.get(dialect.name)
+    def execute(self, connection: sa.Connection, row: Sequence[Any]) -> sa.CursorResult[Any]:
+        """Run the statement once, for one row; its RETURNING columns, if it has any,
+        are in the result. For statements that run on every incident change, one at a
+        time: SQLAlchemy's own execution costs more than SQLite's for such a row."""
+        sql, order, positional = self._compile(connection.dialect, many=False)
+        return connection.exec_driver_sql(sql, self._params(row, order, positional))
+
+    def _params(self, row: Sequence[Any], order: tuple[int, ...] | None, positional: bool
+                ) -> Any:
+        if not positional:
+            return dict(zip(self.names, row, strict=True))
+        if order is None:
+            return tuple(row)
+        return tuple(row[index] for index in order)
+
+    def _compile(self, dialect: Dialect, *, many: bool = True
+                 ) -> tuple[str, tuple[int, ...] | None, bool]:
+        key = (dialect.name, many)
+        compiled = self._compiled.get(key)
         if compiled is None:
             # for_executemany: no RETURNING of the new key, which nothing reads.
-            statement = self._statement.compile(dialect=dialect, for_executemany=True)
+            statement = self._statement.compile(dialect=dialect, for_executemany=many)
             positions = statement.positiontup
             order: tuple[int, ...] | None = None
             if positions is not None:
@@ -108,7 +122,7 @@ class Prebuilt:
                 if order == tuple(range(len(self.names))):
                     order = None
             compiled = (statement.string, order, positions is not None)
-            self._compiled[dialect.name] = compiled
+            self._compiled[key] = compiled
         return compiled
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.incidents import Incident, Severity, Status, Visibility
 from interlock.ports.store import IncidentFilter
+from interlock.store import bulk
 from interlock.store.tables import incidents
 
 _REFERENCE = re.compile(r"^INC-(\d{1,18})$", re.IGNORECASE)
@@ -28,9 +29,15 @@ _LOOKUPS = {
     (False, False): _BY_ID, (False, True): _BY_ID.with_for_update(key_share=True),
     (True, False): _BY_NUMBER, (True, True): _BY_NUMBER.with_for_update(key_share=True),
 }
-_SAVE = incidents.update().where(
-    incidents.c.id == sa.bindparam("b_id"), incidents.c.version == sa.bindparam("b_expected")
-)
+#: What a change writes: every column but the id, number and creation time.
+_CHANGED = ("title", "summary", "status", "severity", "service", "assignee", "labels",
+            "visibility", "version", "updated_at", "acknowledged_at", "resolved_at")
+_SAVE = bulk.Prebuilt(
+    incidents.update()
+    .where(incidents.c.id == sa.bindparam("b_id"),
+           incidents.c.version == sa.bindparam("b_expected"))
+    .values({column: sa.bindparam(f"v_{column}") for column in _CHANGED}),
+    [*(f"v_{column}" for column in _CHANGED), "b_id", "b_expected"])
 
 
 class SqlIncidents:
@@ -70,13 +77,11 @@ class SqlIncidents:
         any of them changed meanwhile."""
         if not items:
             return
-        rows = []
-        for incident, expected in items:
-            values = _to_row(incident)
-            del values["id"], values["number"], values["created_at"]
-            rows.append({**values, "b_id": incident.id, "b_expected": expected})
-        result = self._connection.execute(_SAVE, rows)
-        if result.rowcount >= 0 and result.rowcount != len(rows):
+        dialect = self._connection.dialect
+        time, json = bulk.Prebuilt.time(dialect), bulk.Prebuilt.json(dialect)
+        saved = _SAVE.executemany(self._connection, [
+            _changed_row(incident, expected, time, json) for incident, expected in items])
+        if saved >= 0 and saved != len(items):
             raise ConcurrentUpdate("an incident changed while alerts were being attached")
 
     def get(self, key: str, *, for_update: bool = False) -> Incident | None:
@@ -87,11 +92,10 @@ class SqlIncidents:
         return _from_row(row) if row else None
 
     def save(self, incident: Incident, *, expected_version: int) -> None:
-        values = _to_row(incident)
-        del values["id"], values["number"], values["created_at"]
-        result = self._connection.execute(
-            _SAVE, {**values, "b_id": incident.id, "b_expected": expected_version}
-        )
+        dialect = self._connection.dialect
+        result = _SAVE.execute(self._connection, _changed_row(
+            incident, expected_version, bulk.Prebuilt.time(dialect),
+            bulk.Prebuilt.json(dialect)))
         if result.rowcount != 1:
             raise ConcurrentUpdate(f"{incident.reference} changed while it was being updated")
 
@@ -155,6 +159,16 @@ def _to_row(incident: Incident) -> dict[str, Any]:
     if row["number"] is None:
         del row["number"]
     return row
+
+
+def _changed_row(incident: Incident, expected_version: int, time: bulk.TimeParam,
+                 json: bulk.JsonParam) -> tuple[Any, ...]:
+    """In _SAVE's order."""
+    return (incident.title, incident.summary, incident.status.value, incident.severity.value,
+            incident.service, incident.assignee, json(dict(incident.labels)),
+            incident.visibility.value, incident.version, time(incident.updated_at),
+            time(incident.acknowledged_at), time(incident.resolved_at), incident.id,
+            expected_version)
 
 
 def _from_row(row: sa.RowMapping) -> Incident:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,32 +48,112 @@ _RETRY_STATES = ("40P01", "40001")
 
 
 class SqlTransaction:
+    """The repositories of one transaction, each made when first used: a transaction
+    uses two or three of them, and making all two dozen cost an API read a noticeable
+    share of its CPU."""
+
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
-        self.incidents = SqlIncidents(connection)
-        self.events = SqlEvents(connection)
-        self.timeline = SqlTimeline(connection)
-        self.keys = SqlKeys(connection)
-        self.idempotency = SqlIdempotency(connection)
-        self.flags = SqlFlags(connection)
-        self.endpoints = SqlEndpoints(connection)
-        self.deliveries = SqlDeliveries(connection)
-        self.sources = SqlSources(connection)
-        self.payloads = SqlPayloads(connection)
-        self.alerts = SqlAlerts(connection)
-        self.correlations = SqlCorrelations(connection)
-        self.maintenance = SqlMaintenance(connection)
-        self.digests = SqlDigests(connection)
-        self.connectors = SqlConnectors(connection)
-        self.links = SqlLinks(connection)
-        self.sync_jobs = SqlSyncJobs(connection)
-        self.connector_activity = SqlConnectorActivity(connection)
-        self.hook_receipts = SqlHookReceipts(connection)
-        self.activity = SqlActivity(connection)
-        self.workers = SqlWorkers(connection)
-        self.status_pages = SqlStatusPages(connection)
-        self.mail = SqlMail(connection)
-        self.subscribers = SqlSubscribers(connection)
+
+    def made(self, name: str) -> Any:
+        """The repository ``name`` if this transaction used it, else None."""
+        return self.__dict__.get(name)
+
+    @functools.cached_property
+    def incidents(self) -> SqlIncidents:
+        return SqlIncidents(self.connection)
+
+    @functools.cached_property
+    def events(self) -> SqlEvents:
+        return SqlEvents(self.connection)
+
+    @functools.cached_property
+    def timeline(self) -> SqlTimeline:
+        return SqlTimeline(self.connection)
+
+    @functools.cached_property
+    def keys(self) -> SqlKeys:
+        return SqlKeys(self.connection)
+
+    @functools.cached_property
+    def idempotency(self) -> SqlIdempotency:
+        return SqlIdempotency(self.connection)
+
+    @functools.cached_property
+    def flags(self) -> SqlFlags:
+        return SqlFlags(self.connection)
+
+    @functools.cached_property
+    def endpoints(self) -> SqlEndpoints:
+        return SqlEndpoints(self.connection)
+
+    @functools.cached_property
+    def deliveries(self) -> SqlDeliveries:
+        return SqlDeliveries(self.connection)
+
+    @functools.cached_property
+    def sources(self) -> SqlSources:
+        return SqlSources(self.connection)
+
+    @functools.cached_property
+    def payloads(self) -> SqlPayloads:
+        return SqlPayloads(self.connection)
+
+    @functools.cached_property
+    def alerts(self) -> SqlAlerts:
+        return SqlAlerts(self.connection)
+
+    @functools.cached_property
+    def correlations(self) -> SqlCorrelations:
+        return SqlCorrelations(self.connection)
+
+    @functools.cached_property
+    def maintenance(self) -> SqlMaintenance:
+        return SqlMaintenance(self.connection)
+
+    @functools.cached_property
+    def digests(self) -> SqlDigests:
+        return SqlDigests(self.connection)
+
+    @functools.cached_property
+    def connectors(self) -> SqlConnectors:
+        return SqlConnectors(self.connection)
+
+    @functools.cached_property
+    def links(self) -> SqlLinks:
+        return SqlLinks(self.connection)
+
+    @functools.cached_property
+    def sync_jobs(self) -> SqlSyncJobs:
+        return SqlSyncJobs(self.connection)
+
+    @functools.cached_property
+    def connector_activity(self) -> SqlConnectorActivity:
+        return SqlConnectorActivity(self.connection)
+
+    @functools.cached_property
+    def hook_receipts(self) -> SqlHookReceipts:
+        return SqlHookReceipts(self.connection)
+
+    @functools.cached_property
+    def activity(self) -> SqlActivity:
+        return SqlActivity(self.connection)
+
+    @functools.cached_property
+    def workers(self) -> SqlWorkers:
+        return SqlWorkers(self.connection)
+
+    @functools.cached_property
+    def status_pages(self) -> SqlStatusPages:
+        return SqlStatusPages(self.connection)
+
+    @functools.cached_property
+    def mail(self) -> SqlMail:
+        return SqlMail(self.connection)
+
+    @functools.cached_property
+    def subscribers(self) -> SqlSubscribers:
+        return SqlSubscribers(self.connection)
 
 
 class SqlStore:
@@ -106,15 +188,19 @@ class SqlStore:
                 locks.enter_context(self._write_lock.hold(priority_after=priority_after))
             tx = yield from self._transaction(write)
         work = Work(0)
-        if tx.payloads.inserted:
+        payloads, events, sync_jobs, mail, deliveries = (
+            tx.made("payloads"), tx.made("events"), tx.made("sync_jobs"), tx.made("mail"),
+            tx.made("deliveries"))
+        if payloads is not None and payloads.inserted:
             work |= Work.PAYLOADS
-        if tx.events.appended and not tx.events.settled:
+        if events is not None and events.appended and not events.settled:
             work |= Work.EVENTS
-        if tx.sync_jobs.inserted:
+        if sync_jobs is not None and sync_jobs.inserted:
             work |= Work.SYNC
-        if tx.mail.inserted:
+        if mail is not None and mail.inserted:
             work |= Work.MAIL
-        if tx.deliveries.handed or (tx.events.appended and tx.events.settled):
+        if (deliveries is not None and deliveries.handed) or (
+                events is not None and events.appended and events.settled):
             work |= Work.HANDED
         if work:
             self._committed(work)

@@ -18,6 +18,7 @@ from interlock.api.connector_schemas import (
     ConnectorPatch,
     LinkOut,
 )
+from interlock.api.query import STRICT
 from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import PageOut
 from interlock.domain.connectors import Activity, Connector, Link
@@ -28,7 +29,8 @@ from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 
 router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["connectors"],
-                   responses=problems.documented(400, 401, 403, 404, 413, 415, 422))
+                   responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
+                   dependencies=STRICT)
 hooks = APIRouter(route_class=OneHopRoute, tags=["connectors"],
                   responses=problems.documented(400, 401, 404, 413))
 Manager = Annotated[Caller, requires(Scope.CONNECTORS_MANAGE)]

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from interlock.api import problems
 from interlock.api.auth import Caller, authenticated, container, requires
 from interlock.api.presenters import as_utc
+from interlock.api.query import STRICT
 from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import Omitted, PageOut
 from interlock.api.webhook_schemas import (
@@ -36,7 +37,8 @@ from interlock.services.container import Container
 from interlock.services.endpoints import EndpointSpec, Message
 
 router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["webhooks"],
-                   responses=problems.documented(400, 401, 403, 404, 413, 415, 422))
+                   responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
+                   dependencies=STRICT)
 Manager = Annotated[Caller, requires(Scope.WEBHOOKS_MANAGE)]
 App = Annotated[Container, Depends(container)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

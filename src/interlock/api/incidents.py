@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.query import STRICT
 from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import (
     CommentCreate,
@@ -34,7 +35,7 @@ from interlock.services.incidents import Declaration
 router = APIRouter(
     route_class=OneHopRoute, prefix="/api/v1/incidents", tags=["incidents"],
     responses=problems.documented(400, 401, 403, 404, 409, 412, 413, 415, 422),
-)
+    dependencies=STRICT)
 
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 Writer = Annotated[Caller, requires(Scope.INCIDENTS_WRITE)]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.query import STRICT
 from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import KeyCreate, KeyCreated, KeyOut, PageOut
 from interlock.domain.keys import Scope
@@ -17,7 +18,7 @@ from interlock.services.container import Container
 router = APIRouter(
     route_class=OneHopRoute, prefix="/api/v1/keys", tags=["api keys"],
     responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
-)
+    dependencies=STRICT)
 Admin = Annotated[Caller, requires(Scope.ADMIN)]
 App = Annotated[Container, Depends(container)]
 

@@ -8,7 +8,7 @@ operation declares; anything else is a 400 naming it.
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
@@ -44,3 +44,7 @@ async def known_query_only(request: Request) -> None:
         raise BadRequest(f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}; "
                          f"this operation takes "
                          f"{', '.join(sorted(_declared(route.dependant))) or 'none'}")
+
+
+#: The dependency of every API router but health and the tools' webhooks.
+STRICT = [Depends(known_query_only)]

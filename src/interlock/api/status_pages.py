@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.query import STRICT
 from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import PageOut
 from interlock.api.status_schemas import (
@@ -41,7 +42,8 @@ from interlock.services.status_maintenance import MaintenanceSpec
 from interlock.services.status_pages import ComponentSpec, Draft, PageSpec
 
 router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["status pages"],
-                   responses=problems.documented(400, 401, 403, 404, 409, 413, 415, 422))
+                   responses=problems.documented(400, 401, 403, 404, 409, 413, 415, 422),
+                   dependencies=STRICT)
 Publisher = Annotated[Caller, requires(Scope.STATUS_PUBLISH)]
 Reader = Annotated[Caller, requires(Scope.INCIDENTS_READ)]
 App = Annotated[Container, Depends(container)]

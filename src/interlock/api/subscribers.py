@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from interlock.api import problems
 from interlock.api.auth import Caller, container, requires
+from interlock.api.query import STRICT
 from interlock.api.routing import OneHopRoute
 from interlock.api.schemas import NO_NUL, PageOut
 from interlock.api.schemas import Request as Body
@@ -24,7 +25,8 @@ from interlock.domain.timestamps import rfc3339
 from interlock.services.container import Container
 
 router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["status pages"],
-                   responses=problems.documented(400, 401, 403, 404, 409, 413, 415, 422))
+                   responses=problems.documented(400, 401, 403, 404, 409, 413, 415, 422),
+                   dependencies=STRICT)
 Publisher = Annotated[Caller, requires(Scope.STATUS_PUBLISH)]
 App = Annotated[Container, Depends(container)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -1,4 +1,4 @@
-"""The console as one router, and what it keeps on the application's state."""
+"""The console's routers, and what it keeps on the application's state."""
 
 from __future__ import annotations
 
@@ -31,14 +31,14 @@ def install(app: FastAPI, container: Container, secret: bytes) -> ChangeFeed:
     app.state.console_sessions = Sessions(secret)
     app.state.console_feed = feed
     app.state.status_cache = status_public.install(container)
-    app.include_router(router())
+    # The routes themselves, not the routers included: see interlock.api.app.add_routes.
+    for part in ROUTERS:
+        app.router.routes.extend(part.routes)
     return feed
 
 
-def router() -> APIRouter:
-    combined = APIRouter(include_in_schema=False)
-    for part in (signin.router, incidents.router, sources.router, endpoints.router,
-                 connectors.router, status_public.router, status_console.router,
-                 status_subscribe.router, status_subscribers.router):
-        combined.include_router(part)
-    return combined
+#: The console's pages, in the order they are matched.
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router, incidents.router, sources.router, endpoints.router, connectors.router,
+    status_public.router, status_console.router, status_subscribe.router,
+    status_subscribers.router)

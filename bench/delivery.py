@@ -283,10 +283,10 @@ def process_meter(pid: int | None) -> CpuMeter:
     return lambda: cpu_seconds(pid)
 
 
-def tree_meter(pid: int) -> CpuMeter:
-    """The process and its descendants: ``interlock worker`` today, and whatever
-    processes it may start tomorrow."""
-    return lambda: process_tree_cpu([pid])
+def trees_meter(pids: list[int]) -> CpuMeter:
+    """The processes and their descendants: the ``interlock worker`` processes, and
+    whatever processes they may start tomorrow."""
+    return lambda: process_tree_cpu(pids)
 
 
 def children_meter(pid: int) -> CpuMeter:
@@ -432,16 +432,19 @@ async def throughput_phase(ctx: DeliveryContext, receiver: ReceiverClient, label
               f"API) -> {args.incidents * len(names):,} deliveries queued", flush=True)
         await receiver.post("/reset", {})
         worker_started = time.time()
-        worker = ctx.spawn(f"{label}-worker", interlock_command("worker", "--db", db_url))
+        workers = [ctx.spawn(f"{label}-worker{n}", interlock_command("worker", "--db", db_url))
+                   for n in range(args.workers)]
         try:
             stats = await receiver.wait_for(
                 paths, expected, args.phase_timeout, progress="delivered",
-                cpu_of={"worker": tree_meter(worker.popen.pid),
+                cpu_of={"worker": trees_meter([worker.popen.pid for worker in workers]),
                         "receiver": process_meter(ctx.receiver.pid if ctx.receiver else None)})
         finally:
-            if worker.popen.poll() is not None:
-                print(f"    ! worker exited ({worker.popen.returncode}):\n{worker.log_tail()}")
-            await asyncio.to_thread(ctx.stop, worker)
+            for worker in workers:
+                if worker.popen.poll() is not None:
+                    print(f"    ! worker exited ({worker.popen.returncode}):\n"
+                          f"{worker.log_tail()}")
+                await asyncio.to_thread(ctx.stop, worker)
     finally:
         await stop_interlock(ctx, interlock)
     last = stats["union"]["last"] or worker_started
@@ -720,7 +723,7 @@ async def run(ctx: DeliveryContext, receiver_port: int, results: Results) -> Non
         n = args.endpoints
         if not args.skip_throughput:
             await phase(f"Throughput: {args.incidents:,} incidents x {n} endpoints, "
-                        "`interlock worker`", healthy, results.errors)
+                        f"{args.workers} `interlock worker`", healthy, results.errors)
         if not args.skip_ceiling:
             await phase("Ceiling: raw aiohttp client -> the same receiver", ceiling, results.errors)
         if not args.skip_hang:
@@ -807,6 +810,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--incidents", type=int, default=1000,
                         help="incidents created per throughput run (default 1000)")
     parser.add_argument("--endpoints", type=int, default=10, help="endpoints (default 10)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="`interlock worker` processes delivering in the throughput runs "
+                             "(default 1)")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="every endpoint's timeout in seconds (default 5)")
     parser.add_argument("--rate", type=float, default=200.0,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from interlock.domain.keys import Scope
@@ -88,6 +90,23 @@ def test_an_unknown_query_parameter_is_400_naming_it(client: TestClient,
     typo = client.get("/api/v1/incidents?statsu=resolved", headers=admin)
     assert_problem(typo, 400, "statsu")
     assert client.get("/api/v1/incidents?status=resolved", headers=admin).json()["data"] == []
+
+
+def test_every_api_route_refuses_an_unknown_query_parameter(client: TestClient,
+                                                             admin: dict[str, str]) -> None:
+    """The check is each API router's own dependency (their routes are added to the app
+    one by one, not included with it): none may be without it."""
+    routes = [route for route in client.app.api.routes  # type: ignore[attr-defined]
+              if isinstance(route, APIRoute) and route.path.startswith("/api/v1")]
+    assert len(routes) > 50
+    missed = []
+    for route in routes:
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        for method in sorted(route.methods):
+            response = client.request(method, f"{path}?bogus=1", headers=admin)
+            if response.status_code != 400 or "bogus" not in response.text:
+                missed.append(f"{method} {route.path}: {response.status_code}")
+    assert missed == []
 
 
 def test_unknown_field_is_422_naming_it(client: TestClient, admin: dict[str, str]) -> None:

@@ -60,6 +60,7 @@ class Results:
 
 
 async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
+    args = ctx.args
     interlock = await start_interlock(ctx, f"api-{code}-{run}", worker=False, connections=64)
     try:
         incidents = [
@@ -68,7 +69,8 @@ async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
                 "service": "checkout", "labels": {"team": "payments"}}, expect=201))["id"]
             for i in range(20)]
         for label, method, path, body, status in KINDS:
-            cpu, rate = await drive(interlock, method, path, body, status, incidents)
+            cpu, rate = await drive(interlock, method, path, body, status, incidents,
+                                    args.requests, args.concurrency)
             results.cpu.setdefault(code, {}).setdefault(label, []).append(cpu)
             results.rate.setdefault(code, {}).setdefault(label, []).append(rate)
             print(f"    {code:8s} {label:24s} {cpu:7,.0f} µs of the API's CPU per request, "
@@ -78,10 +80,10 @@ async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
 
 
 async def drive(interlock: Interlock, method: str, path: str, body: Any, status: int,
-                incidents: list[str]) -> tuple[float, float]:
-    """CPU µs per request and requests/s for ``--requests`` of one kind."""
-    args = ARGS
-    todo = iter(range(args.requests))
+                incidents: list[str], requests: int, concurrency: int) -> tuple[float, float]:
+    """CPU µs per request and requests/s for ``requests`` of one kind, ``concurrency``
+    at a time."""
+    todo = iter(range(requests))
 
     async def client() -> None:
         for i in todo:
@@ -92,17 +94,17 @@ async def drive(interlock: Interlock, method: str, path: str, body: Any, status:
         await interlock.call(method, path.format(incident=incidents[i % len(incidents)]),
                              body, expect=status)
     before, started = cpu_seconds(interlock.proc.popen.pid) or 0.0, time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(args.concurrency)))
+    await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     used = (cpu_seconds(interlock.proc.popen.pid) or 0.0) - before
-    return used / args.requests * 1e6, args.requests / elapsed
+    return used / requests * 1e6, requests / elapsed
 
 
-def summary(results: Results) -> Callable[[], None]:
+def summary(args: argparse.Namespace, results: Results) -> Callable[[], None]:
     def show() -> None:
         codes = list(results.cpu)
-        print(f"\nSummary: the API process's CPU per request, median (range) of {ARGS.runs} "
-              f"runs, {ARGS.requests:,} requests each, {ARGS.concurrency} at a time")
+        print(f"\nSummary: the API process's CPU per request, median (range) of {args.runs} "
+              f"runs, {args.requests:,} requests each, {args.concurrency} at a time")
         header = f"  {'request':26s}" + "".join(f"{code:>26s}" for code in codes)
         print(header + ("   this / baseline" if len(codes) > 1 else ""))
         for label, *_ in KINDS:
@@ -120,11 +122,7 @@ def summary(results: Results) -> Callable[[], None]:
     return show
 
 
-ARGS: argparse.Namespace
-
-
 def main() -> int:
-    global ARGS
     parser = argument_parser(__doc__ or "")
     parser.add_argument("--requests", type=int, default=2000,
                         help="requests of each kind per run (default 2000)")
@@ -134,7 +132,7 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path,
                         help="another checkout of Interlock: its code is run in turns with "
                              "this one's (its src/ on PYTHONPATH)")
-    ARGS = args = parse_arguments(parser, [])
+    args = parse_arguments(parser, [])
     if args.db:
         parser.error("bench/api.py runs on SQLite only")
     if args.baseline and not (args.baseline / "src" / "interlock").is_dir():
@@ -152,7 +150,7 @@ def main() -> int:
                 ctx.extra_env["PYTHONPATH"] = str(checkout.resolve() / "src")
                 asyncio.run(one_run(ctx, code, run, results))
 
-    return run_bench(ctx, body, summary(results), errors)
+    return run_bench(ctx, body, summary(args, results), errors)
 
 
 if __name__ == "__main__":

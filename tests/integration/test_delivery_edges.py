@@ -199,3 +199,24 @@ def test_a_worker_without_room_for_a_fan_out_takes_the_oldest_first(
     _, second = hub.deliveries.dispatch_and_claim("worker-1", 10)
     assert [claim.event.incident_id for claim in first] == older[:2]
     assert [claim.event.incident_id for claim in second] == [older[2], *newer]
+
+
+def test_deliveries_of_an_endpoint_deleted_after_their_lease_are_left_out(
+    hub_client: TestClient, hub: Container, manager: dict[str, str],
+) -> None:
+    """A claim reads its events and endpoints after the transaction that leased the
+    deliveries (so it holds SQLite's write lock for less): an endpoint deleted in
+    between takes its deliveries with it, and the others still go out."""
+    add_endpoint(hub_client, manager, "http://127.0.0.1:9/kept")
+    gone = add_endpoint(hub_client, manager, "http://127.0.0.1:9/gone")
+    declare(hub_client, manager)
+    assert hub.deliveries.dispatch() == 1
+    now = hub.clock.now()
+    with hub.store.transaction(write=True) as tx:
+        leased = tx.deliveries.claim("worker-1", now, now + timedelta(minutes=2), 50)
+    assert len(leased) == 2
+    deleted = hub_client.delete(f"/api/v1/endpoints/{gone['id']}", headers=manager)
+    assert deleted.status_code == 204
+    with hub.store.transaction() as tx:
+        claims = tx.deliveries.claims(leased)
+    assert [claim.endpoint.url for claim in claims] == ["http://127.0.0.1:9/kept"]

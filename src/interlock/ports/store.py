@@ -237,9 +237,15 @@ class DeliveryRepository(Protocol):
     def claim(
         self, owner: str, now: datetime, lease_until: datetime, limit: int,
         exclude_endpoints: Sequence[str] = (),
-    ) -> list[Claim]:
+    ) -> list[Delivery]:
         """Lease due pending deliveries, oldest due first. (Deliveries waiting behind an
         older one of the same incident to the same endpoint have no due time yet.)"""
+        ...
+
+    def claims(self, leased: Sequence[Delivery]) -> list[Claim]:
+        """Leased deliveries with their events and endpoints, in event order: a read,
+        for after the transaction that leased them, which on SQLite holds the one write
+        lock. A delivery whose endpoint or event is gone meanwhile is left out."""
         ...
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:

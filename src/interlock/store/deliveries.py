@@ -95,7 +95,7 @@ class SqlDeliveries:
     def claim(
         self, owner: str, now: datetime, lease_until: datetime, limit: int,
         exclude_endpoints: Sequence[str] = (),
-    ) -> list[Claim]:
+    ) -> list[Delivery]:
         # One statement picks, locks and leases: each row is written once.
         rows = self._connection.execute(
             deliveries.update()
@@ -103,7 +103,10 @@ class SqlDeliveries:
             .values(lease_owner=owner, lease_expires_at=lease_until)
             .returning(*deliveries.c)
         ).mappings().all()
-        return self._claims(rows)
+        return [delivery_from_row(row) for row in rows]
+
+    def claims(self, leased: Sequence[Delivery]) -> list[Claim]:
+        return self._claims(leased)
 
     def handed_after(self, owner: str, after: int, now: datetime, limit: int
                      ) -> tuple[list[Claim], int]:
@@ -116,7 +119,8 @@ class SqlDeliveries:
                    deliveries.c.status == _PENDING, deliveries.c.lease_expires_at > now)
             .order_by(deliveries.c.position).limit(limit)
         ).mappings().all()
-        return self._claims(rows), (rows[-1]["position"] if rows else after)
+        return (self._claims([delivery_from_row(row) for row in rows]),
+                rows[-1]["position"] if rows else after)
 
     def handed_start(self, owner: str) -> int:
         """Where ``owner``, starting, begins to read what is handed to it: before the
@@ -140,28 +144,28 @@ class SqlDeliveries:
                                           deliveries.c.status == _PENDING)
                 .values(lease_owner=None, lease_expires_at=None))
 
-    def _claims(self, rows: Sequence[sa.RowMapping]) -> list[Claim]:
-        if not rows:
+    def _claims(self, leased: Sequence[Delivery]) -> list[Claim]:
+        if not leased:
             return []
         # An event usually goes to several endpoints: read and decode each one once.
         by_sequence = {
             row["sequence"]: event_from_row(row)
             for row in self._connection.execute(
                 sa.select(events).where(
-                    events.c.sequence.in_(list({row["event_sequence"] for row in rows})))
+                    events.c.sequence.in_(list({item.event_sequence for item in leased})))
             ).mappings()
         }
-        endpoint_ids = {row["endpoint_id"] for row in rows}
         by_id = {
             row["id"]: endpoint_from_row(row)
             for row in self._connection.execute(
-                sa.select(endpoints).where(endpoints.c.id.in_(endpoint_ids))
+                sa.select(endpoints).where(
+                    endpoints.c.id.in_({item.endpoint_id for item in leased}))
             ).mappings()
         }
         claims = [
-            Claim(delivery_from_row(row), by_sequence[row["event_sequence"]],
-                  by_id[row["endpoint_id"]])
-            for row in rows
+            Claim(item, by_sequence[item.event_sequence], by_id[item.endpoint_id])
+            for item in leased
+            if item.event_sequence in by_sequence and item.endpoint_id in by_id
         ]
         claims.sort(key=lambda claim: claim.delivery.event_sequence)
         return claims

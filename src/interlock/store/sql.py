@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -42,9 +41,26 @@ from interlock.store.status_pages import SqlStatusPages
 from interlock.store.subscribers import SqlSubscribers
 from interlock.store.workers import SqlWorkers
 
+R = TypeVar("R")
+
 #: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
 #: detected, serialization failure.
 _RETRY_STATES = ("40P01", "40001")
+
+
+class _Repository(Generic[R]):
+    """A repository of a transaction, made when first used (then kept on it)."""
+
+    def __init__(self, make: Callable[[sa.Connection], R]) -> None:
+        self._make = make
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, tx: SqlTransaction, owner: type | None = None) -> R:
+        made = tx.__dict__[self._name] = self._make(tx.connection)
+        return made
 
 
 class SqlTransaction:
@@ -52,108 +68,37 @@ class SqlTransaction:
     uses two or three of them, and making all two dozen cost an API read a noticeable
     share of its CPU."""
 
+    incidents = _Repository(SqlIncidents)
+    events = _Repository(SqlEvents)
+    timeline = _Repository(SqlTimeline)
+    keys = _Repository(SqlKeys)
+    idempotency = _Repository(SqlIdempotency)
+    flags = _Repository(SqlFlags)
+    endpoints = _Repository(SqlEndpoints)
+    deliveries = _Repository(SqlDeliveries)
+    sources = _Repository(SqlSources)
+    payloads = _Repository(SqlPayloads)
+    alerts = _Repository(SqlAlerts)
+    correlations = _Repository(SqlCorrelations)
+    maintenance = _Repository(SqlMaintenance)
+    digests = _Repository(SqlDigests)
+    connectors = _Repository(SqlConnectors)
+    links = _Repository(SqlLinks)
+    sync_jobs = _Repository(SqlSyncJobs)
+    connector_activity = _Repository(SqlConnectorActivity)
+    hook_receipts = _Repository(SqlHookReceipts)
+    activity = _Repository(SqlActivity)
+    workers = _Repository(SqlWorkers)
+    status_pages = _Repository(SqlStatusPages)
+    mail = _Repository(SqlMail)
+    subscribers = _Repository(SqlSubscribers)
+
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
 
     def made(self, name: str) -> Any:
         """The repository ``name`` if this transaction used it, else None."""
         return self.__dict__.get(name)
-
-    @functools.cached_property
-    def incidents(self) -> SqlIncidents:
-        return SqlIncidents(self.connection)
-
-    @functools.cached_property
-    def events(self) -> SqlEvents:
-        return SqlEvents(self.connection)
-
-    @functools.cached_property
-    def timeline(self) -> SqlTimeline:
-        return SqlTimeline(self.connection)
-
-    @functools.cached_property
-    def keys(self) -> SqlKeys:
-        return SqlKeys(self.connection)
-
-    @functools.cached_property
-    def idempotency(self) -> SqlIdempotency:
-        return SqlIdempotency(self.connection)
-
-    @functools.cached_property
-    def flags(self) -> SqlFlags:
-        return SqlFlags(self.connection)
-
-    @functools.cached_property
-    def endpoints(self) -> SqlEndpoints:
-        return SqlEndpoints(self.connection)
-
-    @functools.cached_property
-    def deliveries(self) -> SqlDeliveries:
-        return SqlDeliveries(self.connection)
-
-    @functools.cached_property
-    def sources(self) -> SqlSources:
-        return SqlSources(self.connection)
-
-    @functools.cached_property
-    def payloads(self) -> SqlPayloads:
-        return SqlPayloads(self.connection)
-
-    @functools.cached_property
-    def alerts(self) -> SqlAlerts:
-        return SqlAlerts(self.connection)
-
-    @functools.cached_property
-    def correlations(self) -> SqlCorrelations:
-        return SqlCorrelations(self.connection)
-
-    @functools.cached_property
-    def maintenance(self) -> SqlMaintenance:
-        return SqlMaintenance(self.connection)
-
-    @functools.cached_property
-    def digests(self) -> SqlDigests:
-        return SqlDigests(self.connection)
-
-    @functools.cached_property
-    def connectors(self) -> SqlConnectors:
-        return SqlConnectors(self.connection)
-
-    @functools.cached_property
-    def links(self) -> SqlLinks:
-        return SqlLinks(self.connection)
-
-    @functools.cached_property
-    def sync_jobs(self) -> SqlSyncJobs:
-        return SqlSyncJobs(self.connection)
-
-    @functools.cached_property
-    def connector_activity(self) -> SqlConnectorActivity:
-        return SqlConnectorActivity(self.connection)
-
-    @functools.cached_property
-    def hook_receipts(self) -> SqlHookReceipts:
-        return SqlHookReceipts(self.connection)
-
-    @functools.cached_property
-    def activity(self) -> SqlActivity:
-        return SqlActivity(self.connection)
-
-    @functools.cached_property
-    def workers(self) -> SqlWorkers:
-        return SqlWorkers(self.connection)
-
-    @functools.cached_property
-    def status_pages(self) -> SqlStatusPages:
-        return SqlStatusPages(self.connection)
-
-    @functools.cached_property
-    def mail(self) -> SqlMail:
-        return SqlMail(self.connection)
-
-    @functools.cached_property
-    def subscribers(self) -> SqlSubscribers:
-        return SqlSubscribers(self.connection)
 
 
 class SqlStore:

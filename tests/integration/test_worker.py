@@ -107,10 +107,12 @@ def test_deliveries_survive_a_killed_worker(
     assert {d.status.value for m in page.items for d in m.deliveries} == {"succeeded"}
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
 def test_two_workers_share_the_queue_without_doubling_deliveries(
     hub: Container, database_url: str, tmp_path: Path
 ) -> None:
+    """On PostgreSQL, and on SQLite too, where a second worker process takes the other
+    core for a webhook backlog (README: Scaling out)."""
     with Receiver() as receiver:
         endpoint_for(hub, receiver.url)
         log = tmp_path / "workers.log"

@@ -1,5 +1,5 @@
-"""Statements written for every delivery, prebuilt: compiled once per dialect and run
-with the driver's executemany on rows that are already in the driver's terms.
+"""Statements written for every delivery and every incident change, prebuilt: compiled
+once per dialect and run by the driver on rows that are already in the driver's terms.
 
 SQLAlchemy's executemany builds a dict and runs every column's type processors for each
 row. For the few statements that run once per delivery (fan-out, attempt, outcome) that
@@ -126,14 +126,17 @@ class Prebuilt:
         return compiled
 
 
-def insert(table: sa.Table, columns: Sequence[str], *, sqlite_or_ignore: bool = False
-           ) -> Prebuilt:
+def insert(table: sa.Table, columns: Sequence[str], *, sqlite_or_ignore: bool = False,
+           returning: sa.Column[Any] | None = None) -> Prebuilt:
     """INSERT of ``columns`` of ``table``; a row holds their values in that order.
-    ``sqlite_or_ignore``: on SQLite, a row whose key is taken is skipped."""
+    ``sqlite_or_ignore``: on SQLite, a row whose key is taken is skipped. ``returning``:
+    a column :meth:`Prebuilt.execute`'s result holds (executemany returns nothing)."""
     names = [f"v_{column}" for column in columns]
     statement = table.insert()
     if sqlite_or_ignore:
         statement = statement.prefix_with("OR IGNORE", dialect="sqlite")
+    if returning is not None:
+        statement = statement.returning(returning)
     return Prebuilt(statement.values(
         {column: sa.bindparam(name) for column, name in zip(columns, names, strict=True)}),
         names)

@@ -105,9 +105,6 @@ class SqlDeliveries:
         ).mappings().all()
         return [delivery_from_row(row) for row in rows]
 
-    def claims(self, leased: Sequence[Delivery]) -> list[Claim]:
-        return self._claims(leased)
-
     def handed_after(self, owner: str, after: int, now: datetime, limit: int
                      ) -> tuple[list[Claim], int]:
         """Pending deliveries past position ``after`` leased to ``owner`` (by the
@@ -119,7 +116,7 @@ class SqlDeliveries:
                    deliveries.c.status == _PENDING, deliveries.c.lease_expires_at > now)
             .order_by(deliveries.c.position).limit(limit)
         ).mappings().all()
-        return (self._claims([delivery_from_row(row) for row in rows]),
+        return (self.claims([delivery_from_row(row) for row in rows]),
                 rows[-1]["position"] if rows else after)
 
     def handed_start(self, owner: str) -> int:
@@ -144,7 +141,7 @@ class SqlDeliveries:
                                           deliveries.c.status == _PENDING)
                 .values(lease_owner=None, lease_expires_at=None))
 
-    def _claims(self, leased: Sequence[Delivery]) -> list[Claim]:
+    def claims(self, leased: Sequence[Delivery]) -> list[Claim]:
         if not leased:
             return []
         # An event usually goes to several endpoints: read and decode each one once.

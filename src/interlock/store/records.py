@@ -22,10 +22,7 @@ from interlock.store.tables import events, timeline_entries
 _EVENT_COLUMNS = ("id", "type", "occurred_at", "origin", "incident_id", "incident_version",
                   "data")
 _INSERT_EVENTS = bulk.insert(events, _EVENT_COLUMNS)
-_INSERT_EVENT = bulk.Prebuilt(
-    events.insert().values({column: sa.bindparam(f"v_{column}") for column in _EVENT_COLUMNS})
-    .returning(events.c.sequence),
-    [f"v_{column}" for column in _EVENT_COLUMNS])
+_INSERT_EVENT = bulk.insert(events, _EVENT_COLUMNS, returning=events.c.sequence)
 _INSERT_LINES = bulk.insert(timeline_entries, (
     "id", "incident_id", "at", "kind", "origin", "incident_version", "message", "changes",
     "body"))

@@ -56,7 +56,6 @@ KINDS: list[tuple[str, str, str, Any, int]] = [
 class Results:
     #: By code ("this" or "baseline"), by kind: CPU µs per request, one per run.
     cpu: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    rate: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
 async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
@@ -72,7 +71,6 @@ async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
             cpu, rate = await drive(interlock, method, path, body, status, incidents,
                                     args.requests, args.concurrency)
             results.cpu.setdefault(code, {}).setdefault(label, []).append(cpu)
-            results.rate.setdefault(code, {}).setdefault(label, []).append(rate)
             print(f"    {code:8s} {label:24s} {cpu:7,.0f} µs of the API's CPU per request, "
                   f"{rate:,.0f}/s", flush=True)
     finally:
@@ -85,14 +83,16 @@ async def drive(interlock: Interlock, method: str, path: str, body: Any, status:
     at a time."""
     todo = iter(range(requests))
 
-    async def client() -> None:
-        for i in todo:
-            await interlock.call(method, path.format(incident=incidents[i % len(incidents)]),
-                                 body, expect=status)
-
-    for i in range(50):  # warm up: caches, the thread pool, the key's check
+    async def one(i: int) -> None:
         await interlock.call(method, path.format(incident=incidents[i % len(incidents)]),
                              body, expect=status)
+
+    async def client() -> None:
+        for i in todo:
+            await one(i)
+
+    for i in range(50):  # warm up: caches, the thread pool, the key's check
+        await one(i)
     before, started = cpu_seconds(interlock.proc.popen.pid) or 0.0, time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started

@@ -220,3 +220,26 @@ def test_deliveries_of_an_endpoint_deleted_after_their_lease_are_left_out(
     with hub.store.transaction() as tx:
         claims = tx.deliveries.claims(leased)
     assert [claim.endpoint.url for claim in claims] == ["http://127.0.0.1:9/kept"]
+
+
+def test_a_round_leases_what_its_fan_out_makes_due_after_what_was_due_already(
+    hub_client: TestClient, manager: Headers, hub: Container, manual_clock: ManualClock
+) -> None:
+    """A round claims what is due already first (here a retry), then takes what its own
+    fan-out makes due, leased as it is inserted, within the room it has and never for a
+    lane it said is full; whatever it did not take, another round can."""
+    with Receiver(status(500)) as failing, Receiver() as healthy:
+        retried = add_endpoint(hub_client, manager, failing.url)
+        declare(hub_client, manager)
+        assert deliver_round(hub) == 1
+        manual_clock.advance(timedelta(seconds=7))  # its retry is due now
+        full = add_endpoint(hub_client, manager, healthy.url)
+        for _ in range(3):
+            declare(hub_client, manager)
+        _, claims = hub.deliveries.dispatch_and_claim("round-1", 3, [full["id"]])
+        assert [(claim.delivery.endpoint_id, claim.delivery.attempts) for claim in claims] \
+            == [(retried["id"], 1), (retried["id"], 0), (retried["id"], 0)]
+        rest = hub.deliveries.claim("round-2", 100)
+    assert sorted(claim.delivery.endpoint_id == full["id"] for claim in rest) \
+        == [False, True, True, True]
+    assert not {claim.delivery.id for claim in claims} & {claim.delivery.id for claim in rest}

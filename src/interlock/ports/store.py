@@ -192,6 +192,11 @@ class EndpointRepository(Protocol):
 
     def enabled(self) -> list[Endpoint]: ...
 
+    def enabled_versions(self) -> tuple[tuple[str, datetime], ...]:
+        """Each enabled endpoint's id and ``updated_at``, by id: what changes when the
+        list :meth:`enabled` returns does (every save sets ``updated_at``)."""
+        ...
+
     def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
         """End the failure streak of these endpoints and note their last success."""
         ...
@@ -223,10 +228,11 @@ class Outcome:
 
 class DeliveryRepository(Protocol):
     def insert_many(self, deliveries: Sequence[Delivery], *,
-                    lease: tuple[str, datetime] | None = None) -> None:
+                    lease: tuple[str, datetime] | None = None, handed: bool = True) -> None:
         """``lease``: (owner, until) for the deliveries that are due: handed to that
         worker as they are made, leased in its name for what is handed (apart from
-        what it claims); the others are inserted unleased."""
+        what it claims); the others are inserted unleased. ``handed=False``: leased to
+        the owner as its claims are (the worker fanning out claims them as it goes)."""
         ...
 
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:

@@ -132,6 +132,9 @@ class SyncService:
         self._clock = clock
         self._connectors = connectors
         self._drivers = connectors.drivers
+        #: The drivers that push (an isinstance of a Protocol costs tens of µs).
+        self._pushers = {kind: driver for kind, driver in self._drivers.items()
+                         if isinstance(driver, Push)}
         self._plugins = {kind: connectors.plugin(kind) for kind in connectors.kinds}
         self._incidents = incidents
         self._base_url = base_url.rstrip("/")
@@ -164,8 +167,7 @@ class SyncService:
                     if event.incident_id and event.type in PUSHED_EVENTS]
         if not relevant:
             return
-        pushers = {kind: driver for kind, driver in self._drivers.items()
-                   if isinstance(driver, Push)}
+        pushers = self._pushers
         routes = [(stored.connector, Filter.parse(stored.connector.filter))
                   for stored in tx.connectors.enabled()
                   if stored.connector.kind in pushers]

@@ -45,6 +45,10 @@ _PENDING = JobStatus.PENDING.value
 _PROMOTE = promote_next(sync_jobs, "connector_id", "position")
 
 
+#: Read by every fan-out of events to connectors (see store.records): built once.
+_ENABLED = sa.select(connectors).where(connectors.c.enabled.is_(True))
+
+
 class SqlConnectors:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
@@ -59,8 +63,7 @@ class SqlConnectors:
         return _stored(row) if row else None
 
     def enabled(self) -> list[StoredConnector]:
-        query = sa.select(connectors).where(connectors.c.enabled.is_(True))
-        return [_stored(row) for row in self._connection.execute(query).mappings()]
+        return [_stored(row) for row in self._connection.execute(_ENABLED).mappings()]
 
     def save(self, connector: Connector, sealed_credentials: str | None = None) -> None:
         values = _connector_row(connector)

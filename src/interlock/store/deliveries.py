@@ -61,6 +61,60 @@ _COMPLETE = bulk.Prebuilt(
      "b_owner", "b_handed"))
 
 
+#: The statements of every claim, fan-out and record, built once (see store.records:
+#: building a statement cost several times what running it did).
+_PENDING_PAIRS = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
+    deliveries.c.incident_id.in_(sa.bindparam("p_incidents", expanding=True)),
+    deliveries.c.status == _PENDING,
+)
+_PENDING_PAIRS_LOCKED = _PENDING_PAIRS.with_for_update()
+_HANDED = (
+    sa.select(deliveries)
+    .where(deliveries.c.position > sa.bindparam("h_after"),
+           deliveries.c.lease_owner == sa.bindparam("h_owner"),
+           deliveries.c.status == _PENDING,
+           deliveries.c.lease_expires_at > sa.bindparam("h_now"))
+    .order_by(deliveries.c.position).limit(sa.bindparam("h_limit"))
+)
+_EVENTS_BY_SEQUENCE = sa.select(events).where(
+    events.c.sequence.in_(sa.bindparam("c_sequences", expanding=True)))
+_ENDPOINTS_BY_ID = sa.select(endpoints).where(
+    endpoints.c.id.in_(sa.bindparam("c_ids", expanding=True)))
+_LIVE_ENDPOINTS = sa.select(endpoints.c.id).where(
+    endpoints.c.id.in_(sa.bindparam("c_ids", expanding=True)))
+_LIVE_ENDPOINTS_LOCKED = _LIVE_ENDPOINTS.with_for_update(key_share=True)
+_DISABLED_ENDPOINTS = sa.select(endpoints.c.id).where(endpoints.c.enabled.is_(False))
+
+
+def _claiming(locked: bool) -> sa.Update:
+    """The claim: one statement picks, locks and leases (each row is written once), by
+    a walk of the partial index ix_deliveries_due in claim order that stops after
+    ``:d_limit`` rows."""
+    due = (
+        sa.select(deliveries.c.position)
+        .where(
+            deliveries.c.status == _PENDING,
+            deliveries.c.next_attempt_at <= sa.bindparam("d_now"),
+            sa.or_(deliveries.c.lease_expires_at.is_(None),
+                   deliveries.c.lease_expires_at <= sa.bindparam("d_now")),
+            deliveries.c.endpoint_id.not_in(sa.bindparam("d_skipped", expanding=True)),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
+        .limit(sa.bindparam("d_limit"))
+    )
+    if locked:
+        due = due.with_for_update(skip_locked=True)
+    return (deliveries.update()
+            .where(deliveries.c.position.in_(due))
+            .values(lease_owner=sa.bindparam("d_owner"),
+                    lease_expires_at=sa.bindparam("d_until"))
+            .returning(*deliveries.c))
+
+
+_CLAIM = _claiming(locked=False)
+_CLAIM_LOCKED = _claiming(locked=True)
+
+
 def handed_to(owner: str) -> str:
     """The lease owner of deliveries handed to ``owner`` as they were made (see
     insert_many): apart from those it claimed itself, so that reading what was handed
@@ -75,14 +129,16 @@ class SqlDeliveries:
         #: Whether this transaction handed deliveries to a worker (to signal it).
         self.handed = False
 
-    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None
-                    ) -> None:
+    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None,
+                    handed: bool = True) -> None:
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
-        owner, until = (handed_to(lease[0]), lease[1]) if lease is not None else (None, None)
-        if lease is not None and any(item.next_attempt_at is not None for item in items):
-            self.handed = True
+        owner, until = lease if lease is not None else (None, None)
+        if handed and owner is not None:
+            owner = handed_to(owner)
+            if any(item.next_attempt_at is not None for item in items):
+                self.handed = True
         leased_until = time(until)
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
@@ -96,12 +152,11 @@ class SqlDeliveries:
         self, owner: str, now: datetime, lease_until: datetime, limit: int,
         exclude_endpoints: Sequence[str] = (),
     ) -> list[Delivery]:
-        # One statement picks, locks and leases: each row is written once.
+        disabled = self._connection.execute(_DISABLED_ENDPOINTS).scalars().all()
         rows = self._connection.execute(
-            deliveries.update()
-            .where(deliveries.c.position.in_(self._due(now, limit, exclude_endpoints)))
-            .values(lease_owner=owner, lease_expires_at=lease_until)
-            .returning(*deliveries.c)
+            _CLAIM_LOCKED if self._postgres else _CLAIM,
+            {"d_now": now, "d_skipped": sorted({*exclude_endpoints, *disabled}),
+             "d_limit": limit, "d_owner": owner, "d_until": lease_until},
         ).mappings().all()
         return [delivery_from_row(row) for row in rows]
 
@@ -110,12 +165,9 @@ class SqlDeliveries:
         """Pending deliveries past position ``after`` leased to ``owner`` (by the
         fan-out that made them, see insert_many's ``lease``), oldest first, and the
         position of the last row looked at."""
-        rows = self._connection.execute(
-            sa.select(deliveries)
-            .where(deliveries.c.position > after, deliveries.c.lease_owner == handed_to(owner),
-                   deliveries.c.status == _PENDING, deliveries.c.lease_expires_at > now)
-            .order_by(deliveries.c.position).limit(limit)
-        ).mappings().all()
+        rows = self._connection.execute(_HANDED, {
+            "h_after": after, "h_owner": handed_to(owner), "h_now": now, "h_limit": limit,
+        }).mappings().all()
         return (self.claims([delivery_from_row(row) for row in rows]),
                 rows[-1]["position"] if rows else after)
 
@@ -147,17 +199,13 @@ class SqlDeliveries:
         # An event usually goes to several endpoints: read and decode each one once.
         by_sequence = {
             row["sequence"]: event_from_row(row)
-            for row in self._connection.execute(
-                sa.select(events).where(
-                    events.c.sequence.in_(list({item.event_sequence for item in leased})))
-            ).mappings()
+            for row in self._connection.execute(_EVENTS_BY_SEQUENCE, {
+                "c_sequences": list({item.event_sequence for item in leased})}).mappings()
         }
         by_id = {
             row["id"]: endpoint_from_row(row)
-            for row in self._connection.execute(
-                sa.select(endpoints).where(
-                    endpoints.c.id.in_({item.endpoint_id for item in leased}))
-            ).mappings()
+            for row in self._connection.execute(_ENDPOINTS_BY_ID, {
+                "c_ids": sorted({item.endpoint_id for item in leased})}).mappings()
         }
         claims = [
             Claim(item, by_sequence[item.event_sequence], by_id[item.endpoint_id])
@@ -183,36 +231,9 @@ class SqlDeliveries:
         # endpoint and incident (an index search per pair, 10 endpoints x 500 incidents)
         # was faster only with tens of thousands pending, and the delivery benchmark's
         # 10-endpoint latency run measured worse with it.
-        query = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
-            deliveries.c.incident_id.in_(sorted(incident_ids)),
-            deliveries.c.status == _PENDING,
-        )
-        if self._postgres:
-            query = query.with_for_update()
-        return {(row[0], row[1]) for row in self._connection.execute(query)}
-
-    def _due(self, now: datetime, limit: int, exclude: Sequence[str]) -> sa.Select[Any]:
-        """The positions of the deliveries to claim, as a subquery: a walk of the
-        partial index ix_deliveries_due in claim order that stops after ``limit``."""
-        disabled = self._connection.execute(
-            sa.select(endpoints.c.id).where(endpoints.c.enabled.is_(False))).scalars().all()
-        skipped = sorted({*exclude, *disabled})
-        query = (
-            sa.select(deliveries.c.position)
-            .where(
-                deliveries.c.status == _PENDING,
-                deliveries.c.next_attempt_at <= now,
-                sa.or_(deliveries.c.lease_expires_at.is_(None),
-                       deliveries.c.lease_expires_at <= now),
-            )
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.event_sequence)
-            .limit(limit)
-        )
-        if skipped:
-            query = query.where(deliveries.c.endpoint_id.not_in(skipped))
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True)
-        return query
+        query = _PENDING_PAIRS_LOCKED if self._postgres else _PENDING_PAIRS
+        return {(row[0], row[1]) for row in self._connection.execute(
+            query, {"p_incidents": sorted(incident_ids)})}
 
     def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
         kept = self._of_live_endpoints(outcomes)
@@ -224,11 +245,10 @@ class SqlDeliveries:
         its row held until commit so that a delete cannot slip in before the inserts."""
         if not outcomes:
             return []
-        query = sa.select(endpoints.c.id).where(
-            endpoints.c.id.in_(sorted({outcome.attempt.endpoint_id for outcome in outcomes})))
-        if self._postgres:
-            query = query.with_for_update(key_share=True)
-        live = set(self._connection.execute(query).scalars())
+        live = set(self._connection.execute(
+            _LIVE_ENDPOINTS_LOCKED if self._postgres else _LIVE_ENDPOINTS,
+            {"c_ids": sorted({outcome.attempt.endpoint_id for outcome in outcomes})},
+        ).scalars())
         return [outcome for outcome in outcomes if outcome.attempt.endpoint_id in live]
 
     def _complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:

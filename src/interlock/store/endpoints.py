@@ -12,6 +12,11 @@ from interlock.domain.endpoints import Endpoint, SigningSecret
 from interlock.domain.events import EventType
 from interlock.store.tables import endpoints
 
+#: Read by every fan-out (see store.records): built once.
+_ENABLED = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
+_VERSIONS = (sa.select(endpoints.c.id, endpoints.c.updated_at)
+             .where(endpoints.c.enabled.is_(True)).order_by(endpoints.c.id))
+
 
 class SqlEndpoints:
     def __init__(self, connection: sa.Connection) -> None:
@@ -40,8 +45,10 @@ class SqlEndpoints:
         return result.rowcount == 1
 
     def enabled(self) -> list[Endpoint]:
-        query = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
-        return [from_row(row) for row in self._connection.execute(query).mappings()]
+        return [from_row(row) for row in self._connection.execute(_ENABLED).mappings()]
+
+    def enabled_versions(self) -> tuple[tuple[str, datetime], ...]:
+        return tuple((row[0], row[1]) for row in self._connection.execute(_VERSIONS))
 
     def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
         if endpoint_ids:

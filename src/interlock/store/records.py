@@ -28,6 +28,17 @@ _INSERT_LINES = bulk.insert(timeline_entries, (
     "body"))
 
 
+#: Statements of the fan-out, built once: building one cost several times what running
+#: it did (a SELECT of the oldest events: ~240 µs built each time, ~55 µs prebuilt), and
+#: while changes trickle in, a fan-out runs every few milliseconds for an event or two.
+_UNDISPATCHED = (sa.select(events).where(events.c.dispatched_at.is_(None))
+                 .order_by(events.c.sequence).limit(sa.bindparam("u_limit")))
+_UNDISPATCHED_LOCKED = _UNDISPATCHED.with_for_update(skip_locked=True)
+_MARK_DISPATCHED = (events.update()
+                    .where(events.c.sequence.in_(sa.bindparam("m_sequences", expanding=True)))
+                    .values(dispatched_at=sa.bindparam("m_at")))
+
+
 class SqlEvents:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
@@ -90,21 +101,17 @@ class SqlEvents:
         first, until commit: two workers reading at once took different events of one
         incident, and the one holding the later version could fan it out first and
         queue it ahead of the earlier one (a test saw it in about 1 run of 6)."""
-        query = (
-            sa.select(events).where(events.c.dispatched_at.is_(None))
-            .order_by(events.c.sequence).limit(limit)
-        )
+        query = _UNDISPATCHED
         if self._connection.dialect.name == "postgresql":
             serialise_fan_out(self._connection, DELIVERIES_FAN_OUT)
-            query = query.with_for_update(skip_locked=True)
-        return [event_from_row(row) for row in self._connection.execute(query).mappings()]
+            query = _UNDISPATCHED_LOCKED
+        return [event_from_row(row)
+                for row in self._connection.execute(query, {"u_limit": limit}).mappings()]
 
     def mark_dispatched(self, sequences: Sequence[int], at: datetime) -> None:
         if sequences:
-            self._connection.execute(
-                events.update().where(events.c.sequence.in_(list(sequences)))
-                .values(dispatched_at=at)
-            )
+            self._connection.execute(_MARK_DISPATCHED,
+                                     {"m_sequences": list(sequences), "m_at": at})
 
     def list(self, *, before: int | None, limit: int, event_type: str | None = None
              ) -> list[Event]:

@@ -222,12 +222,12 @@ def test_deliveries_of_an_endpoint_deleted_after_their_lease_are_left_out(
     assert [claim.endpoint.url for claim in claims] == ["http://127.0.0.1:9/kept"]
 
 
-def test_a_round_leases_what_its_fan_out_makes_due_after_what_was_due_already(
+def test_a_round_claims_the_longest_due_first_within_its_room_and_not_for_full_lanes(
     hub_client: TestClient, manager: Headers, hub: Container, manual_clock: ManualClock
 ) -> None:
-    """A round claims what is due already first (here a retry), then takes what its own
-    fan-out makes due, leased as it is inserted, within the room it has and never for a
-    lane it said is full; whatever it did not take, another round can."""
+    """A round that fans out new events claims what has been due longest first (here a
+    retry), then what its fan-out made due, within the room it has and never for a lane
+    it said is full; whatever it did not take, another round can."""
     with Receiver(status(500)) as failing, Receiver() as healthy:
         retried = add_endpoint(hub_client, manager, failing.url)
         declare(hub_client, manager)
@@ -243,3 +243,29 @@ def test_a_round_leases_what_its_fan_out_makes_due_after_what_was_due_already(
     assert sorted(claim.delivery.endpoint_id == full["id"] for claim in rest) \
         == [False, True, True, True]
     assert not {claim.delivery.id for claim in claims} & {claim.delivery.id for claim in rest}
+
+
+def test_an_endpoint_changed_between_two_fan_outs_is_routed_as_it_is_now(
+    hub_client: TestClient, manager: Headers, hub: Container
+) -> None:
+    """Fan-outs keep the endpoints they route to until one of them changes: a change of
+    its event types, its filter or its state applies to the very next event."""
+    with Receiver() as receiver:
+        endpoint = add_endpoint(hub_client, manager, receiver.url)
+        other = add_endpoint(hub_client, manager, receiver.url)
+        declare(hub_client, manager)
+        assert hub.deliveries.dispatch() == 1
+        changes: list[dict[str, object]] = [
+            {"event_types": ["incident.resolved"]},
+            {"event_types": [], "filter": {"severity": ["low"]}},
+            {"filter": None, "enabled": False},
+        ]
+        for change in changes:
+            patched = hub_client.patch(f"/api/v1/endpoints/{endpoint['id']}",
+                                       headers=manager, json=change)
+            assert patched.status_code == 200, patched.text
+            declare(hub_client, manager, severity="high")
+            assert hub.deliveries.dispatch() == 1
+            newest = hub_client.get("/api/v1/messages", headers=manager).json()["data"][0]
+            assert [item["endpoint_id"] for item in newest["deliveries"]] == [other["id"]], \
+                change

@@ -192,9 +192,10 @@ class EndpointRepository(Protocol):
 
     def enabled(self) -> list[Endpoint]: ...
 
-    def enabled_versions(self) -> tuple[tuple[str, datetime], ...]:
-        """Each enabled endpoint's id and ``updated_at``, by id: what changes when the
-        list :meth:`enabled` returns does (every save sets ``updated_at``)."""
+    def enabled_routing(self) -> tuple[tuple[Any, ...], ...]:
+        """What routes events to the enabled endpoints, by id: each one's id, event
+        types and filter, as stored. Equal between two reads, :meth:`enabled` would
+        route alike."""
         ...
 
     def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
@@ -228,11 +229,10 @@ class Outcome:
 
 class DeliveryRepository(Protocol):
     def insert_many(self, deliveries: Sequence[Delivery], *,
-                    lease: tuple[str, datetime] | None = None, handed: bool = True) -> None:
+                    lease: tuple[str, datetime] | None = None) -> None:
         """``lease``: (owner, until) for the deliveries that are due: handed to that
         worker as they are made, leased in its name for what is handed (apart from
-        what it claims); the others are inserted unleased. ``handed=False``: leased to
-        the owner as its claims are (the worker fanning out claims them as it goes)."""
+        what it claims); the others are inserted unleased."""
         ...
 
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:

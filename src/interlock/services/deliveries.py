@@ -95,29 +95,6 @@ class Handed:
     full: bool
 
 
-@dataclass(frozen=True)
-class _Take:
-    """The deliveries a fan-out leases to the worker running it: those due now, to
-    endpoints not in ``exclude`` (its full lanes), at most ``room``."""
-
-    owner: str
-    until: datetime
-    room: int
-    exclude: frozenset[str]
-
-    def split(self, made: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
-        """(taken, the rest), each in the order made."""
-        taken: list[Delivery] = []
-        rest: list[Delivery] = []
-        for item in made:
-            if (len(taken) < self.room and item.next_attempt_at is not None
-                    and item.endpoint_id not in self.exclude):
-                taken.append(item)
-            else:
-                rest.append(item)
-        return taken, rest
-
-
 class HandOff:
     """Which delivery worker alert processing hands new deliveries to: one that has
     reported in lately with its deliveries task running, taken in turn when there are
@@ -168,10 +145,11 @@ class DeliveryService:
         self._lease = lease
         self._disable_after = disable_after
         self._templates: dict[str, PayloadTemplate] = {}
-        #: The enabled endpoints and their parsed filters, and what they were read at
-        #: (SqlEndpoints.enabled_versions): read and parsed again only when that changes.
-        self._routes: tuple[tuple[tuple[str, datetime], ...],
-                            list[tuple[Endpoint, Filter]]] = ((), [])
+        #: The enabled endpoints with their parsed filters, and what routed to them
+        #: then (EndpointRepository.enabled_routing): read and parsed again only when
+        #: that changes.
+        self._routes: tuple[tuple[tuple[Any, ...], ...], list[tuple[Endpoint, Filter]]] \
+            = ((), [])
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -181,7 +159,7 @@ class DeliveryService:
     def dispatch(self, limit: int = DISPATCH_BATCH) -> int:
         """Turn the oldest undispatched events into deliveries; returns events handled."""
         with self._store.transaction(write=True) as tx:
-            return self._dispatch_in(tx, self._clock.now(), limit)[0]
+            return self._dispatch_in(tx, self._clock.now(), limit)
 
     def hand_off(self, tx: Transaction) -> None:
         """Fan out the events of ``tx`` (alert processing's) before it commits, leasing
@@ -192,21 +170,18 @@ class DeliveryService:
             return
         now = self._clock.now()
         owner = self._handing.owner(tx, now)
-        dispatched, _ = self._dispatch_in(tx, now, DISPATCH_BATCH,
-                                          lease=(owner, now + self._lease) if owner else None)
+        dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH,
+                                       lease=(owner, now + self._lease) if owner else None)
         if owner and dispatched < DISPATCH_BATCH:
             # Nothing is left to fan out: the delivery worker's claim loop need not wake
             # (it would wait for the write lock to find nothing), only its reader.
             tx.events.fanned_out()
 
     def _dispatch_in(self, tx: Transaction, now: datetime, limit: int,
-                     lease: tuple[str, datetime] | None = None, take: _Take | None = None
-                     ) -> tuple[int, list[Delivery]]:
-        """Fan out the oldest events; the events handled, and the deliveries taken
-        (``take``: leased to the worker fanning out, as its claim would have)."""
+                     lease: tuple[str, datetime] | None = None) -> int:
         pending = tx.events.undispatched(limit)
         if not pending:
-            return 0, []
+            return 0
         routes = self._routes_in(tx)
         # One incident's messages to one endpoint go in order: a delivery queued behind
         # a pending one waits (no due time) until that one finishes.
@@ -222,27 +197,23 @@ class DeliveryService:
                 queued.add(pair)
                 created.append(_new_delivery(event, endpoint, now, Trigger.SCHEDULED,
                                              waiting=waits))
-        taken: list[Delivery] = []
-        if take is not None:
-            taken, created = take.split(created)
-            tx.deliveries.insert_many(taken, lease=(take.owner, take.until), handed=False)
         tx.deliveries.insert_many(created, lease=lease)
         for fan_out in self._fan_outs:
             fan_out(tx, pending, now)
         tx.events.mark_dispatched([event.sequence for event in pending], now)
-        return len(pending), taken
+        return len(pending)
 
     def _routes_in(self, tx: Transaction) -> list[tuple[Endpoint, Filter]]:
         """The enabled endpoints with their filters. While changes trickle in, a fan-out
         runs every few milliseconds for an event or two, and reading and parsing every
-        endpoint each time cost more than the rest of it; their ids and versions are a
-        small read."""
-        versions = tx.endpoints.enabled_versions()
+        endpoint each time cost more than the rest of it; the three columns that route
+        are a small read."""
+        routing = tx.endpoints.enabled_routing()
         known, routes = self._routes
-        if versions != known:
+        if routing != known:
             routes = [(endpoint, Filter.parse(endpoint.filter))
                       for endpoint in tx.endpoints.enabled()]
-            self._routes = (versions, routes)
+            self._routes = (routing, routes)
         return routes
 
     # -- leasing and sending -----------------------------------------------------------
@@ -259,15 +230,10 @@ class DeliveryService:
         commit, without the write lock (about half the claim's work, and people's
         writes wait for it on SQLite)."""
         now = self._clock.now()
-        until = now + self._lease
         with self._store.transaction(write=True) as tx:
-            # Those due already first (retries, those that waited their turn), then
-            # what the fan-out makes due, leased as it is inserted: a claim would write
-            # each of those rows a second time.
-            leased = tx.deliveries.claim(owner, now, until, limit, exclude_endpoints)
-            take = _Take(owner, until, limit - len(leased), frozenset(exclude_endpoints))
-            dispatched, taken = self._dispatch_in(tx, now, DISPATCH_BATCH, take=take)
-            leased += taken
+            dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH)
+            leased = tx.deliveries.claim(owner, now, now + self._lease, limit,
+                                         exclude_endpoints)
         if not leased:
             return dispatched, []
         with self._store.transaction() as tx:

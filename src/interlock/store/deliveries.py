@@ -129,16 +129,14 @@ class SqlDeliveries:
         #: Whether this transaction handed deliveries to a worker (to signal it).
         self.handed = False
 
-    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None,
-                    handed: bool = True) -> None:
+    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None
+                    ) -> None:
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
-        owner, until = lease if lease is not None else (None, None)
-        if handed and owner is not None:
-            owner = handed_to(owner)
-            if any(item.next_attempt_at is not None for item in items):
-                self.handed = True
+        owner, until = (handed_to(lease[0]), lease[1]) if lease is not None else (None, None)
+        if lease is not None and any(item.next_attempt_at is not None for item in items):
+            self.handed = True
         leased_until = time(until)
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,

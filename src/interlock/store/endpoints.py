@@ -14,8 +14,8 @@ from interlock.store.tables import endpoints
 
 #: Read by every fan-out (see store.records): built once.
 _ENABLED = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
-_VERSIONS = (sa.select(endpoints.c.id, endpoints.c.updated_at)
-             .where(endpoints.c.enabled.is_(True)).order_by(endpoints.c.id))
+_ROUTING = (sa.select(endpoints.c.id, endpoints.c.event_types, endpoints.c.filter)
+            .where(endpoints.c.enabled.is_(True)).order_by(endpoints.c.id))
 
 
 class SqlEndpoints:
@@ -47,8 +47,8 @@ class SqlEndpoints:
     def enabled(self) -> list[Endpoint]:
         return [from_row(row) for row in self._connection.execute(_ENABLED).mappings()]
 
-    def enabled_versions(self) -> tuple[tuple[str, datetime], ...]:
-        return tuple((row[0], row[1]) for row in self._connection.execute(_VERSIONS))
+    def enabled_routing(self) -> tuple[tuple[Any, ...], ...]:
+        return tuple(tuple(row) for row in self._connection.execute(_ROUTING))
 
     def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
         if endpoint_ids:

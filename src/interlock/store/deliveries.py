@@ -28,6 +28,7 @@ from interlock.store.queues import (
     lanes_with_waiting,
     promote_next,
     serialise_fan_out,
+    waiting_lanes,
 )
 from interlock.store.records import event_from_row
 from interlock.store.tables import attempts, deliveries, endpoints, events
@@ -35,6 +36,7 @@ from interlock.store.tables import attempts, deliveries, endpoints, events
 _PENDING = DeliveryStatus.PENDING.value
 #: Make due the oldest delivery waiting behind one that just finished.
 _PROMOTE = promote_next(deliveries, "endpoint_id", "event_sequence")
+_WAITING = waiting_lanes(deliveries, "endpoint_id")
 #: The statements run once per delivery (see store.bulk); rows in these columns' order.
 _INSERT_DELIVERIES = bulk.insert(deliveries, (
     "id", "event_id", "event_sequence", "endpoint_id", "incident_id", "status", "attempts",
@@ -270,7 +272,7 @@ class SqlDeliveries:
             if outcome.status is not DeliveryStatus.PENDING and outcome.incident_id is not None
         ]
         # Each finished row makes due the next one waiting in its lane, if there is one.
-        waiting = lanes_with_waiting(self._connection, deliveries, "endpoint_id", finished)
+        waiting = lanes_with_waiting(self._connection, _WAITING, finished)
         promotions = [{"p_lane": lane, "p_incident": incident, "p_at": at}
                       for lane, incident in finished if (lane, incident) in waiting]
         if promotions:

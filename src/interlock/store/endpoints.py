@@ -14,6 +14,10 @@ from interlock.store.tables import endpoints
 
 #: Read by every fan-out (see store.records): built once.
 _ENABLED = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
+#: Run by every record of attempts.
+_SUCCEEDED = (endpoints.update()
+              .where(endpoints.c.id.in_(sa.bindparam("s_ids", expanding=True)))
+              .values(failing_since=None, last_success_at=sa.bindparam("s_at")))
 _ROUTING = (sa.select(endpoints.c.id, endpoints.c.event_types, endpoints.c.filter)
             .where(endpoints.c.enabled.is_(True)).order_by(endpoints.c.id))
 
@@ -52,10 +56,7 @@ class SqlEndpoints:
 
     def mark_succeeded(self, endpoint_ids: Sequence[str], at: datetime) -> None:
         if endpoint_ids:
-            self._connection.execute(
-                endpoints.update().where(endpoints.c.id.in_(list(endpoint_ids)))
-                .values(failing_since=None, last_success_at=at)
-            )
+            self._connection.execute(_SUCCEEDED, {"s_ids": list(endpoint_ids), "s_at": at})
 
     def list(self, *, after: str | None, limit: int) -> list[Endpoint]:
         query = sa.select(endpoints).order_by(endpoints.c.id).limit(limit)

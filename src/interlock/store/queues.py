@@ -9,6 +9,7 @@ statement that does it, in O(1) over the lane's index.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -47,20 +48,30 @@ def promote_next(table: sa.Table, lane: str, order: str) -> sa.Update:
         next_attempt_at=sa.bindparam("p_at"))
 
 
-def lanes_with_waiting(connection: sa.Connection, table: sa.Table, lane: str,
+def waiting_lanes(table: sa.Table, lane: str) -> sa.Select[Any]:
+    """A SELECT of the (``lane``, incident) pairs of ``table`` with a row waiting, among
+    the lanes ``:w_lanes`` and the incidents ``:w_incidents``: build it once, for
+    :func:`lanes_with_waiting`."""
+    return sa.select(table.c[lane], table.c.incident_id).where(
+        table.c[lane].in_(sa.bindparam("w_lanes", expanding=True)),
+        table.c.incident_id.in_(sa.bindparam("w_incidents", expanding=True)),
+        table.c.status == "pending",
+        table.c.next_attempt_at.is_(None),
+    ).distinct()
+
+
+def lanes_with_waiting(connection: sa.Connection, query: sa.Select[Any],
                        pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (``lane``, incident) pairs have a row waiting, in one statement.
+    """Which of these (lane, incident) pairs have a row waiting, in one statement
+    (``query``, from :func:`waiting_lanes`).
 
     Usually none do, and running the promote_next UPDATE for every finished row cost as
     much as writing its attempt. Call this where the promotion would run (after the
     finished rows are updated), so it sees what that UPDATE would have seen."""
     if not pairs:
         return set()
-    query = sa.select(table.c[lane], table.c.incident_id).where(
-        table.c[lane].in_(sorted({pair[0] for pair in pairs})),
-        table.c.incident_id.in_(sorted({pair[1] for pair in pairs})),
-        table.c.status == "pending",
-        table.c.next_attempt_at.is_(None),
-    ).distinct()
-    found = {(row[0], row[1]) for row in connection.execute(query)}
+    found = {(row[0], row[1]) for row in connection.execute(query, {
+        "w_lanes": sorted({pair[0] for pair in pairs}),
+        "w_incidents": sorted({pair[1] for pair in pairs}),
+    })}
     return found & set(pairs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import time
@@ -40,9 +41,14 @@ from harness import (
     stop_interlock,
     temp_dir,
 )
+from ingest import Alerts, webhook_body
 
-#: (label, method, path with {incident}, JSON body, expected status)
+#: One Alertmanager webhook of one alert, as the ingest kind posts it.
+_ALERT = json.loads(webhook_body([Alerts().new(0)]))
+
+#: (label, method, path with {incident} or {source}, JSON body, expected status)
 KINDS: list[tuple[str, str, str, Any, int]] = [
+    ("ingest one alert (202)", "POST", "/ingest/{source}", _ALERT, 202),
     ("read an incident", "GET", "/api/v1/incidents/{incident}", None, 200),
     ("list incidents (20)", "GET", "/api/v1/incidents?limit=20", None, 200),
     ("comment on an incident", "POST", "/api/v1/incidents/{incident}/comments",
@@ -67,9 +73,11 @@ async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
                 "title": f"Checkout returns 502 (bench #{i})", "severity": "high",
                 "service": "checkout", "labels": {"team": "payments"}}, expect=201))["id"]
             for i in range(20)]
+        source = await interlock.call("POST", "/api/v1/sources",
+                                      {"name": "bench", "kind": "alertmanager"}, expect=201)
         for label, method, path, body, status in KINDS:
             cpu, rate = await drive(interlock, method, path, body, status, incidents,
-                                    args.requests, args.concurrency)
+                                    args.requests, args.concurrency, source)
             results.cpu.setdefault(code, {}).setdefault(label, []).append(cpu)
             print(f"    {code:8s} {label:24s} {cpu:7,.0f} µs of the API's CPU per request, "
                   f"{rate:,.0f}/s", flush=True)
@@ -78,14 +86,18 @@ async def one_run(ctx: Context, code: str, run: int, results: Results) -> None:
 
 
 async def drive(interlock: Interlock, method: str, path: str, body: Any, status: int,
-                incidents: list[str], requests: int, concurrency: int) -> tuple[float, float]:
+                incidents: list[str], requests: int, concurrency: int,
+                source: dict[str, Any]) -> tuple[float, float]:
     """CPU µs per request and requests/s for ``requests`` of one kind, ``concurrency``
-    at a time."""
+    at a time. Ingest requests carry the source's token instead of the admin key."""
     todo = iter(range(requests))
+    headers = ({"Authorization": f"Bearer {source['token']}"} if "{source}" in path
+               else None)
 
     async def one(i: int) -> None:
-        await interlock.call(method, path.format(incident=incidents[i % len(incidents)]),
-                             body, expect=status)
+        await interlock.call(method, path.format(incident=incidents[i % len(incidents)],
+                                                 source=source["id"]),
+                             body, expect=status, headers=headers)
 
     async def client() -> None:
         for i in todo:

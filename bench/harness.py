@@ -270,8 +270,10 @@ class Interlock:
     api: aiohttp.ClientSession
     db_url: str
 
-    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
-        async with self.api.request(method, self.base + path, json=body) as response:
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200,
+                   headers: dict[str, str] | None = None) -> Any:
+        async with self.api.request(method, self.base + path, json=body,
+                                    headers=headers) as response:
             text = await response.text()
             if response.status != expect:
                 raise Failed(f"{method} {path}: {response.status} {text[:300]}")

@@ -39,3 +39,29 @@ def test_far_too_deep_is_refused_before_the_decoder_recurses() -> None:
 def test_what_is_not_json_is_malformed_json_naming_the_body(data: bytes) -> None:
     with pytest.raises(MalformedJson, match=r"^the body is not JSON"):
         loads(data)
+
+
+@pytest.mark.parametrize("data", [
+    b'{"receiver": "team", "alerts": [{"labels": {"alertname": "Down"}}], "n": 1.5e3}',
+    b'{"id": 123456789012345678901234567890, "neg": -9223372036854775809}',
+    b"[18446744073709551616, 9223372036854775807]",
+    b'{"value": NaN, "big": Infinity, "small": -Infinity}',
+    b'\xef\xbb\xbf{"with": "a byte-order mark"}',
+    b'{"lone": "\\ud800", "pair": "\\ud83d\\ude00", "nul": "\\u0000"}',
+    b'{"a": 1, "a": 2}',
+    '{"text": "caf\u00e9 \u2014 \u65e5\u672c"}'.encode("utf-16"),
+])
+def test_every_body_decodes_to_what_the_standard_library_reads(data: bytes) -> None:
+    """The fast decoder must never change a value (a 31-digit id read as a float) nor
+    refuse what ``json`` accepts."""
+    import json
+    expected = json.loads(data.decode(json.detect_encoding(data), "surrogatepass"))
+    decoded = loads(data)
+    assert repr(decoded) == repr(expected)
+
+
+@pytest.mark.parametrize("data", [b"[1,]", b'{"a": 1} trailing', b'"\x01"', b"[01]",
+                                  b'"\xff"'])
+def test_what_the_standard_library_refuses_is_refused(data: bytes) -> None:
+    with pytest.raises(MalformedJson, match=r"^the body is not JSON"):
+        loads(data)

@@ -8,6 +8,14 @@ deeper document is refused before it is decoded, with a message that says so.
 
 The depth is counted on the text with brackets inside strings removed, in C-speed
 passes (``re``, ``itertools``), so the check costs little next to the decoding itself.
+
+UTF-8 bodies are decoded with orjson, a third of the standard library's time for a
+single-alert payload (2.3 against 6.6 µs for 513 bytes, and no text to decode first),
+which the ingest API pays for every POST and the alert worker again. It accepts exactly
+what ``json`` does or less; whatever it refuses (NaN, a byte-order mark, a lone
+surrogate escape) and any body with a run of 19 digits (orjson turns integers beyond 64
+bits into floats) is decoded by ``json`` as before, so the answer never depends on which
+decoder ran.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import re
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 from interlock.domain.errors import MalformedJson
 
 #: Deepest nesting of arrays and objects accepted (``[[1]]`` is 2).
@@ -24,6 +34,12 @@ MAX_DEPTH = 64
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+#: Every digit as ``0`` and everything else as ``x``: a body with a run of 19 digits may
+#: hold an integer orjson would read as a float (or the run is in a string; the check
+#: does not look, and those bodies just take the slower decoder). Translating and then
+#: searching for the run costs about 1 µs for a single alert, a regular expression 12-17.
+_DIGITS = bytes(ord("0") if byte in b"0123456789" else ord("x") for byte in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def loads(data: bytes | str, *, what: str = "the body", max_depth: int = MAX_DEPTH) -> Any:
@@ -31,6 +47,12 @@ def loads(data: bytes | str, *, what: str = "the body", max_depth: int = MAX_DEP
 
     Raises MalformedJson (a 400) when it is not JSON, naming ``what``, or when it nests
     deeper than ``max_depth``."""
+    if isinstance(data, bytes) and _LONG_RUN not in data.translate(_DIGITS):
+        check_depth(data, what=what, max_depth=max_depth)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # json decides, and words the refusal
     try:
         text = (data.decode(json.detect_encoding(data), "surrogatepass")
                 if isinstance(data, bytes) else data)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import functools
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from interlock.domain import json_codec
 from interlock.domain.endpoints import SECRET_PREFIX
 from interlock.domain.timestamps import rfc3339
 
@@ -37,7 +37,7 @@ def redact(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json_codec.encode(body)
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

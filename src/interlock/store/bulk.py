@@ -11,13 +11,15 @@ passed through :meth:`Prebuilt.time`, and nothing else happens to it.
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+
+from interlock.domain import json_codec
 
 #: A datetime as this dialect's driver takes it (see UtcDateTime, which it mirrors).
 TimeParam = Callable[[datetime | None], Any]
@@ -48,10 +50,6 @@ def _remembering(convert: Callable[[datetime | None], Any]) -> TimeParam:
     return remembered
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value)
-
-
 def _aware_time(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
@@ -79,10 +77,10 @@ class Prebuilt:
     def json(dialect: Dialect) -> JsonParam:
         """A JSON column's value as this dialect's driver takes it (see types.Json)."""
         if dialect.name == "sqlite":
-            return _json_text
+            return json_codec.dumps
         from psycopg.types.json import Jsonb
 
-        return Jsonb
+        return functools.partial(Jsonb, dumps=json_codec.dumps)
 
     def executemany(self, connection: sa.Connection, rows: Iterable[Sequence[Any]]) -> int:
         """Run the statement for every row; returns the rows it matched, as the driver

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
+from interlock.domain import json_codec
+
 WRITE_OPTION = "interlock_write"
 
 
@@ -25,11 +27,17 @@ def is_in_memory(url: str) -> bool:
     return url in ("sqlite://", "sqlite:///:memory:")
 
 
+#: JSON columns written and read with orjson where it gives what ``json`` would.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": json_codec.dumps,
+                               "json_deserializer": json_codec.loads}
+
+
 def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, sqlite_synchronous)
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                            **_JSON_CODEC)
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
@@ -38,7 +46,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     if in_memory:
         # One shared connection, or each connection would see its own empty database.
         kwargs["poolclass"] = StaticPool
-    engine = sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs, **_JSON_CODEC)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

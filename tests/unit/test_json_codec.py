@@ -18,7 +18,7 @@ VALUES: list[Any] = [
     {"id": 123456789012345678901234567890, "neg": -9223372036854775809},
     [18446744073709551615, 2**64, -(2**63)],
     {"text": "caf\u00e9 \u2014 \u65e5\u672c \U0001f600", "quote": "\"\\/\n"},
-    {1: "one", 2.5: "two and a half", True: "yes", None: "none"},
+    {7: "seven", 2.5: "two and a half", True: "yes", None: "none"},
     [1e16, 1.5e-7, -0.0, 0.1 + 0.2],
     ("a", "tuple"),
 ]

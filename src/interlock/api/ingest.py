@@ -186,7 +186,7 @@ class IngestApp:
             await send_problem(send, 400, "Bad request",
                                f"{payload.error}; kept as payload {payload.id}")
             return
-        await _send_json(send, 202, b'{"id":"%s","status":"accepted"}' % payload.id.encode())
+        await _send_json(send, 202, b'{"id": "%s", "status": "accepted"}' % payload.id.encode())
 
     async def _read_unauthenticated(self, receive: Receive, headers: dict[str, str]) -> bytes:
         """The body of a request not yet authenticated, if one of the few slots is free.

@@ -73,14 +73,6 @@ def serve(
                  f"{redact(loaded.database_url)}; worker: "
                  f"{'embedded' if loaded.embedded_worker else 'off'})", highlight=False)
     sys.stdout.flush()
-    # Requests' database work runs in threads, whose every SQLite call gives up the
-    # interpreter lock; while the event loop answers ingest POSTs, each such thread
-    # waited up to the default 5 ms to get it back, many times per transaction (the
-    # worker processes do the same, worker.runner). bench/storm.py, 6 pairs of runs in
-    # turns: POST -> incident.created p99 663 ms against 893 ms and the person's API
-    # p99 144 ms against 159 ms (medians), each lower in 5 pairs of 6.
-    from interlock.worker.runner import SWITCH_INTERVAL
-    sys.setswitchinterval(SWITCH_INTERVAL)
     _run(_serve(container))
 
 
@@ -168,12 +160,26 @@ def worker_command(
     _run(_work(container, with_parent=with_parent, tasks=chosen))
 
 
+#: The interpreter's switch interval in Interlock's processes (Python's default 0.005 s).
+SWITCH_INTERVAL = 0.0005
+
+
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """Run the server's or the worker's event loop: uvloop's where it is installed
     (``uvicorn[standard]`` brings it). uvicorn picks it only when it creates the loop
     itself, and here the loop is ours. Measured with bench/ingest.py --no-worker (2 runs
     each): 356-370 µs of the API process's CPU per single-alert POST, against 392-424
-    on asyncio's own loop."""
+    on asyncio's own loop.
+
+    Both processes do their database work in threads (requests and the ingest group
+    commit; alert processing, claims and records), whose every SQLite call gives up the
+    interpreter lock. While the event loop is busy (answering POSTs, sending webhooks)
+    each call waited up to the default 5 ms switch interval to get it back, and a
+    transaction makes many calls, alert processing's thousands. In the API process,
+    bench/storm.py, 6 pairs of runs in turns: POST -> incident.created p99 663 ms
+    against 893 ms and the person's API p99 144 ms against 159 ms (medians), each
+    lower in 5 pairs of 6."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - a platform without it

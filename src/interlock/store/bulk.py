@@ -11,7 +11,6 @@ passed through :meth:`Prebuilt.time`, and nothing else happens to it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -75,12 +74,13 @@ class Prebuilt:
 
     @staticmethod
     def json(dialect: Dialect) -> JsonParam:
-        """A JSON column's value as this dialect's driver takes it (see types.Json)."""
+        """A JSON column's value as this dialect's driver takes it (see types.Json). On
+        PostgreSQL, psycopg writes it with the engine's JSON serializer (store.engine)."""
         if dialect.name == "sqlite":
             return json_codec.dumps
         from psycopg.types.json import Jsonb
 
-        return functools.partial(Jsonb, dumps=json_codec.dumps)
+        return Jsonb
 
     def executemany(self, connection: sa.Connection, rows: Iterable[Sequence[Any]]) -> int:
         """Run the statement for every row; returns the rows it matched, as the driver

@@ -5,7 +5,6 @@ the same parts, each supervised."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable, Collection
 
@@ -26,8 +25,6 @@ from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
 
-#: The interpreter's switch interval in a worker (Python's default is 0.005 s).
-SWITCH_INTERVAL = 0.0005
 #: Seconds a stopping worker gives its parts to finish what is in flight.
 STOP_GRACE = 45.0
 #: Seconds a failure to record results shows as failing in the worker's report.
@@ -43,11 +40,6 @@ async def run_worker(container: Container, stop: asyncio.Event,
     """Process alerts, deliver webhooks and sync connectors (or those of them named in
     ``tasks``) until ``stop`` is set."""
     settings = container.settings
-    # Alert processing runs in a thread whose every database call gives up the
-    # interpreter lock; while the event loop is busy sending, each call would wait up to
-    # the default 5 ms switch interval to get it back, and a batch of 500 payloads makes
-    # thousands of calls. A shorter interval hands the lock back sooner.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
     handed_wakeup = Wakeup()
     # Each loop wakes for its own work only: in a storm, payload commits come by the

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from interlock import __version__
+from interlock import __version__, threads
 from interlock.api import (
     connectors,
     docs,
@@ -113,9 +113,11 @@ def add_routes(app: FastAPI, router: APIRouter) -> None:
 def create_api(container: Container) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Requests run their database work in these threads. On SQLite every write
+        # Requests run their database work in these threads (interlock.threads; what
+        # Starlette itself hands to a thread goes to anyio's). On SQLite every write
         # queues for one writer anyway; fewer threads means a shorter queue in front of
         # the delivery worker's transactions, so webhooks leave sooner.
+        threads.size(container.settings.api_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = (
             container.settings.api_threads)
         yield

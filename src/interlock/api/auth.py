@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from interlock.domain.errors import Forbidden, Unauthenticated
 from interlock.domain.events import Origin, OriginKind
 from interlock.domain.keys import ApiKey, Scope
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
+from interlock.threads import run_sync
 
 _bearer = HTTPBearer(auto_error=False, description="An Interlock API key")
 
@@ -48,7 +48,7 @@ async def authenticated(
     keys = (await container(request)).keys
     key = keys.recently_authenticated(credentials.credentials)
     if key is None:
-        key = await run_in_threadpool(keys.authenticate, credentials.credentials)
+        key = await run_sync(keys.authenticate, credentials.credentials)
     return Caller(key)
 
 

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from interlock.api import problems
 from interlock.api.auth import Caller, authenticated, container, requires
@@ -27,6 +26,7 @@ from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.domain.timestamps import rfc3339
 from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
+from interlock.threads import run_sync
 
 router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["connectors"],
                    responses=problems.documented(400, 401, 403, 404, 413, 415, 422),
@@ -120,7 +120,7 @@ def incident_links(incident_id: str, caller: Reader, app: App) -> dict[str, Any]
             "tool's own signature)")
 async def receive_hook(connector_id: str, request: Request, app: App) -> Response:
     body = await request.body()
-    answer = await run_in_threadpool(app.hooks.receive, connector_id[:40],
+    answer = await run_sync(app.hooks.receive, connector_id[:40],
                                      dict(request.headers), body)
     if answer.body is None:
         return Response(status_code=answer.status)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
@@ -31,6 +30,7 @@ from interlock.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from interlock.ports.store import IncidentFilter, Transaction
 from interlock.services.container import Container
 from interlock.services.incidents import Declaration
+from interlock.threads import run_sync
 
 router = APIRouter(
     route_class=OneHopRoute, prefix="/api/v1/incidents", tags=["incidents"],
@@ -169,13 +169,13 @@ async def _idempotent(
                 result: tuple[int, dict[str, Any]] = operation(tx)
                 return result
 
-        status, body = await run_in_threadpool(once)
+        status, body = await run_sync(once)
         return _created(status, body, replayed=False)
     raw = await request.body()
     fingerprint = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw
     ).hexdigest()
-    status, body, replayed = await run_in_threadpool(
+    status, body, replayed = await run_sync(
         app.idempotency.run, caller.key.id, key, fingerprint, operation
     )
     return _created(status, body, replayed=replayed)

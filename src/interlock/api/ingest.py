@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from interlock.api.problems import send_problem
@@ -36,6 +35,7 @@ from interlock.domain.alerts import PayloadStatus, ReceivedPayload
 from interlock.domain.errors import InterlockError, StoreUnavailable
 from interlock.domain.sources import GRAFANA_SIGNATURE_HEADER, Source
 from interlock.services.ingest import Intake
+from interlock.threads import run_sync
 
 #: A payload, its request's answer, and when it was queued (the event loop's clock).
 _Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]", float]]
@@ -92,7 +92,7 @@ class GroupCommit:
             size = 0.9 * size + 0.1 * len(batch)
             waited = loop.time() - batch[0][2]
             try:
-                await run_in_threadpool(self._intake.store, [item for item, _, _ in batch],
+                await run_sync(self._intake.store, [item for item, _, _ in batch],
                                         priority_after=max(PRIORITY_AFTER - waited, 1e-3))
             except Exception as error:  # every waiter must hear of it
                 for _, done, _ in batch:
@@ -206,7 +206,7 @@ class IngestApp:
         cached = self._intake.cached_source(source_id)
         if cached is not None:
             return cached
-        return await run_in_threadpool(self._intake.source, source_id)
+        return await run_sync(self._intake.source, source_id)
 
     def _authenticate(self, source: Source, credentials: _Credentials, body: bytes) -> None:
         try:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
+
+from interlock.threads import run_sync
 
 
 class OneHopRoute(APIRoute):
@@ -32,6 +33,6 @@ def _in_threadpool(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(endpoint)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(endpoint, *args, **kwargs)
+        return await run_sync(endpoint, *args, **kwargs)
 
     return run

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic.json_schema import SkipJsonSchema
-from starlette.concurrency import run_in_threadpool
 
 from interlock.api import presenters, problems
 from interlock.api.auth import Caller, container, requires
@@ -40,6 +39,7 @@ from interlock.ports.store import Transaction
 from interlock.services.container import Container
 from interlock.services.status_maintenance import MaintenanceSpec
 from interlock.services.status_pages import ComponentSpec, Draft, PageSpec
+from interlock.threads import run_sync
 
 router = APIRouter(route_class=OneHopRoute, prefix="/api/v1", tags=["status pages"],
                    responses=problems.documented(400, 401, 403, 404, 409, 413, 415, 422),
@@ -206,12 +206,12 @@ async def publish(incident_id: str, body: PublicUpdateCreate, request: Request,
             with app.store.transaction(write=True) as tx:
                 return create(tx)
 
-        status, answer = await run_in_threadpool(once)
+        status, answer = await run_sync(once)
         replayed = False
     else:
         fingerprint = hashlib.sha256(b"POST " + request.url.path.encode() + b"\n"
                                      + await request.body()).hexdigest()
-        status, answer, replayed = await run_in_threadpool(
+        status, answer, replayed = await run_sync(
             app.idempotency.run, caller.key.id, idempotency_key, fingerprint, create)
     app.status_pages.changed()
     headers = {"Idempotent-Replayed": "true"} if replayed else {}

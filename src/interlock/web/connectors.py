@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.connectors import Connector, Link
@@ -22,6 +21,7 @@ from interlock.domain.keys import Scope
 from interlock.services.connectors import ConnectorSpec
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
+from interlock.threads import run_sync
 from interlock.web.connector_form import ConnectorForm, KindSchemas
 from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
 from interlock.web.session import Visitor
@@ -112,7 +112,7 @@ async def create_connector(request: Request, person: Signed,
     form = ConnectorForm.posted(kind, posted, _schemas(app, kind))  # 422 for an unknown kind
     try:
         fields = form.change(editing=False)
-        connector = await run_in_threadpool(app.connectors.create,
+        connector = await run_sync(app.connectors.create,
                                             ConnectorSpec(kind=kind, **fields))
     except InvalidInput as error:
         return _form_page(request, person, form, None, error=error, status_code=422)
@@ -134,10 +134,10 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
     posted = await checked_form(request, person)
     person.require(Scope.CONNECTORS_MANAGE)
     app = container(request)
-    connector = await run_in_threadpool(app.connectors.get, connector_id)
+    connector = await run_sync(app.connectors.get, connector_id)
     form = ConnectorForm.posted(connector.kind, posted, _schemas(app, connector.kind))
     try:
-        await run_in_threadpool(app.connectors.update, connector_id,
+        await run_sync(app.connectors.update, connector_id,
                                 form.change(editing=True))
     except InvalidInput as error:
         return _form_page(request, person, form, connector, error=error, status_code=422)
@@ -203,7 +203,7 @@ async def connector_action(request: Request, connector_id: str, action: str,
     if action not in ("enable", "disable"):
         raise NotFound(f"no action {action}")
     app = container(request)
-    connector = await run_in_threadpool(app.connectors.update, connector_id,
+    connector = await run_sync(app.connectors.update, connector_id,
                                         {"enabled": action == "enable"})
     notice = (f"{connector.name} enabled: incident changes are synced again."
               if connector.enabled else

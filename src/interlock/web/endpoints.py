@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.errors import InvalidInput, NotFound, Unauthenticated
 from interlock.domain.events import EVENT_DESCRIPTIONS
 from interlock.domain.keys import Scope
 from interlock.services.endpoints import EndpointSpec
+from interlock.threads import run_sync
 from interlock.web import live
 from interlock.web.endpoint_form import EndpointForm, preview, sample_types
 from interlock.web.pages import ConsoleRoute, checked_form, container, redirect, render, visitor
@@ -57,7 +57,7 @@ async def create_endpoint(request: Request, person: Signed) -> Response:
         return _form_page(request, person, form, None, show_preview=True)
     app = container(request)
     try:
-        endpoint, secret = await run_in_threadpool(
+        endpoint, secret = await run_sync(
             app.endpoints.create, EndpointSpec(**form.fields()))
     except InvalidInput as error:
         return _form_page(request, person, form, None, error=error.detail, status_code=422)
@@ -101,8 +101,8 @@ async def update_endpoint(request: Request, endpoint_id: str, person: Signed) ->
         return _form_page(request, person, form, endpoint_id, show_preview=True)
     app = container(request)
     try:
-        stored = await run_in_threadpool(app.endpoints.get, endpoint_id)
-        await run_in_threadpool(app.endpoints.update, endpoint_id,
+        stored = await run_sync(app.endpoints.get, endpoint_id)
+        await run_sync(app.endpoints.update, endpoint_id,
                                 form.fields(stored.headers))
     except InvalidInput as error:
         return _form_page(request, person, form, endpoint_id, error=error.detail,
@@ -118,7 +118,7 @@ async def endpoint_action(request: Request, endpoint_id: str, action: str, perso
     app = container(request)
     back = f"/endpoints/{endpoint_id}"
     try:
-        notice = await run_in_threadpool(_act, app, person, endpoint_id, action, form)
+        notice = await run_sync(_act, app, person, endpoint_id, action, form)
     except InvalidInput as error:
         return redirect(request, back, person, error.detail, "error")
     return redirect(request, back, person, notice)
@@ -154,19 +154,19 @@ async def endpoint_live(request: Request, endpoint_id: str, person: Signed,
     page's newest attempt; else the newest now)."""
     person.require(Scope.WEBHOOKS_MANAGE)
     app = container(request)
-    await run_in_threadpool(app.endpoints.get, endpoint_id)
+    await run_sync(app.endpoints.get, endpoint_id)
     feed: live.ChangeFeed = request.app.state.console_feed
     secret = person.session.key or ""
     position = after
     if position is None:
-        newest = await run_in_threadpool(app.endpoints.follow_attempts, after=None, limit=1,
+        newest = await run_sync(app.endpoints.follow_attempts, after=None, limit=1,
                                          endpoint_id=endpoint_id)
         position = newest[-1][0] if newest else 0
 
     async def next_messages() -> list[str] | None:
         nonlocal position
         await asyncio.sleep(live.POLL_SECONDS)
-        found = await run_in_threadpool(app.endpoints.follow_attempts, after=position,
+        found = await run_sync(app.endpoints.follow_attempts, after=position,
                                         limit=100, endpoint_id=endpoint_id)
         if not found:
             return None
@@ -175,7 +175,7 @@ async def endpoint_live(request: Request, endpoint_id: str, person: Signed,
 
     async def still_allowed() -> bool:
         try:
-            await run_in_threadpool(app.keys.authenticate, secret)
+            await run_sync(app.keys.authenticate, secret)
         except Unauthenticated:
             return False
         return True

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.alerts import differing_labels
@@ -22,6 +21,7 @@ from interlock.ports.store import IncidentFilter
 from interlock.services.console import Change
 from interlock.services.container import Container
 from interlock.services.incidents import IncidentService, Viewer
+from interlock.threads import run_sync
 from interlock.web import chart, live, status_console
 from interlock.web.connectors import IncidentLink, link_label
 from interlock.web.live import ChangeFeed
@@ -96,7 +96,7 @@ async def incidents_live(
 
     async def still_allowed() -> bool:
         try:
-            await run_in_threadpool(keys.authenticate, secret)
+            await run_sync(keys.authenticate, secret)
         except Unauthenticated:
             return False
         return True
@@ -148,7 +148,7 @@ async def comment(request: Request, reference: str, person: Signed) -> Response:
     if not body:
         return redirect(request, target, person, "Write something before commenting.",
                         "error")
-    incident, _ = await run_in_threadpool(app.incidents.comment, person.viewer, reference,
+    incident, _ = await run_sync(app.incidents.comment, person.viewer, reference,
                                           body)
     return redirect(request, f"/incidents/{incident.reference}", person,
                     f"Comment added to {incident.reference}.")
@@ -165,7 +165,7 @@ async def change_status(request: Request, reference: str, action: str, person: S
     command = {"acknowledge": service.acknowledge, "resolve": service.resolve,
                "reopen": service.reopen}[action]
     try:
-        incident = await run_in_threadpool(command, person.viewer, reference)
+        incident = await run_sync(command, person.viewer, reference)
     except Conflict as error:
         return redirect(request, f"/incidents/{reference}", person, error.detail, "error")
     return redirect(request, f"/incidents/{incident.reference}", person,

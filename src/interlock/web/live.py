@@ -14,10 +14,9 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from interlock.ports.store import Store, Work
 from interlock.services.console import Change, ConsoleService
+from interlock.threads import run_sync
 
 POLL_SECONDS = 1.0
 #: A comment line this often keeps proxies from closing a quiet stream.
@@ -70,13 +69,13 @@ class ChangeFeed:
 
     async def _poll(self) -> None:
         assert self._wake is not None
-        last, _ = await run_in_threadpool(self._console.changes, None)
+        last, _ = await run_sync(self._console.changes, None)
         while self._watchers and not self.closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
             try:
-                last, changes = await run_in_threadpool(self._console.changes, last)
+                last, changes = await run_sync(self._console.changes, last)
             except Exception:  # the database is away: keep the streams, try again
                 await asyncio.sleep(POLL_SECONDS)
                 continue

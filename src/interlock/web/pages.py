@@ -15,7 +15,6 @@ from urllib.parse import quote
 import jinja2
 from fastapi import Request
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -29,6 +28,7 @@ from interlock.domain.errors import (
 from interlock.domain.keys import Scope
 from interlock.services.console import ConsoleService
 from interlock.services.container import Container
+from interlock.threads import run_sync
 from interlock.web.session import CSRF_FIELD, SessionData, Sessions, Visitor
 
 #: The sections in the navigation bar, and the scope each needs. A new section is one
@@ -122,7 +122,7 @@ async def visitor(request: Request) -> Visitor:
     key = keys.recently_authenticated(session.key)
     if key is None:
         try:
-            key = await run_in_threadpool(keys.authenticate, session.key)
+            key = await run_sync(keys.authenticate, session.key)
         except Unauthenticated as error:
             raise SignInRequired("That API key was revoked; sign in with another.") from error
     return Visitor(key=key, session=session, csrf=sessions(request).csrf_token(session))

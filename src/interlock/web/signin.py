@@ -6,10 +6,10 @@ from importlib import resources
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from interlock.domain.errors import Unauthenticated
+from interlock.threads import run_sync
 from interlock.web.pages import (
     NAV,
     ConsoleRoute,
@@ -70,7 +70,7 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_form(request, session, target, status_code=400,
                              flash=("Paste an API key (it starts with ilk_).", "error"))
     try:
-        await run_in_threadpool(container(request).keys.authenticate, secret)
+        await run_sync(container(request).keys.authenticate, secret)
     except Unauthenticated:
         return _sign_in_form(request, session, target, status_code=401,
                              flash=("That API key is unknown or revoked.", "error"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from interlock.domain.alerts import ReceivedPayload, SourceSigning
@@ -15,6 +14,7 @@ from interlock.domain.keys import Scope
 from interlock.domain.sources import Source
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
+from interlock.threads import run_sync
 from interlock.web.pages import (
     ConsoleRoute,
     checked_form,
@@ -86,7 +86,7 @@ async def create_source(request: Request, person: Signed) -> Response:
     form = SourceForm.posted(kind, posted, editing=False)
     try:
         spec = SourceSpec(kind=kind.kind, **form.change())
-        source, credentials = await run_in_threadpool(app.sources.create, spec)
+        source, credentials = await run_sync(app.sources.create, spec)
     except InvalidInput as error:
         return _form_page(request, person, form, None, error=error, status_code=422)
     return render(request, "source_created.html", {
@@ -108,10 +108,10 @@ async def save_source(request: Request, source_id: str, person: Signed) -> Respo
     posted = await checked_form(request, person)
     person.require(Scope.SOURCES_MANAGE)
     app = container(request)
-    source = await run_in_threadpool(app.sources.get, source_id)
+    source = await run_sync(app.sources.get, source_id)
     form = SourceForm.posted(_kind(app, source.kind), posted, editing=True)
     try:
-        await run_in_threadpool(app.sources.update, source_id, form.change())
+        await run_sync(app.sources.update, source_id, form.change())
     except InvalidInput as error:
         return _form_page(request, person, form, source, error=error, status_code=422)
     app.intake.forget(source_id)  # ingest reads the source afresh

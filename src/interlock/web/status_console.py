@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
@@ -26,6 +25,7 @@ from interlock.domain.status_pages import (
 from interlock.services.container import Container
 from interlock.services.status_pages import ComponentSpec, Draft, Outcome, PageSpec
 from interlock.services.status_public import Snapshot
+from interlock.threads import run_sync
 from interlock.web.pages import (
     SECURITY_HEADERS,
     STATIC_VERSION,
@@ -60,7 +60,7 @@ async def create_page(request: Request, person: Signed) -> Response:
     person.require(Scope.STATUS_PUBLISH)
     app = container(request)
     try:
-        page = await run_in_threadpool(app.status_pages.create_page, PageSpec(
+        page = await run_sync(app.status_pages.create_page, PageSpec(
             name=_text(form, "name"), slug=_text(form, "slug"),
             title=_text(form, "title") or None,
             visibility=_choice(form, "visibility", PageVisibility)))
@@ -100,7 +100,7 @@ async def update_page(request: Request, page_id: str, person: Signed) -> Respons
 async def delete_page(request: Request, page_id: str, person: Signed) -> Response:
     await checked_form(request, person)
     person.require(Scope.STATUS_PUBLISH)
-    await run_in_threadpool(container(request).status_pages.delete_page, page_id)
+    await run_sync(container(request).status_pages.delete_page, page_id)
     return redirect(request, "/status-pages", person, "Status page deleted.")
 
 
@@ -141,7 +141,7 @@ async def _then_back(request: Request, person: Visitor, page_id: str, done: str,
                      action: Any, *arguments: Any) -> Response:
     """Run ``action``; back to the page's editor with what happened."""
     try:
-        await run_in_threadpool(action, *arguments)
+        await run_sync(action, *arguments)
     except (InvalidInput, Conflict) as error:
         return redirect(request, f"/status-pages/{page_id}", person, error.detail, "error")
     return redirect(request, f"/status-pages/{page_id}", person, done)
@@ -181,11 +181,11 @@ async def compose(request: Request, reference: str, person: Signed) -> Response:
     try:
         draft = _draft(form)
         if form.get("action") == "publish":
-            await run_in_threadpool(app.status_pages.publish, person.viewer, reference, draft)
+            await run_sync(app.status_pages.publish, person.viewer, reference, draft)
             return redirect(request, target, person, "Public update published.")
-        outcome = await run_in_threadpool(app.status_pages.preview, person.viewer, reference,
+        outcome = await run_sync(app.status_pages.preview, person.viewer, reference,
                                           draft)
-        previews = await run_in_threadpool(_previews, app, outcome)
+        previews = await run_sync(_previews, app, outcome)
     except (InvalidInput, Conflict) as error:
         return redirect(request, target, person, error.detail, "error")
     html = TEMPLATES.get_template("status_preview.html").render(

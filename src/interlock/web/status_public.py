@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,6 +27,7 @@ from interlock.domain.status_maintenance import MaintenanceStatus
 from interlock.domain.status_pages import Component
 from interlock.services.container import Container
 from interlock.services.status_public import PublicStatus, Snapshot, Token
+from interlock.threads import run_sync
 from interlock.web import status_render
 from interlock.web.pages import STATIC_VERSION, TEMPLATES, container, sessions
 
@@ -209,7 +209,7 @@ async def _serve(request: Request, slug: str, name: str, media_type: str,
     cache: StatusCache = request.app.state.status_cache
     found = cache.fresh(slug, name)
     if found is None:
-        found = await run_in_threadpool(cache.load, slug, name)
+        found = await run_sync(cache.load, slug, name)
     if found is None or not (found[1] or await _signed_in(request)):
         return Response("No such status page.\n", status_code=404, media_type="text/plain",
                         headers=PUBLIC_HEADERS)
@@ -228,7 +228,7 @@ async def _signed_in(request: Request) -> bool:
     if keys.recently_authenticated(session.key) is not None:
         return True
     try:
-        await run_in_threadpool(keys.authenticate, session.key)
+        await run_sync(keys.authenticate, session.key)
     except Unauthenticated:
         return False
     return True

@@ -19,13 +19,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from interlock.domain.errors import Conflict, InterlockError, InvalidInput, NotFound
 from interlock.domain.status_pages import StatusPage
 from interlock.domain.subscribers import TokenPurpose
 from interlock.services.container import Container
+from interlock.threads import run_sync
 from interlock.web.pages import STATIC_VERSION, TEMPLATES, container
 
 Slug = Annotated[str, Path(max_length=64)]
@@ -77,7 +77,7 @@ def subscribe_form(request: Request, slug: Slug) -> Response:
 async def subscribe(request: Request, slug: Slug) -> Response:
     wants_json = request.headers.get("content-type", "").startswith("application/json")
     email, components = await _read(request, wants_json)
-    return await run_in_threadpool(_subscribe, container(request), slug, email, components,
+    return await run_sync(_subscribe, container(request), slug, email, components,
                                    wants_json)
 
 

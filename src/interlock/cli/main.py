@@ -81,6 +81,7 @@ async def _serve(container: Container) -> None:
 
     from interlock.asgi import begin_shutdown, create_app
     from interlock.cli.child import run_child_workers
+    from interlock.cli.http_protocol import HeadWithBody
     from interlock.store.engine import is_in_memory
     from interlock.worker.runner import run_worker
 
@@ -108,7 +109,7 @@ async def _serve(container: Container) -> None:
     application = create_app(container)
     _tune_gc()
     server = Server(uvicorn.Config(
-        application, host=loaded.host, port=loaded.port,
+        application, host=loaded.host, port=loaded.port, http=HeadWithBody,
         log_level=loaded.log_level, proxy_headers=False, server_header=False,
         access_log=False,  # the app writes its own (api.middleware.AccessLog)
     ))

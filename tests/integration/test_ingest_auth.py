@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from interlock.api.ingest import PRE_AUTH_READS
 from interlock.asgi import create_app
+from interlock.cli.http_protocol import HeadWithBody
 from interlock.clock import ManualClock
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
@@ -77,12 +78,14 @@ def test_grafana_signatures_must_carry_a_timestamp_within_five_minutes(
 
 
 class _Serving:
-    """The whole app on uvicorn in a thread, for requests a test client cannot make."""
+    """The whole app on uvicorn in a thread, for requests a test client cannot make; with
+    serve's HTTP protocol, as serve runs it."""
 
     def __init__(self, container: Container) -> None:
         self.port = free_port()
         self._server = uvicorn.Server(uvicorn.Config(
-            create_app(container), host="127.0.0.1", port=self.port, log_level="warning"))
+            create_app(container), host="127.0.0.1", port=self.port, http=HeadWithBody,
+            log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> _Serving:

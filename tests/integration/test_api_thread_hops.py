@@ -8,21 +8,39 @@ of the requests people make most often.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
+from interlock import threads
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from tests.conftest import make_key
 
 
+class _Counting:
+    """The API's thread pool, noting the name of each function handed to it."""
+
+    def __init__(self, pool: ThreadPoolExecutor, sent: list[str]) -> None:
+        self._pool = pool
+        self._sent = sent
+
+    def submit(self, func: Callable[..., Any], *args: Any) -> Future[Any]:
+        # interlock.threads hands over functools.partial(context.run, function, ...)
+        named = func.args[0] if isinstance(func, functools.partial) and func.args else func
+        self._sent.append(getattr(named, "__qualname__", None) or repr(named))
+        return self._pool.submit(func, *args)
+
+
 @pytest.fixture
 def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the functions sent to the thread pool, in order."""
+    """The names of the functions sent to a thread (the API's pool, or anyio's, where
+    FastAPI and Starlette send a plain ``def``), in order."""
     sent: list[str] = []
     original = anyio.to_thread.run_sync
 
@@ -31,6 +49,8 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return await original(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    pool = threads._executor
+    monkeypatch.setattr(threads, "_executor", lambda: _Counting(pool(), sent))
     return sent
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import HTTPConnection
 
 from interlock.domain.errors import Forbidden, Unauthenticated
 from interlock.domain.events import Origin, OriginKind
@@ -14,8 +15,6 @@ from interlock.domain.keys import ApiKey, Scope
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
 from interlock.threads import run_sync
-
-_bearer = HTTPBearer(auto_error=False, description="An Interlock API key")
 
 
 @dataclass(frozen=True)
@@ -39,25 +38,35 @@ async def container(request: Request) -> Container:
     return found
 
 
-async def authenticated(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
-    keys = (await container(request)).keys
-    key = keys.recently_authenticated(credentials.credentials)
-    if key is None:
-        key = await run_sync(keys.authenticate, credentials.credentials)
-    return Caller(key)
+class _ApiKey(HTTPBearer):
+    """A dependency that answers the caller: 401 without a valid key, 403 when the key
+    lacks ``scope`` (None: any key). It is FastAPI's HTTPBearer, so /openapi.json
+    documents the scheme on every operation that takes a key, but makes the whole check
+    itself: FastAPI solves one dependency per request where it solved three (the
+    scheme, the key, the scope), at tens of µs of the event loop's CPU each."""
+
+    def __init__(self, scope: Scope | None) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer",
+                         description="An Interlock API key")
+        self.scope = scope
+
+    async def __call__(self, request: HTTPConnection) -> Caller:  # type: ignore[override]
+        scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
+        if not credentials or scheme.lower() != "bearer":
+            raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
+        keys = request.app.state.container.keys
+        key = keys.recently_authenticated(credentials)
+        if key is None:
+            key = await run_sync(keys.authenticate, credentials)
+        if self.scope is not None and not key.allows(self.scope):
+            raise Forbidden(f"this API key lacks the {self.scope.value} scope")
+        return Caller(key)
+
+
+#: A caller with any valid key.
+authenticated = _ApiKey(None)
 
 
 def requires(scope: Scope) -> object:
     """A dependency that admits callers whose key allows ``scope``."""
-
-    async def check(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
-        if not caller.key.allows(scope):
-            raise Forbidden(f"this API key lacks the {scope.value} scope")
-        return caller
-
-    return Depends(check)
+    return Depends(_ApiKey(scope))

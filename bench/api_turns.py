@@ -1,0 +1,189 @@
+"""The API process's CPU per request, several checkouts side by side, driven by wrk in
+turns. Not a test: it prints figures.
+
+    .venv/bin/python bench/api_turns.py ../base .    # the first is the base; . is this one
+    .venv/bin/python bench/api_turns.py --rounds 8 --kinds ingest,read ../base ../other .
+
+Each checkout (its ``src`` on PYTHONPATH, this interpreter) runs ``interlock serve
+--no-worker`` on a SQLite file of its own, all at once; then, round after round, wrk
+(one C thread, 16 connections: a client that is not the bottleneck) drives each server
+in turn, for each kind of request, and the server's CPU (user + system, from /proc) is
+divided by the requests it answered. The order rotates every round, so no checkout
+always goes first. Against ``bench/api.py`` (a Python client, one server at a time) the
+servers run together, so a change of the machine's speed falls on all of them within
+seconds; the ratio to the first checkout and how many rounds were lower are printed.
+Kinds: ``ingest`` (a single-alert POST), ``healthz``, ``read`` (one incident),
+``comment``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import cpu_seconds, interlock_command
+
+ROOT = Path(__file__).resolve().parent.parent
+SINGLE_ALERT = {"version": "4", "status": "firing", "receiver": "bench", "groupKey": "g",
+                "alerts": [{"status": "firing", "labels": {"alertname": "Bench",
+                                                           "service": "api"},
+                            "annotations": {}, "startsAt": "2026-12-01T00:00:00Z",
+                            "fingerprint": "f1"}]}
+
+
+@dataclass
+class Server:
+    name: str
+    checkout: Path
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+    token: str = ""
+    requests: dict[str, tuple[str, str, dict[str, str], str | None]] = field(
+        default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        passed = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+        return {**passed, "PYTHONPATH": str(self.checkout / "src"),
+                "INTERLOCK_SECRET_KEY": "b" * 44, "INTERLOCK_AUTO_MIGRATE": "true"}
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"content-type": "application/json",
+                     **({"authorization": f"Bearer {token}"} if token else {})})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read() or b"null")
+
+    def start(self) -> None:
+        db = f"sqlite:///{self.workdir}/{self.name}.db"
+        log = (self.workdir / f"{self.name}.log").open("wb")
+        self.process = subprocess.Popen(
+            [*interlock_command(), "serve", "--no-worker", "--port", str(self.port),
+             "--db", db], env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit(f"{self.name}: serve did not start; see {log.name}") from None
+                time.sleep(0.2)
+        self.token = subprocess.run(
+            [*interlock_command(), "keys", "create", "--name", "bench", "--scope", "admin",
+             "--db", db], env=self.environment(), capture_output=True, text=True,
+            check=True).stdout.strip().splitlines()[-1]
+        source = self.call("POST", "/api/v1/sources", {"name": "bench", "kind": "alertmanager"},
+                           self.token)
+        incident = self.call("POST", "/api/v1/incidents",
+                             {"title": "Bench", "severity": "high"}, self.token)["id"]
+        bearer = {"authorization": f"Bearer {self.token}"}
+        as_json = {"content-type": "application/json"}
+        self.requests = {
+            "ingest": ("POST", f"/ingest/{source['id']}",
+                       {"authorization": f"Bearer {source['token']}", **as_json},
+                       json.dumps(SINGLE_ALERT)),
+            "healthz": ("GET", "/healthz", {}, None),
+            "read": ("GET", f"/api/v1/incidents/{incident}", bearer, None),
+            "comment": ("POST", f"/api/v1/incidents/{incident}/comments",
+                        {**bearer, **as_json}, json.dumps({"body": "a bench comment"})),
+        }
+
+    def script(self, kind: str) -> Path:
+        method, path, headers, body = self.requests[kind]
+        lines = [f'wrk.method = "{method}"', f'wrk.path = "{path}"',
+                 *(f'wrk.headers["{name}"] = "{value}"' for name, value in headers.items())]
+        if body is not None:
+            lines.append(f"wrk.body = {json.dumps(body)}")
+        script = self.workdir / f"{self.name}-{kind}.lua"
+        script.write_text("\n".join(lines) + "\n")
+        return script
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def drive(wrk: str, server: Server, kind: str, seconds: float) -> tuple[float, float]:
+    """wrk against ``server`` for ``seconds``: (requests/s, µs of CPU per request)."""
+    assert server.process is not None
+    before = cpu_seconds(server.process.pid) or 0.0
+    output = subprocess.run(
+        [wrk, "-t1", "-c16", f"-d{seconds:g}s", "-s", str(server.script(kind)),
+         f"http://127.0.0.1:{server.port}"], capture_output=True, text=True, check=True).stdout
+    used = (cpu_seconds(server.process.pid) or 0.0) - before
+    answered = int(output.split(" requests in")[0].split()[-1])
+    if "Non-2xx" in output:
+        raise SystemExit(f"{server.name}: {kind} answered errors:\n{output}")
+    return answered / seconds, used / max(answered, 1) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkouts", nargs="+", type=Path,
+                        help="checkouts to compare; the first is the base (. is this one)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=3.0, help="wrk's run, each time")
+    parser.add_argument("--kinds", default="ingest,healthz,read,comment")
+    args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    checkouts = [path.resolve() for path in args.checkouts]
+    wrk = subprocess.run([str(ROOT / "scripts" / "wrk.sh"), "ensure"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    workdir = Path(tempfile.mkdtemp(prefix="interlock-api-turns-"))
+    names = ["this" if path == ROOT else path.name for path in checkouts]
+    servers = [Server(name, path, 18900 + n, workdir)
+               for n, (name, path) in enumerate(zip(names, checkouts, strict=True))]
+    cpu: dict[tuple[str, str], list[float]] = {(s.name, k): [] for s in servers for k in kinds}
+    try:
+        for server in servers:
+            server.start()
+        for round_ in range(args.rounds):
+            turn = servers[round_ % len(servers):] + servers[:round_ % len(servers)]
+            for kind in kinds:
+                for server in turn:
+                    rate, per_request = drive(wrk, server, kind, args.seconds)
+                    cpu[(server.name, kind)].append(per_request)
+                    print(f"round {round_ + 1} {kind:8s} {server.name:>12s}: {rate:7,.0f}/s, "
+                          f"{per_request:6,.0f} µs of CPU per request", flush=True)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    base = servers[0].name
+    print(f"\nSummary: the API process's CPU per request, median (range) of {args.rounds} "
+          f"rounds; ratio to {base}'s median, and the rounds in which it was lower")
+    for kind in kinds:
+        line = f"  {kind:8s}"
+        for server in servers:
+            values = cpu[(server.name, kind)]
+            ratio = statistics.median(values) / statistics.median(cpu[(base, kind)])
+            lower = sum(v < b for v, b in zip(values, cpu[(base, kind)], strict=True))
+            line += (f"  {server.name} {statistics.median(values):,.0f} µs "
+                     f"({min(values):,.0f}-{max(values):,.0f})")
+            if server.name != base:
+                line += f" {ratio:.2f}x, lower in {lower} of {args.rounds}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

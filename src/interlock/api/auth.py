@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.requests import HTTPConnection
 
 from interlock.domain.errors import Forbidden, Unauthenticated
 from interlock.domain.events import Origin, OriginKind
@@ -50,11 +49,11 @@ class _ApiKey(HTTPBearer):
                          description="An Interlock API key")
         self.scope = scope
 
-    async def __call__(self, request: HTTPConnection) -> Caller:  # type: ignore[override]
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
         scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
         if not credentials or scheme.lower() != "bearer":
             raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
-        keys = request.app.state.container.keys
+        keys = (await container(request)).keys
         key = keys.recently_authenticated(credentials)
         if key is None:
             key = await run_sync(keys.authenticate, credentials)

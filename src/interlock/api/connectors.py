@@ -121,7 +121,7 @@ def incident_links(incident_id: str, caller: Reader, app: App) -> dict[str, Any]
 async def receive_hook(connector_id: str, request: Request, app: App) -> Response:
     body = await request.body()
     answer = await run_sync(app.hooks.receive, connector_id[:40],
-                                     dict(request.headers), body)
+                            dict(request.headers), body)
     if answer.body is None:
         return Response(status_code=answer.status)
     return JSONResponse(answer.body, status_code=answer.status)

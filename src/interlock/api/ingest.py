@@ -93,7 +93,7 @@ class GroupCommit:
             waited = loop.time() - batch[0][2]
             try:
                 await run_sync(self._intake.store, [item for item, _, _ in batch],
-                                        priority_after=max(PRIORITY_AFTER - waited, 1e-3))
+                               priority_after=max(PRIORITY_AFTER - waited, 1e-3))
             except Exception as error:  # every waiter must hear of it
                 for _, done, _ in batch:
                     if not done.done():

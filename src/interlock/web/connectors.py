@@ -113,7 +113,7 @@ async def create_connector(request: Request, person: Signed,
     try:
         fields = form.change(editing=False)
         connector = await run_sync(app.connectors.create,
-                                            ConnectorSpec(kind=kind, **fields))
+                                   ConnectorSpec(kind=kind, **fields))
     except InvalidInput as error:
         return _form_page(request, person, form, None, error=error, status_code=422)
     return redirect(request, f"/connectors/{connector.id}", person,
@@ -138,7 +138,7 @@ async def save_connector(request: Request, connector_id: str, person: Signed) ->
     form = ConnectorForm.posted(connector.kind, posted, _schemas(app, connector.kind))
     try:
         await run_sync(app.connectors.update, connector_id,
-                                form.change(editing=True))
+                       form.change(editing=True))
     except InvalidInput as error:
         return _form_page(request, person, form, connector, error=error, status_code=422)
     return redirect(request, f"/connectors/{connector_id}", person, "Connector saved.")
@@ -204,7 +204,7 @@ async def connector_action(request: Request, connector_id: str, action: str,
         raise NotFound(f"no action {action}")
     app = container(request)
     connector = await run_sync(app.connectors.update, connector_id,
-                                        {"enabled": action == "enable"})
+                               {"enabled": action == "enable"})
     notice = (f"{connector.name} enabled: incident changes are synced again."
               if connector.enabled else
               f"{connector.name} disabled: nothing is sent to or taken from it.")

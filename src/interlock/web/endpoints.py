@@ -103,7 +103,7 @@ async def update_endpoint(request: Request, endpoint_id: str, person: Signed) ->
     try:
         stored = await run_sync(app.endpoints.get, endpoint_id)
         await run_sync(app.endpoints.update, endpoint_id,
-                                form.fields(stored.headers))
+                       form.fields(stored.headers))
     except InvalidInput as error:
         return _form_page(request, person, form, endpoint_id, error=error.detail,
                           status_code=422)
@@ -160,14 +160,14 @@ async def endpoint_live(request: Request, endpoint_id: str, person: Signed,
     position = after
     if position is None:
         newest = await run_sync(app.endpoints.follow_attempts, after=None, limit=1,
-                                         endpoint_id=endpoint_id)
+                                endpoint_id=endpoint_id)
         position = newest[-1][0] if newest else 0
 
     async def next_messages() -> list[str] | None:
         nonlocal position
         await asyncio.sleep(live.POLL_SECONDS)
         found = await run_sync(app.endpoints.follow_attempts, after=position,
-                                        limit=100, endpoint_id=endpoint_id)
+                               limit=100, endpoint_id=endpoint_id)
         if not found:
             return None
         position = found[-1][0]

@@ -149,7 +149,7 @@ async def comment(request: Request, reference: str, person: Signed) -> Response:
         return redirect(request, target, person, "Write something before commenting.",
                         "error")
     incident, _ = await run_sync(app.incidents.comment, person.viewer, reference,
-                                          body)
+                                 body)
     return redirect(request, f"/incidents/{incident.reference}", person,
                     f"Comment added to {incident.reference}.")
 

@@ -184,7 +184,7 @@ async def compose(request: Request, reference: str, person: Signed) -> Response:
             await run_sync(app.status_pages.publish, person.viewer, reference, draft)
             return redirect(request, target, person, "Public update published.")
         outcome = await run_sync(app.status_pages.preview, person.viewer, reference,
-                                          draft)
+                                 draft)
         previews = await run_sync(_previews, app, outcome)
     except (InvalidInput, Conflict) as error:
         return redirect(request, target, person, error.detail, "error")

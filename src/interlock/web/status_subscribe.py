@@ -78,7 +78,7 @@ async def subscribe(request: Request, slug: Slug) -> Response:
     wants_json = request.headers.get("content-type", "").startswith("application/json")
     email, components = await _read(request, wants_json)
     return await run_sync(_subscribe, container(request), slug, email, components,
-                                   wants_json)
+                          wants_json)
 
 
 def _subscribe(app: Container, slug: str, email: str, components: list[str],

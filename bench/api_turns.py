@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -34,14 +33,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import cpu_seconds, interlock_command
+from harness import cpu_seconds, free_port, interlock_command, temp_dir, wrk_binary
+from ingest import Alerts, webhook_body
 
 ROOT = Path(__file__).resolve().parent.parent
-SINGLE_ALERT = {"version": "4", "status": "firing", "receiver": "bench", "groupKey": "g",
-                "alerts": [{"status": "firing", "labels": {"alertname": "Bench",
-                                                           "service": "api"},
-                            "annotations": {}, "startsAt": "2026-12-01T00:00:00Z",
-                            "fingerprint": "f1"}]}
+#: One Alertmanager webhook of one alert, as bench/api.py posts it.
+SINGLE_ALERT = webhook_body([Alerts().new(0)]).decode()
 
 
 @dataclass
@@ -97,7 +94,7 @@ class Server:
         self.requests = {
             "ingest": ("POST", f"/ingest/{source['id']}",
                        {"authorization": f"Bearer {source['token']}", **as_json},
-                       json.dumps(SINGLE_ALERT)),
+                       SINGLE_ALERT),
             "healthz": ("GET", "/healthz", {}, None),
             "read": ("GET", f"/api/v1/incidents/{incident}", bearer, None),
             "comment": ("POST", f"/api/v1/incidents/{incident}/comments",
@@ -147,12 +144,11 @@ def main() -> None:
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     checkouts = [path.resolve() for path in args.checkouts]
-    wrk = subprocess.run([str(ROOT / "scripts" / "wrk.sh"), "ensure"], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    workdir = Path(tempfile.mkdtemp(prefix="interlock-api-turns-"))
+    wrk = wrk_binary()
+    workdir = temp_dir("interlock-api-turns-")
     names = ["this" if path == ROOT else path.name for path in checkouts]
-    servers = [Server(name, path, 18900 + n, workdir)
-               for n, (name, path) in enumerate(zip(names, checkouts, strict=True))]
+    servers = [Server(name, path, free_port(), workdir)
+               for name, path in zip(names, checkouts, strict=True)]
     cpu: dict[tuple[str, str], list[float]] = {(s.name, k): [] for s in servers for k in kinds}
     try:
         for server in servers:

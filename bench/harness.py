@@ -215,6 +215,13 @@ def process_tree_cpu(pids: list[int]) -> float:
     return total
 
 
+def wrk_binary() -> str:
+    """The path of wrk, the C load generator (Debian's, installed by scripts/wrk.sh)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "wrk.sh"
+    return subprocess.run([str(script), "ensure"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))

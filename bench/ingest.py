@@ -85,6 +85,7 @@ from harness import (
     stop_interlock,
     temp_dir,
     verdict,
+    wrk_binary,
 )
 from interlock.domain.ids import new_id
 from interlock.store.engine import create_engine
@@ -846,9 +847,7 @@ def main() -> int:
     ctx = IngestContext(args, temp_dir("interlock-ingest-bench-"),
                         db_prefix="interlock_ingest_bench", clear_proxy_env=True)
     if not args.skip_throughput:
-        ctx.wrk = subprocess.run([str(Path(__file__).parent.parent / "scripts" / "wrk.sh"),
-                                  "ensure"], check=True, capture_output=True,
-                                 text=True).stdout.strip()
+        ctx.wrk = wrk_binary()
     results = Results()
 
     def body() -> None:

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 
@@ -43,6 +41,7 @@ from harness import (
     start_interlock,
     stop_interlock,
     temp_dir,
+    wrk_binary,
 )
 
 COMPONENTS = 50
@@ -220,9 +219,7 @@ def main() -> int:
     check_db(parser, args)
     ctx = Context(args, temp_dir("interlock-status-bench-"),
                   db_prefix="interlock_status_bench", clear_proxy_env=True)
-    binary = subprocess.run([str(Path(__file__).parent.parent / "scripts" / "wrk.sh"),
-                             "ensure"], check=True, capture_output=True,
-                            text=True).stdout.strip()
+    binary = wrk_binary()
     results = Results()
 
     def body() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from interlock.api.ingest import GroupCommit
+from interlock.api.ingest import PROBE_EVERY, GroupCommit
 from interlock.domain.alerts import ReceivedPayload
 
 
@@ -78,3 +78,32 @@ def test_once_batches_are_large_a_lone_payload_does_not_wait() -> None:
     lone = asyncio.run(scenario())
     assert [len(commit) for commit in intake.commits] == [40, 1]
     assert lone < 0.5, f"a lone payload waited {lone:.2f} s for company"
+
+
+def test_a_sender_posting_one_payload_at_a_time_stops_waiting_for_company() -> None:
+    # Nothing arrives while its lone payload waits: after a pause that gathered nothing,
+    # payloads are committed at once, but for a probe every PROBE_EVERY batches.
+    intake = Recording()
+
+    async def one_at_a_time() -> list[float]:
+        writer = GroupCommit(intake, gather=0.3)  # type: ignore[arg-type]
+        waits = []
+        for number in range(PROBE_EVERY + 4):
+            started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(writer.write(payload(number)), 10)
+            waits.append(asyncio.get_running_loop().time() - started)
+        return waits
+
+    waits = asyncio.run(one_at_a_time())
+    assert len(intake.commits) == PROBE_EVERY + 4
+    paused = [number for number, wait in enumerate(waits) if wait >= 0.25]
+    assert paused == [0, PROBE_EVERY - 1], f"waits: {[round(wait, 3) for wait in waits]}"
+
+
+def test_payloads_arriving_steadily_keep_sharing_commits() -> None:
+    # A storm's senders do not wait for each other: 40 payloads 5 ms apart, a pause of
+    # 50 ms, so about ten to a commit, all the way through.
+    intake = Recording()
+    asyncio.run(arriving(GroupCommit(intake, gather=0.05), spacing=0.005, count=40))  # type: ignore[arg-type]
+    assert [item for commit in intake.commits for item in commit] == [f"pl_{n}" for n in range(40)]
+    assert len(intake.commits) <= 6, [len(commit) for commit in intake.commits]

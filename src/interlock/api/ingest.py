@@ -7,14 +7,22 @@ commits whatever has queued up in one transaction (group commit) and answers eve
 request in it once the commit is durable.
 
 While batches stay small, the writer lets payloads gather for :data:`GATHER` after the
-first of a batch arrived. Single-alert payloads arriving a millisecond apart each had a
-commit of their own (and a trip to the thread pool, the file lock and a wake-up for the
-alert worker): in bench/storm.py (1,000 POSTs/s) the API process spent 528 µs of CPU per
-alert (522-547, 3 runs), with the pause 489 µs (487-499), for up to 2 ms more before
-the ``202``. Once batches average :data:`GATHER_BELOW` payloads or more, they fill while
-the previous one commits, and a pause would only hold up senders that wait for their
-answer before sending again: 16 connections posting as fast as they were answered then
-all waited in every batch, and 18 % fewer POSTs were answered (bench/ingest.py, 3 runs).
+first of a batch arrived, so a storm's single-alert payloads share commits: each commit
+costs 0.6-0.8 ms of a thread's CPU however few payloads it holds. In bench/storm.py
+(1,000 POSTs/s, open loop) the API process spent 528 µs of CPU per alert with no pause,
+489 µs with a 2 ms one, and with 10 ms about 395 µs against 483 µs for 2 ms (3 runs each,
+in turns), for up to 10 ms more before the ``202``. Two kinds of sender gain nothing
+from a pause, and the writer watches for both:
+
+* Senders that wait for their answer before sending again, many at once (bench/ingest.py,
+  16 connections): batches fill while the previous one commits. Once batches average
+  :data:`GATHER_BELOW` payloads or more when taken, before any pause, there is none
+  (with a 2 ms pause whatever the batch size, 18 % fewer POSTs were answered).
+* A sender posting one payload at a time: nothing arrives during its pause. Once pauses
+  gather on average fewer than one more payload, there is none.
+
+While batches are small, every :data:`PROBE_EVERY` th one does the other thing, so the
+average of what pauses gather follows a change of the senders.
 """
 
 from __future__ import annotations
@@ -45,9 +53,12 @@ BATCH_MAX = 500
 #: writer is never idle, and going first always would shut the workers out.
 PRIORITY_AFTER = 0.02
 #: How long (seconds) the first payload of a batch waits for others before the commit,
-#: while batches average fewer than GATHER_BELOW payloads.
-GATHER = 0.002
+#: while batches taken at once average fewer than GATHER_BELOW payloads and a pause
+#: gathers on average at least one more (GATHER_COMPANY).
+GATHER = 0.01
 GATHER_BELOW = 4.0
+GATHER_COMPANY = 1.0
+PROBE_EVERY = 8
 #: Signed requests whose bodies are read at once before they are authenticated (a
 #: signature covers the body); up to 16 x INTERLOCK_INGEST_MAX_BODY_BYTES held in memory.
 PRE_AUTH_READS = 16
@@ -81,15 +92,18 @@ class GroupCommit:
 
     async def _run(self, queue: _Queue) -> None:
         loop = asyncio.get_running_loop()
-        size = 1.0  # batches' average size, recent ones counting most
+        pacing = _Pacing()
         while True:
             batch = [await queue.get()]
-            pause = batch[0][2] + self._gather - loop.time()
-            if size < GATHER_BELOW and pause > 0:
-                await asyncio.sleep(pause)
             while not queue.empty() and len(batch) < BATCH_MAX:
                 batch.append(queue.get_nowait())
-            size = 0.9 * size + 0.1 * len(batch)
+            at_once = len(batch)
+            pause = batch[0][2] + self._gather - loop.time()
+            if pacing.pause(at_once) and pause > 0:
+                await asyncio.sleep(pause)
+                while not queue.empty() and len(batch) < BATCH_MAX:
+                    batch.append(queue.get_nowait())
+                pacing.paused(len(batch) - at_once)
             waited = loop.time() - batch[0][2]
             try:
                 await run_sync(self._intake.store, [item for item, _, _ in batch],
@@ -102,6 +116,30 @@ class GroupCommit:
             for _, done, _ in batch:
                 if not done.done():
                     done.set_result(None)
+
+
+class _Pacing:
+    """Whether the group commit's next batch waits for company (see the module's
+    docstring): two running averages, recent batches counting most."""
+
+    def __init__(self) -> None:
+        #: Payloads a batch held when taken, before any pause.
+        self.at_once = 1.0
+        #: Payloads that arrived during a pause.
+        self.company = GATHER_COMPANY
+        self._batches = 0
+
+    def pause(self, at_once: int) -> bool:
+        """Whether to pause for a batch holding ``at_once`` payloads when taken."""
+        self._batches += 1
+        self.at_once = 0.7 * self.at_once + 0.3 * at_once
+        if self.at_once >= GATHER_BELOW:
+            return False
+        probe = self._batches % PROBE_EVERY == 0
+        return (self.company >= GATHER_COMPANY) != probe
+
+    def paused(self, arrived: int) -> None:
+        self.company = 0.7 * self.company + 0.3 * arrived
 
 
 class _Bucket:

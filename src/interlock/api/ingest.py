@@ -9,10 +9,11 @@ request in it once the commit is durable.
 While batches stay small, the writer lets payloads gather for :data:`GATHER` after the
 first of a batch arrived, so a storm's single-alert payloads share commits: each commit
 costs 0.6-0.8 ms of a thread's CPU however few payloads it holds. In bench/storm.py
-(1,000 POSTs/s, open loop) the API process spent 528 µs of CPU per alert with no pause,
-489 µs with a 2 ms one, and with 10 ms about 395 µs against 483 µs for 2 ms (3 runs each,
-in turns), for up to 10 ms more before the ``202``. Two kinds of sender gain nothing
-from a pause, and the writer watches for both:
+(1,000 POSTs/s from senders that do not wait for each other) the API process spent 528
+µs of CPU per alert with no pause and 489 µs with 2 ms; with 10 ms, 412 µs (397-418)
+against 460 µs (428-466) for 2 ms, lower in 3 pairs of runs of 3, for up to 10 ms more
+before the ``202``. Two kinds of sender gain nothing from a pause, and the writer
+watches for both:
 
 * Senders that wait for their answer before sending again, many at once (bench/ingest.py,
   16 connections): batches fill while the previous one commits. Once batches average

@@ -96,14 +96,12 @@ class GroupCommit:
         pacing = _Pacing()
         while True:
             batch = [await queue.get()]
-            while not queue.empty() and len(batch) < BATCH_MAX:
-                batch.append(queue.get_nowait())
+            _take_queued(queue, batch)
             at_once = len(batch)
             pause = batch[0][2] + self._gather - loop.time()
             if pacing.pause(at_once) and pause > 0:
                 await asyncio.sleep(pause)
-                while not queue.empty() and len(batch) < BATCH_MAX:
-                    batch.append(queue.get_nowait())
+                _take_queued(queue, batch)
                 pacing.paused(len(batch) - at_once)
             waited = loop.time() - batch[0][2]
             try:
@@ -117,6 +115,13 @@ class GroupCommit:
             for _, done, _ in batch:
                 if not done.done():
                     done.set_result(None)
+
+
+def _take_queued(queue: _Queue, batch: list[tuple[ReceivedPayload, asyncio.Future[None], float]]
+                 ) -> None:
+    """Add what waits in ``queue`` to ``batch``, up to BATCH_MAX payloads."""
+    while not queue.empty() and len(batch) < BATCH_MAX:
+        batch.append(queue.get_nowait())
 
 
 class _Pacing:

@@ -5,7 +5,8 @@ turns. Not a test: it prints figures.
     .venv/bin/python bench/api_turns.py --rounds 8 --kinds ingest,read ../base ../other .
 
 Each checkout (its ``src`` on PYTHONPATH, this interpreter) runs ``interlock serve
---no-worker`` on a SQLite file of its own, all at once; then, round after round, wrk
+--no-worker`` on a SQLite file of its own, all at once, started as every benchmark
+starts it (``harness.start_interlock``); then, round after round, wrk
 (one C thread, 16 connections: a client that is not the bottleneck) drives each server
 in turn, for each kind of request, and the server's CPU (user + system, from /proc) is
 divided by the requests it answered. The order rotates every round, so no checkout
@@ -19,21 +20,26 @@ Kinds: ``ingest`` (a single-alert POST), ``healthz``, ``read`` (one incident),
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import cpu_seconds, free_port, interlock_command, temp_dir, wrk_binary
+from harness import (
+    Context,
+    Interlock,
+    cpu_seconds,
+    start_interlock,
+    stop_interlock,
+    temp_dir,
+    wrk_binary,
+)
 from ingest import Alerts, webhook_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,53 +49,23 @@ SINGLE_ALERT = webhook_body([Alerts().new(0)]).decode()
 
 @dataclass
 class Server:
+    """One checkout's ``interlock serve --no-worker`` (started by the harness, with the
+    checkout's ``src`` on PYTHONPATH) and the requests wrk sends it."""
+
     name: str
-    checkout: Path
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-    token: str = ""
+    ctx: Context
+    interlock: Interlock | None = None
     requests: dict[str, tuple[str, str, dict[str, str], str | None]] = field(
         default_factory=dict)
 
-    def environment(self) -> dict[str, str]:
-        passed = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
-        return {**passed, "PYTHONPATH": str(self.checkout / "src"),
-                "INTERLOCK_SECRET_KEY": "b" * 44, "INTERLOCK_AUTO_MIGRATE": "true"}
-
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"content-type": "application/json",
-                     **({"authorization": f"Bearer {token}"} if token else {})})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read() or b"null")
-
-    def start(self) -> None:
-        db = f"sqlite:///{self.workdir}/{self.name}.db"
-        log = (self.workdir / f"{self.name}.log").open("wb")
-        self.process = subprocess.Popen(
-            [*interlock_command(), "serve", "--no-worker", "--port", str(self.port),
-             "--db", db], env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise SystemExit(f"{self.name}: serve did not start; see {log.name}") from None
-                time.sleep(0.2)
-        self.token = subprocess.run(
-            [*interlock_command(), "keys", "create", "--name", "bench", "--scope", "admin",
-             "--db", db], env=self.environment(), capture_output=True, text=True,
-            check=True).stdout.strip().splitlines()[-1]
-        source = self.call("POST", "/api/v1/sources", {"name": "bench", "kind": "alertmanager"},
-                           self.token)
-        incident = self.call("POST", "/api/v1/incidents",
-                             {"title": "Bench", "severity": "high"}, self.token)["id"]
-        bearer = {"authorization": f"Bearer {self.token}"}
+    async def start(self) -> None:
+        self.interlock = interlock = await start_interlock(self.ctx, self.name, worker=False)
+        source = await interlock.call("POST", "/api/v1/sources",
+                                      {"name": "bench", "kind": "alertmanager"}, expect=201)
+        incident = (await interlock.call("POST", "/api/v1/incidents",
+                                         {"title": "Bench", "severity": "high"},
+                                         expect=201))["id"]
+        bearer = {"authorization": interlock.api.headers["Authorization"]}
         as_json = {"content-type": "application/json"}
         self.requests = {
             "ingest": ("POST", f"/ingest/{source['id']}",
@@ -107,34 +83,31 @@ class Server:
                  *(f'wrk.headers["{name}"] = "{value}"' for name, value in headers.items())]
         if body is not None:
             lines.append(f"wrk.body = {json.dumps(body)}")
-        script = self.workdir / f"{self.name}-{kind}.lua"
+        script = self.ctx.tmp / f"{self.name}-{kind}.lua"
         script.write_text("\n".join(lines) + "\n")
         return script
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+    async def stop(self) -> None:
+        if self.interlock is not None:
+            await stop_interlock(self.ctx, self.interlock)
 
 
 def drive(wrk: str, server: Server, kind: str, seconds: float) -> tuple[float, float]:
     """wrk against ``server`` for ``seconds``: (requests/s, µs of CPU per request)."""
-    assert server.process is not None
-    before = cpu_seconds(server.process.pid) or 0.0
+    assert server.interlock is not None
+    pid = server.interlock.proc.popen.pid
+    before = cpu_seconds(pid) or 0.0
     output = subprocess.run(
         [wrk, "-t1", "-c16", f"-d{seconds:g}s", "-s", str(server.script(kind)),
-         f"http://127.0.0.1:{server.port}"], capture_output=True, text=True, check=True).stdout
-    used = (cpu_seconds(server.process.pid) or 0.0) - before
+         server.interlock.base], capture_output=True, text=True, check=True).stdout
+    used = (cpu_seconds(pid) or 0.0) - before
     answered = int(output.split(" requests in")[0].split()[-1])
     if "Non-2xx" in output:
         raise SystemExit(f"{server.name}: {kind} answered errors:\n{output}")
     return answered / seconds, used / max(answered, 1) * 1e6
 
 
-def main() -> None:
+async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkouts", nargs="+", type=Path,
                         help="checkouts to compare; the first is the base (. is this one)")
@@ -147,12 +120,14 @@ def main() -> None:
     wrk = wrk_binary()
     workdir = temp_dir("interlock-api-turns-")
     names = ["this" if path == ROOT else path.name for path in checkouts]
-    servers = [Server(name, path, free_port(), workdir)
+    # SQLite files in workdir (no --db), each server with its checkout's code.
+    servers = [Server(name, Context(argparse.Namespace(db=None), workdir,
+                                    extra_env={"PYTHONPATH": str(path / "src")}))
                for name, path in zip(names, checkouts, strict=True)]
     cpu: dict[tuple[str, str], list[float]] = {(s.name, k): [] for s in servers for k in kinds}
     try:
         for server in servers:
-            server.start()
+            await server.start()
         for round_ in range(args.rounds):
             turn = servers[round_ % len(servers):] + servers[:round_ % len(servers)]
             for kind in kinds:
@@ -163,7 +138,8 @@ def main() -> None:
                           f"{per_request:6,.0f} µs of CPU per request", flush=True)
     finally:
         for server in servers:
-            server.stop()
+            await server.stop()
+            server.ctx.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
     base = servers[0].name
     print(f"\nSummary: the API process's CPU per request, median (range) of {args.rounds} "
@@ -182,4 +158,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

@@ -24,6 +24,8 @@ _SAVE = bulk.Prebuilt(
     .values({column: sa.bindparam(f"b_{column}") for column in _COLUMNS}),
     [*(f"b_{column}" for column in _COLUMNS), "b_id"])
 _INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
+_OF_INCIDENTS = sa.select(alert_digests).where(
+    alert_digests.c.incident_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 class SqlDigests:
@@ -33,8 +35,7 @@ class SqlDigests:
     def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]:
         found: dict[str, Digest] = {}
         for chunk in bulk.chunks(sorted(incident_ids)):
-            query = sa.select(alert_digests).where(alert_digests.c.incident_id.in_(chunk))
-            for row in self._connection.execute(query).mappings():
+            for row in self._connection.execute(_OF_INCIDENTS, {"ids": chunk}).mappings():
                 found[row["incident_id"]] = _digest(row)
         return found
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -202,17 +202,12 @@ class SqlAlerts:
         """The alerts with these (source id, fingerprint) keys, one query per source.
         ``for_update`` locks them on PostgreSQL in key order, so concurrent workers
         wait for each other instead of deadlocking."""
-        by_source: dict[str, list[str]] = {}
-        for source_id, fingerprint in keys:
-            by_source.setdefault(source_id, []).append(fingerprint)
+        query = _ALERTS_OF_LOCKED if for_update and self._postgres else _ALERTS_OF
         found: dict[tuple[str, str], Alert] = {}
-        for source_id in sorted(by_source):
-            for chunk in bulk.chunks(sorted(set(by_source[source_id]))):
-                query = _ALERTS_OF_LOCKED if for_update and self._postgres else _ALERTS_OF
-                for row in self._connection.execute(
-                        query, {"source": source_id, "keys": chunk}).mappings():
-                    alert = _alert(row)
-                    found[(alert.source_id, alert.fingerprint)] = alert
+        for params in _each_source(keys):
+            for row in self._connection.execute(query, params).mappings():
+                alert = _alert(row)
+                found[(alert.source_id, alert.fingerprint)] = alert
         return found
 
     def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]:
@@ -306,16 +301,11 @@ class SqlCorrelations:
     def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                  ) -> dict[tuple[str, str], str]:
         """Incident ids by (source id, group key); locked in key order when asked."""
-        by_source: dict[str, list[str]] = {}
-        for source_id, group_key in keys:
-            by_source.setdefault(source_id, []).append(group_key)
+        query = _GROUPS_OF_LOCKED if for_update and self._postgres else _GROUPS_OF
         found: dict[tuple[str, str], str] = {}
-        for source_id in sorted(by_source):
-            for chunk in bulk.chunks(sorted(set(by_source[source_id]))):
-                query = _GROUPS_OF_LOCKED if for_update and self._postgres else _GROUPS_OF
-                for group_key, incident_id in self._connection.execute(
-                        query, {"source": source_id, "keys": chunk}):
-                    found[(source_id, group_key)] = incident_id
+        for params in _each_source(keys):
+            for group_key, incident_id in self._connection.execute(query, params):
+                found[(params["source"], group_key)] = incident_id
         return found
 
     def put_many(self, items: Sequence[tuple[str, str, str]], at: datetime, *,
@@ -386,3 +376,14 @@ def _alert(row: sa.RowMapping) -> Alert:
     values = {name: row[name] for name in _ALERT_FIELDS}
     values.update(status=AlertStatus(row["status"]), severity=Severity(row["severity"]))
     return Alert(**values)
+
+
+def _each_source(keys: Collection[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    """The parameters of _ALERTS_OF or _GROUPS_OF for (source id, key) pairs: each
+    source's keys in turn, sorted (the order they are locked in), in chunks."""
+    by_source: dict[str, set[str]] = {}
+    for source_id, key in keys:
+        by_source.setdefault(source_id, set()).add(key)
+    for source_id in sorted(by_source):
+        for chunk in bulk.chunks(sorted(by_source[source_id])):
+            yield {"source": source_id, "keys": chunk}

@@ -22,9 +22,6 @@ _REFERENCE = re.compile(r"^INC-(\d{1,18})$", re.IGNORECASE)
 _INSERT = incidents.insert().returning(incidents.c.number)
 _BY_ID = sa.select(incidents).where(incidents.c.id == sa.bindparam("key"))
 _BY_NUMBER = sa.select(incidents).where(incidents.c.number == sa.bindparam("key"))
-#: An alert batch's incidents, in id order (the order it locks them in on PostgreSQL).
-_BY_IDS = (sa.select(incidents).where(incidents.c.id.in_(sa.bindparam("ids", expanding=True)))
-           .order_by(incidents.c.id))
 # Updates change no key: FOR NO KEY UPDATE, which rows referring to the incident (a
 # timeline line, a link) do not wait for. With FOR UPDATE, a transaction adding lines
 # to several incidents deadlocked with an alert batch holding them.
@@ -32,6 +29,9 @@ _LOOKUPS = {
     (False, False): _BY_ID, (False, True): _BY_ID.with_for_update(key_share=True),
     (True, False): _BY_NUMBER, (True, True): _BY_NUMBER.with_for_update(key_share=True),
 }
+#: An alert batch's incidents, in id order (the order it locks them in on PostgreSQL).
+_BY_IDS = (sa.select(incidents).where(incidents.c.id.in_(sa.bindparam("ids", expanding=True)))
+           .order_by(incidents.c.id))
 _BY_IDS_LOCKED = _BY_IDS.with_for_update(key_share=True)
 #: What a change writes: every column but the id, number and creation time.
 _CHANGED = ("title", "summary", "status", "severity", "service", "assignee", "labels",
@@ -65,13 +65,11 @@ class SqlIncidents:
     def get_many(self, ids: Collection[str], *, for_update: bool = False
                  ) -> dict[str, Incident]:
         """Incidents by id; locked in id order on PostgreSQL when asked."""
+        locked = for_update and self._connection.dialect.name == "postgresql"
+        query = _BY_IDS_LOCKED if locked else _BY_IDS
         found: dict[str, Incident] = {}
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), 500):
-            locked = for_update and self._connection.dialect.name == "postgresql"
-            query = _BY_IDS_LOCKED if locked else _BY_IDS
-            for row in self._connection.execute(
-                    query, {"ids": ordered[start:start + 500]}).mappings():
+        for chunk in bulk.chunks(sorted(ids)):
+            for row in self._connection.execute(query, {"ids": chunk}).mappings():
                 found[row["id"]] = _from_row(row)
         return found
 

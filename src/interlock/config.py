@@ -64,6 +64,10 @@ class Settings(BaseModel):
     #: lock (batches shrink to fit, down to 50 payloads; twice this while the worker is
     #: behind); 0 for no aim.
     worker_alert_transaction_ms: float = Field(50.0, ge=0, le=10_000)
+    #: Linux: worker processes run under the SCHED_BATCH policy, so that waking one
+    #: (every commit of work does) does not take the CPU from the API request that woke
+    #: it; their share of the CPU is unchanged. False: the default policy.
+    worker_batch_scheduling: bool = True
     #: Alerts joining an incident within this many seconds of its last
     #: incident.alert_attached are told together in the next one (an alert raising the
     #: incident's severity is told at once); 0 tells every processed batch at once.

@@ -1,0 +1,63 @@
+"""``interlock serve``'s worker processes yield the CPU to the API on Linux.
+
+Each commit of work wakes a worker; under Linux's default policy the woken worker took
+the core from the API thread that had just committed, mid-request. The workers run
+under SCHED_BATCH (the same share of the CPU, no preemption on wake-up); the API
+process keeps the default policy, so a request arriving preempts a worker.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import START_TIMEOUT, Server, serving
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="scheduling policies are Linux's")
+
+
+def _workers_of(server: Server) -> list[int]:
+    """The ``interlock worker`` processes ``server`` started, once both have reported
+    in (/readyz), so they have set their policy if they do."""
+    deadline = time.monotonic() + START_TIMEOUT
+    pid = server.process.pid
+    while True:
+        reported = httpx.get(server.base_url + "/readyz", timeout=5.0).json()["workers"]
+        children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]
+        workers = [child for child in children
+                   if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")]
+        if (len(workers) == 2 and len(reported) >= 2) or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.05)
+
+
+def _policies(pid: int) -> set[int]:
+    """The scheduling policy of each thread of process ``pid``."""
+    return {os.sched_getscheduler(int(thread)) for thread in os.listdir(f"/proc/{pid}/task")}
+
+
+def test_workers_run_as_batch_and_the_api_as_usual(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path, "serve") as server:
+        workers = _workers_of(server)
+        assert len(workers) == 2, server.output()
+        for worker in workers:
+            assert _policies(worker) == {os.SCHED_BATCH}
+        assert _policies(server.process.pid) == {os.SCHED_OTHER}
+        server.stop()
+
+
+def test_the_default_policy_when_turned_off(tmp_path: Path) -> None:
+    with serving(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path, "serve",
+                 {"INTERLOCK_WORKER_BATCH_SCHEDULING": "false"}) as server:
+        workers = _workers_of(server)
+        assert len(workers) == 2, server.output()
+        for worker in workers:
+            assert _policies(worker) == {os.SCHED_OTHER}
+        server.stop()

@@ -80,3 +80,54 @@ def test_jobs_of_a_full_lane_alone_cost_no_write_to_look_for_more(
         assert hub.sync.claim("worker", 10, [jira_connector]) == []
     assert writes == []
     assert len(hub.sync.claim("worker", 10)) == 2
+
+
+def jira_for(hub: Container, client: TestClient, jira: FakeJira, name: str) -> str:
+    admin = make_key(hub, Scope.ADMIN, name=f"admin-{name}")
+    created = client.post("/api/v1/connectors", headers=admin, json={
+        "name": name, "kind": "jira",
+        "settings": {"base_url": jira.url, "project_key": "OPS"},
+        "credentials": {"email": jira.email, "api_token": jira.api_token,
+                        "webhook_secret": jira.webhook_secret}})
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def test_a_job_due_for_another_connector_is_found_past_a_full_lanes_many(
+    hub: Container, hub_client: TestClient
+) -> None:
+    """A storm leaves thousands of jobs for a paced tool whose lane is full; a job for
+    another tool is still found, and only its jobs are claimed."""
+    with FakeJira() as jira:
+        paced = jira_for(hub, hub_client, jira, "paced")
+        declare_many(hub, 30)
+        while hub.deliveries.dispatch():
+            pass
+        other = jira_for(hub, hub_client, jira, "other")  # its jobs come after all of those
+        declare_many(hub, 1)
+        while hub.deliveries.dispatch():
+            pass
+        claimed = hub.sync.claim("worker", 50, [paced])
+        assert [work.connector.id for work in claimed] == [other]
+        assert hub.sync.claim("worker", 50, [paced]) == []  # that one is leased now
+        assert len(hub.sync.claim("worker", 50)) == 31  # the full lane's, once it is not
+
+
+def test_jobs_of_a_disabled_connector_cost_no_write_to_look_for_more(
+    hub: Container, hub_client: TestClient, jira_connector: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = make_key(hub, Scope.ADMIN, name="admin-disable")
+    declare_many(hub, 2)
+    while hub.deliveries.dispatch():
+        pass
+    changed = hub_client.patch(f"/api/v1/connectors/{jira_connector}", headers=admin,
+                               json={"enabled": False})
+    assert changed.status_code == 200, changed.text
+    with write_transactions(hub, monkeypatch) as writes:
+        assert hub.sync.claim("worker", 10) == []
+    assert writes == []
+    changed = hub_client.patch(f"/api/v1/connectors/{jira_connector}", headers=admin,
+                               json={"enabled": True})
+    assert changed.status_code == 200, changed.text
+    assert len(hub.sync.claim("worker", 10)) == 2

@@ -47,6 +47,20 @@ _PROMOTE = promote_next(sync_jobs, "connector_id", "position")
 
 #: Read by every fan-out of events to connectors (see store.records): built once.
 _ENABLED = sa.select(connectors).where(connectors.c.enabled.is_(True))
+#: Whether an enabled connector not left out (its lane is full) has a job due: one
+#: probe of ix_sync_jobs_connector_due per such connector, past its lane's leased jobs
+#: at most. Walking the due jobs in time order instead stepped over every job of the
+#: full lanes, a storm's thousands (1.4 ms for 2,000), on every commit of an event.
+_ANY_DUE = sa.select(sa.literal(1)).where(
+    connectors.c.enabled.is_(True),
+    connectors.c.id.not_in(sa.bindparam("excluded", expanding=True)),
+    sa.exists().where(
+        sync_jobs.c.connector_id == connectors.c.id,
+        # Written out, not bound, so that SQLite can use the partial index.
+        sync_jobs.c.status == sa.literal_column(f"'{_PENDING}'"),
+        sync_jobs.c.next_attempt_at <= sa.bindparam("now"),
+        sa.or_(sync_jobs.c.lease_expires_at.is_(None),
+               sync_jobs.c.lease_expires_at <= sa.bindparam("now")))).limit(1)
 
 
 class SqlConnectors:
@@ -333,13 +347,8 @@ class SqlSyncJobs:
     def any_due(self, now: datetime, exclude_connectors: Sequence[str] = ()) -> bool:
         # Jobs leased and waiting in a paced lane are due too: without the lease test,
         # every look in a storm found "something" and opened a write that claimed nothing.
-        query = sa.select(sync_jobs.c.position).where(
-            sync_jobs.c.status == _PENDING, sync_jobs.c.next_attempt_at <= now,
-            sa.or_(sync_jobs.c.lease_expires_at.is_(None),
-                   sync_jobs.c.lease_expires_at <= now)).limit(1)
-        if exclude_connectors:
-            query = query.where(sync_jobs.c.connector_id.not_in(sorted(exclude_connectors)))
-        return self._connection.execute(query).first() is not None
+        return self._connection.execute(_ANY_DUE, {
+            "now": now, "excluded": sorted(exclude_connectors)}).first() is not None
 
     def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:
         if not outcomes:

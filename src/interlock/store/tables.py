@@ -369,6 +369,12 @@ sync_jobs = sa.Table(
     ),
     # Per-incident order: one job of an incident per connector runs at a time.
     sa.Index(None, "connector_id", "incident_id", "status", "position"),
+    # Whether a connector has a job due (store.connectors._ANY_DUE).
+    sa.Index(
+        "ix_sync_jobs_connector_due", "connector_id", "next_attempt_at",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
 )
 
 connector_activity = sa.Table(

@@ -44,8 +44,8 @@ async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str) -
     failures = 0
     while not stop.is_set():
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "interlock", "worker", "--quiet", "--with-parent",
-            "--tasks", tasks, env=env,
+            sys.executable, "-m", "interlock", "worker", "--quiet",
+            "--parent", str(os.getpid()), "--tasks", tasks, env=env,
             stdin=asyncio.subprocess.DEVNULL)
         stopping = asyncio.ensure_future(stop.wait())
         exited = asyncio.ensure_future(process.wait())

@@ -34,8 +34,11 @@ from interlock.cli.keys import keys_app
 from interlock.config import Settings
 from interlock.domain.errors import InterlockError
 from interlock.logs import configure as configure_logs
+from interlock.logs import get_logger
 from interlock.services.container import Container
 from interlock.store.locks import Role
+
+log = get_logger(__name__)
 
 # Plain help (no boxes, no "<str>" after every flag), and errors are ours to print: see
 # main().
@@ -140,10 +143,10 @@ def worker_command(
         "--tasks", metavar="TASKS",
         help="Which parts to run, comma-separated: alerts, deliveries, sync (default all)")
     ] = "alerts,deliveries,sync",
-    with_parent: Annotated[bool, typer.Option(
-        "--with-parent", hidden=True,
-        help="Stop when the process that started this one is gone (serve's worker)")
-    ] = False,
+    parent: Annotated[int | None, typer.Option(
+        "--parent", hidden=True, metavar="PID",
+        help="Stop when process PID is no longer this one's parent (serve's worker)")
+    ] = None,
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
@@ -160,7 +163,7 @@ def worker_command(
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
-    _run(_work(container, with_parent=with_parent, tasks=chosen))
+    _run(_work(container, parent=parent, tasks=chosen))
 
 
 #: The interpreter's switch interval in Interlock's processes (Python's default 0.005 s).
@@ -216,7 +219,7 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-async def _work(container: Container, *, with_parent: bool = False,
+async def _work(container: Container, *, parent: int | None = None,
                 tasks: Collection[str] = ("alerts", "deliveries", "sync")) -> None:
     from interlock.worker.runner import run_worker
 
@@ -225,7 +228,7 @@ async def _work(container: Container, *, with_parent: bool = False,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    watch = asyncio.create_task(_stop_without_parent(stop)) if with_parent else None
+    watch = asyncio.create_task(_stop_without_parent(stop, parent)) if parent else None
     try:
         await run_worker(container, stop, tasks)
     finally:
@@ -234,13 +237,17 @@ async def _work(container: Container, *, with_parent: bool = False,
         container.close()
 
 
-async def _stop_without_parent(stop: asyncio.Event) -> None:
-    """Serve's worker stops when serve is gone (killed, say), instead of living on."""
-    parent = os.getppid()
+async def _stop_without_parent(stop: asyncio.Event, parent: int) -> None:
+    """Serve's worker stops when serve is gone (killed, say), instead of living on.
+    ``parent`` is serve's pid as serve passed it: a serve killed while this process was
+    still starting had left it an orphan before it could note who its parent was."""
     while not stop.is_set():
-        await asyncio.sleep(1.0)
         if os.getppid() != parent:
+            log.warning("the process that started this worker is gone; stopping",
+                        parent=parent)
             stop.set()
+            return
+        await asyncio.sleep(1.0)
 
 
 @app.command()

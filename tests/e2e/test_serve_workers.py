@@ -1,4 +1,5 @@
-"""``interlock serve``'s worker processes yield the CPU to the API on Linux.
+"""``interlock serve``'s worker processes: they yield the CPU to the API on Linux, and
+they stop when serve is gone, however early.
 
 Each commit of work wakes a worker; under Linux's default policy the woken worker took
 the core from the API thread that had just committed, mid-request. The workers run
@@ -9,6 +10,8 @@ process keeps the default policy, so a request arriving preempts a worker.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,10 +19,31 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import START_TIMEOUT, Server, serving
+from tests.support.server import (
+    START_TIMEOUT,
+    Server,
+    environment,
+    free_port,
+    interlock_command,
+    serving,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="scheduling policies are Linux's")
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (and is not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _workers_of(server: Server) -> list[int]:
@@ -29,9 +53,7 @@ def _workers_of(server: Server) -> list[int]:
     pid = server.process.pid
     while True:
         reported = httpx.get(server.base_url + "/readyz", timeout=5.0).json()["workers"]
-        children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                    for child in (task / "children").read_text().split()]
-        workers = [child for child in children
+        workers = [child for child in _children(pid)
                    if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")]
         if (len(workers) == 2 and len(reported) >= 2) or time.monotonic() > deadline:
             return workers
@@ -61,3 +83,31 @@ def test_the_default_policy_when_turned_off(tmp_path: Path) -> None:
         for worker in workers:
             assert _policies(worker) == {os.SCHED_OTHER}
         server.stop()
+
+
+def test_workers_stop_when_serve_is_killed_while_they_start(tmp_path: Path) -> None:
+    """serve killed (SIGKILL: no chance to stop them) the moment its workers exist, long
+    before they have started: they used to note their parent only once started, found
+    init there, and lived on, working on the database with nobody to stop them."""
+    serve = subprocess.Popen(
+        [*interlock_command(), "serve", "--db", f"sqlite:///{tmp_path / 'interlock.db'}",
+         "--host", "127.0.0.1", "--port", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+        env=environment(tmp_path))
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = _children(serve.pid)
+            time.sleep(0.01)
+        assert len(workers) == 2, "serve did not start its two workers"
+    finally:
+        serve.send_signal(signal.SIGKILL)
+        serve.wait(timeout=10)
+    deadline = time.monotonic() + START_TIMEOUT
+    while any(_alive(worker) for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [worker for worker in workers if _alive(worker)]
+    for worker in alive:  # leave nothing behind, even when the test fails
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "serve's workers lived on without it"

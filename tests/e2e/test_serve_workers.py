@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -27,14 +26,18 @@ from tests.support.server import (
     interlock_command,
     serving,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="scheduling policies are Linux's")
+                                reason="reads /proc; scheduling policies are Linux's")
 
 
-def _children(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]
+def _workers_of(pid: int) -> list[int]:
+    """The ``interlock worker`` processes that process ``pid`` started."""
+    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()]
+    return [child for child in children
+            if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")]
 
 
 def _alive(pid: int) -> bool:
@@ -46,18 +49,16 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _workers_of(server: Server) -> list[int]:
-    """The ``interlock worker`` processes ``server`` started, once both have reported
-    in (/readyz), so they have set their policy if they do."""
-    deadline = time.monotonic() + START_TIMEOUT
-    pid = server.process.pid
-    while True:
+def _reported_workers(server: Server) -> list[int]:
+    """serve's two worker processes, once both have reported in (/readyz), so they have
+    set their policy if they do."""
+    def both() -> list[int] | None:
         reported = httpx.get(server.base_url + "/readyz", timeout=5.0).json()["workers"]
-        workers = [child for child in _children(pid)
-                   if b"worker" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")]
-        if (len(workers) == 2 and len(reported) >= 2) or time.monotonic() > deadline:
-            return workers
-        time.sleep(0.05)
+        workers = _workers_of(server.process.pid)
+        return workers if len(workers) == 2 and len(reported) >= 2 else None
+
+    return eventually(both, "serve's two workers reporting", timeout=START_TIMEOUT,
+                      interval=0.05, explain=server.output)
 
 
 def _policies(pid: int) -> set[int]:
@@ -67,9 +68,7 @@ def _policies(pid: int) -> set[int]:
 
 def test_workers_run_as_batch_and_the_api_as_usual(tmp_path: Path) -> None:
     with serving(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path, "serve") as server:
-        workers = _workers_of(server)
-        assert len(workers) == 2, server.output()
-        for worker in workers:
+        for worker in _reported_workers(server):
             assert _policies(worker) == {os.SCHED_BATCH}
         assert _policies(server.process.pid) == {os.SCHED_OTHER}
         server.stop()
@@ -78,9 +77,7 @@ def test_workers_run_as_batch_and_the_api_as_usual(tmp_path: Path) -> None:
 def test_the_default_policy_when_turned_off(tmp_path: Path) -> None:
     with serving(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path, "serve",
                  {"INTERLOCK_WORKER_BATCH_SCHEDULING": "false"}) as server:
-        workers = _workers_of(server)
-        assert len(workers) == 2, server.output()
-        for worker in workers:
+        for worker in _reported_workers(server):
             assert _policies(worker) == {os.SCHED_OTHER}
         server.stop()
 
@@ -94,20 +91,20 @@ def test_workers_stop_when_serve_is_killed_while_they_start(tmp_path: Path) -> N
          "--host", "127.0.0.1", "--port", str(free_port())],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
         env=environment(tmp_path))
-    workers: list[int] = []
+    def started() -> list[int] | None:
+        workers = _workers_of(serve.pid)
+        return workers if len(workers) == 2 else None
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while len(workers) < 2 and time.monotonic() < deadline:
-            workers = _children(serve.pid)
-            time.sleep(0.01)
-        assert len(workers) == 2, "serve did not start its two workers"
+        workers = eventually(started, "serve's two workers started",
+                             timeout=START_TIMEOUT, interval=0.01)
     finally:
         serve.send_signal(signal.SIGKILL)
         serve.wait(timeout=10)
-    deadline = time.monotonic() + START_TIMEOUT
-    while any(_alive(worker) for worker in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    alive = [worker for worker in workers if _alive(worker)]
-    for worker in alive:  # leave nothing behind, even when the test fails
-        os.kill(worker, signal.SIGKILL)
-    assert not alive, "serve's workers lived on without it"
+    try:
+        eventually(lambda: not any(_alive(worker) for worker in workers),
+                   "serve's workers stopped without it", timeout=START_TIMEOUT)
+    finally:
+        for worker in workers:  # leave nothing behind, even when the test fails
+            if _alive(worker):
+                os.kill(worker, signal.SIGKILL)

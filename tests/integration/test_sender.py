@@ -1,4 +1,4 @@
-"""AiohttpSender against real HTTP servers on loopback: every outcome a receiver can
+"""WebhookSender against real HTTP servers on loopback: every outcome a receiver can
 produce becomes a SendResult a user can read, and nothing a receiver does stalls the
 sender or reaches a forbidden address.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from aiohttp import web
 
 from interlock.domain.delivery import RESPONSE_BODY_LIMIT, FailureKind, OutboundRequest, SendResult
@@ -30,8 +31,8 @@ from interlock.domain.errors import InvalidInput
 from interlock.domain.targets import parse_allowed_networks
 from interlock.worker.sender import (
     MAX_RETRY_AFTER,
-    AiohttpSender,
     GuardedResolver,
+    WebhookSender,
     parse_retry_after,
 )
 from interlock.worker.targets import check_target
@@ -130,9 +131,9 @@ async def receiving(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def sending(**options: Any) -> AsyncIterator[AiohttpSender]:
+async def sending(**options: Any) -> AsyncIterator[WebhookSender]:
     options.setdefault("allowed_networks", LOCAL)
-    sender = AiohttpSender(**options)
+    sender = WebhookSender(**options)
     try:
         yield sender
     finally:
@@ -146,7 +147,11 @@ def post(url: str, body: bytes = b'{"type": "incident.created"}',
 
 
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """On asyncio's own loop and on uvloop's, which the worker runs on where it is
+    installed (their transports differ: uvloop's are not asyncio.Transport subclasses)."""
     asyncio.run(scenario())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
 
 
 async def send_to(path: str, **request: Any) -> tuple[SendResult, Receiver]:
@@ -333,7 +338,7 @@ def test_connections_are_kept_alive() -> None:
 
 
 def test_a_hanging_endpoint_does_not_slow_a_healthy_one() -> None:
-    async def timed(sender: AiohttpSender, url: str, started: float,
+    async def timed(sender: WebhookSender, url: str, started: float,
                     timeout: float) -> tuple[SendResult, float]:
         result = await sender.send(post(url, timeout=timeout))
         return result, time.perf_counter() - started
@@ -403,3 +408,96 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ])
 def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, NOW) == seconds
+
+
+@pytest.mark.parametrize(("limit_per_host", "connections"), [(2, 2), (0, 6)])
+def test_connections_per_host_are_capped_and_zero_means_no_cap(
+        limit_per_host: int, connections: int) -> None:
+    async def scenario() -> None:
+        async with receiving() as receiver, sending(limit_per_host=limit_per_host) as sender:
+            sends = [asyncio.create_task(sender.send(post(receiver.url("/hang"), timeout=3)))
+                     for _ in range(6)]
+            await asyncio.sleep(0.3)
+            receiver.release.set()
+            results = await asyncio.gather(*sends)
+        assert all(result.succeeded for result in results)
+        assert len(set(receiver.peers)) == connections
+
+    run(scenario)
+
+
+async def raw_server(answer: bytes, *, close: bool) -> asyncio.Server:
+    """A server that reads one request head and writes ``answer`` as it is (then closes,
+    with ``close``), for answers aiohttp's server would not send."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(answer)
+            await writer.drain()
+            if close:
+                break
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(("answer", "close", "status", "body"), [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwell\r\n5\r\n done\r\n0\r\n\r\n",
+     False, 200, "well done"),
+    (b"HTTP/1.1 202 Accepted\r\nConnection: close\r\n\r\nread to the end", True, 202,
+     "read to the end"),
+    (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=latin-1\r\n"
+     b"Content-Length: 4\r\n\r\nd\xe9j\xe0", False, 400, "déjà"),
+])
+def test_answers_are_read_however_they_are_framed(answer: bytes, close: bool, status: int,
+                                                  body: str) -> None:
+    async def scenario() -> None:
+        server = await raw_server(answer, close=close)
+        port = server.sockets[0].getsockname()[1]
+        async with server, sending() as sender:
+            for _ in range(2):  # the second after a kept-alive answer, or a closed one
+                result = await sender.send(post(f"http://127.0.0.1:{port}/"))
+                assert (result.status, result.body, result.failure) == (status, body, None)
+
+    run(scenario)
+
+
+def test_an_answer_that_is_not_http_is_reported() -> None:
+    async def scenario() -> None:
+        server = await raw_server(b"SSH-2.0-OpenSSH_9.6\r\n", close=True)
+        port = server.sockets[0].getsockname()[1]
+        async with server, sending() as sender:
+            result = await sender.send(post(f"http://127.0.0.1:{port}/"))
+        assert (result.status, result.failure) == (None, FailureKind.OTHER)
+        assert result.detail and "invalid HTTP response" in result.detail
+
+    run(scenario)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_a_trusted_certificate_delivers_over_https(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the sender's CAs: this one only
+
+    async def scenario() -> None:
+        async with receiving(context) as receiver, sending() as sender:
+            named = await sender.send(post(f"https://localhost:{receiver.port}/ok"))
+            # The name checked is the URL's: by address, the certificate does not match.
+            by_address = await sender.send(post(f"https://127.0.0.1:{receiver.port}/ok"))
+        assert (named.status, named.body) == (200, "accepted")
+        assert by_address.failure == FailureKind.TLS
+        assert receiver.paths == ["/ok"]
+
+    run(scenario)

@@ -74,7 +74,7 @@ def test_a_failing_sync_round_is_restarted_and_syncing_goes_on(
 def test_a_failing_delivery_round_is_restarted_and_delivery_goes_on(
         hub: Container, hub_client: TestClient) -> None:
     from interlock.worker.engine import DeliveryWorker, WorkerSettings
-    from interlock.worker.sender import AiohttpSender
+    from interlock.worker.sender import WebhookSender
 
     admin = make_key(hub, Scope.ADMIN)
     with Receiver() as receiver:
@@ -96,7 +96,7 @@ def test_a_failing_delivery_round_is_restarted_and_delivery_goes_on(
 
         async def main() -> None:
             stop = asyncio.Event()
-            sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
+            sender = WebhookSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"))
             worker = DeliveryWorker(hub.deliveries, sender, Wakeup(),
                                     WorkerSettings(poll_interval=0.1))
             task = asyncio.create_task(supervise("deliveries", lambda: worker.run(stop),

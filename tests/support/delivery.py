@@ -7,7 +7,7 @@ import asyncio
 from interlock.domain.targets import parse_allowed_networks
 from interlock.services.container import Container
 from interlock.services.deliveries import Finished
-from interlock.worker.sender import AiohttpSender
+from interlock.worker.sender import WebhookSender
 
 LOOPBACK = "127.0.0.0/8"
 
@@ -23,7 +23,7 @@ def deliver_round(container: Container, owner: str = "test-worker") -> int:
     prepared = service.prepare(claims)
 
     async def send_all() -> list[Finished]:
-        sender = AiohttpSender(allowed_networks=parse_allowed_networks(LOOPBACK))
+        sender = WebhookSender(allowed_networks=parse_allowed_networks(LOOPBACK))
         try:
             started = service.now()
 

@@ -15,7 +15,7 @@ from interlock.services.container import Container
 from interlock.services.deliveries import DeliveryService
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
 from interlock.worker.loops import Health
-from interlock.worker.sender import AiohttpSender
+from interlock.worker.sender import WebhookSender
 from interlock.worker.wakeup import Wakeup
 
 
@@ -57,7 +57,7 @@ class BackgroundWorker:
         wakeup, handed = Wakeup(), Wakeup()
         self._container.store.on_work_committed(wakeup.notify)
         self._container.store.on_work_committed(handed.notify, Work.HANDED)
-        sender = AiohttpSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
+        sender = WebhookSender(allowed_networks=parse_allowed_networks("127.0.0.0/8"),
                                limit_per_host=0)
         worker = self.worker = DeliveryWorker(self._deliveries, sender, wakeup,
                                               self._settings, handed=handed)

@@ -17,7 +17,7 @@ from interlock.services.workers import BEAT_SECONDS, TaskStates
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
 from interlock.worker.mail import MailWorker, SmtpSettings, SmtpTransport
 from interlock.worker.processing import process_alerts
-from interlock.worker.sender import AiohttpSender
+from interlock.worker.sender import WebhookSender
 from interlock.worker.supervisor import heartbeat, supervise
 from interlock.worker.sync import SyncSettings, SyncWorker
 from interlock.worker.tool_http import AiohttpToolHttp
@@ -50,7 +50,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
         container.store.on_work_committed(each.notify, work)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
     # hanging endpoint starve others that share its host, so there is none.
-    sender = AiohttpSender(allowed_networks=parse_allowed_networks(settings.allowed_targets),
+    sender = WebhookSender(allowed_networks=parse_allowed_networks(settings.allowed_targets),
                            limit=settings.worker_max_in_flight, limit_per_host=0)
     worker = DeliveryWorker(
         container.deliveries, sender, wakeup,

@@ -1,25 +1,27 @@
-"""The Sender that delivers webhooks over HTTP, with aiohttp.
+"""The Sender that delivers webhooks over HTTP.
 
-aiohttp was chosen for throughput (about 9,000 POSTs/s on the reference machine against
-300-900 for httpx). One ClientSession is shared by every delivery so connections to a
-receiver are kept alive between attempts; the per-host connection limit keeps one slow
-or dead receiver from taking every connection, so it never slows the others.
+Requests go out through worker.http11, a lean HTTP/1.1 client (aiohttp's request
+machinery was most of the delivery worker's event-loop CPU; see that module). One
+client is shared by every delivery so connections to a receiver are kept alive between
+attempts; the per-host connection limit keeps one slow or dead receiver from taking
+every connection, so it never slows the others.
 
 Safety rules a caller can rely on:
 
 * redirects are never followed (a 3xx is a failed attempt, FailureKind.REDIRECT);
 * at most RESPONSE_BODY_LIMIT bytes of a response are read, then the connection is
   dropped, so a receiver answering with a huge body costs nothing;
-* every address is checked against the target guard (domain.targets) *after* DNS, in
-  the connector's resolver, so the address checked is the address connected to;
+* every address is checked against the target guard (domain.targets) *after* DNS, by
+  GuardedResolver, and the socket is connected to the addresses it kept, so the address
+  checked is the address connected to;
 * no cookies are kept and no proxy settings are read from the environment, because a
   proxy would do the DNS lookup out of the guard's sight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
-import functools
 import re
 import socket
 import ssl
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import aiohappyeyeballs
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
@@ -36,6 +39,13 @@ from interlock.domain.delivery import RESPONSE_BODY_LIMIT, FailureKind, Outbound
 from interlock.domain.errors import InvalidInput
 from interlock.domain.targets import Network, ip_literal, is_forbidden, parse_endpoint_url
 from interlock.ports.clock import Clock
+from interlock.worker.http11 import (
+    ConnectFailed,
+    Http11Client,
+    Response,
+    ResponseBroken,
+    default_tls,
+)
 
 #: Longest Retry-After honoured; a receiver asking for more is retried after a day anyway.
 MAX_RETRY_AFTER = 86_400.0
@@ -80,9 +90,9 @@ def _reason(address: str, allowed: tuple[Network, ...]) -> str | None:
         return f"{address!r} is not an IP address"
 
 
-class AiohttpSender:
+class WebhookSender:
     """Implements ports.sender.Sender. Create it anywhere, but use it from one event
-    loop only: the session is made on first send, inside that loop.
+    loop only: the client is made on first send, inside that loop.
 
     ``limit`` caps open connections in all; ``limit_per_host`` caps them per receiver
     (host, port and scheme), so receivers that hang hold at most that many each and the
@@ -98,49 +108,79 @@ class AiohttpSender:
         self._limit_per_host = limit_per_host
         self._keepalive_timeout = keepalive_timeout
         self._now: Callable[[], datetime] = clock.now if clock else _utc_now
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Http11Client | None = None
+        self._resolver: GuardedResolver | None = None
+        self._tls = default_tls()
         self._checked_urls: dict[str, URL] = {}
 
     async def send(self, request: OutboundRequest) -> SendResult:
         started = time.perf_counter()
         try:
-            return await self._exchange(request, started)
+            async with asyncio.timeout(request.timeout):
+                response = await self._client_in_loop().post(
+                    self._guarded_url(request.url), request.headers, request.body,
+                    RESPONSE_BODY_LIMIT)
         except Exception as error:  # failures are data (see Sender.send); cancellation is not
             failure, detail = classify(error, request.timeout)
             return SendResult(status=None, body="", duration=time.perf_counter() - started,
                               failure=failure, detail=_shorten(detail))
+        return self._result(response, started)
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
 
-    def _session_in_loop(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._limit, limit_per_host=self._limit_per_host,
-                keepalive_timeout=self._keepalive_timeout, resolver=GuardedResolver(self._allowed))
-            self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
-                headers={"User-Agent": USER_AGENT})
-        return self._session
+    def _client_in_loop(self) -> Http11Client:
+        if self._client is None:
+            self._resolver = GuardedResolver(self._allowed)
+            self._client = Http11Client(
+                self._connect, user_agent=USER_AGENT, limit=self._limit,
+                limit_per_host=self._limit_per_host, keepalive_timeout=self._keepalive_timeout)
+        return self._client
 
-    async def _exchange(self, request: OutboundRequest, started: float) -> SendResult:
-        url = self._guarded_url(request.url)
-        session = self._session_in_loop()
-        async with session.post(url, data=request.body, headers=request.headers,
-                                allow_redirects=False,
-                                timeout=_timeout(request.timeout)) as response:
-            body = await _read_limited(response)
-        status = response.status
+    async def _connect(self, scheme: str, host: str, port: int,
+                       protocol: Callable[[], asyncio.Protocol]) -> None:
+        """Connect to the guard's addresses for ``host`` (an IP literal was checked with
+        the URL), trying them as aiohttp does (Happy Eyeballs, 250 ms apart)."""
+        found: list[tuple[int, int, str]]
+        try:
+            if ip_literal(host) is not None:
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                found = [(family, socket.IPPROTO_TCP, host)]
+            else:
+                assert self._resolver is not None
+                found = [(result["family"], result["proto"] or socket.IPPROTO_TCP,
+                          result["host"])
+                         for result in await self._resolver.resolve(host, port,
+                                                                    socket.AF_UNSPEC)]
+            sock = await aiohappyeyeballs.start_connection(
+                [(family, socket.SOCK_STREAM, proto, "",
+                  (address, port, 0, 0) if family == socket.AF_INET6 else (address, port))
+                 for family, proto, address in found],
+                happy_eyeballs_delay=0.25)
+            tls = scheme == "https"
+            try:
+                await asyncio.get_running_loop().create_connection(
+                    protocol, sock=sock, ssl=self._tls if tls else None,
+                    server_hostname=host if tls else None)
+            except BaseException:
+                sock.close()
+                raise
+        except (OSError, RuntimeError) as error:  # uvloop raises RuntimeError for some
+            raise ConnectFailed(host, port, error) from error
+
+    def _result(self, response: Response, started: float) -> SendResult:
+        status, headers = response.status, response.headers
         failure, detail = None, None
         if 300 <= status < 400:
-            location = response.headers.get("Location", "(no Location header)")
+            location = headers.get("location", "(no Location header)")
             failure = FailureKind.REDIRECT
             detail = _shorten(f"redirected ({status}) to {location}; redirects are not followed")
-        return SendResult(status=status, body=body, duration=time.perf_counter() - started,
-                          failure=failure, detail=detail,
-                          retry_after=parse_retry_after(response.headers.get("Retry-After"),
+        return SendResult(status=status, body=_decode(response.body, _charset(headers)),
+                          duration=time.perf_counter() - started, failure=failure,
+                          detail=detail,
+                          retry_after=parse_retry_after(headers.get("retry-after"),
                                                         self._now()))
 
     def _guarded_url(self, raw: str) -> URL:
@@ -156,12 +196,6 @@ class AiohttpSender:
                 self._checked_urls.clear()
             self._checked_urls[raw] = url
         return url
-
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """Endpoints share a few timeouts; the (frozen) value is made once for each."""
-    return aiohttp.ClientTimeout(total=seconds)
-
 
 def checked_url(raw: str, allowed: tuple[Network, ...]) -> URL:
     """The URL as aiohttp will use it, if it is well-formed and an IP-literal host is
@@ -179,18 +213,13 @@ def checked_url(raw: str, allowed: tuple[Network, ...]) -> URL:
     return url
 
 
-async def _read_limited(response: aiohttp.ClientResponse) -> str:
-    """Read at most RESPONSE_BODY_LIMIT bytes; if more is coming, drop the connection
-    rather than read the rest or hand a half-read connection back to the pool."""
-    body = bytearray()
-    while len(body) < RESPONSE_BODY_LIMIT:
-        chunk = await response.content.read(RESPONSE_BODY_LIMIT - len(body))
-        if not chunk:
-            break
-        body += chunk
-    if not response.content.at_eof():
-        response.close()
-    return _decode(bytes(body), response.charset)
+def _charset(headers: dict[str, str]) -> str | None:
+    """The charset parameter of the answer's Content-Type, if any."""
+    for parameter in headers.get("content-type", "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
 
 
 def _decode(body: bytes, charset: str | None) -> str:
@@ -220,8 +249,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def classify(error: Exception, timeout: float) -> tuple[FailureKind, str]:
-    """Map what aiohttp (or the guard) raised to a FailureKind and a short sentence a
-    user can act on. Order matters: aiohttp's TLS errors are connector errors too."""
+    """Map what the HTTP client (http11 for webhooks, aiohttp for connectors' tools) or
+    the guard raised to a FailureKind and a short sentence a user can act on. Order
+    matters: aiohttp's TLS errors are connector errors too."""
+    if isinstance(error, ConnectFailed):
+        return _unreachable(error.host, error.port, error.cause)
     cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
     if isinstance(cause, BlockedTarget):
         return FailureKind.BLOCKED_TARGET, f"blocked: {cause}"
@@ -234,24 +266,32 @@ def classify(error: Exception, timeout: float) -> tuple[FailureKind, str]:
     if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError):
         return FailureKind.TLS, f"TLS failed: {_tls_reason(error)}"
     if isinstance(error, aiohttp.ClientConnectorError):
-        return _connect_failure(error)
-    if _is_reset(error):
+        return _unreachable(error.host, error.port, error.os_error)
+    if isinstance(error, ResponseBroken) and not error.reset:
+        return FailureKind.OTHER, f"the receiver sent an invalid HTTP response: {error}"
+    if isinstance(error, ResponseBroken) or _is_reset(error):
         return FailureKind.CONNECTION_RESET, f"the receiver closed the connection: {error}"
     if isinstance(error, aiohttp.ClientResponseError):
         return FailureKind.OTHER, f"the receiver sent an invalid HTTP response: {error.message}"
     return FailureKind.OTHER, f"{type(error).__name__}: {error}"
 
 
-def _connect_failure(error: aiohttp.ClientConnectorError) -> tuple[FailureKind, str]:
-    where = f"{error.host}:{error.port}"
-    cause = error.os_error
+def _unreachable(host: str, port: int | None, cause: BaseException
+                 ) -> tuple[FailureKind, str]:
+    where = f"{host}:{port}"
+    if isinstance(cause, BlockedTarget):
+        return FailureKind.BLOCKED_TARGET, f"blocked: {cause}"
+    if isinstance(cause, ssl.SSLError):
+        return FailureKind.TLS, f"TLS failed: {cause}"
     if isinstance(cause, socket.gaierror):
-        return FailureKind.DNS, f"could not resolve {error.host}: {cause.strerror or cause}"
-    if isinstance(cause, ConnectionRefusedError):
+        return FailureKind.DNS, f"could not resolve {host}: {cause.strerror or cause}"
+    if isinstance(cause, ConnectionRefusedError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED):
         return FailureKind.CONNECTION_REFUSED, f"connection refused by {where}"
     if isinstance(cause, ConnectionResetError):
         return FailureKind.CONNECTION_RESET, f"connection reset by {where}"
-    return FailureKind.OTHER, f"could not connect to {where}: {cause.strerror or cause}"
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
+    return FailureKind.OTHER, f"could not connect to {where}: {reason}"
 
 
 def _is_reset(error: Exception) -> bool:

@@ -501,3 +501,26 @@ def test_a_trusted_certificate_delivers_over_https(
         assert receiver.paths == ["/ok"]
 
     run(scenario)
+
+
+def test_connections_given_up_free_their_slots() -> None:
+    """Timed-out exchanges, refused connects and cut answers each give back their
+    connection's slot: with two per host, the next sends still go out."""
+    with closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    async def scenario() -> None:
+        async with receiving() as receiver, sending(limit_per_host=2, limit=2) as sender:
+            stuck = await asyncio.gather(*(sender.send(post(receiver.url("/hang"), timeout=0.2))
+                                           for _ in range(4)))
+            refused = await asyncio.gather(*(sender.send(post(f"http://127.0.0.1:{closed_port}/"))
+                                             for _ in range(4)))
+            cut = await sender.send(post(receiver.url("/big"), timeout=5))
+            after = await asyncio.gather(*(sender.send(post(receiver.url("/ok")))
+                                           for _ in range(4)))
+        assert {result.failure for result in stuck} == {FailureKind.TIMEOUT}
+        assert {result.failure for result in refused} == {FailureKind.CONNECTION_REFUSED}
+        assert cut.succeeded and all(result.succeeded for result in after)
+
+    run(scenario)

@@ -81,6 +81,8 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        #: Its slot in the pool was given back (exactly once: see Http11Client._lost).
+        self.slot_freed = False
         self.idle_since = 0.0
         self._waiter: asyncio.Future[Response] | None = None
         self._limit = 0
@@ -103,6 +105,8 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._finish_with(ResponseBroken("the receiver switched protocols", reset=False))
         except httptools.HttpParserError as error:
             self._finish_with(ResponseBroken(f"invalid HTTP response: {error}", reset=False))
 
@@ -136,10 +140,13 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         room = self._limit - len(self._body)
+        if room < 0:
+            return  # already answered; the connection is closing
         self._body += body[:room]
         if len(body) > room:
             # More than the caller keeps: answer with what was kept, drop the rest.
             self._finish_with(None)
+            self._limit = -1
 
     def on_message_complete(self) -> None:
         if 100 <= self._status < 200:  # an interim answer: the real one follows
@@ -180,7 +187,8 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return self._reusable and not self.closed
+        return (self._reusable and not self.closed and self.transport is not None
+                and not self.transport.is_closing())
 
     def close(self) -> None:
         self._reusable = False
@@ -190,7 +198,8 @@ class _Connection(asyncio.Protocol):
 
 class _Host:
     """The connections to one (scheme, host, port): idle ones, newest last, and the
-    exchanges waiting for one."""
+    exchanges waiting for one. Kept for the client's life (a few hundred bytes per
+    receiver host), so that nothing can hold one the pool has forgotten."""
 
     __slots__ = ("idle", "open", "waiters")
 
@@ -284,7 +293,9 @@ class Http11Client:
         try:
             await self._connect(key[0], key[1], key[2], lambda: connection)
         except BaseException:
-            if not connection.closed:  # never connected: connection_lost will not come
+            if connection.transport is not None:
+                connection.close()  # connection_lost gives back the slot
+            else:  # never connected: connection_lost will not come
                 connection.closed = True
                 self._lost(connection)
             raise
@@ -304,8 +315,9 @@ class Http11Client:
 
     def _lost(self, connection: _Connection) -> None:
         host = self._hosts.get(connection.key)
-        if host is None:
+        if host is None or connection.slot_freed:
             return
+        connection.slot_freed = True
         host.open -= 1
         self._open -= 1
         if connection in host.idle:

@@ -198,8 +198,9 @@ class WebhookSender:
         return url
 
 def checked_url(raw: str, allowed: tuple[Network, ...]) -> URL:
-    """The URL as aiohttp will use it, if it is well-formed and an IP-literal host is
-    one Interlock may call (a named host is checked after DNS, by GuardedResolver)."""
+    """The URL as the HTTP clients (http11, aiohttp) will use it, if it is well-formed
+    and an IP-literal host is one Interlock may call (a named host is checked after DNS,
+    by GuardedResolver)."""
     parse_endpoint_url(raw)
     url = URL(raw)
     host = url.raw_host or ""
@@ -253,8 +254,11 @@ def classify(error: Exception, timeout: float) -> tuple[FailureKind, str]:
     the guard raised to a FailureKind and a short sentence a user can act on. Order
     matters: aiohttp's TLS errors are connector errors too."""
     if isinstance(error, ConnectFailed):
-        return _unreachable(error.host, error.port, error.cause)
-    cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
+        cause: BaseException = error.cause
+    elif isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error
+    else:
+        cause = error
     if isinstance(cause, BlockedTarget):
         return FailureKind.BLOCKED_TARGET, f"blocked: {cause}"
     if isinstance(error, InvalidInput):
@@ -263,10 +267,11 @@ def classify(error: Exception, timeout: float) -> tuple[FailureKind, str]:
         return FailureKind.INVALID_URL, f"invalid URL: {error}"
     if isinstance(error, TimeoutError):
         return FailureKind.TIMEOUT, f"no complete response within {timeout:g} s"
-    if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError):
-        return FailureKind.TLS, f"TLS failed: {_tls_reason(error)}"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return _unreachable(error.host, error.port, error.os_error)
+    tls = error if isinstance(error, aiohttp.ClientSSLError) else cause
+    if isinstance(tls, aiohttp.ClientSSLError | ssl.SSLError):
+        return FailureKind.TLS, f"TLS failed: {_tls_reason(tls)}"
+    if isinstance(error, ConnectFailed | aiohttp.ClientConnectorError):
+        return _unreachable(error.host, error.port, cause)
     if isinstance(error, ResponseBroken) and not error.reset:
         return FailureKind.OTHER, f"the receiver sent an invalid HTTP response: {error}"
     if isinstance(error, ResponseBroken) or _is_reset(error):
@@ -278,11 +283,9 @@ def classify(error: Exception, timeout: float) -> tuple[FailureKind, str]:
 
 def _unreachable(host: str, port: int | None, cause: BaseException
                  ) -> tuple[FailureKind, str]:
+    """A connection that could not be made (the guard's refusal and TLS are classified
+    before this)."""
     where = f"{host}:{port}"
-    if isinstance(cause, BlockedTarget):
-        return FailureKind.BLOCKED_TARGET, f"blocked: {cause}"
-    if isinstance(cause, ssl.SSLError):
-        return FailureKind.TLS, f"TLS failed: {cause}"
     if isinstance(cause, socket.gaierror):
         return FailureKind.DNS, f"could not resolve {host}: {cause.strerror or cause}"
     if isinstance(cause, ConnectionRefusedError) or (
@@ -301,7 +304,7 @@ def _is_reset(error: Exception) -> bool:
     return isinstance(error, OSError) and error.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
-def _tls_reason(error: Exception) -> str:
+def _tls_reason(error: BaseException) -> str:
     if isinstance(error, aiohttp.ClientConnectorCertificateError):
         return str(error.certificate_error)
     return str(error)

@@ -32,6 +32,7 @@ from interlock.api.middleware import (
     RejectNul,
     RequestMetrics,
 )
+from interlock.api.routing import PlannedRoutes
 from interlock.logs import AccessLogMode
 from interlock.services.container import Container
 
@@ -54,11 +55,17 @@ class Interlock:
     """The outermost ASGI app: ingest requests go straight to the raw ingest app (the
     hot path); everything else to FastAPI."""
 
-    def __init__(self, api: FastAPI, ingest: IngestApp, access_log: AccessLogMode = "errors"
-                 ) -> None:
+    def __init__(self, api: FastAPI, ingest: IngestApp, access_log: AccessLogMode = "errors",
+                 *, max_body_bytes: int) -> None:
         self.api = api
         self.state = api.state
         self._ingest = RequestMetrics(_route_ingest(ingest), api.state.http_metrics)
+        # The API's routes, answered by their plans (see interlock.api.routing) behind the
+        # same checks FastAPI's stack makes; the methods and OPTIONS of AllowedMethods
+        # only concern requests no route takes, which still go to FastAPI.
+        self._planned = PlannedRoutes(api, "/api/v1/")
+        self._planned_app = RequestMetrics(
+            RejectNul(BodyLimit(self._planned, max_body_bytes)), api.state.http_metrics)
         self._fast: tuple[tuple[str, ASGIApp], ...] = ()
         self._entry: ASGIApp = self._route if access_log == "off" else AccessLog(
             self._route, access_log)
@@ -77,6 +84,9 @@ class Interlock:
             path: str = scope["path"]
             if path.startswith("/ingest/"):
                 await self._ingest(scope, receive, send)
+                return
+            if self._planned.find(scope) is not None:
+                await self._planned_app(scope, receive, send)
                 return
             for prefix, app in self._fast:
                 if path.startswith(prefix):
@@ -97,7 +107,8 @@ def create_app(container: Container) -> Interlock:
     api = create_api(container)
     ingest = IngestApp(container.intake, GroupCommit(container.intake),
                        container.settings.ingest_max_body_bytes)
-    return Interlock(api, ingest, container.settings.access_log)
+    return Interlock(api, ingest, container.settings.access_log,
+                     max_body_bytes=container.settings.max_body_bytes)
 
 
 def add_routes(app: FastAPI, router: APIRouter) -> None:

@@ -27,6 +27,7 @@ from interlock.services.status_public import PublicStatus
 from interlock.services.subscribers import SubscriberService
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
+from interlock.services.writes import WriteBatches
 from interlock.sources.options import SourceParsers
 from interlock.store import migrate
 from interlock.store.engine import create_engine
@@ -68,6 +69,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
         incidents=incidents,
         keys=KeyService(store, clock),
         idempotency=Idempotency(store, clock),
+        writes=WriteBatches(store),
         endpoints=endpoints,
         deliveries=deliveries,
         sources=SourceService(store, clock, parsers),

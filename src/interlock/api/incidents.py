@@ -98,14 +98,13 @@ def get_incident(incident_id: IncidentKey, caller: Reader, app: App) -> Response
 
 
 @router.patch("/{incident_id}", response_model=IncidentOut, summary="Change fields")
-def update_incident(
+async def update_incident(
     incident_id: IncidentKey, body: IncidentPatch, caller: Writer, app: App,
     if_match: IfMatch = None,
 ) -> Response:
-    incident = app.incidents.update(
-        caller.viewer, incident_id, body.changes(),
-        expected_version=presenters.parse_if_match(if_match),
-    )
+    changes, expected = body.changes(), presenters.parse_if_match(if_match)
+    incident = await app.writes.run(lambda tx: app.incidents.update_in(
+        tx, caller.viewer, incident_id, changes, expected_version=expected))
     return _incident_response(incident)
 
 
@@ -119,11 +118,12 @@ _STATUS_ACTIONS = {
 def _status_route(action: str, summary: str) -> None:
     """``POST /incidents/{id}/<action>``: the status commands differ only in name."""
 
-    def change_status(incident_id: IncidentKey, caller: Writer, app: App,
-                      if_match: IfMatch = None) -> Response:
-        command = getattr(app.incidents, action)
+    async def change_status(incident_id: IncidentKey, caller: Writer, app: App,
+                            if_match: IfMatch = None) -> Response:
         expected = presenters.parse_if_match(if_match)
-        return _incident_response(command(caller.viewer, incident_id, expected_version=expected))
+        incident = await app.writes.run(lambda tx: app.incidents.change_status_in(
+            tx, caller.viewer, incident_id, action, expected_version=expected))
+        return _incident_response(incident)
 
     router.add_api_route(f"/{{incident_id}}/{action}", change_status, methods=["POST"],
                          response_model=IncidentOut, name=action, summary=summary)
@@ -164,12 +164,7 @@ async def _idempotent(
 ) -> Response:
     """Run a creating operation once per Idempotency-Key; without a key, just run it."""
     if key is None:
-        def once() -> tuple[int, dict[str, Any]]:
-            with app.store.transaction(write=True) as tx:
-                result: tuple[int, dict[str, Any]] = operation(tx)
-                return result
-
-        status, body = await run_sync(once)
+        status, body = await app.writes.run(operation)
         return _created(status, body, replayed=False)
     raw = await request.body()
     fingerprint = hashlib.sha256(

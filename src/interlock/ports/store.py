@@ -793,6 +793,11 @@ class Transaction(Protocol):
     @property
     def subscribers(self) -> SubscriberRepository: ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A part of the transaction undone alone when it raises: what it wrote is
+        rolled back, what came before stays, and the exception goes on."""
+        ...
+
 
 class Store(Protocol):
     def transaction(self, *, write: bool = False, priority_after: float = 0.0

@@ -24,6 +24,7 @@ from interlock.services.status_public import PublicStatus
 from interlock.services.subscribers import SubscriberService
 from interlock.services.sync import SyncService
 from interlock.services.workers import WorkerRegistry
+from interlock.services.writes import WriteBatches
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Container:
     incidents: IncidentService
     keys: KeyService
     idempotency: Idempotency
+    #: People's incident changes, committed together when they arrive together.
+    writes: WriteBatches
     endpoints: EndpointService
     deliveries: DeliveryService
     sources: SourceService

@@ -24,6 +24,10 @@ from interlock.domain.timeline import TimelineEntry, describe
 from interlock.ports.clock import Clock
 from interlock.ports.store import IncidentFilter, Store, Transaction
 
+#: The status commands people give, by name.
+STATUS_COMMANDS = {"acknowledge": rules.acknowledge, "resolve": rules.resolve,
+                   "reopen": rules.reopen}
+
 Command = Callable[[Incident, datetime], Transition | None]
 
 
@@ -171,15 +175,28 @@ class IncidentService:
         self, viewer: Viewer, key: str, patch: Mapping[str, Any], *,
         expected_version: int | None = None,
     ) -> Incident:
+        with self._store.transaction(write=True) as tx:
+            return self.update_in(tx, viewer, key, patch, expected_version=expected_version)
+
+    def update_in(
+        self, tx: Transaction, viewer: Viewer, key: str, patch: Mapping[str, Any], *,
+        expected_version: int | None = None,
+    ) -> Incident:
         if patch.get("visibility") is Visibility.PRIVATE and not viewer.can_see_private:
             raise Forbidden("making an incident private needs the incidents:private scope")
-        return self._apply(
-            viewer, key, expected_version, lambda incident, now: rules.update(incident, patch, now)
-        )
+        return self.apply_in(tx, viewer, key,
+                             lambda incident, now: rules.update(incident, patch, now),
+                             expected_version=expected_version)
 
     def acknowledge(self, viewer: Viewer, key: str, *, expected_version: int | None = None
                     ) -> Incident:
         return self._apply(viewer, key, expected_version, rules.acknowledge)
+
+    def change_status_in(self, tx: Transaction, viewer: Viewer, key: str, action: str, *,
+                         expected_version: int | None = None) -> Incident:
+        """``action`` (acknowledge, resolve, reopen) inside the caller's transaction."""
+        return self.apply_in(tx, viewer, key, STATUS_COMMANDS[action],
+                             expected_version=expected_version)
 
     def resolve(self, viewer: Viewer, key: str, *, expected_version: int | None = None
                 ) -> Incident:

@@ -96,6 +96,11 @@ class SqlTransaction:
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.connection.begin_nested():
+            yield
+
     def made(self, name: str) -> Any:
         """The repository ``name`` if this transaction used it, else None."""
         return self.__dict__.get(name)

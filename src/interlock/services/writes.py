@@ -24,10 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from interlock.logs import get_logger
 from interlock.ports.store import Store, Transaction
 from interlock.threads import run_sync
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 #: The most changes one transaction takes, so that each stays short.
 BATCH_LIMIT = 32
@@ -85,20 +87,26 @@ class WriteBatches:
         return await change.future
 
     def _write_while_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
-        while True:
+        try:
+            while True:
+                with self._guard:
+                    batch = self._waiting[:self._limit]
+                    del self._waiting[:self._limit]
+                    if not batch:
+                        self._writing = False
+                        return
+                try:
+                    self._write(batch)
+                finally:
+                    for change in batch:
+                        if change.outcome is None:  # something failed below us
+                            change.outcome = (False, RuntimeError("the write was not made"))
+                    loop.call_soon_threadsafe(_settle_all, batch)
+        except BaseException:
+            # Never leave the next change waiting for a writer that is gone.
             with self._guard:
-                batch = self._waiting[:self._limit]
-                del self._waiting[:self._limit]
-                if not batch:
-                    self._writing = False
-                    return
-            try:
-                self._write(batch)
-            finally:
-                for change in batch:
-                    if change.outcome is None:  # not reached: something failed below us
-                        change.outcome = (False, RuntimeError("the write was not made"))
-                loop.call_soon_threadsafe(_settle_all, batch)
+                self._writing = False
+            raise
 
     def _write(self, batch: list[_Change[Any]]) -> None:
         try:
@@ -144,6 +152,9 @@ def _settle_all(batch: list[_Change[Any]]) -> None:
 
 
 def _retrieve(writer: asyncio.Future[None]) -> None:
-    """The writer thread's own failure, if any, is already each change's answer."""
-    if not writer.cancelled():
-        writer.exception()
+    """Log the writer's own failure (its changes' callers got theirs as answers)."""
+    if writer.cancelled():
+        return
+    error = writer.exception()
+    if error is not None:
+        log.error("the writer of people's changes failed", exc_info=error)

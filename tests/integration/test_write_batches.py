@@ -134,3 +134,24 @@ def test_a_failed_transaction_is_retried_change_by_change(
     bodies = [entry.body for entry in
               incidents.timeline(VIEWER, incident, cursor=None, limit=100).items if entry.body]
     assert bodies == ["first", "note 0", "note 1", "note 2"]  # each once, none lost
+
+
+def test_a_database_error_in_one_change_fails_only_that_change(container: Container) -> None:
+    incident = _incident(container)
+    incidents = container.incidents
+
+    def broken(tx: Transaction) -> None:
+        incidents.comment_in(tx, VIEWER, incident, "broken")
+        tx.connection.execute(sa.text("SELECT * FROM no_such_table"))  # type: ignore[attr-defined]
+
+    answers = asyncio.run(_together(container.writes,
+        lambda tx: incidents.comment_in(tx, VIEWER, incident, "first"), [
+            lambda tx: incidents.comment_in(tx, VIEWER, incident, "before it"),
+            broken,
+            lambda tx: incidents.comment_in(tx, VIEWER, incident, "after it"),
+        ]))
+    assert isinstance(answers[2], Exception)
+    assert not any(isinstance(answer, Exception) for answer in (answers[:2] + answers[3:]))
+    bodies = [entry.body for entry in
+              incidents.timeline(VIEWER, incident, cursor=None, limit=100).items if entry.body]
+    assert bodies == ["first", "before it", "after it"]

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from interlock.domain.errors import InterlockError
 from interlock.logs import get_logger
 from interlock.ports.store import Store, Transaction
 from interlock.threads import run_sync
@@ -43,9 +44,13 @@ class _Change(Generic[T]):
     outcome: tuple[bool, Any] | None = None
 
     def run(self, tx: Transaction) -> None:
+        """Run the change; a refusal (the domain's errors: 404, 409, 412) is its
+        outcome. Anything else (the database failing under it, a bug) goes on and fails
+        the transaction, and the change is run again alone, where the store answers
+        for the database as for any transaction."""
         try:
             self.outcome = (True, self.context.run(self.operation, tx))
-        except Exception as error:
+        except InterlockError as error:
             self.outcome = (False, error)
 
     def settle(self) -> None:
@@ -123,7 +128,10 @@ class WriteBatches:
                         pass  # undone alone; its error is its outcome
         except _Refused:
             pass
-        except Exception:
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].outcome = (False, error)  # as its own transaction would have
+                return
             for change in batch:
                 change.outcome = None
                 try:
@@ -131,8 +139,8 @@ class WriteBatches:
                         _run_or_refuse(change, tx)
                 except _Refused:
                     pass
-                except Exception as error:
-                    change.outcome = (False, error)
+                except Exception as alone:
+                    change.outcome = (False, alone)
 
 
 class _Refused(Exception):

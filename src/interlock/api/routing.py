@@ -34,9 +34,8 @@ from typing import Any, cast
 from fastapi import FastAPI, params
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.routing import APIRoute, serialize_response
+from fastapi.routing import APIRoute
 from fastapi.utils import is_body_allowed_for_status_code
 from pydantic.fields import FieldInfo
 from starlette.requests import Request
@@ -47,6 +46,30 @@ from starlette.types import Receive, Scope, Send
 from interlock.threads import run_sync
 
 _Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+try:  # the FastAPI functions a plan answers with; its own handler does without them
+    from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
+    from fastapi.routing import serialize_response
+except ImportError:  # pragma: no cover - a FastAPI that moved them
+    request_body_to_args = request_params_to_args = serialize_response = None  # type: ignore[assignment]
+
+
+def _fastapi_fits() -> bool:
+    """Whether this FastAPI's functions take what a plan hands them (as FastAPI 0.165
+    does). A FastAPI that changed them still answers every request, by its own
+    handler; ``test_every_api_route_is_answered_by_its_plan`` says so in ``make test``."""
+    try:
+        params_args = list(inspect.signature(request_params_to_args).parameters)
+        body_args = list(inspect.signature(request_body_to_args).parameters)
+        serialise_args = inspect.signature(serialize_response).parameters
+    except (TypeError, ValueError):
+        return False
+    return (params_args[:2] == ["fields", "received_params"]
+            and body_args[:3] == ["body_fields", "received_body", "embed_body_fields"]
+            and {"field", "response_content", "dump_json"} <= set(serialise_args))
+
+
+_FITS = _fastapi_fits()
 
 #: FastAPI's marker for "no body was sent" (pydantic_core's PydanticUndefined).
 _UNDEFINED: Any = FieldInfo().default
@@ -99,12 +122,20 @@ class _Plan:
     @classmethod
     def of(cls, route: APIRoute) -> _Plan | None:
         """The plan for ``route``, or None when it takes something a plan does not."""
+        try:
+            return cls._of(route)
+        except AttributeError:  # a FastAPI whose routes keep these elsewhere
+            return None
+
+    @classmethod
+    def _of(cls, route: APIRoute) -> _Plan | None:
         dependant = route.dependant
-        if (dependant.call is None or not inspect.iscoroutinefunction(dependant.call)
+        if (not _FITS or dependant.call is None
+                or not inspect.iscoroutinefunction(dependant.call)
                 or _special(dependant) or dependant.cookie_params
                 or route.dependency_overrides_provider is not None
                 or route.stream_item_field is not None or route.is_sse_stream
-                or route.is_json_stream
+                or route.is_json_stream or getattr(route, "max_body_size", None) is not None
                 or (route.body_field is not None
                     and isinstance(route.body_field.field_info, params.Form))):
             return None

@@ -24,6 +24,7 @@ router and middleware stack, which cost about as much again.
 
 from __future__ import annotations
 
+import email.message
 import functools
 import inspect
 import json
@@ -44,7 +45,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Receive, Scope, Send
 
-from interlock.api.problems import is_json
 from interlock.threads import run_sync
 
 _Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -222,7 +222,7 @@ class _Plan:
         if not raw:
             return _UNDEFINED
         content_type = request.headers.get("content-type")
-        if not (is_json(content_type) if content_type else not self.strict_content_type):
+        if not (_is_json(content_type) if content_type else not self.strict_content_type):
             return raw
         try:
             return json.loads(raw)
@@ -234,6 +234,17 @@ class _Plan:
         except ValueError as error:  # not UTF-8, or another decoding failure
             raise HTTPException(status_code=400,
                                 detail="There was an error parsing the body") from error
+
+
+def _is_json(content_type: str) -> bool:
+    if content_type == "application/json":
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
 
 
 def _special(dependant: Dependant) -> bool:

@@ -4,6 +4,7 @@ one, and a storm into one incident is told in digests, not one event per alert."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from datetime import timedelta
@@ -18,8 +19,11 @@ from interlock.config import Settings
 from interlock.domain.alerts import SourceKind
 from interlock.domain.sources import Source
 from interlock.services.container import Container
+from interlock.services.processing import TELL_BATCH
 from interlock.services.sources import SourceSpec
 from interlock.store.tables import alerts, events, incidents, timeline_entries
+from interlock.worker.processing import process_alerts
+from interlock.worker.wakeup import Wakeup
 from tests.support.ingest import am_alert, am_payload
 
 
@@ -138,6 +142,66 @@ def test_an_alert_raising_severity_is_told_at_once_with_those_waiting(
         assert rows[1]["changes"]["severity"]["to"] == "critical"
         manual_clock.advance(timedelta(seconds=30))
         assert container.alerts.tell_due_digests() == 0  # nothing was left waiting
+    finally:
+        container.close()
+
+
+def test_incidents_falling_due_together_do_not_hold_up_the_alerts_behind_them(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    """A storm opens its incidents within a second, so their digests fall due together
+    every window. The worker tells one transaction of them between its batches of
+    alerts: alerts arriving meanwhile open their incidents between the tellings, and
+    their webhooks go out in that order, not after every incident was told."""
+    container = _with_clock(settings, manual_clock)
+    try:
+        source = _source(container)
+        due = TELL_BATCH * 2 + 20
+        _store(container, source, *[am_payload(am_alert(f"Group{group}", instance="a"))
+                                    for group in range(due)])
+        while container.alerts.process("worker"):
+            pass
+        _store(container, source, *[am_payload(am_alert(f"Group{group}", instance="b"))
+                                    for group in range(due)])
+        while container.alerts.process("worker"):
+            pass
+        manual_clock.advance(timedelta(seconds=10))
+        processor, stop = container.alerts, asyncio.Event()
+        arriving = iter(range(1000))
+
+        class Streaming:
+            """The real processor, with a new alert arriving before each batch."""
+
+            def process(self, name: str) -> int:
+                _store(container, source, am_payload(am_alert(f"New{next(arriving)}")))
+                return processor.process(name)
+
+            def tell_some_due_digests(self) -> tuple[int, bool]:
+                told, more = processor.tell_some_due_digests()
+                if not more:
+                    stop.set()
+                return told, more
+
+        async def run() -> None:
+            await asyncio.wait_for(process_alerts(
+                Streaming(), Wakeup(), stop, "worker"), 30)  # type: ignore[arg-type]
+
+        asyncio.run(run())
+        query = (sa.select(events.c.type, events.c.data["alert_count"])
+                 .where(events.c.type.in_(["incident.created", "incident.alert_attached"]))
+                 .order_by(events.c.sequence))
+        with container.store.transaction() as tx:
+            told = list(tx.connection.execute(query))[due:]
+        assert sum(1 for kind, _ in told if kind == "incident.alert_attached") == due
+        runs, run_length = [], 0
+        for kind, _ in told:
+            if kind == "incident.alert_attached":
+                run_length += 1
+            elif run_length:
+                runs.append(run_length)
+                run_length = 0
+        runs.append(run_length)
+        assert max(runs) <= TELL_BATCH, runs
+        assert len([length for length in runs if length]) >= 3, runs
     finally:
         container.close()
 

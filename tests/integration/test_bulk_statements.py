@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from interlock.domain.alerts import SourceKind
 from interlock.services.container import Container
+from interlock.services.sources import SourceSpec
 from interlock.store import bulk
-from interlock.store.tables import attempts, deliveries
+from interlock.store.alerts import _alert
+from interlock.store.tables import alerts, attempts, deliveries
 from tests.integration.test_worker import endpoint_for
 
 COLUMNS = ("id", "delivery_id", "endpoint_id", "event_id", "event_type", "number",
@@ -60,3 +63,40 @@ def test_a_naive_time_is_refused_as_by_the_column_type(hub: Container) -> None:
     time = bulk.Prebuilt.time(hub.store.engine.dialect)  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="naive"):
         time(datetime(2026, 3, 1, 12, 0))
+
+
+def test_alerts_read_by_the_driver_equal_those_read_through_sqlalchemy(hub: Container) -> None:
+    """SqlAlerts.get_by_ids and find_many decode rows themselves (store.bulk.Decoders):
+    the same alerts as SQLAlchemy's column types give, empty and unusual values too."""
+    source = hub.sources.create(SourceSpec(name="prom", kind=SourceKind.ALERTMANAGER))[0]
+    plain = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    rows = [{"id": "alr_1", "source_id": source.id, "fingerprint": "f1", "status": "firing",
+             "title": "Disk ✓ full", "severity": "critical", "name": "DiskFull",
+             "service": None, "summary": "", "labels": {"zone": "Zürich", "n": "1" * 30},
+             "annotations": {}, "url": None, "starts_at": None, "ends_at": None,
+             "first_seen_at": plain, "last_seen_at": plain, "count": 1,
+             "incident_id": None, "group_key": None, "suppressed_by": None,
+             "payload_position": 0},
+            {"id": "alr_2", "source_id": source.id, "fingerprint": "f2", "status": "resolved",
+             "title": "t", "severity": "info", "name": "n", "service": "api",
+             "summary": "s", "labels": {"a": "b"}, "annotations": {"x": "y"},
+             "url": "http://example.invalid/", "count": 7,
+             "starts_at": plain - timedelta(minutes=5),
+             "ends_at": datetime(2026, 3, 1, 17, 0, 1, 123456,
+                                 tzinfo=timezone(timedelta(hours=5))),
+             "first_seen_at": plain, "last_seen_at": plain + timedelta(microseconds=1),
+             "incident_id": "inc_1", "group_key": "api/n", "suppressed_by": "mnt_1",
+             "payload_position": 2**40}]
+    engine = hub.store.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(alerts.insert(), rows)
+        expected = {row["id"]: _alert(row) for row in connection.execute(
+            sa.select(alerts)).mappings()}
+    with hub.store.transaction() as tx:
+        assert tx.alerts.get_by_ids(["alr_1", "alr_2", "alr_missing"]) == expected
+        assert tx.alerts.get_by_ids([]) == {}
+        found = tx.alerts.find_many([(source.id, "f1"), (source.id, "f2"),
+                                     (source.id, "nope"), ("src_other", "f1")])
+    assert found == {(source.id, "f1"): expected["alr_1"], (source.id, "f2"): expected["alr_2"]}
+    assert found[(source.id, "f2")].ends_at == datetime(2026, 3, 1, 12, 0, 1, 123456, tzinfo=UTC)
+    assert found[(source.id, "f2")].ends_at.tzinfo is UTC

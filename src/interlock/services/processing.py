@@ -355,20 +355,32 @@ class AlertProcessor:
 
     def tell_due_digests(self, limit: int = TELL_BATCH) -> int:
         """Tell incidents of the alerts that waited out their digest window, one
-        ``incident.alert_attached`` each, ``limit`` incidents per transaction; returns
-        how many were told."""
+        ``incident.alert_attached`` each, ``limit`` incidents per transaction, until none
+        is due; returns how many were told."""
+        told = 0
+        while True:
+            tellings, more = self.tell_some_due_digests(limit)
+            told += tellings
+            if not more:
+                return told
+
+    def tell_some_due_digests(self, limit: int = TELL_BATCH) -> tuple[int, bool]:
+        """One transaction of :meth:`tell_due_digests`: at most ``limit`` incidents
+        told. Returns how many were told and whether more may be due.
+
+        The alert worker tells one such transaction between its batches of alerts: a
+        storm opens its incidents within a second or two, so they fall due together
+        every window, and telling all 1,000 before the next batch held the alerts
+        behind them back 2.5 s (bench/storm.py: the spool's wait rose from 50-130 ms
+        to 2.6 s every ten seconds)."""
         if not self._window:
-            return 0
+            return 0, False
         now = self._clock.now()
         with self._store.transaction() as tx:
             if not tx.digests.due(now, 1):
-                return 0
-        told = 0
-        while True:
-            tellings, looked_at = self._tell_due(now, limit)
-            told += tellings
-            if looked_at < limit:
-                return told
+                return 0, False
+        tellings, looked_at = self._tell_due(now, limit)
+        return tellings, looked_at >= limit
 
     def _tell_due(self, now: datetime, limit: int) -> tuple[int, int]:
         """One transaction of :meth:`tell_due_digests`: how many it told, and how many

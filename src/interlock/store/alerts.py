@@ -47,14 +47,40 @@ _PAYLOAD_COLUMNS = ("id", "source_id", "received_at", "content_type", "body", "s
 _INSERT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS)
 #: Moving payloads from the ingest spool (store.spool): one moved before is left as is.
 _ADMIT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS, sqlite_or_ignore=True)
-#: A batch's alerts and groups of one source, looked up in one statement each and
-#: locked in key order on PostgreSQL. Built once: SQLAlchemy's building and cache-key
-#: work for a fresh IN statement cost more than SQLite's running it (~3 ms a batch).
-_ALERTS_OF = (sa.select(alerts).where(
-    alerts.c.source_id == sa.bindparam("source"),
-    alerts.c.fingerprint.in_(sa.bindparam("keys", expanding=True)))
-    .order_by(alerts.c.fingerprint))
-_ALERTS_OF_LOCKED = _ALERTS_OF.with_for_update()
+#: A batch's alerts of one source, and alerts by id (a digest's), read by the driver:
+#: one statement and one parameter for any number of keys (store.bulk.Decoders).
+_READ_COLUMNS = ("id", "source_id", "fingerprint", "status", "title", "severity", "name",
+                 "service", "summary", "labels", "annotations", "url", "starts_at",
+                 "ends_at", "first_seen_at", "last_seen_at", "count", "incident_id",
+                 "group_key", "suppressed_by", "payload_position")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Reads:
+    by_id: str
+    of_source: str
+    #: Locked in key order on PostgreSQL.
+    of_source_locked: str
+
+
+_READS: dict[str, _Reads] = {}
+
+
+def _reads(decode: bulk.Decoders) -> _Reads:
+    reads = _READS.get(decode.dialect)
+    if reads is None:
+        select = f"SELECT {', '.join(_READ_COLUMNS)} FROM alerts WHERE "
+        of_source = (f"{select}source_id = {decode.param} AND fingerprint{decode.in_list}"
+                     " ORDER BY fingerprint")
+        reads = _READS[decode.dialect] = _Reads(
+            by_id=f"{select}id{decode.in_list}", of_source=of_source,
+            of_source_locked=f"{of_source} FOR UPDATE")
+    return reads
+
+
+#: A batch's groups of one source, looked up in one statement and locked in key order
+#: on PostgreSQL. Built once: SQLAlchemy's building and cache-key work for a fresh IN
+#: statement cost more than SQLite's running it (~3 ms a batch).
 _GROUPS_OF = (sa.select(correlations.c.group_key, correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("source"),
     correlations.c.group_key.in_(sa.bindparam("keys", expanding=True)))
@@ -190,6 +216,7 @@ class SqlAlerts:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
+        self._decode = bulk.Decoders(connection.dialect)
 
     def find(self, source_id: str, fingerprint: str) -> Alert | None:
         row = self._connection.execute(
@@ -202,21 +229,38 @@ class SqlAlerts:
         """The alerts with these (source id, fingerprint) keys, one query per source.
         ``for_update`` locks them on PostgreSQL in key order, so concurrent workers
         wait for each other instead of deadlocking."""
-        query = _ALERTS_OF_LOCKED if for_update and self._postgres else _ALERTS_OF
+        by_source: dict[str, list[str]] = {}
+        for source_id, fingerprint in keys:
+            by_source.setdefault(source_id, []).append(fingerprint)
+        reads = _reads(self._decode)
+        sql = reads.of_source_locked if for_update and self._postgres else reads.of_source
         found: dict[tuple[str, str], Alert] = {}
-        for params in _each_source(keys):
-            for row in self._connection.execute(query, params).mappings():
-                alert = _alert(row)
+        for source_id in sorted(by_source):
+            for alert in self._read(sql, (source_id, self._decode.any_of(by_source[source_id]))):
                 found[(alert.source_id, alert.fingerprint)] = alert
         return found
 
     def get_by_ids(self, ids: Collection[str]) -> dict[str, Alert]:
-        found: dict[str, Alert] = {}
-        for chunk in bulk.chunks(sorted(ids)):
-            for row in self._connection.execute(
-                    sa.select(alerts).where(alerts.c.id.in_(chunk))).mappings():
-                found[row["id"]] = _alert(row)
-        return found
+        return {alert.id: alert
+                for alert in self._read(_reads(self._decode).by_id, (self._decode.any_of(ids),))}
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Alert]:
+        """Alerts read by the driver and decoded here (store.bulk.Decoders)."""
+        time, moment, as_json = self._decode.time, self._decode.moment, self._decode.json
+        # In _READ_COLUMNS' order.
+        return [Alert(
+            id=id_, source_id=source_id, fingerprint=fingerprint,
+            status=AlertStatus(status), title=title, severity=Severity(severity),
+            name=name, service=service, summary=summary, labels=as_json(labels),
+            annotations=as_json(annotations), url=url, starts_at=time(starts_at),
+            ends_at=time(ends_at), first_seen_at=moment(first_seen_at),
+            last_seen_at=moment(last_seen_at), count=count, incident_id=incident_id,
+            group_key=group_key, suppressed_by=suppressed_by,
+            payload_position=payload_position,
+        ) for (id_, source_id, fingerprint, status, title, severity, name, service, summary,
+               labels, annotations, url, starts_at, ends_at, first_seen_at, last_seen_at,
+               count, incident_id, group_key, suppressed_by, payload_position)
+            in self._connection.exec_driver_sql(sql, params)]
 
     def insert(self, alert: Alert) -> None:
         self.insert_many([alert])
@@ -379,7 +423,7 @@ def _alert(row: sa.RowMapping) -> Alert:
 
 
 def _each_source(keys: Collection[tuple[str, str]]) -> Iterator[dict[str, Any]]:
-    """The parameters of _ALERTS_OF or _GROUPS_OF for (source id, key) pairs: each
+    """The parameters of _GROUPS_OF for (source id, key) pairs: each
     source's keys in turn, sorted (the order they are locked in), in chunks."""
     by_source: dict[str, set[str]] = {}
     for source_id, key in keys:

@@ -16,7 +16,8 @@ log = get_logger(__name__)
 GATHER_BELOW = 50
 GATHER_SECONDS = 0.05
 #: How often alerts waiting in digests are looked at (the wait is at most this much,
-#: or the poll interval when idle, longer than the digest window).
+#: or the poll interval when idle, longer than the digest window). While more are due
+#: than one transaction tells, one is told after each batch of alerts.
 DIGEST_CHECK_SECONDS = 0.5
 
 
@@ -31,14 +32,17 @@ async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asynci
     wakeup.bind(loop)
     next_digests = 0.0
     while not stop.is_set():
+        more_due = False
         try:
             claimed = await asyncio.to_thread(processor.process, name)
             if loop.time() >= next_digests:
-                next_digests = loop.time() + DIGEST_CHECK_SECONDS
-                await asyncio.to_thread(processor.tell_due_digests)
+                _, more_due = await asyncio.to_thread(processor.tell_some_due_digests)
+                next_digests = loop.time() + (0.0 if more_due else DIGEST_CHECK_SECONDS)
         except StoreUnavailable as error:
             log.warning("store unavailable; retrying", error=error.detail)
             claimed = 0
+        if more_due:
+            continue
         if not claimed:
             await wakeup.wait(poll_interval)
         elif claimed < GATHER_BELOW:

@@ -366,13 +366,8 @@ class AlertProcessor:
 
     def tell_some_due_digests(self, limit: int = TELL_BATCH) -> tuple[int, bool]:
         """One transaction of :meth:`tell_due_digests`: at most ``limit`` incidents
-        told. Returns how many were told and whether more may be due.
-
-        The alert worker tells one such transaction between its batches of alerts: a
-        storm opens its incidents within a second or two, so they fall due together
-        every window, and telling all 1,000 before the next batch held the alerts
-        behind them back 2.5 s (bench/storm.py: the spool's wait rose from 50-130 ms
-        to 2.6 s every ten seconds)."""
+        told. Returns how many were told and whether more may be due. The alert worker
+        tells a few between its batches of alerts (worker/processing.py)."""
         if not self._window:
             return 0, False
         now = self._clock.now()

@@ -51,7 +51,8 @@ async def main(out_path: Path) -> None:
         loop.add_signal_handler(signum, stop.set)
     with FakeSlack() as slack, FakeJira() as jira:
         print(json.dumps({"receiver": f"http://127.0.0.1:{port}/hook",
-                          "slack_api": slack.api_base, "jira": jira.url,
+                          "slack_api": slack.api_base,
+                          "slack_channel": next(iter(slack.channels)), "jira": jira.url,
                           "jira_email": jira.email, "jira_token": jira.api_token,
                           "jira_secret": jira.webhook_secret}), flush=True)
         await stop.wait()

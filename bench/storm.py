@@ -114,6 +114,9 @@ class Results:
     postgres_settings: str = ""
     webhooks: int = 0
     tool_calls: dict[str, int] = field(default_factory=dict)
+    #: The connectors' jobs at the end, by connector kind and status: a connector whose
+    #: jobs fail (a wrong setting) would otherwise pass unseen.
+    connector_jobs: dict[str, dict[str, int]] = field(default_factory=dict)
     #: This process's CPU while the storm was sent: the sender and the person's client
     #: (and the peers' files read meanwhile, if any).
     cpu_client: float = 0.0
@@ -181,7 +184,7 @@ async def configure(interlock: Interlock, peers: dict[str, Any]
                          expect=201)
     await interlock.call("POST", "/api/v1/connectors", {
         "name": "slack", "kind": "slack",
-        "settings": {"channel": "C123", "api_base": peers["slack_api"]},
+        "settings": {"channel": peers["slack_channel"], "api_base": peers["slack_api"]},
         "credentials": {"bot_token": "xoxb-1111-2222-interlocktest",
                         "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"}}, expect=201)
     await interlock.call("POST", "/api/v1/connectors", {
@@ -326,6 +329,17 @@ def processing_span(engine: sa.Engine) -> tuple[int, float]:
     return int(count), (last - first).total_seconds()
 
 
+def connector_jobs(engine: sa.Engine) -> dict[str, dict[str, int]]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT connectors.kind, sync_jobs.status, count(*) FROM sync_jobs JOIN "
+            "connectors ON connectors.id = sync_jobs.connector_id GROUP BY 1, 2").all()
+    found: dict[str, dict[str, int]] = {}
+    for kind, status, count in rows:
+        found.setdefault(kind, {})[status] = int(count)
+    return found
+
+
 def transaction_counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as connection:
         row = connection.exec_driver_sql(
@@ -421,6 +435,7 @@ async def run(ctx: StormContext, results: Results) -> None:
             if not results.deliveries_left:
                 break
             await asyncio.sleep(0.2)
+        results.connector_jobs = await asyncio.to_thread(connector_jobs, engine)
         count, span = await asyncio.to_thread(processing_span, engine)
         results.processed_overall = count / span if span > 0 else 0.0
         results.cpu_interlock = process_tree_cpu(pids) - cpu_before
@@ -460,7 +475,8 @@ def summary(ctx: StormContext, results: Results) -> None:
           f"(accepted {results.accepted / max(results.send_seconds, 1e-9):,.0f}/s)")
     print(f"  new groups: {results.groups_seen} incident.created received for "
           f"{len(results.first_post)} groups posted")
-    print(f"  webhooks received: {results.webhooks:,}; tool calls: {results.tool_calls}")
+    print(f"  webhooks received: {results.webhooks:,}; tool calls: {results.tool_calls}; "
+          f"connector jobs at the end, by status: {results.connector_jobs}")
     print(f"  API: {len(results.api)} of {results.api_requested} requests answered "
           f"({results.api_errors} errors) at {args.api_rate:g}/s; p50 / p99 by request: "
           + ", ".join(f"{what} {kind['p50']:,.0f} / {kind['p99']:,.0f} ms"
@@ -492,6 +508,7 @@ def summary(ctx: StormContext, results: Results) -> None:
           + (f"; during the storm the machine's {os.cpu_count()} cores were "
              f"{results.machine_busy * 100:.0f} % busy (everyone's processes)"
              if results.machine_busy is not None else ""))
+    failed_jobs = sum(statuses.get("failed", 0) for statuses in results.connector_jobs.values())
     drain = ("not drained" if results.drain_seconds is None
              else f"{results.drain_seconds:.1f} s")
     rows = [
@@ -507,6 +524,8 @@ def summary(ctx: StormContext, results: Results) -> None:
          "MISSED"),
         ("deliveries outstanding at the end", f"{results.deliveries_left:,}", "0",
          "ok" if not results.deliveries_left else "MISSED"),
+        ("connector jobs failed", f"{failed_jobs:,}", "0",
+         "ok" if not failed_jobs else "MISSED"),
         ("CPU per alert (Interlock)", cpu, "", ""),
     ]
     print_table("Summary", rows, [], 12)
@@ -516,7 +535,7 @@ def summary(ctx: StormContext, results: Results) -> None:
         "created_p50_ms": created.get("p50"), "created_p99_ms": created.get("p99"),
         "api_p50_ms": api.get("p50"), "api_p99_ms": api.get("p99"),
         "backlog": results.backlog_at_end, "drain_s": results.drain_seconds,
-        "processed_per_s": processed,
+        "processed_per_s": processed, "connector_jobs": results.connector_jobs,
         "cpu_us_per_alert": results.cpu_interlock / alerts * 1e6,
         "api_cpu_us_per_alert": results.cpu_api / alerts * 1e6,
         "client_cpu_us_per_alert": results.cpu_client / alerts * 1e6,

@@ -29,6 +29,7 @@ from interlock.domain.connectors import (
     SyncJob,
 )
 from interlock.ports.store import JobOutcome, StoredConnector, Work
+from interlock.store import bulk
 from interlock.store.queues import SYNC_JOBS_FAN_OUT, promote_next, serialise_fan_out
 from interlock.store.signals import notify_at_commit
 from interlock.store.tables import (
@@ -41,6 +42,10 @@ from interlock.store.tables import (
 )
 
 _PENDING = JobStatus.PENDING.value
+#: Written for every event a connector shares (store.bulk); rows in this order.
+_INSERT_JOBS = bulk.insert(sync_jobs, (
+    "id", "connector_id", "incident_id", "kind", "event_id", "reason", "status",
+    "attempts", "next_attempt_at", "last_error", "created_at", "updated_at"))
 #: Make due the oldest job waiting behind one that just finished.
 _PROMOTE = promote_next(sync_jobs, "connector_id", "position")
 
@@ -269,15 +274,12 @@ class SqlSyncJobs:
             if self._postgres and not self.inserted:
                 notify_at_commit(self._connection, Work.SYNC)
             self.inserted = True
-            self._connection.execute(sync_jobs.insert(), [
-                {"id": job.id, "connector_id": job.connector_id,
-                 "incident_id": job.incident_id, "kind": job.kind.value,
-                 "event_id": job.event_id, "reason": job.reason, "status": job.status.value,
-                 "attempts": job.attempts, "next_attempt_at": job.next_attempt_at,
-                 "last_error": job.last_error, "created_at": job.created_at,
-                 "updated_at": job.created_at}
-                for job in jobs
-            ])
+            time = bulk.Prebuilt.time(self._connection.dialect)
+            _INSERT_JOBS.executemany(self._connection, [
+                (job.id, job.connector_id, job.incident_id, job.kind.value, job.event_id,
+                 job.reason, job.status.value, job.attempts, time(job.next_attempt_at),
+                 job.last_error, time(job.created_at), time(job.created_at))
+                for job in jobs])
 
     def pending_pairs(self, connector_ids: Collection[str], incident_ids: Collection[str]
                       ) -> set[tuple[str, str]]:

@@ -176,7 +176,11 @@ def test_incidents_falling_due_together_do_not_hold_up_the_alerts_behind_them(
                 _store(container, source, am_payload(am_alert(f"New{next(arriving)}")))
                 return processor.process(name)
 
-            def tell_some_due_digests(self, limit: int) -> tuple[int, bool]:
+            behind = False  # one new alert a batch
+
+            def tell_some_due_digests(self, limit: int, *, late_only: bool
+                                      ) -> tuple[int, bool]:
+                assert not late_only
                 told, more = processor.tell_some_due_digests(limit)
                 if not more:
                     stop.set()
@@ -202,6 +206,66 @@ def test_incidents_falling_due_together_do_not_hold_up_the_alerts_behind_them(
                 run_length = 0
         runs.append(run_length)
         assert max(runs) <= TELL_WHILE_ALERTS_ARRIVE, runs
+    finally:
+        container.close()
+
+
+def test_while_the_worker_is_behind_alerts_go_first_and_digests_wait_a_window_at_most(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    container = _with_clock(settings, manual_clock)
+    try:
+        source = _source(container)
+        for instance in ("a", "b"):
+            _store(container, source, *[am_payload(am_alert(f"Group{group}",
+                                                            instance=instance))
+                                        for group in range(30)])
+            while container.alerts.process("worker"):
+                pass
+        manual_clock.advance(timedelta(seconds=10))  # due, not yet a window late
+        assert container.alerts.tell_some_due_digests(late_only=True) == (0, False)
+        processor, stop = container.alerts, asyncio.Event()
+        _store(container, source, *[am_payload(am_alert("New", instance=f"n{i}"))
+                                    for i in range(20)])
+        asked: list[tuple[bool, int, int]] = []  # late only, told, alerts processed by then
+        processed = [0]
+
+        class FiveAtATime:
+            """The real processor, taking batches of five: full while alerts wait."""
+
+            @property
+            def behind(self) -> bool:
+                return processor.behind
+
+            def process(self, name: str) -> int:
+                claimed = processor.process(name, limit=5)
+                processed[0] += claimed
+                return claimed
+
+            def tell_some_due_digests(self, limit: int, *, late_only: bool
+                                      ) -> tuple[int, bool]:
+                told, more = processor.tell_some_due_digests(limit, late_only=late_only)
+                asked.append((late_only, told, processed[0]))
+                if not late_only and not more:
+                    stop.set()
+                return told, more
+
+        async def run() -> None:
+            await asyncio.wait_for(process_alerts(
+                FiveAtATime(), Wakeup(), stop, "worker"), 30)  # type: ignore[arg-type]
+
+        asyncio.run(run())
+        assert asked[0] == (True, 0, 5), asked  # behind: due digests not yet told
+        assert all(told == 0 for late_only, told, _ in asked if late_only), asked
+        told_when = [alerts for _, told, alerts in asked if told]
+        assert told_when and min(told_when) == 20, asked  # once the alerts were in
+        assert sum(told for _, told, _ in asked) == 30
+        _store(container, source, *[am_payload(am_alert(f"Group{group}", instance="c"))
+                                    for group in range(30)])
+        while container.alerts.process("worker"):
+            pass
+        manual_clock.advance(timedelta(seconds=20))  # a window late: told, behind or not
+        # The 30 groups, and the new incident's alerts that joined after its first.
+        assert container.alerts.tell_some_due_digests(late_only=True) == (31, False)
     finally:
         container.close()
 

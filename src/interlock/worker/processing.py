@@ -26,7 +26,8 @@ DIGEST_CHECK_SECONDS = 0.5
 #: after each window, the tellings' work (1-1.5 ms each) landing in one second. At ten
 #: a batch (a batch every 50-100 ms in a storm) the tellings spread over several
 #: seconds, and stay spread in the windows after; with more incidents than that keeps
-#: up with, their windows stretch instead of the alerts waiting.
+#: up with, their windows stretch instead of the alerts waiting. While the worker is
+#: behind (its batches full), only digests a window late are told.
 TELL_WHILE_ALERTS_ARRIVE = 10
 
 
@@ -47,7 +48,8 @@ async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asynci
             if loop.time() >= next_digests:
                 _, more_due = await asyncio.to_thread(
                     processor.tell_some_due_digests,
-                    TELL_WHILE_ALERTS_ARRIVE if claimed else TELL_BATCH)
+                    TELL_WHILE_ALERTS_ARRIVE if claimed else TELL_BATCH,
+                    late_only=processor.behind)
                 next_digests = loop.time() + (0.0 if more_due else DIGEST_CHECK_SECONDS)
         except StoreUnavailable as error:
             log.warning("store unavailable; retrying", error=error.detail)

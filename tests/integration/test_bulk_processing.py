@@ -55,6 +55,16 @@ def _with_clock(settings: Settings, clock: ManualClock, **overrides: Any) -> Con
     return build(settings.model_copy(update=overrides), clock=clock)
 
 
+def _run_alert_worker(processor: object, stop: asyncio.Event) -> None:
+    """The alert worker's loop (worker/processing.py) on ``processor`` until ``stop``."""
+
+    async def run() -> None:
+        await asyncio.wait_for(process_alerts(
+            processor, Wakeup(), stop, "worker"), 30)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+
+
 def test_a_storm_into_one_incident_is_told_at_once_then_in_one_digest(
         settings: Settings, manual_clock: ManualClock) -> None:
     container = _with_clock(settings, manual_clock)
@@ -186,11 +196,7 @@ def test_incidents_falling_due_together_do_not_hold_up_the_alerts_behind_them(
                     stop.set()
                 return told, more
 
-        async def run() -> None:
-            await asyncio.wait_for(process_alerts(
-                Streaming(), Wakeup(), stop, "worker"), 30)  # type: ignore[arg-type]
-
-        asyncio.run(run())
+        _run_alert_worker(Streaming(), stop)
         query = (sa.select(events.c.type, events.c.data["alert_count"])
                  .where(events.c.type.in_(["incident.created", "incident.alert_attached"]))
                  .order_by(events.c.sequence))
@@ -249,11 +255,7 @@ def test_while_the_worker_is_behind_alerts_go_first_and_digests_wait_a_window_at
                     stop.set()
                 return told, more
 
-        async def run() -> None:
-            await asyncio.wait_for(process_alerts(
-                FiveAtATime(), Wakeup(), stop, "worker"), 30)  # type: ignore[arg-type]
-
-        asyncio.run(run())
+        _run_alert_worker(FiveAtATime(), stop)
         assert asked[0] == (True, 0, 5), asked  # behind: due digests not yet told
         assert all(told == 0 for late_only, told, _ in asked if late_only), asked
         told_when = [alerts for _, told, alerts in asked if told]

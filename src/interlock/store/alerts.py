@@ -216,7 +216,7 @@ class SqlAlerts:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
         self._postgres = connection.dialect.name == "postgresql"
-        self._decode = bulk.Decoders(connection.dialect)
+        self._decode = bulk.decoders(connection.dialect)
 
     def find(self, source_id: str, fingerprint: str) -> Alert | None:
         row = self._connection.execute(

@@ -155,7 +155,7 @@ def _postgres_read_moment(value: datetime) -> datetime:
 
 
 def _postgres_read_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
+    return None if value is None else _postgres_read_moment(value)
 
 
 def _as_is(value: Any) -> Any:
@@ -191,6 +191,17 @@ class Decoders:
     def any_of(self, values: Collection[str]) -> Any:
         """The parameter of :attr:`in_list`."""
         return json_codec.dumps(list(values)) if self._sqlite else list(values)
+
+
+_DECODERS: dict[str, Decoders] = {}
+
+
+def decoders(dialect: Dialect) -> Decoders:
+    """This dialect's :class:`Decoders`, made once (they hold nothing else)."""
+    found = _DECODERS.get(dialect.name)
+    if found is None:
+        found = _DECODERS[dialect.name] = Decoders(dialect)
+    return found
 
 
 #: Keys per IN list: well under SQLite's and PostgreSQL's limits on bound parameters.

@@ -65,7 +65,7 @@ def test_a_cancelled_caller_stops_waiting_and_the_work_still_finishes() -> None:
     finished = threading.Event()
 
     def slow() -> None:
-        time.sleep(0.2)
+        time.sleep(1.0)
         finished.set()
 
     async def main() -> float:
@@ -74,5 +74,5 @@ def test_a_cancelled_caller_stops_waiting_and_the_work_still_finishes() -> None:
             await asyncio.wait_for(threads.run_sync(slow), 0.02)
         return time.monotonic() - started
 
-    assert asyncio.run(main()) < 0.15
+    assert asyncio.run(main()) < 0.5  # the work takes 1 s; the caller waits 20 ms
     assert finished.wait(5)

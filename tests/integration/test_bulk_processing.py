@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,10 +18,15 @@ from interlock.bootstrap import build
 from interlock.clock import ManualClock
 from interlock.config import Settings
 from interlock.domain.alerts import SourceKind
+from interlock.domain.events import Origin, OriginKind
+from interlock.domain.incidents import Incident, Severity
 from interlock.domain.sources import Source
+from interlock.ports.store import Transaction
 from interlock.services.container import Container
-from interlock.services.processing import TELL_BATCH
+from interlock.services.incidents import Viewer
+from interlock.services.processing import TELL_BATCH, AlertProcessor
 from interlock.services.sources import SourceSpec
+from interlock.sources.options import SourceParsers
 from interlock.store.tables import alerts, events, incidents, timeline_entries
 from interlock.worker.processing import TELL_WHILE_ALERTS_ARRIVE, process_alerts
 from interlock.worker.wakeup import Wakeup
@@ -396,3 +402,135 @@ def test_a_payload_that_cannot_be_parsed_fails_alone(container: Container) -> No
     assert sorted(payload.status.value for payload in stored) == [
         "failed", "processed", "processed"]
     assert _count(container, sa.select(sa.func.count()).select_from(incidents)) == 2
+
+
+def _held_processor(container: Container, holding: threading.Event,
+                    release: threading.Event) -> AlertProcessor:
+    """An alert processor whose write transactions stop before they commit, holding what
+    they hold, until ``release``."""
+
+    def hold(_: Transaction) -> None:
+        holding.set()
+        assert release.wait(30)
+
+    return AlertProcessor(container.store, container.clock, SourceParsers(),
+                          container.incidents, digest_window=timedelta(seconds=10),
+                          after_write=hold)
+
+
+_PERSON = Viewer(Origin(OriginKind.API_KEY, "key_1", "alice"), can_see_private=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_person_changes_an_incident_while_a_batch_of_its_alerts_is_being_written(
+        container: Container) -> None:
+    """An alert batch holds its incidents' digests, not the incidents: a person's
+    comment and severity change go through at once, not after the batch commits (with
+    two workers in a storm people waited seconds)."""
+    source = _source(container)
+    _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
+    container.alerts.process("worker")
+    incident = _only_incident(container)
+    _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
+                                for i in range(1, 51)])
+    holding, release = threading.Event(), threading.Event()
+    processor = _held_processor(container, holding, release)
+    batch = threading.Thread(target=processor.process, args=("worker",))
+    batch.start()
+    try:
+        assert holding.wait(10), "the batch never reached its commit"
+        done = threading.Event()
+        comments: list[str] = []
+
+        def change() -> None:
+            _, comment = container.incidents.comment(_PERSON, incident.id,
+                                                     "Looking at the disks")
+            comments.append(comment.id)
+            container.incidents.update(_PERSON, incident.id, {"severity": Severity.CRITICAL})
+            done.set()
+
+        person = threading.Thread(target=change)
+        person.start()
+        assert done.wait(5), "the person's changes waited for the alert batch"
+        assert batch.is_alive(), "the batch was still holding when the person was done"
+    finally:
+        release.set()
+        batch.join(30)
+    person.join(10)
+    with container.store.transaction() as tx:
+        attached = tx.alerts.for_incident(incident.id)
+        now = tx.incidents.get(incident.id)
+    assert len(attached) == 51
+    assert now is not None and now.severity is Severity.CRITICAL
+    entries = sa.select(sa.func.count()).select_from(timeline_entries).where(
+        timeline_entries.c.id.in_(comments))
+    assert _count(container, entries) == 1
+
+
+def _only_incident(container: Container) -> Incident:
+    with container.store.transaction() as tx:
+        incident_id = tx.connection.execute(sa.select(incidents.c.id)).scalar_one()
+        found = tx.incidents.get(incident_id)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_batch_telling_an_incident_a_person_just_changed_runs_again_and_keeps_the_change(
+        container: Container, manual_clock: ManualClock) -> None:
+    """The batch reads the incident unlocked; a person changes it before the batch
+    tells of its alerts. The batch's write finds another version and the batch runs
+    again: the person's change stays, and the alerts are told once."""
+    container = _with_clock(container.settings, manual_clock)
+    try:
+        source = _source(container)
+        _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
+        container.alerts.process("worker")
+        incident = _only_incident(container)
+        manual_clock.advance(timedelta(seconds=11))  # a new alert is told at once
+        _store(container, source, am_payload(am_alert("DiskFull", instance="host1")))
+        person_holding, person_release = threading.Event(), threading.Event()
+
+        def person() -> None:  # changes the incident, and commits when told to
+            with container.store.transaction(write=True) as tx:
+                container.incidents.update_in(tx, _PERSON, incident.id,
+                                              {"title": "Disks full on the database hosts"})
+                person_holding.set()
+                assert person_release.wait(30)
+
+        changing = threading.Thread(target=person)
+        changing.start()
+        assert person_holding.wait(10)
+        batch = threading.Thread(target=container.alerts.process, args=("worker",))
+        batch.start()
+        try:
+            _wait_for_a_lock_wait(container)  # the batch's telling waits for the person
+        finally:
+            person_release.set()
+            changing.join(10)
+        batch.join(30)
+        assert not batch.is_alive()
+        with container.store.transaction() as tx:
+            now = tx.incidents.get(incident.id)
+        assert now is not None and now.title == "Disks full on the database hosts"
+        told = [row for row in _attached(container)
+                if row["incident"]["id"] == incident.id]
+        assert [row["alert_count"] for row in told] == [1, 1]
+        assert told[-1]["incident"]["title"] == "Disks full on the database hosts"
+        versions = [row["incident"]["version"] for row in told]
+        assert versions[-1] == now.version
+    finally:
+        container.close()
+
+
+def _wait_for_a_lock_wait(container: Container) -> None:
+    """Until some session of the test database waits for a row lock (PostgreSQL)."""
+    query = sa.text("SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with container.store.transaction() as tx:
+            if tx.connection.execute(query).scalar_one():
+                return
+        time.sleep(0.02)
+    raise AssertionError("nothing waited for a lock within 10 s")

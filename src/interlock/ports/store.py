@@ -413,10 +413,13 @@ class CorrelationRepository(Protocol):
 
 
 class DigestRepository(Protocol):
-    """Alert digests (domain/digests.py). Write a digest only while holding its
-    incident (read for update in the same transaction)."""
+    """Alert digests (domain/digests.py). Write a digest only while holding it (read
+    ``for_update`` in the same transaction) or by inserting it."""
 
-    def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]: ...
+    def get_many(self, incident_ids: Collection[str], *, for_update: bool = False
+                 ) -> dict[str, Digest]:
+        """``for_update`` locks them in incident order."""
+        ...
 
     def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
         """Rows of ``existing`` incidents are updated, others inserted; ConcurrentUpdate

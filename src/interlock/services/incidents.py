@@ -156,8 +156,8 @@ class IncidentService:
     def attach_many_in(self, tx: Transaction, viewer: Viewer,
                        attachments: Sequence[Attachment]) -> Sequence[Incident]:
         """Record, per incident, that ``count`` alerts joined it: one
-        ``incident.alert_attached`` event each, listing the first of them. The incidents
-        must have been read in this transaction (locked, on PostgreSQL)."""
+        ``incident.alert_attached`` event each, listing the first of them. Each incident
+        is saved only if still at the version given (ConcurrentUpdate otherwise)."""
         now = self._clock.now()
         transitions = [rules.attach_alert(item.incident, item.severity, now)
                        for item in attachments]

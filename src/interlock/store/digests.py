@@ -1,8 +1,11 @@
 """Alert digests (domain/digests.py): per incident, the last incident.alert_attached and
 the alerts waiting for the next.
 
-Rows are written only by transactions that hold the incident (locked FOR UPDATE on
-PostgreSQL, the write lock on SQLite), so two workers never write one row at once.
+Rows are written only by transactions that hold them (read FOR UPDATE on PostgreSQL, in
+incident order; the write lock on SQLite), or insert them (a row another worker inserted
+first fails the insert: ConcurrentUpdate, and the batch runs again). Two workers never
+write one row at once, and an alert batch holds its incidents' digests, not the
+incidents: people's changes to those incidents do not wait for it.
 """
 
 from __future__ import annotations
@@ -26,16 +29,23 @@ _SAVE = bulk.Prebuilt(
 _INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
 _OF_INCIDENTS = sa.select(alert_digests).where(
     alert_digests.c.incident_id.in_(sa.bindparam("ids", expanding=True)))
+_OF_INCIDENTS_LOCKED = (_OF_INCIDENTS.order_by(alert_digests.c.incident_id)
+                        .with_for_update(key_share=True))
 
 
 class SqlDigests:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
 
-    def get_many(self, incident_ids: Collection[str]) -> dict[str, Digest]:
+    def get_many(self, incident_ids: Collection[str], *, for_update: bool = False
+                 ) -> dict[str, Digest]:
+        """The digests of these incidents; locked in incident order on PostgreSQL when
+        asked."""
+        locked = for_update and self._connection.dialect.name == "postgresql"
+        query = _OF_INCIDENTS_LOCKED if locked else _OF_INCIDENTS
         found: dict[str, Digest] = {}
         for chunk in bulk.chunks(sorted(incident_ids)):
-            for row in self._connection.execute(_OF_INCIDENTS, {"ids": chunk}).mappings():
+            for row in self._connection.execute(query, {"ids": chunk}).mappings():
                 found[row["incident_id"]] = _digest(row)
         return found
 

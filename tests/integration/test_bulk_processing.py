@@ -476,11 +476,14 @@ def _only_incident(container: Container) -> Incident:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_batch_telling_an_incident_a_person_just_changed_runs_again_and_keeps_the_change(
-        container: Container, manual_clock: ManualClock) -> None:
-    """The batch reads the incident unlocked; a person changes it before the batch
-    tells of its alerts. The batch's write finds another version and the batch runs
-    again: the person's change stays, and the alerts are told once."""
+@pytest.mark.parametrize("change", ["retitle", "resolve"])
+def test_a_batch_telling_an_incident_a_person_is_changing_tells_it_as_changed(
+        container: Container, manual_clock: ManualClock, change: str) -> None:
+    """The batch reads the incident unlocked; a person is changing it when the batch
+    comes to tell of its alerts. The batch waits for the person's change and tells the
+    incident as it is then: a new title stays, and the alerts are told once. If the
+    person resolved it, the batch runs again and reopens it (the alert fired again
+    within the reopen window), as if the resolution had come first."""
     container = _with_clock(container.settings, manual_clock)
     try:
         source = _source(container)
@@ -493,8 +496,11 @@ def test_a_batch_telling_an_incident_a_person_just_changed_runs_again_and_keeps_
 
         def person() -> None:  # changes the incident, and commits when told to
             with container.store.transaction(write=True) as tx:
-                container.incidents.update_in(tx, _PERSON, incident.id,
-                                              {"title": "Disks full on the database hosts"})
+                if change == "retitle":
+                    container.incidents.update_in(
+                        tx, _PERSON, incident.id, {"title": "Disks full on the database hosts"})
+                else:
+                    container.incidents.change_status_in(tx, _PERSON, incident.id, "resolve")
                 person_holding.set()
                 assert person_release.wait(30)
 
@@ -512,13 +518,22 @@ def test_a_batch_telling_an_incident_a_person_just_changed_runs_again_and_keeps_
         assert not batch.is_alive()
         with container.store.transaction() as tx:
             now = tx.incidents.get(incident.id)
-        assert now is not None and now.title == "Disks full on the database hosts"
+        assert now is not None
         told = [row for row in _attached(container)
                 if row["incident"]["id"] == incident.id]
         assert [row["alert_count"] for row in told] == [1, 1]
-        assert told[-1]["incident"]["title"] == "Disks full on the database hosts"
-        versions = [row["incident"]["version"] for row in told]
-        assert versions[-1] == now.version
+        assert told[-1]["incident"]["version"] == now.version
+        if change == "retitle":
+            assert now.title == "Disks full on the database hosts"
+            assert told[-1]["incident"]["title"] == now.title
+        else:
+            assert now.is_open and now.resolved_at is None, "reopened by the alert"
+            with container.store.transaction() as tx:
+                kinds = list(tx.connection.execute(
+                    sa.select(events.c.type).where(events.c.incident_id == incident.id)
+                    .order_by(events.c.sequence)).scalars())
+            assert kinds == ["incident.created", "incident.resolved", "incident.reopened",
+                             "incident.alert_attached"]
     finally:
         container.close()
 

@@ -20,10 +20,11 @@ Several workers (PostgreSQL) may process payloads of one source at once:
   opens two incidents.
 * The incidents themselves are not held while the batch works: people change them
   meanwhile (a comment, an acknowledgement) without waiting for a batch of hundreds of
-  alerts to commit; on PostgreSQL with two workers they waited seconds. An incident
-  the batch writes (an alert_attached told, a reopening) is written only if its version
-  is still the one the batch read; if a person changed it, the batch runs again. (With
-  digests off, the batch holds its incidents as before: there is no digest to hold.)
+  alerts to commit; on PostgreSQL with two workers they waited seconds. The incidents
+  the batch tells of alerts are locked just before, and told as they are then (a
+  comment since stays); if one was opened or closed meanwhile, or a reopening finds it
+  changed, the batch runs again. (With digests off, the batch holds its incidents as
+  before: there is no digest to hold.)
 """
 
 from __future__ import annotations
@@ -468,6 +469,7 @@ class AlertProcessor:
         tellings, digests = batch.join_digests(self._window)
         if self._window:
             tx.digests.put_many(digests, existing=batch.digests.keys())
+        batch.hold_told(tx, tellings)
         self._tell(tx, tellings, batch.incidents, batch.sources(),
                    {alert.id: alert for alert in batch.alerts.values()})
         for incident_id, source in sorted(batch.acknowledged.items()):
@@ -559,6 +561,23 @@ class _Batch:
             return True
         incident = self.incidents.get(existing.incident_id)
         return incident is not None and incident.is_open
+
+    def hold_told(self, tx: Transaction, tellings: Sequence[tuple[Telling, Severity]]
+                  ) -> None:
+        """Lock the incidents about to be told (their digests are held, they are not)
+        and tell them as they are now: a person's comment or change since the batch
+        read them stays, and costs no rerun. If one was opened or closed meanwhile, the
+        batch's alerts may belong elsewhere: ConcurrentUpdate, and the batch runs
+        again."""
+        told = {telling.incident_id for telling, _ in tellings} - self.declared.keys()
+        if not told:
+            return
+        now = tx.incidents.get_many(told, for_update=True)
+        for incident_id, incident in now.items():
+            if incident.is_open != self.incidents[incident_id].is_open:
+                raise ConcurrentUpdate(f"{incident.reference} was opened or closed "
+                                       "while alerts were being attached")
+        self.incidents.update(now)
 
     def put_alert(self, key: _Key, alert: Alert) -> None:
         if key not in self.alerts:

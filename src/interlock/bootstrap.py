@@ -81,7 +81,7 @@ def build(settings: Settings, *, clock: Clock | None = None, migrate_schema: boo
                                 if settings.worker_alert_transaction_ms
                                 and store.dialect == "sqlite" else None),
             digest_window=timedelta(seconds=settings.alert_digest_seconds),
-            after_write=deliveries.hand_off),
+            after_write=deliveries.hand_off, decide_first=store.dialect == "sqlite"),
         connectors=connectors,
         sync=sync,
         hooks=HookService(store, clock, connectors, incidents, sync),

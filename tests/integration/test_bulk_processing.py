@@ -549,3 +549,87 @@ def _wait_for_a_lock_wait(container: Container) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError("nothing waited for a lock within 10 s")
+
+
+def _pausing_decisions(monkeypatch: pytest.MonkeyPatch, processor: AlertProcessor,
+                       decided: threading.Event, release: threading.Event) -> None:
+    """The processor's first decision (reading and applying a batch in memory, before
+    the write lock on SQLite) stops when made, until ``release``."""
+    decide = processor._decide
+
+    def pausing(tx: Transaction, items: Any) -> Any:
+        made = decide(tx, items)
+        if not decided.is_set():
+            decided.set()
+            assert release.wait(30)
+        return made
+
+    monkeypatch.setattr(processor, "_decide", pausing)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_batch_is_read_and_decided_before_it_takes_the_write_lock(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """People's writes wait only for a batch's writes: while it reads its alerts,
+    groups and incidents and applies them in memory, a person's comment commits."""
+    source = _source(container)
+    _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
+    container.alerts.process("worker")
+    incident = _only_incident(container)
+    _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
+                                for i in range(1, 51)])
+    decided, release = threading.Event(), threading.Event()
+    _pausing_decisions(monkeypatch, container.alerts, decided, release)
+    batch = threading.Thread(target=container.alerts.process, args=("worker",))
+    batch.start()
+    try:
+        assert decided.wait(10)
+        commented = threading.Event()
+        person = threading.Thread(target=lambda: (
+            container.incidents.comment(_PERSON, incident.id, "Looking"), commented.set()))
+        person.start()
+        assert commented.wait(5), "the comment waited for the batch's decisions"
+    finally:
+        release.set()
+        batch.join(30)
+    person.join(10)
+    with container.store.transaction() as tx:
+        assert len(tx.alerts.for_incident(incident.id)) == 51
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_batch_decided_before_another_workers_write_is_decided_again(
+        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow worker decides an earlier report (firing) of an alert; meanwhile a fast one
+    writes a later report (resolved). The slow one's decision is stale: it decides again
+    under the write lock, sees the later report, and leaves it standing."""
+    source = _source(container)
+    _store(container, source, am_payload(am_alert("CPUHot", fingerprint="fp1")))
+    container.alerts.process("first")
+    _store(container, source, am_payload(am_alert("CPUHot", fingerprint="fp1")))
+    _store(container, source, am_payload(am_alert("CPUHot", fingerprint="fp1",
+                                                  status="resolved")))
+    now = container.clock.now()
+    with container.store.transaction(write=True) as tx:
+        [earlier] = tx.payloads.claim("slow", now, now + timedelta(hours=1), 1)
+    with container.store.transaction(write=True) as tx:
+        [later] = tx.payloads.claim("fast", now, now + timedelta(hours=1), 1)
+    decided, release = threading.Event(), threading.Event()
+    _pausing_decisions(monkeypatch, container.alerts, decided, release)
+    slow = threading.Thread(target=container.alerts.process_claimed,
+                            args=([earlier], "slow"))
+    slow.start()
+    try:
+        assert decided.wait(10)
+        container.alerts.process_claimed([later], "fast")
+    finally:
+        release.set()
+        slow.join(30)
+    with container.store.transaction() as tx:
+        alert = tx.alerts.find(source.id, "fp1")
+        incident = tx.incidents.get(alert.incident_id) if alert and alert.incident_id \
+            else None
+    assert alert is not None and alert.status.value == "resolved"
+    assert alert.payload_position == later.position
+    assert incident is not None and incident.status.value == "resolved"
+

@@ -121,6 +121,24 @@ def test_the_worker_processes_spooled_payloads_in_order_and_once(
     assert _stored(api) == 3
 
 
+def test_reports_of_one_alert_in_batches_one_after_another_are_applied_in_order(
+    api: Container, worker: Container
+) -> None:
+    """A spooled batch is decided before its payloads are stored, with provisional queue
+    positions; the alerts must keep the positions the payloads were stored at, or the
+    next batch's reports would look older and be ignored."""
+    source = _source(api)
+    for status in ("firing", "resolved", "firing", "resolved", "firing"):
+        _receive(api, source, am_alert("DiskFull", fingerprint="f1", status=status))
+        assert worker.alerts.process("test") == 1
+        [alert] = api.sources.alerts(cursor=None, limit=10).items
+        assert alert.status.value == status
+    with api.store.transaction() as tx:
+        stored = tx.connection.execute(sa.select(sa.func.max(payloads.c.position))).scalar()
+        found = tx.alerts.find(source.id, "f1")
+    assert found is not None and found.payload_position == stored
+
+
 def test_a_move_repeated_after_a_crash_adds_nothing(api: Container, worker: Container) -> None:
     source = _source(api)
     first = _receive(api, source, am_alert("DiskFull"))
@@ -212,11 +230,11 @@ def test_a_spooled_batch_that_fails_is_stored_and_taken_one_payload_at_a_time(
     real_apply = processor._apply
     failures = []
 
-    def apply_failing_once(tx: object, items: list[object]) -> object:
+    def apply_failing_once(tx: object, items: list[object], *decided: object) -> object:
         if not failures:
             failures.append(len(items))
             raise RuntimeError("the disk went away")
-        return real_apply(tx, items)  # type: ignore[arg-type]
+        return real_apply(tx, items, *decided)  # type: ignore[arg-type]
 
     monkeypatch.setattr(processor, "_apply", apply_failing_once)
     assert processor.process("test") == 3

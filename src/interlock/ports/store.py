@@ -589,6 +589,14 @@ class Flags(Protocol):
         """Set a one-time flag; True only for the first caller, ever."""
         ...
 
+    def counter(self, name: str) -> int:
+        """A named counter's value (0 until first incremented)."""
+        ...
+
+    def increment(self, name: str) -> None:
+        """Add one to a named counter, in the caller's write transaction."""
+        ...
+
 
 @dataclass(frozen=True)
 class Activity:

@@ -86,6 +86,13 @@ MIN_BATCH = 50
 CATCH_UP = 2
 #: Times a batch is run again after another worker stored one of its alerts or groups.
 CONFLICT_RETRIES = 5
+#: A flag counting the write transactions that changed alerts, groups or digests
+#: (SQLite): a batch decided before the write lock is written as decided only if none
+#: came between (another worker's batch, a telling); else it is read and decided again.
+ALERT_WRITES = "alert_writes"
+#: Provisional queue positions of spooled payloads while their batch is decided: after
+#: every stored payload's, as theirs will be.
+_PROVISIONAL = 1 << 62
 #: Processing attempts before a payload that keeps failing is set aside as failed.
 MAX_ATTEMPTS = 5
 FINGERPRINT_MAX = 200
@@ -109,7 +116,8 @@ class AlertProcessor:
                  incidents: IncidentService, lease: timedelta = timedelta(seconds=120),
                  batch: int = BATCH, transaction_budget: float | None = None,
                  digest_window: timedelta = timedelta(0),
-                 after_write: Callable[[Transaction], None] | None = None) -> None:
+                 after_write: Callable[[Transaction], None] | None = None,
+                 decide_first: bool = False) -> None:
         """``transaction_budget``: seconds a batch's write transaction should last at
         most. On SQLite every other writer (people using the API) waits that long, so
         the batch size follows the time the last batches took; in a storm batches grow
@@ -118,7 +126,9 @@ class AlertProcessor:
         ``incident.alert_attached`` wait to be told together (domain/digests.py); zero
         tells every batch's alerts at once. ``after_write``: called at the end of each
         write transaction that applies alerts or tells digests, before it commits (the
-        events' fan-out, DeliveryService.hand_off)."""
+        events' fan-out, DeliveryService.hand_off). ``decide_first`` (SQLite): read and
+        decide each batch in a read transaction, and take the write lock only to write
+        it (:meth:`_decided`); people's writes then wait for less."""
         self._after_write = after_write
         self._store = store
         self._clock = clock
@@ -130,6 +140,7 @@ class AlertProcessor:
         self._limit = batch if transaction_budget is None else min(batch, 100)
         self._behind = False
         self._window = digest_window
+        self._decide_first = decide_first
 
     def process(self, owner: str, limit: int | None = None) -> int:
         """Claim, parse and apply a batch of pending payloads (or, once none is free,
@@ -170,14 +181,19 @@ class AlertProcessor:
                                          readers[payload.source_id])
                   for payload in kept if payload.status is PayloadStatus.PENDING}
 
+        started = time.monotonic()
+        decided = self._decided([parsed[payload.id] for payload in kept
+                                 if payload.id in parsed], unstored=True)
+
         def store_and_apply(tx: Transaction) -> None:
+            nonlocal decided
+            attempt, decided = decided, None  # a run again decides again
             stored = tx.payloads.store_new(kept)
-            outcomes, _ = self._apply(tx, [
-                evolve(parsed[payload.id], payload=payload)
-                for payload in stored if payload.id in parsed])
+            applying = [evolve(parsed[payload.id], payload=payload)
+                        for payload in stored if payload.id in parsed]
+            outcomes, _ = self._apply(tx, applying, attempt and attempt.placed(applying))
             tx.payloads.finish_many(outcomes, None)
 
-        started = time.monotonic()
         try:
             self._write_with_retries(store_and_apply)
         except Exception as error:  # taken one at a time from the payloads, as claimed
@@ -251,8 +267,14 @@ class AlertProcessor:
         return Parsed(payload, source, [_bounded(signal) for signal in signals])
 
     def _apply_with_retries(self, items: Sequence[Parsed], owner: str) -> None:
-        self._write_with_retries(
-            lambda tx: tx.payloads.finish_many(self._apply(tx, items)[0], owner))
+        decided = self._decided(items)
+
+        def apply(tx: Transaction) -> None:
+            nonlocal decided
+            attempt, decided = decided, None  # a run again decides again
+            tx.payloads.finish_many(self._apply(tx, items, attempt)[0], owner)
+
+        self._write_with_retries(apply)
 
     def _write_with_retries(self, work: Callable[[Transaction], None]) -> None:
         """``work`` in a write transaction, run again from the start when the database
@@ -287,8 +309,41 @@ class AlertProcessor:
             with self._store.transaction(write=True) as tx:
                 tx.payloads.finish_many([failed], owner)
 
-    def _apply(self, tx: Transaction, items: Sequence[Parsed]
-               ) -> tuple[list[ReceivedPayload], set[str]]:
+    def _apply(self, tx: Transaction, items: Sequence[Parsed],
+               decided: _Decided | None = None) -> tuple[list[ReceivedPayload], set[str]]:
+        """Write a batch in ``tx``: as ``decided`` before the write lock, if no write to
+        alerts, groups or digests came between, or else read and decided now."""
+        if decided is not None and tx.flags.counter(ALERT_WRITES) == decided.writes:
+            batch, outcomes = decided.batch, decided.outcomes
+        else:
+            batch, outcomes = self._decide(tx, items)
+        self._write(tx, batch)
+        return outcomes, batch.touched()
+
+    def _decided(self, items: Sequence[Parsed], *, unstored: bool = False
+                 ) -> _Decided | None:
+        """SQLite: read and decide a batch in a read transaction, before the write lock
+        (readers do not wait for the writer), so that people's writes wait only for the
+        batch's writes. ``unstored``: the payloads have no queue position yet (the spool's,
+        stored in the write transaction); they get provisional ones, after every stored
+        payload's, in their order. None on PostgreSQL: there the batch's locks are what
+        keep two workers apart, and a read transaction takes none."""
+        if not self._decide_first:
+            return None
+        if unstored:
+            items = [evolve(item, payload=dataclasses.replace(
+                item.payload, position=_PROVISIONAL + index))
+                for index, item in enumerate(items)]
+        with self._store.transaction() as tx:
+            writes = tx.flags.counter(ALERT_WRITES)
+            batch, outcomes = self._decide(tx, items)
+        return _Decided(writes, [item.payload.id for item in items], batch, outcomes)
+
+    def _decide(self, tx: Transaction, items: Sequence[Parsed]
+                ) -> tuple[_Batch, list[ReceivedPayload]]:
+        """Read the batch's alerts, groups and incidents, and apply its payloads in
+        order, in memory: what :meth:`_write` will write, and each payload's outcome.
+        Reads only."""
         now = self._clock.now()
         batch = _Batch.load(tx, items, now, digests=bool(self._window))
         outcomes: list[ReceivedPayload] = []
@@ -298,14 +353,13 @@ class AlertProcessor:
                 continue
             counts = _Counts()
             for signal in item.signals:
-                self._signal(tx, batch, item, signal, counts)
+                self._signal(batch, item, signal, counts)
             outcomes.append(evolve(
                 item.payload, status=PayloadStatus.PROCESSED, processed_at=now, error=None,
                 alerts=counts.alerts, dropped=counts.dropped, suppressed=counts.suppressed))
-        self._write(tx, batch)
-        return outcomes, batch.touched()
+        return batch, outcomes
 
-    def _signal(self, tx: Transaction, batch: _Batch, item: Parsed, signal: Signal,
+    def _signal(self, batch: _Batch, item: Parsed, signal: Signal,
                 counts: _Counts) -> None:
         source, payload = item.source, item.payload
         assert source is not None
@@ -329,7 +383,7 @@ class AlertProcessor:
             alert = evolve(alert, suppressed_by=None)
         if signal.action is SignalAction.FIRING:
             if not batch.repeat(existing):
-                incident_id = self._correlate(tx, batch, source, alert)
+                incident_id = self._correlate(batch, source, alert)
                 alert = evolve(alert, incident_id=incident_id)
                 batch.attached.setdefault(incident_id, (source, []))[1].append(alert)
         elif alert.incident_id is not None:
@@ -338,11 +392,10 @@ class AlertProcessor:
             target.setdefault(alert.incident_id, source)
         batch.put_alert(key, alert)
 
-    def _correlate(self, tx: Transaction, batch: _Batch, source: Source, alert: Alert
-                   ) -> str:
+    def _correlate(self, batch: _Batch, source: Source, alert: Alert) -> str:
         """The incident this firing alert belongs to: the group's open incident, the
         group's incident reopened if it was resolved within the window, or a new one
-        (declared with the others of the batch when the batch is written)."""
+        (reopened and declared when the batch is written)."""
         group = (source.id, alert.group_key or "")
         incident_id = batch.correlations.get(group)
         if incident_id is not None and incident_id in batch.declared:
@@ -352,16 +405,14 @@ class AlertProcessor:
             return incident.id
         if (incident is not None and incident.resolved_at is not None
                 and batch.now - incident.resolved_at <= source.reopen_window):
-            try:
-                reopened = self._incidents.apply_in(
-                    tx, _viewer(source), incident.id, incident_rules.reopen,
-                    expected_version=incident.version,
-                    note=f"Reopened: {alert.title} fired again within "
-                         f"{_duration(source.reopen_window)} of resolution")
-            except PreconditionFailed as error:  # a person changed it since the batch read it
-                raise ConcurrentUpdate(str(error)) from error
-            batch.incidents[reopened.id] = reopened
-            return reopened.id
+            transition = incident_rules.reopen(incident, batch.now)
+            assert transition is not None  # it was resolved
+            batch.reopening[incident.id] = _Reopening(
+                source, incident.version,
+                f"Reopened: {alert.title} fired again within "
+                f"{_duration(source.reopen_window)} of resolution")
+            batch.incidents[incident.id] = transition.incident  # open, for what follows
+            return incident.id
         new = new_id("inc", batch.now)
         batch.declared[new] = (source, Declaration(
             title=alert.title, severity=alert.severity, summary=alert.summary,
@@ -422,6 +473,8 @@ class AlertProcessor:
             tellings = [(telling, incidents[telling.incident_id].severity)
                         for telling, _ in told if telling is not None]
             tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
+            if self._decide_first:
+                tx.flags.increment(ALERT_WRITES)
             self._tell(tx, tellings, incidents, {}, {})
             if tellings and self._after_write is not None:
                 self._after_write(tx)
@@ -455,6 +508,13 @@ class AlertProcessor:
             self._incidents.attach_many_in(tx, _viewer(source), attachments)
 
     def _write(self, tx: Transaction, batch: _Batch) -> None:
+        for incident_id, reopening in batch.reopening.items():
+            try:
+                batch.incidents[incident_id] = self._incidents.apply_in(
+                    tx, _viewer(reopening.source), incident_id, incident_rules.reopen,
+                    expected_version=reopening.version, note=reopening.note)
+            except PreconditionFailed as error:  # a person changed it since the batch read it
+                raise ConcurrentUpdate(str(error)) from error
         for source, ids in batch.declarations_by_source():
             made = self._incidents.declare_many_in(
                 tx, _viewer(source), [batch.opened(each) for each in ids], ids=ids)
@@ -489,6 +549,43 @@ class AlertProcessor:
             self._incidents.apply_in(
                 tx, _viewer(source), incident_id, incident_rules.resolve,
                 note=f"Resolved automatically: {which} resolved in {source.name}")
+        if self._decide_first:
+            tx.flags.increment(ALERT_WRITES)
+
+
+@dataclass(frozen=True)
+class _Reopening:
+    source: Source
+    #: The version the batch read: reopened only if still at it.
+    version: int
+    note: str
+
+
+@dataclass
+class _Decided:
+    """A batch read and applied in memory before the write transaction (SQLite)."""
+
+    #: The ALERT_WRITES count it read: written only if no such write came since.
+    writes: int
+    payload_ids: list[str]
+    batch: _Batch
+    outcomes: list[ReceivedPayload]
+
+    def placed(self, stored: Sequence[Parsed]) -> _Decided | None:
+        """The batch with the queue positions its payloads were stored at, in place of
+        the provisional ones; None if not all of them were stored (some were before)."""
+        if [item.payload.id for item in stored] != self.payload_ids:
+            return None
+        positions = {_PROVISIONAL + index: item.payload.position
+                     for index, item in enumerate(stored)}
+        alerts = self.batch.alerts
+        for key in self.batch.changed_alerts:
+            alert = alerts[key]
+            if alert.payload_position >= _PROVISIONAL:
+                alerts[key] = evolve(alert, payload_position=positions[alert.payload_position])
+        self.outcomes = [dataclasses.replace(outcome, position=item.payload.position)
+                         for outcome, item in zip(self.outcomes, stored, strict=True)]
+        return self
 
 
 @dataclass
@@ -522,6 +619,8 @@ class _Batch:
     attached: dict[str, tuple[Source, list[Alert]]] = field(default_factory=dict)
     acknowledged: dict[str, Source] = field(default_factory=dict)
     resolved: dict[str, Source] = field(default_factory=dict)
+    #: Incidents this batch reopens (written first when the batch is written).
+    reopening: dict[str, _Reopening] = field(default_factory=dict)
     window_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod

@@ -1,10 +1,13 @@
-"""API keys, idempotency records and one-time flags."""
+"""API keys, idempotency records, one-time flags and counters."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.keys import ApiKey, Scope
@@ -94,9 +97,20 @@ class SqlIdempotency:
         return result.rowcount
 
 
+_COUNTER = sa.select(flags.c.value).where(flags.c.name == sa.bindparam("name"))
+
+
 class SqlFlags:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
+
+    def counter(self, name: str) -> int:
+        value = self._connection.execute(_COUNTER, {"name": name}).scalar()
+        return int(value) if value is not None else 0
+
+    def increment(self, name: str) -> None:
+        self._connection.execute(
+            _INCREMENT[self._connection.dialect.name], {"name": name})
 
     def claim(self, name: str, value: str) -> bool:
         try:
@@ -116,3 +130,14 @@ def _key(row: sa.RowMapping) -> ApiKey:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )
+
+
+def _increment(insert: Any) -> Any:
+    statement = insert(flags).values(name=sa.bindparam("name"), value="1")
+    return statement.on_conflict_do_update(
+        index_elements=[flags.c.name],
+        set_={"value": sa.cast(sa.cast(flags.c.value, sa.BigInteger) + 1, sa.Text)})
+
+
+#: One statement per dialect: the counter's row made at 1, or its value plus one.
+_INCREMENT = {"sqlite": _increment(sqlite_insert), "postgresql": _increment(postgresql_insert)}

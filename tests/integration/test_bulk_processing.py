@@ -18,6 +18,7 @@ from interlock.bootstrap import build
 from interlock.clock import ManualClock
 from interlock.config import Settings
 from interlock.domain.alerts import SourceKind
+from interlock.domain.errors import ConcurrentUpdate
 from interlock.domain.events import Origin, OriginKind
 from interlock.domain.incidents import Incident, Severity
 from interlock.domain.sources import Source
@@ -27,6 +28,7 @@ from interlock.services.incidents import Viewer
 from interlock.services.processing import TELL_BATCH, AlertProcessor
 from interlock.services.sources import SourceSpec
 from interlock.sources.options import SourceParsers
+from interlock.store.digests import SqlDigests
 from interlock.store.tables import alerts, events, incidents, timeline_entries
 from interlock.worker.processing import TELL_WHILE_ALERTS_ARRIVE, process_alerts
 from interlock.worker.wakeup import Wakeup
@@ -633,3 +635,35 @@ def test_on_sqlite_a_batch_decided_before_another_workers_write_is_decided_again
     assert alert.payload_position == later.position
     assert incident is not None and incident.status.value == "resolved"
 
+
+
+def test_a_telling_the_database_undid_is_run_again_and_told_once(
+        settings: Settings, manual_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A telling transaction that PostgreSQL undoes (a deadlock with a person changing
+    two of its incidents in the other order) runs again, rather than ending the alert
+    worker's loop; the alerts are told once."""
+    container = _with_clock(settings, manual_clock)
+    try:
+        source = _source(container)
+        _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"h{i}"))
+                                    for i in range(3)])
+        container.alerts.process("worker")
+        _store(container, source, am_payload(am_alert("DiskFull", instance="h9")))
+        container.alerts.process("worker")  # joins the incident's digest, and waits
+        manual_clock.advance(timedelta(seconds=10))
+        put_many = SqlDigests.put_many
+        undone: list[int] = []
+
+        def undone_once(self: SqlDigests, *args: Any, **kwargs: Any) -> None:
+            if not undone:
+                undone.append(1)
+                raise ConcurrentUpdate("the database undid it: deadlock detected")
+            put_many(self, *args, **kwargs)
+
+        monkeypatch.setattr(SqlDigests, "put_many", undone_once)
+        assert container.alerts.tell_due_digests() == 1
+        assert undone == [1]
+        assert [row["alert_count"] for row in _attached(container)] == [3, 1]
+    finally:
+        container.close()

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from interlock.domain import digests as digest_rules
 from interlock.domain import incidents as incident_rules
@@ -99,6 +99,7 @@ FINGERPRINT_MAX = 200
 GROUP_KEY_MAX = 400
 
 _Key = tuple[str, str]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -279,17 +280,14 @@ class AlertProcessor:
     def _write_with_retries(self, work: Callable[[Transaction], None]) -> None:
         """``work`` in a write transaction, run again from the start when the database
         undid it for another worker's writes."""
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                with self._store.transaction(write=True) as tx:
-                    work(tx)
-                    if self._after_write is not None:
-                        self._after_write(tx)
-                return
-            except ConcurrentUpdate:
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                log.debug("batch met another worker's writes; running it again")
+
+        def write() -> None:
+            with self._store.transaction(write=True) as tx:
+                work(tx)
+                if self._after_write is not None:
+                    self._after_write(tx)
+
+        _retried(write)
 
     def _apply_alone(self, item: Parsed, owner: str) -> None:
         """Apply one payload whole, or not at all. A failure that is not the payload's
@@ -460,8 +458,13 @@ class AlertProcessor:
     def _tell_due(self, now: datetime, limit: int, due_by: datetime | None = None
                   ) -> tuple[int, int]:
         """One transaction of :meth:`tell_due_digests`: how many it told, and how many
-        due digests it looked at (those due by ``due_by``, by default now)."""
-        due_by = due_by or now
+        due digests it looked at (those due by ``due_by``, by default now). Run again
+        when the database undid it (a deadlock with a person's change to two of its
+        incidents, taken in another order)."""
+        return _retried(lambda: self._tell_due_once(now, limit, due_by or now))
+
+    def _tell_due_once(self, now: datetime, limit: int, due_by: datetime
+                       ) -> tuple[int, int]:
         with self._store.transaction(write=True) as tx:
             due = tx.digests.due(due_by, limit)
             # Digests first, then their incidents, as alert batches take them: held, what
@@ -739,6 +742,17 @@ class _Batch:
 
     def touched(self) -> set[str]:
         return set(self.attached) | set(self.resolved) | set(self.acknowledged)
+
+
+def _retried(attempt: Callable[[], _T]) -> _T:
+    """``attempt()``, run again (CONFLICT_RETRIES times at most) while the database undoes
+    it for another transaction's writes (ConcurrentUpdate)."""
+    for retry in range(CONFLICT_RETRIES):
+        try:
+            return attempt()
+        except ConcurrentUpdate:
+            log.debug("met another transaction's writes; running it again", retry=retry + 1)
+    return attempt()
 
 
 def _worst(severities: Iterable[Severity]) -> Severity:

@@ -644,7 +644,7 @@ class _Batch:
         incident_ids.update(correlations.values())
         # With digests kept, the batch holds its incidents' digests (only workers take
         # them), not the incidents: a person's comment on one of them does not wait for
-        # the batch to commit. The incidents it writes are checked then (their version).
+        # the batch to commit. Those it tells are locked just before (hold_told).
         held = tx.digests.get_many(incident_ids, for_update=True) if digests else {}
         incidents = tx.incidents.get_many(incident_ids, for_update=not digests)
         windows = tx.maintenance.active(now) if alert_keys else []

@@ -25,7 +25,7 @@ from interlock.domain.sources import Source
 from interlock.ports.store import Transaction
 from interlock.services.container import Container
 from interlock.services.incidents import Viewer
-from interlock.services.processing import ALERT_WRITES, TELL_BATCH, AlertProcessor
+from interlock.services.processing import TELL_BATCH, AlertProcessor
 from interlock.services.sources import SourceSpec
 from interlock.sources.options import SourceParsers
 from interlock.store.digests import SqlDigests
@@ -667,40 +667,3 @@ def test_a_telling_the_database_undid_is_run_again_and_told_once(
         assert [row["alert_count"] for row in _attached(container)] == [3, 1]
     finally:
         container.close()
-
-
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_on_sqlite_after_a_stale_decision_the_next_batches_are_decided_under_the_lock(
-        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another worker process writing alerts to the same file makes decisions made
-    before the write lock stale, and each such batch is decided twice: after one, the
-    worker decides its next batches under the lock, once each."""
-    source = _source(container)
-    _store(container, source, am_payload(am_alert("CPUHot", fingerprint="fp1")))
-    container.alerts.process("first")
-    decide = container.alerts._decide
-    decisions: list[int] = []
-
-    def decide_while_another_worker_writes(tx: Transaction, items: Any) -> Any:
-        decisions.append(len(items))
-        made = decide(tx, items)
-        if len(decisions) == 1:  # as another worker's batch does, from its connection
-            other = threading.Thread(target=_count_an_alert_write, args=(container,))
-            other.start()
-            other.join(10)
-        return made
-
-    monkeypatch.setattr(container.alerts, "_decide", decide_while_another_worker_writes)
-    _store(container, source, am_payload(am_alert("CPUHot", fingerprint="fp2")))
-    assert container.alerts.process("worker") == 1
-    assert decisions == [1, 1], "decided before the lock, found stale, decided again"
-    for round_ in range(3):
-        decisions.clear()
-        _store(container, source, am_payload(am_alert("CPUHot", fingerprint=f"fp{round_}")))
-        assert container.alerts.process("worker") == 1
-        assert decisions == [1], "decided once, under the lock"
-
-
-def _count_an_alert_write(container: Container) -> None:
-    with container.store.transaction(write=True) as tx:
-        tx.flags.increment(ALERT_WRITES)

@@ -90,12 +90,6 @@ CONFLICT_RETRIES = 5
 #: (SQLite): a batch decided before the write lock is written as decided only if none
 #: came between (another worker's batch, a telling); else it is read and decided again.
 ALERT_WRITES = "alert_writes"
-#: After a decision found stale (another worker process applying alerts to the same
-#: SQLite file), this many batches are decided under the write lock, as on PostgreSQL:
-#: a decision goes stale whenever the other worker wrote alerts meanwhile, and then
-#: the batch is decided twice. One worker's decisions do not go stale: its tellings
-#: come between its batches.
-DECIDE_INSIDE_AFTER_STALE = 20
 #: Provisional queue positions of spooled payloads while their batch is decided: after
 #: every stored payload's, as theirs will be.
 _PROVISIONAL = 1 << 62
@@ -148,8 +142,6 @@ class AlertProcessor:
         self._behind = False
         self._window = digest_window
         self._decide_first = decide_first
-        #: Batches still to be decided under the lock after a stale decision.
-        self._decide_inside = 0
 
     def process(self, owner: str, limit: int | None = None) -> int:
         """Claim, parse and apply a batch of pending payloads (or, once none is free,
@@ -322,8 +314,6 @@ class AlertProcessor:
         if decided is not None and tx.flags.counter(ALERT_WRITES) == decided.writes:
             batch, outcomes = decided.batch, decided.outcomes
         else:
-            if decided is not None:  # another worker writes alerts too: decided twice
-                self._decide_inside = DECIDE_INSIDE_AFTER_STALE
             batch, outcomes = self._decide(tx, items)
         self._write(tx, batch)
         return outcomes, batch.touched()
@@ -337,9 +327,6 @@ class AlertProcessor:
         payload's, in their order. None on PostgreSQL: there the batch's locks are what
         keep two workers apart, and a read transaction takes none."""
         if not self._decide_first:
-            return None
-        if self._decide_inside:
-            self._decide_inside -= 1
             return None
         if unstored:
             items = [evolve(item, payload=dataclasses.replace(

@@ -860,6 +860,11 @@ class Store(Protocol):
         ``stop``."""
         ...
 
+    def take_turn(self, task: str) -> bool:
+        """Whether this process is the one doing ``task`` now: on a SQLite file shared
+        by processes, one at a time, held until the process ends; elsewhere always."""
+        ...
+
     def on_work_committed(self, callback: Callable[[], None], work: Work = Work.ALL
                           ) -> None:
         """Call ``callback`` (from any thread) after each commit of this process that

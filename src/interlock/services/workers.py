@@ -20,6 +20,11 @@ BEAT_SECONDS = 5.0
 #: A worker silent this long is gone (crashed, or stopped without saying so).
 SILENT_AFTER = timedelta(seconds=30)
 OK = "ok"
+#: A task another worker process is doing, which this one takes over if that one stops
+#: (alert processing on SQLite: one writer at a time).
+STANDBY = "standby"
+#: States that are not a problem.
+HEALTHY = frozenset({OK, STANDBY})
 
 
 @dataclass
@@ -31,11 +36,15 @@ class TaskStates:
     def ok(self, task: str) -> None:
         self.states[task] = OK
 
+    def standby(self, task: str) -> None:
+        self.states[task] = STANDBY
+
     def failed(self, task: str, error: str) -> None:
         self.states[task] = f"failing: {error}"[:500]
 
     def failing(self) -> dict[str, str]:
-        return {task: state for task, state in self.states.items() if state != OK}
+        return {task: state for task, state in self.states.items()
+                if state not in HEALTHY}
 
 
 @dataclass(frozen=True)
@@ -69,5 +78,6 @@ class WorkerRegistry:
         with self._store.transaction() as tx:
             seen = tx.workers.seen_since(self._clock.now() - SILENT_AFTER)
         problems = {f"{beat.name} / {task}": str(state)
-                    for beat in seen for task, state in beat.tasks.items() if state != OK}
+                    for beat in seen for task, state in beat.tasks.items()
+                    if state not in HEALTHY}
         return Readiness(seen, problems)

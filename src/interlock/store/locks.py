@@ -141,6 +141,16 @@ class FileLock:
     def share(self) -> None:
         fcntl.flock(self._open(), fcntl.LOCK_SH)
 
+    def keep_if_free(self) -> bool:
+        """Take the lock if nobody holds it, and keep it (until :meth:`close`, or the
+        process ends: the kernel lets go of a dead process's locks); whether this holds
+        it now. Taking it again while holding it is a no-op."""
+        try:
+            fcntl.flock(self._open(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -31,7 +31,7 @@ from interlock.store.digests import SqlDigests
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
-from interlock.store.locks import Role, WriteLock
+from interlock.store.locks import FileLock, Role, WriteLock
 from interlock.store.mail import SqlMail
 from interlock.store.records import SqlEvents, SqlTimeline
 from interlock.store.signals import EVENTS_CHANNEL, WorkSignals, listen_postgres
@@ -118,6 +118,9 @@ class SqlStore:
         self._listeners_lock = threading.Lock()
         path = sqlite_file(engine)
         self._write_lock = WriteLock(path, role)
+        #: Turns at tasks one process does at a time (see take_turn), by task.
+        self._turn_path = path if role is not Role.ALONE else None
+        self._turns: dict[str, FileLock] = {}
         #: Wakes workers of other processes using the same SQLite file.
         self.signals = WorkSignals(path) if path else None
         self.spool = IngestSpool(path, sqlite_synchronous) if path and role is not Role.ALONE \
@@ -228,6 +231,19 @@ class SqlStore:
         else:
             await stop.wait()  # in memory: there is no other process
 
+    def take_turn(self, task: str) -> bool:
+        """Whether this process is the one doing ``task`` now. Where processes share a
+        SQLite file, one at a time: the first to ask holds an exclusive ``flock`` on
+        ``<database>-<task>`` until it closes the store or ends (the kernel lets go of a
+        dead process's locks, so another takes over at its next ask). Elsewhere
+        (PostgreSQL, one process alone) always."""
+        if self._turn_path is None:
+            return True
+        turn = self._turns.get(task)
+        if turn is None:
+            turn = self._turns[task] = FileLock(f"{self._turn_path}-{task}")
+        return turn.keep_if_free()
+
     def ping(self) -> None:
         with self.transaction() as tx:
             tx.connection.execute(sa.text("SELECT 1"))
@@ -235,6 +251,8 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
         self._write_lock.close()
+        for turn in self._turns.values():
+            turn.close()
         if self.spool is not None:
             self.spool.close()
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 
 from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
 from interlock.services.processing import TELL_BATCH, AlertProcessor
+from interlock.services.workers import STANDBY, TaskStates
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -29,6 +32,32 @@ DIGEST_CHECK_SECONDS = 0.5
 #: up with, their windows stretch instead of the alerts waiting. While the worker is
 #: behind (its batches full), only digests a window late are told.
 TELL_WHILE_ALERTS_ARRIVE = 10
+#: How often a worker standing by for alert processing asks for its turn: the longest
+#: alerts wait after the worker processing them stops.
+TURN_CHECK_SECONDS = 1.0
+
+
+async def wait_for_turn(take_turn: Callable[[], bool], stop: asyncio.Event,
+                        states: TaskStates, every: float = TURN_CHECK_SECONDS) -> bool:
+    """Stand by until this process has its turn at alert processing (``take_turn``, see
+    Store.take_turn), its ``alerts`` task shown as ``standby`` in the worker's report
+    meanwhile; False if ``stop`` came first. On SQLite one worker process at a time
+    processes alerts: two applying alerts to the same file made each other's decisions
+    stale, and processed fewer alerts a second than one alone, at a third more CPU per
+    alert (bench/storm.py)."""
+    task = "alerts"
+    while not take_turn():
+        if states.states.get(task) != STANDBY:
+            log.info("another worker process is processing alerts; standing by")
+            states.standby(task)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        if stop.is_set():
+            return False
+    if states.states.get(task) == STANDBY:
+        log.info("taking over alert processing")
+        states.ok(task)
+    return True
 
 
 async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,

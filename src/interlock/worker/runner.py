@@ -16,7 +16,7 @@ from interlock.services.container import Container
 from interlock.services.workers import BEAT_SECONDS, TaskStates
 from interlock.worker.engine import DeliveryWorker, WorkerSettings
 from interlock.worker.mail import MailWorker, SmtpSettings, SmtpTransport
-from interlock.worker.processing import process_alerts
+from interlock.worker.processing import process_alerts, wait_for_turn
 from interlock.worker.sender import WebhookSender
 from interlock.worker.supervisor import heartbeat, supervise
 from interlock.worker.sync import SyncSettings, SyncWorker
@@ -79,9 +79,13 @@ async def run_worker(container: Container, stop: asyncio.Event,
             if wanted & work:
                 each.notify()
 
+    async def alerts_in_turn() -> None:
+        if await wait_for_turn(lambda: container.store.take_turn("alerts"), stop, states):
+            await process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
+                                 settings.worker_poll_seconds)
+
     every: dict[str, Callable[[], Awaitable[None]]] = {
-        "alerts": lambda: process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
-                                         settings.worker_poll_seconds),
+        "alerts": lambda: alerts_in_turn(),
         "deliveries": lambda: worker.run(stop),
         "sync": lambda: syncer.run(stop),
     }

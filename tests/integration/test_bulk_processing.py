@@ -423,18 +423,24 @@ def _held_processor(container: Container, holding: threading.Event,
 _PERSON = Viewer(Origin(OriginKind.API_KEY, "key_1", "alice"), can_see_private=True)
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_person_changes_an_incident_while_a_batch_of_its_alerts_is_being_written(
-        container: Container) -> None:
-    """An alert batch holds its incidents' digests, not the incidents: a person's
-    comment and severity change go through at once, not after the batch commits (with
-    two workers in a storm people waited seconds)."""
+def _an_incident_and_fifty_alerts_for_it(container: Container) -> Incident:
+    """An incident opened by one alert, and 50 more of its group waiting to be applied."""
     source = _source(container)
     _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
     container.alerts.process("worker")
     incident = _only_incident(container)
     _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
                                 for i in range(1, 51)])
+    return incident
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_person_changes_an_incident_while_a_batch_of_its_alerts_is_being_written(
+        container: Container) -> None:
+    """An alert batch holds its incidents' digests, not the incidents: a person's
+    comment and severity change go through at once, not after the batch commits (with
+    two workers in a storm people waited seconds)."""
+    incident = _an_incident_and_fifty_alerts_for_it(container)
     holding, release = threading.Event(), threading.Event()
     processor = _held_processor(container, holding, release)
     batch = threading.Thread(target=processor.process, args=("worker",))
@@ -574,12 +580,7 @@ def test_on_sqlite_a_batch_is_read_and_decided_before_it_takes_the_write_lock(
         container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
     """People's writes wait only for a batch's writes: while it reads its alerts,
     groups and incidents and applies them in memory, a person's comment commits."""
-    source = _source(container)
-    _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
-    container.alerts.process("worker")
-    incident = _only_incident(container)
-    _store(container, source, *[am_payload(am_alert("DiskFull", instance=f"host{i}"))
-                                for i in range(1, 51)])
+    incident = _an_incident_and_fifty_alerts_for_it(container)
     decided, release = threading.Event(), threading.Event()
     _pausing_decisions(monkeypatch, container.alerts, decided, release)
     batch = threading.Thread(target=container.alerts.process, args=("worker",))

@@ -104,7 +104,7 @@ def test_a_second_sqlite_worker_stands_by_for_alerts_and_takes_over_when_the_fir
         dying.wait(10)
         _send(hub, source, "CPUHot", "second")
         eventually(lambda: _incident_for(hub, source, "second"),
-                    "the alert applied by the worker that stood by", timeout=15)
+                   "the alert applied by the worker that stood by", timeout=15)
         eventually(lambda: _alert_states(hub).get(standing_by) == "ok",
-                    "the survivor reports processing alerts")
+                   "the survivor reports processing alerts")
     assert log.read_text().count("taking over alert processing") == 1, log.read_text()

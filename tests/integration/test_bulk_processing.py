@@ -637,7 +637,6 @@ def test_on_sqlite_a_batch_decided_before_another_workers_write_is_decided_again
     assert incident is not None and incident.status.value == "resolved"
 
 
-
 def test_a_telling_the_database_undid_is_run_again_and_told_once(
         settings: Settings, manual_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,8 +43,8 @@ async def wait_for_turn(take_turn: Callable[[], bool], stop: asyncio.Event,
     Store.take_turn), its ``alerts`` task shown as ``standby`` in the worker's report
     meanwhile; False if ``stop`` came first. On SQLite one worker process at a time
     processes alerts: two applying alerts to the same file could make each other's
-    decisions stale, and processed fewer alerts a second than one alone, at a third
-    more CPU per alert (bench/storm.py)."""
+    decisions stale, and processed fewer alerts a second than one alone, at more CPU
+    per alert (bench/storm.py)."""
     task = "alerts"
     while not take_turn():
         if states.states.get(task) != STANDBY:

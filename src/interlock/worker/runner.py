@@ -85,7 +85,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
                                  settings.worker_poll_seconds)
 
     every: dict[str, Callable[[], Awaitable[None]]] = {
-        "alerts": lambda: alerts_in_turn(),
+        "alerts": alerts_in_turn,
         "deliveries": lambda: worker.run(stop),
         "sync": lambda: syncer.run(stop),
     }

@@ -8,6 +8,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
 from interlock.store.locks import Role
 from interlock.store.sql import SqlStore
+from interlock.store.tables import workers
 from tests.support.ingest import am_alert, am_payload
 from tests.support.waiting import eventually
 from tests.support.worker import start_worker_process
@@ -28,12 +30,16 @@ from tests.support.worker import start_worker_process
 def test_on_a_sqlite_file_one_process_at_a_time_has_the_turn(database_url: str) -> None:
     stores = [SqlStore(create_engine(database_url), Role.WORKERS) for _ in range(2)]
     try:
-        assert stores[0].take_turn("alerts")
-        assert stores[0].take_turn("alerts"), "asking again while holding it"
-        assert not stores[1].take_turn("alerts")
-        assert stores[1].take_turn("deliveries"), "turns are per task"
+        assert stores[1].turn_holder("alerts") is None, "nobody has it yet"
+        assert stores[0].take_turn("alerts", "first")
+        assert stores[0].take_turn("alerts", "first"), "asking again while holding it"
+        assert not stores[1].take_turn("alerts", "second")
+        assert stores[1].turn_holder("alerts") == "first"
+        assert stores[1].take_turn("deliveries", "second"), "turns are per task"
         stores[0].close()
-        assert stores[1].take_turn("alerts"), "the turn passes when its holder closes"
+        assert stores[1].turn_holder("alerts") is None, "its holder let go"
+        assert stores[1].take_turn("alerts", "second"), "the turn passes when its holder closes"
+        assert stores[0].turn_holder("alerts") == "second"
     finally:
         for store in stores:
             store.close()
@@ -43,7 +49,8 @@ def test_on_a_sqlite_file_one_process_at_a_time_has_the_turn(database_url: str) 
 def test_on_postgresql_every_process_has_the_turn(database_url: str) -> None:
     stores = [SqlStore(create_engine(database_url), Role.WORKERS) for _ in range(2)]
     try:
-        assert all(store.take_turn("alerts") for store in stores)
+        assert all(store.take_turn("alerts", f"worker {n}") for n, store in enumerate(stores))
+        assert stores[0].turn_holder("alerts") is None
     finally:
         for store in stores:
             store.close()
@@ -108,3 +115,47 @@ def test_a_second_sqlite_worker_stands_by_for_alerts_and_takes_over_when_the_fir
         eventually(lambda: _alert_states(hub).get(standing_by) == "ok",
                    "the survivor reports processing alerts")
     assert log.read_text().count("taking over alert processing") == 1, log.read_text()
+
+
+def _fall_silent(hub: Container, pid: int) -> None:
+    """Make the report of worker ``pid`` as old as one not heard from for a minute."""
+    with hub.store.transaction(write=True) as tx:
+        tx.connection.execute(
+            workers.update().where(workers.c.name.like(f"%:{pid}:%"))
+            .values(beat_at=hub.clock.now() - timedelta(seconds=60)))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_readyz_says_so_when_the_worker_with_the_alert_turn_is_frozen(
+        hub: Container, database_url: str, tmp_path: Path) -> None:
+    with _workers(database_url, tmp_path / "workers.log", 2) as processes:
+        states = eventually(
+            lambda: sorted((found := _alert_states(hub)).values()) == ["ok", "standby"]
+            and found, "one worker processes alerts, the other stands by")
+        [holder] = [process for process in processes if states[process.pid] == "ok"]
+        [standing_by] = [process for process in processes if process is not holder]
+
+        # Frozen whole (SIGSTOP, a paused machine): it keeps its lock and stops reporting.
+        holder.send_signal(signal.SIGSTOP)
+        try:
+            _fall_silent(hub, holder.pid)
+            problems = hub.workers.readiness().problems
+            assert len(problems) == 1, f"one worker stands by, nobody processes: {problems}"
+            [(where, what)] = problems.items()
+            assert f":{standing_by.pid}:" in where and where.endswith(" / alerts")
+            assert f":{holder.pid}:" in what and "no worker process does alerts" in what
+        finally:
+            holder.send_signal(signal.SIGCONT)
+        eventually(lambda: not hub.workers.readiness().problems,
+                   "ready again once the holder reports", timeout=15)
+
+        # A holder that stops lets go of the turn: the hand-over is never a problem.
+        holder.send_signal(signal.SIGTERM)
+        seen: list[dict[str, str]] = []
+
+        def handed_over() -> bool:
+            seen.append(dict(hub.workers.readiness().problems))
+            return _alert_states(hub).get(standing_by.pid) == "ok"
+
+        eventually(handed_over, "the one standing by takes over", timeout=15, interval=0.02)
+        assert not any(seen), seen

@@ -860,9 +860,19 @@ class Store(Protocol):
         ``stop``."""
         ...
 
-    def take_turn(self, task: str) -> bool:
-        """Whether this process is the one doing ``task`` now: on a SQLite file shared
-        by processes, one at a time, held until the process ends; elsewhere always."""
+    def take_turn(self, task: str, holder: str) -> bool:
+        """Whether this process (named ``holder``) is the one doing ``task`` now: on a
+        SQLite file shared by processes, one at a time, held until the process ends;
+        elsewhere always."""
+        ...
+
+    def end_turn(self, task: str) -> None:
+        """Let go of the turn at ``task``, if this process has it, for another to take."""
+        ...
+
+    def turn_holder(self, task: str) -> str | None:
+        """The name of the process holding the turn at ``task``; None where every
+        process has it, or while nobody does."""
         ...
 
     def on_work_committed(self, callback: Callable[[], None], work: Work = Work.ALL

@@ -80,4 +80,27 @@ class WorkerRegistry:
         problems = {f"{beat.name} / {task}": str(state)
                     for beat in seen for task, state in beat.tasks.items()
                     if state not in HEALTHY}
+        problems.update(self._turns_held_by_the_silent(seen))
         return Readiness(seen, problems)
+
+    def _turns_held_by_the_silent(self, seen: list[WorkerBeat]) -> dict[str, str]:
+        """Tasks every worker heard from stands by for, while the turn is held by a
+        worker not heard from: a process frozen whole (SIGSTOP, a paused machine) keeps
+        its lock, so nobody does the task. A holder that stopped let go of the turn, and
+        one that died lost it: then one standing by takes over within a second."""
+        names = {beat.name for beat in seen}
+        problems: dict[str, str] = {}
+        for task in {task for beat in seen for task, state in beat.tasks.items()
+                     if state == STANDBY}:
+            if any(beat.tasks.get(task) == OK for beat in seen):
+                continue
+            holder = self._store.turn_holder(task)
+            if holder is None or holder in names:
+                continue
+            for beat in seen:
+                if beat.tasks.get(task) == STANDBY:
+                    problems[f"{beat.name} / {task}"] = (
+                        f"standing by, but {holder}, which has the turn at {task}, has "
+                        f"not reported for over {SILENT_AFTER.seconds} s (frozen?): no "
+                        f"worker process does {task}; restart {holder}")
+        return problems

@@ -141,20 +141,61 @@ class FileLock:
     def share(self) -> None:
         fcntl.flock(self._open(), fcntl.LOCK_SH)
 
-    def keep_if_free(self) -> bool:
-        """Take the lock if nobody holds it, and keep it (until :meth:`close`, or the
-        process ends: the kernel lets go of a dead process's locks); whether this holds
-        it now. Taking it again while holding it is a no-op."""
-        try:
-            fcntl.flock(self._open(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class Turn:
+    """A task one process does at a time: an exclusive ``flock`` on a file, taken if
+    free and kept (until :meth:`close`, or the process ends: the kernel lets go of a
+    dead process's locks). The holder writes its name in the file, and empties it when
+    it lets go, so others can tell who has the turn (:func:`turn_holder`)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def take_if_free(self, holder: str) -> bool:
+        """Take the turn for ``holder`` if nobody has it; whether this has it now."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._fd = fd
+        return True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # a turn let go of has no holder
+            os.close(self._fd)
+            self._fd = None
+
+
+def turn_holder(path: str) -> str | None:
+    """Who has the turn of :class:`Turn` at ``path``, as it wrote itself there; None
+    if nobody has it now (a holder killed outright leaves its name, but the kernel
+    drops its lock). Testing takes a shared lock for a moment: one asking for the turn
+    in that moment is told no, and asks again."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 1000, 0).decode(errors="replace") or None
+        return None  # closing the file lets go of the shared lock
+    finally:
+        os.close(fd)
 
 
 class _Ticket:

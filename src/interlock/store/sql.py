@@ -31,7 +31,7 @@ from interlock.store.digests import SqlDigests
 from interlock.store.endpoints import SqlEndpoints
 from interlock.store.engine import WRITE_OPTION
 from interlock.store.incidents import SqlIncidents
-from interlock.store.locks import FileLock, Role, WriteLock
+from interlock.store.locks import Role, Turn, WriteLock, turn_holder
 from interlock.store.mail import SqlMail
 from interlock.store.records import SqlEvents, SqlTimeline
 from interlock.store.signals import EVENTS_CHANNEL, WorkSignals, listen_postgres
@@ -119,8 +119,9 @@ class SqlStore:
         path = sqlite_file(engine)
         self._write_lock = WriteLock(path, role)
         #: Turns at tasks one process does at a time (see take_turn), by task.
+        self._sqlite_file = path
         self._turn_path = path if role is not Role.ALONE else None
-        self._turns: dict[str, FileLock] = {}
+        self._turns: dict[str, Turn] = {}
         #: Wakes workers of other processes using the same SQLite file.
         self.signals = WorkSignals(path) if path else None
         self.spool = IngestSpool(path, sqlite_synchronous) if path and role is not Role.ALONE \
@@ -231,18 +232,31 @@ class SqlStore:
         else:
             await stop.wait()  # in memory: there is no other process
 
-    def take_turn(self, task: str) -> bool:
-        """Whether this process is the one doing ``task`` now. Where processes share a
-        SQLite file, one at a time: the first to ask holds an exclusive ``flock`` on
-        ``<database>-<task>`` until it closes the store or ends (the kernel lets go of a
-        dead process's locks, so another takes over at its next ask). Elsewhere
-        (PostgreSQL, one process alone) always."""
+    def take_turn(self, task: str, holder: str) -> bool:
+        """Whether this process (``holder``) is the one doing ``task`` now. Where
+        processes share a SQLite file, one at a time: the first to ask holds an
+        exclusive ``flock`` on ``<database>-<task>`` until it closes the store or ends
+        (the kernel lets go of a dead process's locks, so another takes over at its next
+        ask). Elsewhere (PostgreSQL, one process alone) always."""
         if self._turn_path is None:
             return True
         turn = self._turns.get(task)
         if turn is None:
-            turn = self._turns[task] = FileLock(f"{self._turn_path}-{task}")
-        return turn.keep_if_free()
+            turn = self._turns[task] = Turn(f"{self._turn_path}-{task}")
+        return turn.take_if_free(holder)
+
+    def end_turn(self, task: str) -> None:
+        """Let go of the turn at ``task``, if this process has it."""
+        turn = self._turns.pop(task, None)
+        if turn is not None:
+            turn.close()
+
+    def turn_holder(self, task: str) -> str | None:
+        """Who holds the turn at ``task`` (see take_turn); None where every process
+        has it, or while nobody does."""
+        if self._sqlite_file is None:
+            return None
+        return turn_holder(f"{self._sqlite_file}-{task}")
 
     def ping(self) -> None:
         with self.transaction() as tx:

@@ -80,9 +80,16 @@ async def run_worker(container: Container, stop: asyncio.Event,
                 each.notify()
 
     async def alerts_in_turn() -> None:
-        if await wait_for_turn(lambda: container.store.take_turn("alerts"), stop, states):
+        if not await wait_for_turn(lambda: container.store.take_turn("alerts", worker.name),
+                                   stop, states):
+            return
+        try:
             await process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
                                  settings.worker_poll_seconds)
+        finally:
+            # Before this worker signs off: /readyz never sees the turn held by a
+            # worker it no longer hears from unless that worker is frozen.
+            container.store.end_turn("alerts")
 
     every: dict[str, Callable[[], Awaitable[None]]] = {
         "alerts": alerts_in_turn,

@@ -17,6 +17,7 @@ import signal
 import sys
 
 from interlock.logs import get_logger
+from interlock.waits import wait_a_while
 
 log = get_logger(__name__)
 
@@ -60,8 +61,7 @@ async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str) -
             pause = RESTART_PAUSES[min(failures, len(RESTART_PAUSES) - 1)]
             log.error("worker process exited; restarting", code=process.returncode,
                       pause=pause)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+            await wait_a_while(stop, pause)
             continue
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from interlock.logs import get_logger
 from interlock.ports.store import Work
+from interlock.waits import wait_a_while
 
 log = get_logger(__name__)
 
@@ -139,5 +140,4 @@ async def listen_postgres(database_url: str, channel: str, wake: Callable[[Work]
                              else Work.ALL)
         except (psycopg.Error, OSError) as error:
             log.warning("event listener reconnecting", error=str(error).splitlines()[0])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2.0)
+            await wait_a_while(stop, 2.0)

@@ -17,6 +17,7 @@ from typing import Any
 from interlock.ports.store import Store, Work
 from interlock.services.console import Change, ConsoleService
 from interlock.threads import run_sync
+from interlock.waits import wait_a_while
 
 POLL_SECONDS = 1.0
 #: A comment line this often keeps proxies from closing a quiet stream.
@@ -71,8 +72,7 @@ class ChangeFeed:
         assert self._wake is not None
         last, _ = await run_sync(self._console.changes, None)
         while self._watchers and not self.closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            await wait_a_while(self._wake, POLL_SECONDS)
             self._wake.clear()
             try:
                 last, changes = await run_sync(self._console.changes, last)

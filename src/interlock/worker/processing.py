@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
 from interlock.services.processing import TELL_BATCH, AlertProcessor
 from interlock.services.workers import STANDBY, TaskStates
+from interlock.waits import wait_a_while
 from interlock.worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -50,9 +50,7 @@ async def wait_for_turn(take_turn: Callable[[], bool], stop: asyncio.Event,
         if states.states.get(task) != STANDBY:
             log.info("another worker process is processing alerts; standing by")
             states.standby(task)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
-        if stop.is_set():
+        if await wait_a_while(stop, every):
             return False
     if states.states.get(task) == STANDBY:
         log.info("taking over alert processing")

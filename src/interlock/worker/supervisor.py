@@ -9,11 +9,11 @@ it is started again after a growing pause, until it runs cleanly again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from interlock.logs import get_logger
 from interlock.services.workers import TaskStates
+from interlock.waits import wait_a_while
 
 log = get_logger(__name__)
 
@@ -52,8 +52,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], stop: asyncio
             states.failed(name, repr(error)[:300])
             if loop.time() - started > HEALTHY_AFTER:
                 pause = FIRST_PAUSE
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+            await wait_a_while(stop, pause)
             pause = min(pause * 2, LONGEST_PAUSE)
             continue
         recovery.cancel()
@@ -61,8 +60,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], stop: asyncio
             log.error("worker task returned before the worker stopped; restarting",
                       task=name)
             states.failed(name, "returned unexpectedly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+            await wait_a_while(stop, pause)
             continue
 
 
@@ -74,5 +72,4 @@ async def heartbeat(beat: Callable[[], None], stop: asyncio.Event, every: float)
             await asyncio.to_thread(beat)
         except Exception as error:  # the store is away; the next beat tries again
             log.warning("worker heartbeat not written", error=repr(error)[:300])
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+        await wait_a_while(stop, every)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from interlock.logs import get_logger
 from interlock.ports.connector import ToolHttp
 from interlock.services.sync import JobDone, JobWork, SyncService
+from interlock.waits import wait_a_while
 from interlock.worker.loops import Health, record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
@@ -51,11 +52,7 @@ class _Lane:
         start = max(now, self._next_start)
         self._next_start = start + self.pace
         if start > now:
-            try:
-                await asyncio.wait_for(stop.wait(), start - now)
-            except TimeoutError:
-                return True
-            return False
+            return not await wait_a_while(stop, start - now)
         return not stop.is_set()
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 
 from interlock.logs import get_logger
+from interlock.waits import wait_a_while
 
 log = get_logger(__name__)
 
@@ -40,6 +41,5 @@ class Wakeup:
                 loop.call_soon_threadsafe(self._event.set)
 
     async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+        await wait_a_while(self._event, timeout)
         self._event.clear()

@@ -86,10 +86,6 @@ _GROUPS_OF = (sa.select(correlations.c.group_key, correlations.c.incident_id).wh
     correlations.c.group_key.in_(sa.bindparam("keys", expanding=True)))
     .order_by(correlations.c.group_key))
 _GROUPS_OF_LOCKED = _GROUPS_OF.with_for_update()
-_STORED_IDS = sa.select(payloads.c.id).where(
-    payloads.c.id.in_(sa.bindparam("ids", expanding=True)))
-_POSITIONS = sa.select(payloads.c.id, payloads.c.position).where(
-    payloads.c.id.in_(sa.bindparam("ids", expanding=True)))
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("b_source"),
     correlations.c.group_key == sa.bindparam("b_key"))
@@ -125,17 +121,23 @@ class SqlPayloads:
         transaction (no worker is woken for them); returns those, with their positions.
         A payload stored before (a move from the spool repeated after a crash) is left
         out: it is applied once."""
-        ids = [item.id for item in items]
-        if not ids:
+        if not items:
             return []
-        stored = set(self._connection.execute(_STORED_IDS, {"ids": ids}).scalars())
+        stored = self._positions([item.id for item in items])
         fresh = [item for item in items if item.id not in stored]
         if not fresh:
             return []
         self.insert_many(fresh, wake=False)
-        positions = {payload_id: position for payload_id, position in self._connection.execute(
-            _POSITIONS, {"ids": [item.id for item in fresh]})}
+        positions = self._positions([item.id for item in fresh])
         return [evolve(item, position=positions[item.id]) for item in fresh]
+
+    def _positions(self, ids: list[str]) -> dict[str, int]:
+        """The queue positions of those of ``ids`` stored, by id: one statement for any
+        number (an expanding IN list is compiled anew for each length)."""
+        decode = bulk.decoders(self._connection.dialect)
+        return dict(self._connection.exec_driver_sql(
+            f"SELECT id, position FROM payloads WHERE id{decode.in_list}",
+            (decode.any_of(ids),)).all())
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
               ) -> list[ReceivedPayload]:

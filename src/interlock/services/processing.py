@@ -356,11 +356,10 @@ class AlertProcessor:
                 item.payload, status=PayloadStatus.PROCESSED, processed_at=now, error=None,
                 alerts=counts.alerts, dropped=counts.dropped, suppressed=counts.suppressed))
         # What the batch tells, with the alerts it lists read and encoded here: on
-        # SQLite before the write lock (a fifth of a batch's writing time was reading and
-        # encoding the alerts of the incidents it told, py-spy, bench/storm.py).
+        # SQLite before the write lock (reading and encoding them was an eighth of a
+        # batch's hold of the lock, py-spy, bench/storm.py).
         batch.tellings, batch.digests_after = batch.join_digests(self._window)
-        batch.told_alerts = _told_alerts(
-            tx, batch.tellings, {alert.id: alert for alert in batch.alerts.values()})
+        batch.told_alerts = _told_alerts(tx, batch.tellings, batch.alerts.values())
         return batch, outcomes
 
     def _signal(self, batch: _Batch, item: Parsed, signal: Signal,
@@ -484,7 +483,7 @@ class AlertProcessor:
             tx.digests.put_many([digest for _, digest in told], existing=digests.keys())
             if self._decide_first:
                 tx.flags.increment(ALERT_WRITES)
-            self._tell(tx, tellings, incidents, {}, _told_alerts(tx, tellings, {}))
+            self._tell(tx, tellings, incidents, {}, _told_alerts(tx, tellings, ()))
             if tellings and self._after_write is not None:
                 self._after_write(tx)
         return len(tellings), len(due)
@@ -761,14 +760,17 @@ def _retried(attempt: Callable[[], _T]) -> _T:
 
 
 def _told_alerts(tx: Transaction, tellings: Sequence[tuple[Telling, Severity]],
-                 at_hand: dict[str, Alert]) -> dict[str, dict[str, object]]:
+                 at_hand: Iterable[Alert]) -> dict[str, dict[str, object]]:
     """The alerts ``tellings`` list, as their events show them, by id: those
     ``at_hand`` as they are there, the others read as they are now."""
     wanted = {alert_id for telling, _ in tellings for alert_id in telling.alert_ids}
-    unread = wanted - at_hand.keys()
-    read = tx.alerts.get_by_ids(unread) if unread else {}
-    return {alert_id: alert_to_dict(alert) for alert_id in wanted
-            if (alert := at_hand.get(alert_id) or read.get(alert_id)) is not None}
+    if not wanted:
+        return {}
+    found = {alert.id: alert for alert in at_hand if alert.id in wanted}
+    unread = wanted - found.keys()
+    if unread:
+        found.update(tx.alerts.get_by_ids(unread))
+    return {alert_id: alert_to_dict(alert) for alert_id, alert in found.items()}
 
 
 def _worst(severities: Iterable[Severity]) -> Severity:

@@ -118,9 +118,11 @@ class SqlStore:
         self._listeners_lock = threading.Lock()
         path = sqlite_file(engine)
         self._write_lock = WriteLock(path, role)
-        #: Turns at tasks one process does at a time (see take_turn), by task.
         self._sqlite_file = path
+        #: Where this process takes turns at tasks done one process at a time (see
+        #: take_turn); None where every process has them.
         self._turn_path = path if role is not Role.ALONE else None
+        #: The turns this process took, by task.
         self._turns: dict[str, Turn] = {}
         #: Wakes workers of other processes using the same SQLite file.
         self.signals = WorkSignals(path) if path else None

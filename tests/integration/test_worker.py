@@ -52,7 +52,7 @@ def test_a_hanging_endpoint_does_not_hold_up_the_others(
         {"database_url": database_url, "allowed_targets": "127.0.0.0/8"}, environ={}))
     try:
         with Receiver(hang(30)) as stuck, Receiver() as healthy, BackgroundWorker(
-            container, WorkerSettings(per_endpoint=4, poll_interval=0.2)
+            container, WorkerSettings(per_endpoint=4, poll_interval=0.2, shutdown_grace=0.5)
         ):
             endpoint_for(container, stuck.url, timeout=20)
             endpoint_for(container, healthy.url)

@@ -43,10 +43,13 @@ class BackgroundWorker:
         self._started.wait(10)
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
+        # A stop waits at most for the sends in flight (shutdown_grace, 10 s by default);
+        # a worker still running after that would go on into the next test.
+        self._thread.join(self._settings.shutdown_grace + 10)
+        assert failure is not None or not self._thread.is_alive(), "the worker did not stop"
 
     def _run(self) -> None:
         asyncio.run(self._main())

@@ -5,6 +5,7 @@ undone over and over still reaches the supervisor."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -42,3 +43,25 @@ def test_a_round_undone_every_time_reaches_the_supervisor() -> None:
     with pytest.raises(ConcurrentUpdate):
         asyncio.run(scenario())
     assert UNDONE_ROUNDS >= 3
+
+
+def test_a_loop_waiting_for_work_stops_at_once_when_told() -> None:
+    """Stopping must not wait out the poll interval (a minute here)."""
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        rounds: list[float] = []
+
+        async def step() -> bool:
+            rounds.append(time.monotonic())
+            return False  # nothing to do: the loop waits for work
+
+        loop = asyncio.create_task(run_rounds(step, Wakeup(), stop, poll_interval=60))
+        while not rounds:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # well into its wait
+        stop.set()
+        asked = time.monotonic()
+        await asyncio.wait_for(loop, 5)
+        return time.monotonic() - asked
+
+    assert asyncio.run(scenario()) < 1.0

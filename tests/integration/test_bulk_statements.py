@@ -14,7 +14,9 @@ from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
 from interlock.store import bulk
 from interlock.store.alerts import _alert
-from interlock.store.tables import alerts, attempts, deliveries
+from interlock.store.deliveries import delivery_from_row
+from interlock.store.records import event_from_row
+from interlock.store.tables import alerts, attempts, deliveries, events
 from tests.integration.test_worker import endpoint_for
 
 COLUMNS = ("id", "delivery_id", "endpoint_id", "event_id", "event_type", "number",
@@ -100,3 +102,56 @@ def test_alerts_read_by_the_driver_equal_those_read_through_sqlalchemy(hub: Cont
     assert found == {(source.id, "f1"): expected["alr_1"], (source.id, "f2"): expected["alr_2"]}
     assert found[(source.id, "f2")].ends_at == datetime(2026, 3, 1, 12, 0, 1, 123456, tzinfo=UTC)
     assert found[(source.id, "f2")].ends_at.tzinfo is UTC
+
+
+def test_claims_and_events_read_by_the_driver_equal_those_read_through_sqlalchemy(
+    hub: Container,
+) -> None:
+    """The claim, its events and the fan-out's events are read by the driver and decoded
+    here (store.bulk.Decoders): the same deliveries and events as SQLAlchemy's column
+    types give, with times not in UTC or without microseconds, nulls, non-ASCII and
+    nested JSON, and sequences beyond 32 bits."""
+    kept = endpoint_for(hub, "http://127.0.0.1:9/kept")
+    skipped = endpoint_for(hub, "http://127.0.0.1:9/skipped")
+    east = timezone(timedelta(hours=5))
+    plain = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    data = {"incident": {"id": "inc_1", "title": "Zürich ✓", "labels": {"n": "1" * 30},
+                         "tags": [], "owner": None, "count": 2**40}}
+    event_rows = [
+        {"sequence": 2**33 + n, "id": f"evt_{n}", "type": "incident.updated",
+         "occurred_at": [plain, datetime(2026, 3, 1, 17, 0, 1, 5, tzinfo=east)][n],
+         "origin": [{"kind": "api_key", "id": "key_1", "name": "Ünïcode", "actor": None},
+                    {"kind": "system"}][n],
+         "incident_id": ["inc_1", None][n], "incident_version": [3, None][n],
+         "data": [data, {}][n]} for n in range(2)]
+    delivery_rows = [
+        {"id": f"dlv_{n}_{endpoint.id}", "event_id": f"evt_{n}",
+         "event_sequence": 2**33 + n, "endpoint_id": endpoint.id,
+         "incident_id": ["inc_1", None][n], "status": "pending", "attempts": n,
+         "next_attempt_at": plain - timedelta(seconds=n), "trigger": ["scheduled", "manual"][n],
+         "last_status_code": [None, 503][n], "last_failure": [None, "status"][n],
+         "created_at": datetime(2026, 3, 1, 17, 0, 0, 250, tzinfo=east),
+         "updated_at": plain} for n in range(2) for endpoint in (kept, skipped)]
+    engine = hub.store.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(events.insert(), event_rows)
+        connection.execute(deliveries.insert(), delivery_rows)
+    with hub.store.transaction(write=True) as tx:
+        leased = tx.deliveries.claim("worker-1", plain, plain + timedelta(minutes=2), 10,
+                                     exclude_endpoints=[skipped.id])
+    with hub.store.transaction() as tx:
+        claims = tx.deliveries.claims(leased)
+        undispatched = tx.events.undispatched(10)
+    with engine.begin() as connection:
+        expected_events = {row["sequence"]: event_from_row(row) for row in connection.execute(
+            sa.select(events)).mappings()}
+        expected = {row["id"]: delivery_from_row(row) for row in connection.execute(
+            sa.select(deliveries).where(deliveries.c.lease_owner == "worker-1")).mappings()}
+    assert sorted(delivery.id for delivery in leased) == sorted(
+        f"dlv_{n}_{kept.id}" for n in range(2))
+    assert {delivery.id: delivery for delivery in leased} == expected
+    assert [(claim.delivery, claim.event) for claim in claims] == [
+        (expected[f"dlv_{n}_{kept.id}"], expected_events[2**33 + n]) for n in range(2)]
+    assert undispatched == list(expected_events.values())
+    assert undispatched[1].occurred_at == datetime(2026, 3, 1, 12, 0, 1, 5, tzinfo=UTC)
+    assert undispatched[1].occurred_at.tzinfo is UTC

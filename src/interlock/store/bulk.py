@@ -188,7 +188,7 @@ class Decoders:
         self.dialect = dialect.name
         self._sqlite = sqlite
 
-    def any_of(self, values: Collection[str]) -> Any:
+    def any_of(self, values: Collection[str | int]) -> Any:
         """The parameter of :attr:`in_list`."""
         return json_codec.dumps(list(values)) if self._sqlite else list(values)
 

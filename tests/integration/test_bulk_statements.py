@@ -10,13 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 from interlock.domain.alerts import SourceKind
+from interlock.domain.digests import Digest
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
 from interlock.store import bulk
 from interlock.store.alerts import _alert
 from interlock.store.deliveries import delivery_from_row
+from interlock.store.incidents import _from_row as incident_from_row
 from interlock.store.records import event_from_row
-from interlock.store.tables import alerts, attempts, deliveries, events
+from interlock.store.tables import alert_digests, alerts, attempts, deliveries, events, incidents
 from tests.integration.test_worker import endpoint_for
 
 COLUMNS = ("id", "delivery_id", "endpoint_id", "event_id", "event_type", "number",
@@ -155,3 +157,48 @@ def test_claims_and_events_read_by_the_driver_equal_those_read_through_sqlalchem
     assert undispatched == list(expected_events.values())
     assert undispatched[1].occurred_at == datetime(2026, 3, 1, 12, 0, 1, 5, tzinfo=UTC)
     assert undispatched[1].occurred_at.tzinfo is UTC
+
+
+def test_incidents_and_digests_read_by_the_driver_equal_those_read_through_sqlalchemy(
+    hub: Container,
+) -> None:
+    """An alert batch reads its incidents and their digests by the driver (store.bulk.
+    Decoders): the same as SQLAlchemy's column types give, nulls and unusual values too,
+    and nothing for ids that are not there."""
+    east = timezone(timedelta(hours=5))
+    plain = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    odd = datetime(2026, 3, 1, 17, 0, 1, 7, tzinfo=east)
+    incident_rows = [
+        {"id": "inc_1", "title": "Zürich ✓", "summary": "", "status": "triggered",
+         "severity": "critical", "service": None, "assignee": None, "labels": {},
+         "visibility": "public", "version": 1, "created_at": plain, "updated_at": odd,
+         "acknowledged_at": None, "resolved_at": None},
+        {"id": "inc_2", "title": "t", "summary": "s" * 300, "status": "resolved",
+         "severity": "low", "service": "api", "assignee": "ann@example.com",
+         "labels": {"team": "Zürich", "n": "1" * 30, "nested": "x"},
+         "visibility": "private", "version": 2**31 - 1, "created_at": odd,
+         "updated_at": plain, "acknowledged_at": plain, "resolved_at": odd}]
+    digest_rows = [
+        {"incident_id": "inc_1", "last_event_at": odd, "waiting": 0, "alert_ids": [],
+         "source_id": None, "due_at": None},
+        {"incident_id": "inc_2", "last_event_at": plain, "waiting": 3,
+         "alert_ids": ["alr_1", "alr_2"], "source_id": "src_1", "due_at": odd}]
+    engine = hub.store.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(incidents.insert(), incident_rows)
+        connection.execute(alert_digests.insert(), digest_rows)
+        expected = {row["id"]: incident_from_row(row) for row in connection.execute(
+            sa.select(incidents)).mappings()}
+        expected_digests = {row["incident_id"]: Digest(
+            incident_id=row["incident_id"], last_event_at=row["last_event_at"],
+            waiting=row["waiting"], alert_ids=tuple(row["alert_ids"]),
+            source_id=row["source_id"], due_at=row["due_at"])
+            for row in connection.execute(sa.select(alert_digests)).mappings()}
+    ids = ["inc_2", "inc_1", "inc_missing"]
+    with hub.store.transaction(write=True) as tx:
+        for for_update in (False, True):
+            assert tx.incidents.get_many(ids, for_update=for_update) == expected
+            assert tx.digests.get_many(ids, for_update=for_update) == expected_digests
+        assert tx.incidents.get_many([]) == {} and tx.digests.get_many([]) == {}
+    assert expected["inc_1"].updated_at == datetime(2026, 3, 1, 12, 0, 1, 7, tzinfo=UTC)
+    assert expected_digests["inc_2"].alert_ids == ("alr_1", "alr_2")

@@ -27,10 +27,6 @@ _SAVE = bulk.Prebuilt(
     .values({column: sa.bindparam(f"b_{column}") for column in _COLUMNS}),
     [*(f"b_{column}" for column in _COLUMNS), "b_id"])
 _INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
-_OF_INCIDENTS = sa.select(alert_digests).where(
-    alert_digests.c.incident_id.in_(sa.bindparam("ids", expanding=True)))
-_OF_INCIDENTS_LOCKED = (_OF_INCIDENTS.order_by(alert_digests.c.incident_id)
-                        .with_for_update(key_share=True))
 
 
 class SqlDigests:
@@ -41,13 +37,21 @@ class SqlDigests:
                  ) -> dict[str, Digest]:
         """The digests of these incidents; locked in incident order on PostgreSQL when
         asked."""
-        locked = for_update and self._connection.dialect.name == "postgresql"
-        query = _OF_INCIDENTS_LOCKED if locked else _OF_INCIDENTS
-        found: dict[str, Digest] = {}
-        for chunk in bulk.chunks(sorted(incident_ids)):
-            for row in self._connection.execute(query, {"ids": chunk}).mappings():
-                found[row["incident_id"]] = _digest(row)
-        return found
+        if not incident_ids:
+            return {}
+        decode = bulk.decoders(self._connection.dialect)
+        sql = (f"SELECT incident_id, last_event_at, waiting, alert_ids, source_id, due_at "
+               f"FROM alert_digests WHERE incident_id{decode.in_list}")
+        if for_update and decode.dialect == "postgresql":
+            sql += " ORDER BY incident_id FOR NO KEY UPDATE"
+        time, moment, as_json = decode.time, decode.moment, decode.json
+        # Read by the driver and decoded here (store.bulk.Decoders), as incidents are:
+        # every alert batch reads the digest of every incident its alerts join.
+        return {row[0]: Digest(incident_id=row[0], last_event_at=moment(row[1]),
+                               waiting=row[2], alert_ids=tuple(as_json(row[3])),
+                               source_id=row[4], due_at=time(row[5]))
+                for row in self._connection.exec_driver_sql(
+                    sql, (decode.any_of(sorted(incident_ids)),))}
 
     def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:
         """Update the rows of ``existing`` incidents, insert the others."""
@@ -71,9 +75,3 @@ class SqlDigests:
                  .where(alert_digests.c.due_at <= now)
                  .order_by(alert_digests.c.due_at).limit(limit))
         return list(self._connection.execute(query).scalars())
-
-
-def _digest(row: sa.RowMapping) -> Digest:
-    return Digest(incident_id=row["incident_id"], last_event_at=row["last_event_at"],
-                  waiting=row["waiting"], alert_ids=tuple(row["alert_ids"]),
-                  source_id=row["source_id"], due_at=row["due_at"])

@@ -11,6 +11,7 @@ import pytest
 
 from interlock.domain.errors import ConcurrentUpdate
 from interlock.worker.loops import UNDONE_ROUNDS, run_rounds
+from interlock.worker.processing import process_alerts
 from interlock.worker.wakeup import Wakeup
 
 
@@ -45,23 +46,44 @@ def test_a_round_undone_every_time_reaches_the_supervisor() -> None:
     assert UNDONE_ROUNDS >= 3
 
 
-def test_a_loop_waiting_for_work_stops_at_once_when_told() -> None:
-    """Stopping must not wait out the poll interval (a minute here)."""
+class _IdleProcessor:
+    """Stands for AlertProcessor where nothing ever arrives: the alert loop waits."""
+
+    behind = False
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def process(self, _name: str) -> int:
+        self.rounds += 1
+        return 0
+
+    def tell_some_due_digests(self, _limit: int, *, late_only: bool) -> tuple[int, bool]:
+        return 0, False
+
+
+@pytest.mark.parametrize("loop", ["rounds", "alerts"])
+def test_a_loop_waiting_for_work_stops_at_once_when_told(loop: str) -> None:
+    """Stopping must not wait out the poll interval (a minute here): the delivery and
+    sync loops (run_rounds) and the alert loop (process_alerts) alike."""
     async def scenario() -> float:
         stop = asyncio.Event()
         rounds: list[float] = []
+        idle = _IdleProcessor()
 
         async def step() -> bool:
             rounds.append(time.monotonic())
             return False  # nothing to do: the loop waits for work
 
-        loop = asyncio.create_task(run_rounds(step, Wakeup(), stop, poll_interval=60))
-        while not rounds:
+        task = asyncio.create_task(
+            run_rounds(step, Wakeup(), stop, poll_interval=60) if loop == "rounds" else
+            process_alerts(idle, Wakeup(), stop, "worker", poll_interval=60))  # type: ignore[arg-type]
+        while not rounds and not idle.rounds:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # well into its wait
         stop.set()
         asked = time.monotonic()
-        await asyncio.wait_for(loop, 5)
+        await asyncio.wait_for(task, 5)
         return time.monotonic() - asked
 
     assert asyncio.run(scenario()) < 1.0

@@ -31,18 +31,11 @@ async def run_rounds(step: Callable[[], Awaitable[bool]], wakeup: Wakeup,
     deadlock with another worker, on PostgreSQL) runs again at once: that is how
     workers sharing a queue meet, not a failure to restart the task for."""
     wakeup.bind(asyncio.get_running_loop())
-    # Stopping wakes the loop too: without this it slept out its poll interval first
-    # (seconds, or a minute for a loop set to poll that rarely) before it noticed.
-    watch = asyncio.ensure_future(_wake_on(stop, wakeup))
+    watch = wakeup.wake_on(stop)
     try:
         await _rounds(step, wakeup, stop, poll_interval)
     finally:
         watch.cancel()
-
-
-async def _wake_on(stop: asyncio.Event, wakeup: Wakeup) -> None:
-    await stop.wait()
-    wakeup.notify()
 
 
 async def _rounds(step: Callable[[], Awaitable[bool]], wakeup: Wakeup,

@@ -65,8 +65,17 @@ async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asynci
     The worker runs in its own process (``serve`` starts one), so processing no longer
     competes with the API for one interpreter lock, and needs no pause to let it accept.
     """
+    wakeup.bind(asyncio.get_running_loop())
+    watch = wakeup.wake_on(stop)
+    try:
+        await _process(processor, wakeup, stop, name, poll_interval)
+    finally:
+        watch.cancel()
+
+
+async def _process(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,
+                   name: str, poll_interval: float) -> None:
     loop = asyncio.get_running_loop()
-    wakeup.bind(loop)
     next_digests = 0.0
     while not stop.is_set():
         more_due = False

@@ -43,3 +43,13 @@ class Wakeup:
     async def wait(self, timeout: float) -> None:
         await wait_a_while(self._event, timeout)
         self._event.clear()
+
+    def wake_on(self, stop: asyncio.Event) -> asyncio.Task[None]:
+        """Wake whoever waits here when ``stop`` is set, so that a loop waiting for work
+        stops at once instead of sleeping out its poll interval (seconds, or a minute
+        for a loop set to poll that rarely). Cancel the task when the loop ends."""
+        async def watch() -> None:
+            await stop.wait()
+            self.notify()
+
+        return asyncio.get_running_loop().create_task(watch())

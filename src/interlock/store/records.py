@@ -29,8 +29,9 @@ _INSERT_LINES = bulk.insert(timeline_entries, (
 
 
 #: The fan-out's mark, built once: building a statement cost several times what running
-#: it did (a SELECT of the oldest events: ~240 µs built each time, ~55 µs prebuilt), and
-#: while changes trickle in, a fan-out runs every few milliseconds for an event or two.
+#: it did (the fan-out's SELECT of the oldest events, when it was SQLAlchemy's: ~240 µs
+#: built each time, ~55 µs prebuilt), and while changes trickle in, a fan-out runs every
+#: few milliseconds for an event or two.
 _MARK_DISPATCHED = (events.update()
                     .where(events.c.sequence.in_(sa.bindparam("m_sequences", expanding=True)))
                     .values(dispatched_at=sa.bindparam("m_at")))

@@ -1,4 +1,4 @@
-"""serve's HTTP protocol (cli.http_protocol.HeadWithBody) on a real uvicorn server on
+"""serve's HTTP protocol (cli.http_protocol.ServerProtocol) on a real uvicorn server on
 loopback: a response's head and body leave together, and nothing that HTTP/1.1 clients
 rely on waits for that: a stream's headers, pipelined requests, ``100 Continue``."""
 
@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
-from interlock.cli.http_protocol import HeadWithBody
+from interlock.cli.http_protocol import ServerProtocol
 from tests.support.server import free_port
 
 #: How long any answer may take on loopback.
@@ -58,7 +58,7 @@ class _App:
 def server() -> Iterator[tuple[int, _App]]:
     app = _App()
     port = free_port()
-    serving = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=HeadWithBody,
+    serving = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=ServerProtocol,
                                             log_level="warning"))
     thread = threading.Thread(target=serving.run, daemon=True)
     thread.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,23 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from interlock.api.ingest import PRE_AUTH_READS
-from interlock.asgi import create_app
-from interlock.cli.http_protocol import HeadWithBody
 from interlock.clock import ManualClock
 from interlock.domain.keys import Scope
 from interlock.services.container import Container
 from tests.conftest import make_key
 from tests.support.ingest import create_source
-from tests.support.server import free_port
+from tests.support.serving import ServingApp
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sources"
 TIMESTAMP_HEADER = "X-Grafana-Alerting-Signature-Timestamp"
-#: How long an answer that needs no body may take.
-PROMPT = 5.0
 
 
 @pytest.fixture
@@ -77,42 +71,19 @@ def test_grafana_signatures_must_carry_a_timestamp_within_five_minutes(
     assert hub_client.post(grafana["path"], content=body, headers=fresh).status_code == 401
 
 
-class _Serving:
-    """The whole app on uvicorn in a thread, for requests a test client cannot make; with
-    serve's HTTP protocol, as serve runs it."""
-
-    def __init__(self, container: Container) -> None:
-        self.port = free_port()
-        self._server = uvicorn.Server(uvicorn.Config(
-            create_app(container), host="127.0.0.1", port=self.port, http=HeadWithBody,
-            log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> _Serving:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-
-    def headers_only(self, path: str, headers: dict[str, str]) -> socket.socket:
-        """Send a request's headers announcing 8 MB, and no body."""
-        connection = socket.create_connection(("127.0.0.1", self.port), timeout=PROMPT)
-        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 8000000",
-                 "Content-Type: application/json",
-                 *(f"{name}: {value}" for name, value in headers.items())]
-        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        return connection
+def _headers_only(serving: ServingApp, path: str, headers: dict[str, str]) -> socket.socket:
+    """Send a request's headers announcing 8 MB, and no body."""
+    connection = serving.connect()
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 8000000",
+             "Content-Type: application/json",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return connection
 
 
 @pytest.fixture
-def serving(hub: Container) -> Iterator[_Serving]:
-    with _Serving(hub) as server:
+def serving(hub: Container) -> Iterator[ServingApp]:
+    with ServingApp(hub) as server:
         yield server
 
 
@@ -129,7 +100,7 @@ def _status(connection: socket.socket) -> tuple[int, str]:
 
 
 def test_unknown_sources_and_wrong_tokens_are_refused_before_the_body_is_read(
-    hub_client: TestClient, admin_key: dict[str, str], serving: _Serving
+    hub_client: TestClient, admin_key: dict[str, str], serving: ServingApp
 ) -> None:
     """64 such connections used to hold 8 MB each: the body was read before the token
     was checked. Now the answer comes without waiting for a body."""
@@ -145,22 +116,22 @@ def test_unknown_sources_and_wrong_tokens_are_refused_before_the_body_is_read(
         (source["path"], {}),
     ]
     for path, headers in attempts:
-        with serving.headers_only(path, headers) as connection:
+        with _headers_only(serving, path, headers) as connection:
             status, _ = _status(connection)
         assert status == 401, path
 
 
 def test_signed_sources_read_few_bodies_at_once_before_authenticating(
-    hub_client: TestClient, admin_key: dict[str, str], serving: _Serving
+    hub_client: TestClient, admin_key: dict[str, str], serving: ServingApp
 ) -> None:
     """A signature can only be checked over the body, so those bodies are read first;
     how many at once is bounded, and past that the answer is 503 with Retry-After."""
     grafana = create_source(hub_client, admin_key, kind="grafana", signed=True)
     signed: dict[str, Any] = {"X-Grafana-Alerting-Signature": "0" * 64}
-    waiting = [serving.headers_only(grafana["path"], signed) for _ in range(PRE_AUTH_READS)]
+    waiting = [_headers_only(serving, grafana["path"], signed) for _ in range(PRE_AUTH_READS)]
     try:
         time.sleep(0.5)  # let the server start reading each of them
-        with serving.headers_only(grafana["path"], signed) as one_more:
+        with _headers_only(serving, grafana["path"], signed) as one_more:
             status, head = _status(one_more)
         assert status == 503
         assert "retry-after:" in head

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -23,7 +25,7 @@ from interlock.api import (
     status_pages,
     subscribers,
 )
-from interlock.api.ingest import GroupCommit, IngestApp
+from interlock.api.ingest import Admitted, Answer, GroupCommit, IngestApp
 from interlock.api.middleware import (
     AccessLog,
     AllowedMethods,
@@ -31,6 +33,7 @@ from interlock.api.middleware import (
     HttpMetrics,
     RejectNul,
     RequestMetrics,
+    log_request,
 )
 from interlock.api.routing import PlannedRoutes
 from interlock.logs import AccessLogMode
@@ -59,7 +62,9 @@ class Interlock:
                  *, max_body_bytes: int) -> None:
         self.api = api
         self.state = api.state
+        self._ingest_app = ingest
         self._ingest = RequestMetrics(_route_ingest(ingest), api.state.http_metrics)
+        self._log = access_log
         # The API's routes, answered by their plans (see interlock.api.routing) behind the
         # same checks FastAPI's stack makes; the methods and OPTIONS of AllowedMethods
         # only concern requests no route takes, which still go to FastAPI.
@@ -79,6 +84,18 @@ class Interlock:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._entry(scope, receive, send)
 
+    def at_once(self, scope: Scope, body_limit: int) -> AtOnce | None:
+        """A request the server may answer without calling this app, decided on its
+        head: a single-alert ``POST`` to an ingest URL (``IngestApp.admitted``), counted
+        and logged as the app would. For the server's protocol
+        (:mod:`interlock.cli.http_protocol`)."""
+        if not scope["path"].startswith("/ingest/"):
+            return None
+        admitted = self._ingest_app.admitted(scope, body_limit)
+        if admitted is None:
+            return None
+        return AtOnce(admitted, scope, self._ingest, self._log)
+
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
@@ -93,6 +110,38 @@ class Interlock:
                     await app(scope, receive, send)
                     return
         await self.api(scope, receive, send)
+
+
+class AtOnce:
+    """An admitted ingest request (:class:`interlock.api.ingest.Admitted`), counted in
+    the request metrics and the access log once answered, as through the app."""
+
+    __slots__ = ("_admitted", "_log", "_metrics", "_scope", "_started")
+
+    def __init__(self, admitted: Admitted, scope: Scope, metrics: RequestMetrics,
+                 log: AccessLogMode) -> None:
+        self._admitted = admitted
+        self._scope = scope
+        self._metrics = metrics
+        self._log = log
+        self._started = time.perf_counter()
+
+    def accept(self, body: bytes) -> asyncio.Future[None] | None:
+        return self._admitted.accept(body)
+
+    def response(self, committed: asyncio.Future[None]) -> tuple[int, Answer]:
+        try:
+            status, answer = self._admitted.response(committed)
+        except BaseException:
+            self._answered(500)
+            raise
+        self._answered(status)
+        return status, answer
+
+    def _answered(self, status: int) -> None:
+        self._metrics.record("POST", _IngestRoute.path, status, self._started)
+        if self._log == "all" or (self._log == "errors" and status >= 400):
+            log_request(self._scope, status)
 
 
 def _route_ingest(ingest: IngestApp) -> ASGIApp:

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
 
-from interlock.api.problems import send_problem
+from interlock.api.problems import problem_parts, send_problem
 from interlock.domain.alerts import PayloadStatus, ReceivedPayload
 from interlock.domain.errors import InterlockError, StoreUnavailable
 from interlock.domain.sources import GRAFANA_SIGNATURE_HEADER, Source
@@ -77,6 +77,11 @@ class GroupCommit:
 
     async def write(self, payload: ReceivedPayload) -> None:
         """Return once ``payload`` is committed."""
+        await self.submit(payload)
+
+    def submit(self, payload: ReceivedPayload) -> asyncio.Future[None]:
+        """Queue ``payload``; the future is done once it is committed. Called from the
+        running event loop."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
@@ -88,8 +93,8 @@ class GroupCommit:
             for old in [known for known in self._queues if known.is_closed()]:
                 del self._queues[old]
         done: asyncio.Future[None] = loop.create_future()
-        await queue.put((payload, done, loop.time()))
-        await done
+        queue.put_nowait((payload, done, loop.time()))
+        return done
 
     async def _run(self, queue: _Queue) -> None:
         loop = asyncio.get_running_loop()
@@ -223,14 +228,51 @@ class IngestApp:
                                headers=extra, close=True)
             return
         except StoreUnavailable as error:
-            await send_problem(send, 503, "Store unavailable", error.detail,
-                               headers=[(b"retry-after", b"5")])
+            await _send(send, 503, _unavailable(error))
             return
         if payload.status is PayloadStatus.FAILED:
             await send_problem(send, 400, "Bad request",
                                f"{payload.error}; kept as payload {payload.id}")
             return
-        await _send_json(send, 202, b'{"id": "%s", "status": "accepted"}' % payload.id.encode())
+        await _send(send, 202, _accepted(payload))
+
+    def admitted(self, scope: Scope, body_limit: int) -> Admitted | None:
+        """The request, if its head alone shows that it is to be accepted once its body
+        turns out to be JSON: a ``POST`` with the token of an enabled source (known to
+        the cache) that has no rate limit, and a Content-Length within ``body_limit``
+        and the ingest limit. The server may then answer it without the ASGI app (see
+        :mod:`interlock.cli.http_protocol`); every other request, and an admitted one
+        whose body is not JSON, goes through :meth:`__call__`, which answers it the same
+        way or tells what is wrong."""
+        if scope["method"] != "POST":
+            return None
+        source = self._intake.cached_source(scope["path"][len("/ingest/"):].strip("/"))
+        if source is None or not source.enabled or source.rate_limit:
+            return None
+        length = authorization = content_type = None
+        for name, value in scope["headers"]:  # the last of a repeated header counts
+            if name == b"content-length":
+                length = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"transfer-encoding":
+                return None
+        if length is None or not length.isdigit() or int(length) > min(self._max_body,
+                                                                        body_limit):
+            return None
+        token = _token(authorization.decode("latin-1") if authorization else None,
+                       scope.get("query_string", b""))
+        if token is None:
+            return None
+        try:
+            self._intake.authenticate(source, token=token, signature=None, timestamp=None,
+                                      body=b"")
+        except InterlockError:
+            return None
+        return Admitted(self._intake, self._writer, source,
+                        content_type.decode("latin-1") if content_type else "")
 
     async def _read_unauthenticated(self, receive: Receive, headers: dict[str, str]) -> bytes:
         """The body of a request not yet authenticated, if one of the few slots is free.
@@ -347,8 +389,58 @@ def _too_large(limit: int) -> _Refused:
     return _Refused(413, "Payload too large", f"the body is larger than {limit} bytes")
 
 
-async def _send_json(send: Send, status: int, encoded: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", b"%d" % len(encoded))]})
-    await send({"type": "http.response.body", "body": encoded})
+class Admitted:
+    """A request admitted on its head (:meth:`IngestApp.admitted`), answered by the
+    server itself."""
+
+    __slots__ = ("_content_type", "_intake", "_payload", "_source", "_writer")
+
+    def __init__(self, intake: Intake, writer: GroupCommit, source: Source,
+                 content_type: str) -> None:
+        self._intake = intake
+        self._writer = writer
+        self._source = source
+        self._content_type = content_type
+        self._payload: ReceivedPayload | None = None
+
+    def accept(self, body: bytes) -> asyncio.Future[None] | None:
+        """Queue the payload for the group commit, or None when ``body`` is not JSON
+        (the ASGI app answers that request: it stores the payload as failed and
+        says why)."""
+        payload = self._intake.received(self._source, body, self._content_type)
+        if payload.status is PayloadStatus.FAILED:
+            return None
+        self._payload = payload
+        return self._writer.submit(payload)
+
+    def response(self, committed: asyncio.Future[None]) -> tuple[int, Answer]:
+        """The answer once the group commit is done with the payload: what
+        :meth:`IngestApp.__call__` answers. An unexpected error is raised, for the
+        server to answer 500 as it does for an app that raised."""
+        assert self._payload is not None
+        error = committed.exception()
+        if error is None:
+            return 202, _accepted(self._payload)
+        if isinstance(error, StoreUnavailable):
+            return 503, _unavailable(error)
+        raise error
+
+
+#: An answer's headers (bar the server's own) and body.
+Answer = tuple[list[tuple[bytes, bytes]], bytes]
+
+
+def _accepted(payload: ReceivedPayload) -> Answer:
+    body = b'{"id": "%s", "status": "accepted"}' % payload.id.encode()
+    return [(b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body))], body
+
+
+def _unavailable(error: StoreUnavailable) -> Answer:
+    return problem_parts(503, "Store unavailable", error.detail,
+                         headers=[(b"retry-after", b"5")])
+
+
+async def _send(send: Send, status: int, answer: Answer) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": answer[0]})
+    await send({"type": "http.response.body", "body": answer[1]})

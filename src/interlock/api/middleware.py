@@ -199,18 +199,22 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, answered)
         finally:
-            status = answered.status
             route = scope.get("route")
             # Label by route template, never by raw path: ids would explode cardinality.
-            template = getattr(route, "path", None) or "unmatched"
-            key = (scope["method"], template, status)
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (
-                    self.requests.labels(key[0], template, str(status)),
-                    self.duration.labels(key[0], template))
-            children[0].inc()
-            children[1].observe(time.perf_counter() - started)
+            self.record(scope["method"], getattr(route, "path", None) or "unmatched",
+                        answered.status, started)
+
+    def record(self, method: str, template: str, status: int, started: float) -> None:
+        """Count a request answered with ``status``, begun at ``started``
+        (``time.perf_counter()``)."""
+        key = (method, template, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, template, str(status)),
+                self.duration.labels(method, template))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
 
 
 _access = logging.getLogger("interlock.access")
@@ -244,10 +248,11 @@ class AccessLog:
             # No status: the client went away before an answer; nothing was answered.
             status = answered.status
             if status and (self.everything or status >= 400):
-                _log_request(scope, status)
+                log_request(scope, status)
 
 
-def _log_request(scope: Scope, status: int) -> None:
+def log_request(scope: Scope, status: int) -> None:
+    """The access log's line for a request answered with ``status``."""
     client = scope.get("client")
     path = quote(scope.get("root_path", "") + scope["path"])  # no newline gets through
     query: bytes = scope.get("query_string", b"")

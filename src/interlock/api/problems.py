@@ -63,6 +63,17 @@ async def send_problem(
     path answer before or without FastAPI). ``close`` ends the connection: needed when
     answering before the request body was read, or the unread body would be taken for
     the next request."""
+    head, encoded = problem_parts(status, title, detail, slug=slug, headers=headers,
+                                  close=close)
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": encoded})
+
+
+def problem_parts(
+    status: int, title: str, detail: str, *, slug: str | None = None,
+    headers: Sequence[tuple[bytes, bytes]] = (), close: bool = False,
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of :func:`send_problem`'s answer."""
     body = {
         "type": f"https://interlock.dev/problems/{slug}" if slug else "about:blank",
         "title": title,
@@ -71,10 +82,8 @@ async def send_problem(
     }
     encoded = json.dumps(body).encode()
     extra = [*headers, (b"connection", b"close")] if close else list(headers)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(encoded)).encode()),
-        *extra]})
-    await send({"type": "http.response.body", "body": encoded})
+    return [(b"content-type", MEDIA_TYPE.encode()),
+            (b"content-length", str(len(encoded)).encode()), *extra], encoded
 
 
 def install(app: FastAPI) -> None:

@@ -84,7 +84,7 @@ async def _serve(container: Container) -> None:
 
     from interlock.asgi import begin_shutdown, create_app
     from interlock.cli.child import run_child_workers
-    from interlock.cli.http_protocol import HeadWithBody
+    from interlock.cli.http_protocol import server_config
     from interlock.store.engine import is_in_memory
     from interlock.worker.runner import run_worker
 
@@ -111,11 +111,7 @@ async def _serve(container: Container) -> None:
     loaded = container.settings
     application = create_app(container)
     _tune_gc()
-    server = Server(uvicorn.Config(
-        application, host=loaded.host, port=loaded.port, http=HeadWithBody,
-        log_level=loaded.log_level, proxy_headers=False, server_header=False,
-        access_log=False,  # the app writes its own (api.middleware.AccessLog)
-    ))
+    server = Server(server_config(application, loaded.host, loaded.port, loaded.log_level))
     stop = asyncio.Event()
     worker = None
     if loaded.embedded_worker:

@@ -71,6 +71,7 @@ from harness import (
     Proc,
     argument_parser,
     check_db,
+    cpu_seconds,
     free_port,
     interlock_command,
     parse_arguments,
@@ -267,6 +268,7 @@ class Wrk:
     batch: int
     latency: dict[str, float]
     cpu: float | None = None  # CPU seconds of the server (its process tree) meanwhile
+    own_cpu: float | None = None  # of which the server's own process (the API's, all threads)
 
     @property
     def accepted(self) -> int:
@@ -335,11 +337,14 @@ async def wrk_drive(ctx: IngestContext, url: str, template: str, *, batch: int,
     env = {**os.environ, "WRK_BODY": str(body), "WRK_GROUPS": str(ctx.args.groups),
            "WRK_AUTH": auth}
     cpu_before = process_tree_cpu(pids) if pids else None
+    own_before = cpu_seconds(pids[0]) if pids else None
     process = await asyncio.create_subprocess_exec(
         ctx.wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
         url, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output = (await process.communicate())[0].decode()
     cpu = process_tree_cpu(pids) - cpu_before if pids and cpu_before is not None else None
+    own_after = cpu_seconds(pids[0]) if pids else None
+    own = own_after - own_before if own_after is not None and own_before is not None else None
     found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
     if process.returncode != 0 or not found:
         raise Failed(f"wrk failed ({process.returncode}):\n{output}")
@@ -351,7 +356,7 @@ async def wrk_drive(ctx: IngestContext, url: str, template: str, *, batch: int,
                re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)}
     return Wrk(int(found.group(1)), int(non_2xx.group(1)) if non_2xx else 0,
                sum(int(x) for x in errors.groups()) if errors else 0, took, batch,
-               latency, cpu)
+               latency, cpu, own)
 
 
 def _ms(value: str, unit: str) -> float:
@@ -360,8 +365,11 @@ def _ms(value: str, unit: str) -> float:
 
 def wrk_line(what: str, result: Wrk) -> str:
     lat = result.latency
-    cpu = (f"; server CPU {result.cpu / max(result.accepted * result.batch, 1) * 1e6:,.0f} µs "
-           f"per alert" if result.cpu is not None else "")
+    alerts = max(result.accepted * result.batch, 1)
+    cpu = (f"; server CPU {result.cpu / alerts * 1e6:,.0f} µs per alert" if result.cpu is not None
+           else "")
+    if result.cpu is not None and result.own_cpu is not None and result.own_cpu < result.cpu * 0.99:
+        cpu += f", its main process {result.own_cpu / alerts * 1e6:,.0f} µs"
     return (f"    {what}: {result.rate:,.0f} alerts/s, {result.request_rate:,.0f} POSTs/s "
             f"({result.requests:,} POSTs in {result.seconds:.1f} s, {result.non_2xx} non-2xx, "
             f"{result.errors} socket errors; latency p50/p99 {lat.get('p50', 0):.1f}/"

@@ -90,7 +90,11 @@ class ServerProtocol(HttpToolsProtocol):
         # later for pipelined requests, which go to the app).
         if (self._reading_head and self._at_once is not None and app is self.app
                 and not cycle.waiting_for_100_continue):
-            admitted = self._at_once(cycle.scope, AT_ONCE_BODY_MAX)
+            try:
+                admitted = self._at_once(cycle.scope, AT_ONCE_BODY_MAX)
+            except Exception:  # the app answers it, and tells what went wrong
+                _log.exception("Could not decide whether to accept a request at once")
+                admitted = None
             if admitted is not None:
                 self._admitted = (cycle, admitted)
                 return
@@ -102,8 +106,12 @@ class ServerProtocol(HttpToolsProtocol):
         if pending is None:
             return
         cycle, admitted = pending
-        committed = admitted.accept(bytes(cycle.body))
-        if committed is None:  # not JSON: the app says so
+        try:
+            committed = admitted.accept(bytes(cycle.body))
+        except Exception:  # the app answers it, and tells what went wrong
+            _log.exception("Could not accept a request at once")
+            committed = None
+        if committed is None:  # not JSON (or the above): the app says so
             super()._start_asgi_task(cycle, self.app)
             return
         cycle.body = bytearray()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from interlock.api import ingest as ingest_module
 from interlock.api.ingest import PROBE_EVERY, GroupCommit
 from interlock.domain.alerts import ReceivedPayload
 
@@ -107,3 +108,31 @@ def test_payloads_arriving_steadily_keep_sharing_commits() -> None:
     asyncio.run(arriving(GroupCommit(intake, gather=0.05), spacing=0.005, count=40))  # type: ignore[arg-type]
     assert [item for commit in intake.commits for item in commit] == [f"pl_{n}" for n in range(40)]
     assert len(intake.commits) <= 6, [len(commit) for commit in intake.commits]
+
+
+def test_a_batch_that_fails_before_its_commit_is_told_and_the_writer_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whatever goes wrong while a batch is gathered, its senders hear of it (the server
+    # answers 500) rather than wait for ever, and the next payloads are committed.
+    intake = Recording()
+    failures = iter([RuntimeError("a bug while pacing")])
+
+    def pause_once_broken(self: object, at_once: int) -> bool:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return False
+
+    monkeypatch.setattr(ingest_module._Pacing, "pause", pause_once_broken)
+
+    async def scenario() -> list[BaseException | None]:
+        writer = GroupCommit(intake, gather=0.0)  # type: ignore[arg-type]
+        first = await asyncio.wait_for(
+            asyncio.gather(writer.write(payload(0)), return_exceptions=True), 10)
+        await asyncio.wait_for(writer.write(payload(1)), 10)
+        return list(first)
+
+    outcomes = asyncio.run(scenario())
+    assert isinstance(outcomes[0], RuntimeError)
+    assert intake.commits == [["pl_1"]]

@@ -47,7 +47,8 @@ from interlock.services.ingest import Intake
 from interlock.threads import run_sync
 
 #: A payload, its request's answer, and when it was queued (the event loop's clock).
-_Queue = asyncio.Queue[tuple[ReceivedPayload, "asyncio.Future[None]", float]]
+_Item = tuple[ReceivedPayload, "asyncio.Future[None]", float]
+_Queue = asyncio.Queue[_Item]
 BATCH_MAX = 500
 #: Once the oldest payload of a batch has waited this long (seconds), the batch goes
 #: ahead of the workers' writes, as a person's write does. Not at once: in a storm the
@@ -97,33 +98,40 @@ class GroupCommit:
         return done
 
     async def _run(self, queue: _Queue) -> None:
-        loop = asyncio.get_running_loop()
         pacing = _Pacing()
         while True:
             batch = [await queue.get()]
-            _take_queued(queue, batch)
-            at_once = len(batch)
-            pause = batch[0][2] + self._gather - loop.time()
-            if pacing.pause(at_once) and pause > 0:
-                await asyncio.sleep(pause)
-                _take_queued(queue, batch)
-                pacing.paused(len(batch) - at_once)
-            waited = loop.time() - batch[0][2]
             try:
-                await run_sync(self._intake.store, [item for item, _, _ in batch],
-                               priority_after=max(PRIORITY_AFTER - waited, 1e-3))
-            except Exception as error:  # every waiter must hear of it
-                for _, done, _ in batch:
-                    if not done.done():
-                        done.set_exception(error)
-                continue
+                await self._commit(queue, batch, pacing)
+            except Exception as error:  # every waiter hears of it; the writer goes on
+                outcome: BaseException | None = error
+            else:
+                outcome = None
             for _, done, _ in batch:
-                if not done.done():
+                if done.done():
+                    continue
+                if outcome is None:
                     done.set_result(None)
+                else:
+                    done.set_exception(outcome)
+
+    async def _commit(self, queue: _Queue, batch: list[_Item], pacing: _Pacing) -> None:
+        """Commit ``batch`` and whatever joins it: what is queued now, and, while
+        batches are small, what arrives within the pause."""
+        loop = asyncio.get_running_loop()
+        _take_queued(queue, batch)
+        at_once = len(batch)
+        pause = batch[0][2] + self._gather - loop.time()
+        if pacing.pause(at_once) and pause > 0:
+            await asyncio.sleep(pause)
+            _take_queued(queue, batch)
+            pacing.paused(len(batch) - at_once)
+        waited = loop.time() - batch[0][2]
+        await run_sync(self._intake.store, [item for item, _, _ in batch],
+                       priority_after=max(PRIORITY_AFTER - waited, 1e-3))
 
 
-def _take_queued(queue: _Queue, batch: list[tuple[ReceivedPayload, asyncio.Future[None], float]]
-                 ) -> None:
+def _take_queued(queue: _Queue, batch: list[_Item]) -> None:
     """Add what waits in ``queue`` to ``batch``, up to BATCH_MAX payloads."""
     while not queue.empty() and len(batch) < BATCH_MAX:
         batch.append(queue.get_nowait())

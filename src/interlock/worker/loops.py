@@ -30,12 +30,8 @@ async def run_rounds(step: Callable[[], Awaitable[bool]], wakeup: Wakeup,
     the database is logged and counts as finding nothing; one the database undid (a
     deadlock with another worker, on PostgreSQL) runs again at once: that is how
     workers sharing a queue meet, not a failure to restart the task for."""
-    wakeup.bind(asyncio.get_running_loop())
-    watch = wakeup.wake_on(stop)
-    try:
+    with wakeup.waiting_until(stop):
         await _rounds(step, wakeup, stop, poll_interval)
-    finally:
-        watch.cancel()
 
 
 async def _rounds(step: Callable[[], Awaitable[bool]], wakeup: Wakeup,

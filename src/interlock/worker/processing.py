@@ -65,12 +65,8 @@ async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asynci
     The worker runs in its own process (``serve`` starts one), so processing no longer
     competes with the API for one interpreter lock, and needs no pause to let it accept.
     """
-    wakeup.bind(asyncio.get_running_loop())
-    watch = wakeup.wake_on(stop)
-    try:
+    with wakeup.waiting_until(stop):
         await _process(processor, wakeup, stop, name, poll_interval)
-    finally:
-        watch.cancel()
 
 
 async def _process(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 from interlock.logs import get_logger
 from interlock.waits import wait_a_while
@@ -44,12 +45,21 @@ class Wakeup:
         await wait_a_while(self._event, timeout)
         self._event.clear()
 
-    def wake_on(self, stop: asyncio.Event) -> asyncio.Task[None]:
-        """Wake whoever waits here when ``stop`` is set, so that a loop waiting for work
-        stops at once instead of sleeping out its poll interval (seconds, or a minute
-        for a loop set to poll that rarely). Cancel the task when the loop ends."""
+    @contextlib.contextmanager
+    def waiting_until(self, stop: asyncio.Event) -> Iterator[None]:
+        """For a loop that waits here for work until ``stop``: bound to the running event
+        loop, and woken when ``stop`` is set, so that it stops at once instead of
+        sleeping out its poll interval (seconds, or a minute for a loop set to poll that
+        rarely)."""
+        loop = asyncio.get_running_loop()
+        self.bind(loop)
+
         async def watch() -> None:
             await stop.wait()
             self.notify()
 
-        return asyncio.get_running_loop().create_task(watch())
+        watching = loop.create_task(watch())
+        try:
+            yield
+        finally:
+            watching.cancel()

@@ -77,15 +77,11 @@ class ServerProtocol(HttpToolsProtocol):
         self._admitted: tuple[RequestResponseCycle, AtOnce] | None = None
 
     def on_headers_complete(self) -> None:
-        before = self.cycle
         self._reading_head = True
         try:
             super().on_headers_complete()
         finally:
             self._reading_head = False
-        if self.cycle is not None and self.cycle is not before:
-            self.cycle.transport = cast(asyncio.Transport,
-                                        _JoinedWrites(self.transport, self.loop))
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         # Called on a request's head when nothing is in flight on the connection (and
@@ -100,6 +96,12 @@ class ServerProtocol(HttpToolsProtocol):
             if admitted is not None:
                 self._admitted = (cycle, admitted)
                 return
+        self._to_app(cycle, app)
+
+    def _to_app(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """Start the app on ``cycle``, writing through a transport that joins its head
+        and body."""
+        cycle.transport = cast(asyncio.Transport, _JoinedWrites(self.transport, self.loop))
         super()._start_asgi_task(cycle, app)
 
     def on_message_complete(self) -> None:
@@ -114,7 +116,7 @@ class ServerProtocol(HttpToolsProtocol):
             _log.exception("Could not accept a request at once")
             committed = None
         if committed is None:  # not JSON (or the above): the app says so
-            super()._start_asgi_task(cycle, self.app)
+            self._to_app(cycle, self.app)
             return
         cycle.body = bytearray()
         committed.add_done_callback(

@@ -17,9 +17,19 @@ from interlock.domain.alerts import ReceivedPayload
 class Recording:
     """Stands in for the intake: records each commit's payloads."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, at_once: bool = False) -> None:
         self.commits: list[list[str]] = []
         self.fail = fail
+        self.at_once = at_once
+        #: Commits made by store_now (on the event loop's thread).
+        self.made_at_once = 0
+
+    def store_now(self, payloads: Sequence[ReceivedPayload]) -> bool:
+        if not self.at_once:
+            return False
+        self.store(payloads)
+        self.made_at_once += 1
+        return True
 
     def store(self, payloads: Sequence[ReceivedPayload], *, priority_after: float = 0.0
               ) -> None:
@@ -56,8 +66,16 @@ def test_without_a_pause_each_lone_payload_is_committed_at_once() -> None:
     assert intake.commits == [["pl_0"], ["pl_1"], ["pl_2"]]
 
 
-def test_every_request_of_a_failed_commit_hears_of_it() -> None:
-    intake = Recording(fail=True)
+def test_a_commit_that_waits_for_nothing_is_made_on_the_event_loop() -> None:
+    intake = Recording(at_once=True)
+    asyncio.run(arriving(GroupCommit(intake, gather=0.0), spacing=0.05, count=3))  # type: ignore[arg-type]
+    assert intake.commits == [["pl_0"], ["pl_1"], ["pl_2"]]
+    assert intake.made_at_once == 3
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["in a thread", "on the loop"])
+def test_every_request_of_a_failed_commit_hears_of_it(at_once: bool) -> None:
+    intake = Recording(fail=True, at_once=at_once)
     with pytest.raises(OSError, match="disk full"):
         asyncio.run(arriving(GroupCommit(intake, gather=0.5), spacing=0.01, count=3))  # type: ignore[arg-type]
     assert intake.commits == [["pl_0", "pl_1", "pl_2"]]

@@ -126,8 +126,11 @@ class GroupCommit:
             await asyncio.sleep(pause)
             _take_queued(queue, batch)
             pacing.paused(len(batch) - at_once)
+        payloads = [item for item, _, _ in batch]
+        if self._intake.store_now(payloads):
+            return
         waited = loop.time() - batch[0][2]
-        await run_sync(self._intake.store, [item for item, _, _ in batch],
+        await run_sync(self._intake.store, payloads,
                        priority_after=max(PRIORITY_AFTER - waited, 1e-3))
 
 

@@ -827,6 +827,12 @@ class Store(Protocol):
         :meth:`admit_received`; ``priority_after`` as for :meth:`transaction` otherwise."""
         ...
 
+    def receive_now(self, payloads: Sequence[ReceivedPayload]) -> bool:
+        """:meth:`receive` on the calling thread, if that waits for nothing (no other
+        writer, no flush to disk: the ingest spool in WAL mode); whether it did. Nothing
+        is stored when it did not."""
+        ...
+
     def admit_received(self, limit: int) -> int:
         """Move up to ``limit`` payloads waiting in the ingest spool, oldest first, into
         the payloads workers claim; how many. Nothing to do without a spool."""

@@ -103,6 +103,14 @@ class Intake:
         self._store.receive(payloads, priority_after=priority_after)
         self._last_stored = time.monotonic()
 
+    def store_now(self, payloads: Sequence[ReceivedPayload]) -> bool:
+        """:meth:`store`, if that can be done on the calling thread without waiting
+        (``Store.receive_now``); whether it was."""
+        if not self._store.receive_now(payloads):
+            return False
+        self._last_stored = time.monotonic()
+        return True
+
     def busy(self, within: float = 0.05) -> bool:
         """Whether this process stored payloads in the last ``within`` seconds."""
         return time.monotonic() - self._last_stored < within

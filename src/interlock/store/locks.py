@@ -122,6 +122,15 @@ class FileLock:
         if self._fd is not None:  # closed meanwhile: closing released the lock
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def take_if_free(self) -> bool:
+        """Take the lock if nobody holds it (without waiting); whether this took it.
+        Let go with ``__exit__``."""
+        try:
+            fcntl.flock(self._open(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
     def pass_through(self) -> None:
         """Wait until nobody holds the lock, without keeping it."""
         fd = self._open()
@@ -130,12 +139,9 @@ class FileLock:
 
     def free(self) -> bool:
         """Whether nobody holds the lock now (without waiting, or keeping it)."""
-        fd = self._open()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self.take_if_free():
             return False
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        self.__exit__()
         return True
 
     def share(self) -> None:

@@ -177,6 +177,12 @@ class SqlStore:
         self.spool.append(payloads)
         self._committed(Work.PAYLOADS)
 
+    def receive_now(self, payloads: Sequence[ReceivedPayload]) -> bool:
+        if self.spool is None or not self.spool.append_now(payloads):
+            return False
+        self._committed(Work.PAYLOADS)
+        return True
+
     def admit_received(self, limit: int) -> int:
         if self.spool is None:
             return 0

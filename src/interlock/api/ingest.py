@@ -7,8 +7,10 @@ commits whatever has queued up in one transaction (group commit) and answers eve
 request in it once the commit is durable.
 
 While batches stay small, the writer lets payloads gather for :data:`GATHER` after the
-first of a batch arrived, so a storm's single-alert payloads share commits: each commit
-costs 0.6-0.8 ms of a thread's CPU however few payloads it holds. In bench/storm.py
+first of a batch arrived, so a storm's single-alert payloads share commits: a commit
+handed to a thread costs 0.6-0.8 ms of its CPU however few payloads it holds (on SQLite
+the event loop now makes most commits itself, for less: ``Store.receive_now``; the
+pause was measured before that). In bench/storm.py
 (1,000 POSTs/s from senders that do not wait for each other) the API process spent 528
 µs of CPU per alert with no pause and 489 µs with 2 ms; with 10 ms, 412 µs (397-418)
 against 460 µs (428-466) for 2 ms, lower in 3 pairs of runs of 3, for up to 10 ms more

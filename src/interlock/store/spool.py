@@ -66,7 +66,7 @@ AT_ONCE_PAGES = 128
 #: which checkpoints it (SQLite's automatic checkpoint, at 1,000 pages by default).
 CHECKPOINT_PAGES = 1000
 #: Pages a commit writes besides its bodies' (measured: a one-row commit of 3 KB wrote
-#: 4: the table's leaf and interior pages, its sequence).
+#: 4 to the log).
 _PAGES_A_COMMIT = 4
 _PAGE = 4096
 _NEWEST_OF = (f"SELECT seq, {_COLUMNS} FROM received WHERE source_id = ? "

@@ -19,6 +19,9 @@ What runs, all on 127.0.0.1:
 * One endpoint subscribed to every event; a Slack and a Jira connector sharing every
   incident.
 * A person's client at ``--api-rate`` requests/s: lists incidents, reads one, comments.
+  It runs in a process of its own, as a responder's browser would, so its latencies are
+  not those of an event loop also sending the storm (``--person-in-sender`` puts it
+  back in the sender's process, as this benchmark did before).
 
 Printed: accepted rate and how late the client fell; POST → ``incident.created``
 webhook latency for each new group (from the first POST of the group to its arrival at
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -42,6 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +122,8 @@ class Results:
     #: The connectors' jobs at the end, by connector kind and status: a connector whose
     #: jobs fail (a wrong setting) would otherwise pass unseen.
     connector_jobs: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: This process's CPU while the storm was sent: the sender and the person's client
-    #: (and the peers' files read meanwhile, if any).
+    #: This process's CPU while the storm was sent: the sender (and the person's client
+    #: with --person-in-sender; the peers' files read meanwhile, if any).
     cpu_client: float = 0.0
 
 
@@ -253,8 +258,51 @@ async def _connect(scheme: str, host: str, port: int,
     await asyncio.get_running_loop().create_connection(protocol, host, port)
 
 
-async def person(interlock: Interlock, args: Any, results: Results, stop: asyncio.Event
-                 ) -> None:
+def person_main(base: str, key: str, api_rate: float, pipe: Connection) -> None:
+    """The person's client in a process of its own: runs until told to stop through
+    ``pipe``, then sends back what it measured."""
+    results = Results()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(pipe.fileno(), stop.set)
+        async with aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {key}"},
+                connector=aiohttp.TCPConnector(limit=8),
+                timeout=aiohttp.ClientTimeout(total=30)) as session:
+            interlock = Interlock(None, base, session, "")  # type: ignore[arg-type]
+            pipe.send("started")
+            await person(interlock, api_rate, results, stop)
+
+    asyncio.run(main())
+    pipe.recv()
+    pipe.send((results.api, results.api_by_kind, results.api_errors, results.api_requested))
+
+
+class PersonProcess:
+    """The person's client started in a process of its own (see :func:`person_main`)."""
+
+    def __init__(self, interlock: Interlock, api_rate: float) -> None:
+        key = interlock.api.headers["Authorization"].removeprefix("Bearer ")
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=person_main, name="bench-person", daemon=True,
+                                        args=(interlock.base, key, api_rate, child))
+        self._process.start()
+        if not self._pipe.poll(30) or self._pipe.recv() != "started":
+            raise Failed("the person's client did not start")
+
+    def stop(self, results: Results) -> None:
+        self._pipe.send("stop")
+        if not self._pipe.poll(60):
+            raise Failed("the person's client did not stop within 60 s")
+        results.api, results.api_by_kind, results.api_errors, results.api_requested = (
+            self._pipe.recv())
+        self._process.join(10)
+
+
+async def person(interlock: Interlock, api_rate: float, results: Results,
+                 stop: asyncio.Event) -> None:
     """A responder's client: list, read, comment, at a fixed rate (open loop)."""
     rng = random.Random(11)
     known: list[str] = []
@@ -280,7 +328,7 @@ async def person(interlock: Interlock, args: Any, results: Results, stop: asynci
             results.api_errors += 1
 
     while not stop.is_set():
-        due = started + index / args.api_rate
+        due = started + index / api_rate
         delay = due - time.perf_counter()
         if delay > 0:
             with contextlib.suppress(TimeoutError):
@@ -411,7 +459,10 @@ async def run(ctx: StormContext, results: Results) -> None:
         machine_before = machine_cpu()
         cpu_from = time.perf_counter()
         stop = asyncio.Event()
-        client = asyncio.create_task(person(interlock, args, results, stop))
+        if args.person_in_sender:
+            client = asyncio.create_task(person(interlock, args.api_rate, results, stop))
+        else:
+            own = await asyncio.to_thread(PersonProcess, interlock, args.api_rate)
         print(f"    storm: {args.rate:g} alerts/s for {args.seconds:g} s into "
               f"{args.groups} groups ...", flush=True)
         await storm(interlock, sources, args, results)
@@ -428,7 +479,10 @@ async def run(ctx: StormContext, results: Results) -> None:
         if not results.backlog_at_end:
             results.drain_seconds = 0.0
         stop.set()
-        await client
+        if args.person_in_sender:
+            await client
+        else:
+            await asyncio.to_thread(own.stop, results)
         deadline = time.perf_counter() + args.drain
         while time.perf_counter() < deadline:
             results.deliveries_left = await asyncio.to_thread(outstanding_deliveries, engine)
@@ -576,6 +630,9 @@ def main() -> int:
     parser.add_argument("--api-rate", type=float, default=20)
     parser.add_argument("--connections", type=int, default=64,
                         help="the storm client's connections at most")
+    parser.add_argument("--person-in-sender", action="store_true",
+                        help="run the person's client on the storm sender's event loop "
+                             "(as before), not in a process of its own")
     parser.add_argument("--workers", type=int, default=0,
                         help="run serve --no-worker and this many `interlock worker` "
                              "processes (default: serve with its own worker)")

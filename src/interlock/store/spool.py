@@ -88,7 +88,11 @@ class IngestSpool:
         self._create()
         #: The connection of append_now: it neither waits nor checkpoints.
         self._at_once: sqlite3.Connection | None = None
-        self._unflushed = 0 if synchronous.upper() in ("NORMAL", "OFF") else None
+        #: Whether a commit flushes nothing to disk, so that append_now may make it.
+        self._flushes_nothing = synchronous.upper() in ("NORMAL", "OFF")
+        #: About how many pages commits made by append_now wrote since the last
+        #: commit made by a thread.
+        self._unflushed = 0
 
     def append(self, payloads: Sequence[ReceivedPayload]) -> None:
         """Commit ``payloads``: once this returns, they survive a crash."""
@@ -96,14 +100,13 @@ class IngestSpool:
             connection.executemany(_INSERT, _rows(payloads))
             # This connection checkpoints once the log holds CHECKPOINT_PAGES, SQLite's
             # default, whoever wrote them.
-            if self._unflushed is not None:
-                self._unflushed = 0
+            self._unflushed = 0
 
     def append_now(self, payloads: Sequence[ReceivedPayload]) -> bool:
         """Commit ``payloads`` as :meth:`append` does if that needs no wait for another
         writer and no flush to disk; whether it did (if not, nothing was written)."""
         pages = _pages(payloads)
-        if self._unflushed is None or self._unflushed + pages > CHECKPOINT_PAGES \
+        if not self._flushes_nothing or self._unflushed + pages > CHECKPOINT_PAGES \
                 or pages > AT_ONCE_PAGES:
             return False
         if not self._writing.acquire(blocking=False):
@@ -130,13 +133,8 @@ class IngestSpool:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:  # busy (a writer that takes no flock), or
                 return False  # worse: a thread will wait, or raise
-            try:
+            with _committed(connection):
                 connection.executemany(_INSERT, rows)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
         except sqlite3.Error as error:
             raise StoreUnavailable(f"the ingest spool {self.path} failed: {error}") from error
         return True
@@ -172,12 +170,8 @@ class IngestSpool:
             self._file.__enter__()
             try:
                 connection.execute("BEGIN IMMEDIATE")
-                try:
+                with _committed(connection):
                     yield connection
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-                connection.execute("COMMIT")
             finally:
                 self._file.__exit__()
 
@@ -217,6 +211,19 @@ class IngestSpool:
                     f"reads {VERSION}; move it away once it is empty")
             connection.execute(_SCHEMA)
             connection.execute(f"PRAGMA user_version={VERSION}")
+
+
+@contextlib.contextmanager
+def _committed(connection: sqlite3.Connection) -> Iterator[None]:
+    """Commit the transaction begun on ``connection`` once the block is done; roll it
+    back if the block or the commit fails, so the connection never keeps the write lock."""
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
 
 
 def _pages(payloads: Sequence[ReceivedPayload]) -> int:

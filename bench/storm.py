@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import random
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -260,7 +261,9 @@ async def _connect(scheme: str, host: str, port: int,
 
 def person_main(base: str, key: str, api_rate: float, pipe: Connection) -> None:
     """The person's client in a process of its own: runs until told to stop through
-    ``pipe``, then sends back what it measured."""
+    ``pipe``, then sends back what it measured. Ctrl-C is the parent's to handle, as for
+    bench/delivery.py's receiver."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     results = Results()
 
     async def main() -> None:

@@ -85,13 +85,16 @@ class Server:
 
 @contextmanager
 def serving(database_url: str, workdir: Path, name: str,
-            extra: dict[str, str] | None = None) -> Iterator[Server]:
+            extra: dict[str, str] | None = None, args: tuple[str, ...] = ()
+            ) -> Iterator[Server]:
+    """``interlock serve`` with ``args`` and the settings ``extra``, ready; killed at
+    the end if still running."""
     port = free_port()
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*interlock_command(), "serve", "--db", database_url, "--host", "127.0.0.1",
-             "--port", str(port)],
+             "--port", str(port), *args],
             stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=environment(workdir, extra),
         )
         try:

@@ -68,6 +68,12 @@ class Settings(BaseModel):
     #: (every commit of work does) does not take the CPU from the API request that woke
     #: it; their share of the CPU is unchanged. False: the default policy.
     worker_batch_scheduling: bool = True
+    #: ``interlock serve`` kills and restarts a worker process of its own that has not
+    #: been heard from for this many seconds: frozen (SIGSTOP, a stopped container) or
+    #: its event loop stuck. A frozen worker keeps its locks (on SQLite the alert turn,
+    #: and the write lock if it froze in a transaction), so without this nothing would
+    #: process alerts until someone restarted it. 0: never.
+    worker_watchdog_seconds: float = Field(60.0, ge=0, le=86_400)
     #: Alerts joining an incident within this many seconds of its last
     #: incident.alert_attached are told together in the next one (an alert raising the
     #: incident's severity is told at once); 0 tells every processed batch at once.

@@ -9,6 +9,7 @@ process keeps the default policy, so a request arriving preempts a worker.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ingest import am_alert, am_payload, basic
 from tests.support.server import (
+    KEY_LINE,
     START_TIMEOUT,
     Server,
     environment,
@@ -108,3 +111,40 @@ def test_workers_stop_when_serve_is_killed_while_they_start(tmp_path: Path) -> N
         for worker in workers:  # leave nothing behind, even when the test fails
             if _alive(worker):
                 os.kill(worker, signal.SIGKILL)
+
+
+def _tasks_of(pid: int) -> str:
+    """The ``--tasks`` a worker process was started with."""
+    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return arguments[arguments.index("--tasks") + 1]
+
+
+def test_a_frozen_worker_is_killed_and_another_started(tmp_path: Path) -> None:
+    """A worker frozen whole (SIGSTOP) keeps the turn at alert processing: without
+    serve's watchdog, alerts would wait until someone restarted it. The worker that
+    keeps talking is left alone."""
+    with serving(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path, "serve",
+                 {"INTERLOCK_WORKER_WATCHDOG_SECONDS": "4",
+                  "INTERLOCK_WORKER_POLL_SECONDS": "0.2"}) as server:
+        (secret,) = KEY_LINE.findall(server.output())
+        api = httpx.Client(base_url=server.base_url, timeout=10,
+                           headers={"Authorization": f"Bearer {secret}"})
+        source = api.post("/api/v1/sources", json={"name": "am", "kind": "alertmanager"}
+                          ).json()
+        workers = {_tasks_of(pid): pid for pid in _reported_workers(server)}
+        frozen = workers["alerts"]
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            answer = api.post(f"/ingest/{source['id']}", headers=basic(source["token"]),
+                              content=json.dumps(am_payload(am_alert("CPUHot"))))
+            assert answer.status_code == 202
+            eventually(lambda: api.get("/api/v1/incidents").json()["data"],
+                       "the alert processed by another worker", timeout=40,
+                       explain=server.output)
+            assert not _alive(frozen)
+            assert "worker process not heard from" in server.output()
+            assert _workers_of(server.process.pid).count(workers["deliveries,sync"]) == 1
+        finally:
+            if _alive(frozen):
+                os.kill(frozen, signal.SIGKILL)
+        server.stop()

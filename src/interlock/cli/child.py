@@ -4,8 +4,8 @@ Separate processes use both cores: the API answers people while one worker proce
 alerts and another delivers and syncs, and none waits for another's interpreter lock.
 On SQLite they take turns at the write lock, people's writes first (see
 ``store.locks``), and wake each other through a socket (``store.signals``). A child is
-restarted if it dies, and stopped with the server: SIGTERM, then up to a minute to
-finish what it has in flight.
+restarted if it dies or stops being heard from (frozen: see ``Heard``), and stopped with
+the server: SIGTERM, then up to a minute to finish what it has in flight.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import sys
+from typing import Any
 
 from interlock.logs import get_logger
 from interlock.waits import wait_a_while
@@ -32,44 +33,114 @@ RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)
 CHILDREN = ("alerts", "deliveries,sync")
 
 
-async def run_child_workers(database_url: str, stop: asyncio.Event) -> None:
-    """Keep serve's worker processes running until ``stop`` is set."""
-    await asyncio.gather(*(run_child_worker(database_url, stop, tasks)
+async def run_child_workers(database_url: str, stop: asyncio.Event, *,
+                            watchdog: float = 0.0) -> None:
+    """Keep serve's worker processes running until ``stop`` is set; with ``watchdog``,
+    a worker not heard from for that many seconds is killed and started again."""
+    await asyncio.gather(*(run_child_worker(database_url, stop, tasks, watchdog=watchdog)
                            for tasks in CHILDREN))
 
 
-async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str) -> None:
+async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str, *,
+                           watchdog: float = 0.0) -> None:
     """Keep an ``interlock worker --tasks TASKS`` process running until ``stop`` is set."""
     env = {**os.environ, "INTERLOCK_DATABASE_URL": database_url,
            "INTERLOCK_AUTO_MIGRATE": "false"}
     failures = 0
     while not stop.is_set():
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "interlock", "worker", "--quiet",
-            "--parent", str(os.getpid()), "--tasks", tasks, env=env,
-            stdin=asyncio.subprocess.DEVNULL)
-        stopping = asyncio.ensure_future(stop.wait())
-        exited = asyncio.ensure_future(process.wait())
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await asyncio.wait({stopping, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if exited.done():
-            stopping.cancel()
-            if stop.is_set():
-                break
+        heard = Heard() if watchdog else None
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "interlock", "worker", "--quiet",
+                "--parent", str(os.getpid()), "--tasks", tasks,
+                *(("--alive-fd", str(heard.write_fd)) if heard else ()),
+                env=env, stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(heard.write_fd,) if heard else ())
+            stopping = asyncio.ensure_future(stop.wait())
+            exited = asyncio.ensure_future(process.wait())
+            waits: set[asyncio.Future[Any]] = {stopping, exited}
+            if heard is not None:
+                heard.listen()
+                waits.add(asyncio.ensure_future(heard.silence(watchdog)))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for waiting in waits - {exited}:
+                waiting.cancel()
+            if not exited.done() and not stop.is_set():
+                log.error("worker process not heard from; killing it to start another "
+                          "(frozen, or its event loop stuck)", tasks=tasks, pid=process.pid,
+                          seconds=watchdog)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await exited
+        finally:
+            if heard is not None:
+                heard.close()
+        if exited.done() and not stop.is_set():
             failures = 0 if loop.time() - started > 60 else failures + 1
             pause = RESTART_PAUSES[min(failures, len(RESTART_PAUSES) - 1)]
             log.error("worker process exited; restarting", code=process.returncode,
                       pause=pause)
             await wait_a_while(stop, pause)
             continue
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(exited, STOP_GRACE)
-        except TimeoutError:
-            log.error("worker process did not stop in time; killing it")
+        if not exited.done():
             with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await exited
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(exited, STOP_GRACE)
+            except TimeoutError:
+                log.error("worker process did not stop in time; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await exited
         break
+
+
+class Heard:
+    """When serve last heard from a worker process: the worker writes a byte to a pipe
+    every second from its event loop (``interlock worker --alive-fd``). A process
+    frozen whole (SIGSTOP, a stopped container) keeps its locks: on SQLite the turn
+    at alert processing, and the write lock if it froze inside a transaction. Its
+    heartbeats in the database stop too, and /readyz says so, but nothing else would
+    end it; a process that still runs but is silent has its event loop stuck."""
+
+    def __init__(self) -> None:
+        self._read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._write_end_here = True
+        self._listening = False
+
+    def listen(self) -> None:
+        """Once the worker has its end: this process closes it, and reads."""
+        os.close(self.write_fd)
+        self._write_end_here = False
+        self._loop.add_reader(self._read_fd, self._read)
+        self._listening = True
+
+    def _read(self) -> None:
+        try:
+            heard = os.read(self._read_fd, 4096)
+        except BlockingIOError:
+            return
+        if heard:
+            self._last = self._loop.time()
+        else:  # the worker's end closed: it exited, and its exit is handled as such
+            self._loop.remove_reader(self._read_fd)
+            self._listening = False
+
+    async def silence(self, seconds: float) -> None:
+        """Return once nothing was heard for ``seconds`` (counted from the start)."""
+        while (quiet := self._loop.time() - self._last) < seconds:
+            await asyncio.sleep(min(seconds - quiet, 1.0) + 0.01)
+
+    def close(self) -> None:
+        if self._listening:
+            self._loop.remove_reader(self._read_fd)
+            self._listening = False
+        if self._write_end_here:  # the worker never started
+            os.close(self.write_fd)
+            self._write_end_here = False
+        os.close(self._read_fd)

@@ -120,7 +120,8 @@ async def _serve(container: Container) -> None:
         in_memory = is_in_memory(loaded.database_url)
         worker = asyncio.create_task(
             run_worker(container, stop) if in_memory
-            else run_child_workers(loaded.database_url, stop))
+            else run_child_workers(loaded.database_url, stop,
+                                   watchdog=loaded.worker_watchdog_seconds))
     try:
         await server.serve()  # returns on SIGINT / SIGTERM
     finally:
@@ -143,6 +144,10 @@ def worker_command(
         "--parent", hidden=True, metavar="PID",
         help="Stop when process PID is no longer this one's parent (serve's worker)")
     ] = None,
+    alive_fd: Annotated[int | None, typer.Option(
+        "--alive-fd", hidden=True, metavar="FD",
+        help="Write a byte to FD every second while the event loop runs (serve's watchdog)")
+    ] = None,
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
@@ -159,7 +164,7 @@ def worker_command(
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
-    _run(_work(container, parent=parent, tasks=chosen))
+    _run(_work(container, parent=parent, alive_fd=alive_fd, tasks=chosen))
 
 
 #: The interpreter's switch interval in Interlock's processes (Python's default 0.005 s).
@@ -216,6 +221,7 @@ def _tune_gc() -> None:
 
 
 async def _work(container: Container, *, parent: int | None = None,
+                alive_fd: int | None = None,
                 tasks: Collection[str] = ("alerts", "deliveries", "sync")) -> None:
     from interlock.worker.runner import run_worker
 
@@ -224,7 +230,10 @@ async def _work(container: Container, *, parent: int | None = None,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    watch = asyncio.create_task(_stop_without_parent(stop, parent)) if parent else None
+    if alive_fd is not None:
+        os.set_blocking(alive_fd, False)
+    watch = (asyncio.create_task(_answer_to_parent(stop, parent, alive_fd))
+             if parent else None)
     try:
         await run_worker(container, stop, tasks)
     finally:
@@ -233,16 +242,21 @@ async def _work(container: Container, *, parent: int | None = None,
         container.close()
 
 
-async def _stop_without_parent(stop: asyncio.Event, parent: int) -> None:
-    """Serve's worker stops when serve is gone (killed, say), instead of living on.
-    ``parent`` is serve's pid as serve passed it: a serve killed while this process was
-    still starting had left it an orphan before it could note who its parent was."""
+async def _answer_to_parent(stop: asyncio.Event, parent: int, alive_fd: int | None) -> None:
+    """Serve's worker stops when serve is gone (killed, say), instead of living on, and
+    tells serve every second that its event loop runs (on ``alive_fd``: serve kills a
+    worker it stops hearing from, see cli.child). ``parent`` is serve's pid as serve
+    passed it: a serve killed while this process was still starting had left it an
+    orphan before it could note who its parent was."""
     while not stop.is_set():
         if os.getppid() != parent:
             log.warning("the process that started this worker is gone; stopping",
                         parent=parent)
             stop.set()
             return
+        if alive_fd is not None:
+            with contextlib.suppress(OSError):  # a full pipe: serve has heard enough
+                os.write(alive_fd, b".")
         await asyncio.sleep(1.0)
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import multiprocessing
 import os
@@ -72,6 +71,7 @@ from harness import (
     Interlock,
     argument_parser,
     check_db,
+    children_of,
     cpu_seconds,
     interlock_command,
     nearest_rank,
@@ -388,16 +388,7 @@ def trees_meter(pids: list[int]) -> CpuMeter:
 def children_meter(pid: int) -> CpuMeter:
     """What ``pid`` started, and their descendants: serve's worker process(es) without
     serve's own API work. Children found afresh each time (a restarted worker)."""
-    return lambda: process_tree_cpu(_children(pid))
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
+    return lambda: process_tree_cpu(children_of(pid))
 
 
 # -- talking to the receiver ----------------------------------------------------------

@@ -196,6 +196,28 @@ def cpu_seconds(pid: int | None, *, reaped_children: bool = False) -> float | No
         return None
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def worker_tasks(pid: int) -> str | None:
+    """What an ``interlock worker`` process runs (its ``--tasks``), or None for any
+    other process."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    if "worker" not in arguments or "--tasks" not in arguments[:-1]:
+        return None
+    return arguments[arguments.index("--tasks") + 1]
+
+
 def process_tree_cpu(pids: list[int]) -> float:
     """CPU seconds of these processes and all their descendants, living or exited
     (Linux /proc): a PostgreSQL backend's CPU counts after its client disconnects."""

@@ -61,6 +61,7 @@ from harness import (
     Interlock,
     argument_parser,
     check_db,
+    children_of,
     cpu_seconds,
     interlock_command,
     parse_arguments,
@@ -76,6 +77,7 @@ from harness import (
     stop_interlock,
     temp_dir,
     wait_for_workers,
+    worker_tasks,
 )
 from interlock.cli.child import CHILDREN
 from interlock.worker.http11 import Http11Client, ResponseBroken
@@ -109,7 +111,8 @@ class Results:
     deliveries_left: int = 0
     cpu_interlock: float = 0.0
     cpu_api: float = 0.0  # the serve process alone: API and ingest
-    cpu_workers: list[float] = field(default_factory=list)  # each --workers process
+    cpu_workers: list[float] = field(default_factory=list)  # each worker process
+    worker_labels: list[str] = field(default_factory=list)  # the --tasks of each
     cpu_postgres: float | None = None
     machine_busy: float | None = None  # CPU seconds all processes used, every core
     processed_overall: float = 0.0  # alerts/s from the first POST to the last processed
@@ -455,9 +458,15 @@ async def run(ctx: StormContext, results: Results) -> None:
         sources = await configure(interlock, peers)
         await wait_for_workers(interlock, len(workers) or len(CHILDREN))
         pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
+        # Each worker process measured alone: those started here, or serve's own.
+        measured = ({worker.popen.pid: tasks
+                     for worker, tasks in zip(workers, args.worker_tasks, strict=True)}
+                    or {pid: tasks for pid in children_of(interlock.proc.popen.pid)
+                        if (tasks := worker_tasks(pid))})
+        results.worker_labels = list(measured.values())
         cpu_before = process_tree_cpu(pids)
         api_before = cpu_seconds(interlock.proc.popen.pid) or 0.0
-        workers_before = [cpu_seconds(worker.popen.pid) or 0.0 for worker in workers]
+        workers_before = [cpu_seconds(pid) or 0.0 for pid in measured]
         pg_before = postgres_cpu(interlock.db_url) if ctx.postgres else 0.0
         machine_before = machine_cpu()
         cpu_from = time.perf_counter()
@@ -500,8 +509,9 @@ async def run(ctx: StormContext, results: Results) -> None:
         if ctx.postgres:
             results.transactions = await asyncio.to_thread(transaction_counts, engine)
         results.cpu_api = (cpu_seconds(interlock.proc.popen.pid) or 0.0) - api_before
-        results.cpu_workers = [(cpu_seconds(worker.popen.pid) or 0.0) - before
-                               for worker, before in zip(workers, workers_before, strict=True)]
+        # A worker serve restarted meanwhile is not counted here (it is in the total).
+        results.cpu_workers = [(cpu_seconds(pid) or before) - before
+                               for pid, before in zip(measured, workers_before, strict=True)]
         if ctx.postgres:
             results.cpu_postgres = postgres_cpu(interlock.db_url) - pg_before
     finally:
@@ -546,7 +556,7 @@ def summary(ctx: StormContext, results: Results) -> None:
           + (f", PostgreSQL {results.cpu_postgres / alerts * 1e6:,.0f} µs"
              if results.cpu_postgres is not None else "")
           + f"; the load generator (this process) {results.cpu_client / alerts * 1e6:,.0f} µs")
-    for tasks, cpu_each in zip(args.worker_tasks, results.cpu_workers, strict=False):
+    for tasks, cpu_each in zip(results.worker_labels, results.cpu_workers, strict=True):
         print(f"    worker ({tasks}): {cpu_each / alerts * 1e6:,.0f} µs per alert, "
               f"{cpu_each / max(results.send_seconds, 1e-9) * 100:.0f} % of a core while "
               "the storm lasted")
@@ -600,6 +610,7 @@ def summary(ctx: StormContext, results: Results) -> None:
                                 if results.cpu_postgres is not None else None),
         "late_p99_ms": results.late_p99_ms,
         "processed_overall_per_s": results.processed_overall,
+        "worker_tasks": results.worker_labels,
         "worker_cpu_us_per_alert": [cpu / alerts * 1e6 for cpu in results.cpu_workers],
         "worker_cpu_pct": worker_pcts(results), "pg_cpu_pct": pg_pct(results),
         "machine_busy_pct": (results.machine_busy * 100

@@ -25,6 +25,9 @@ log = get_logger(__name__)
 #: How long a stopping worker may take to record what it has in flight.
 STOP_GRACE = 60.0
 RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)
+#: Seconds a worker process may take to start before serve's watchdog gives up on it,
+#: if the watchdog's own time is shorter.
+STARTING_SECONDS = 60.0
 
 
 #: The worker processes ``serve`` starts: alert processing apart from delivery and sync,
@@ -112,6 +115,7 @@ class Heard:
         self._last = self._loop.time()
         self._write_end_here = True
         self._listening = False
+        self._heard = False
 
     def listen(self) -> None:
         """Once the worker has its end: this process closes it, and reads."""
@@ -127,14 +131,21 @@ class Heard:
             return
         if heard:
             self._last = self._loop.time()
+            self._heard = True
         else:  # the worker's end closed: it exited, and its exit is handled as such
             self._loop.remove_reader(self._read_fd)
             self._listening = False
 
     async def silence(self, seconds: float) -> None:
-        """Return once nothing was heard for ``seconds`` (counted from the start)."""
-        while (quiet := self._loop.time() - self._last) < seconds:
-            await asyncio.sleep(min(seconds - quiet, 1.0) + 0.01)
+        """Return once nothing was heard for ``seconds``; before the worker's first
+        word, for STARTING_SECONDS if that is longer (a worker importing and connecting
+        on a busy machine)."""
+        while True:
+            allowed = seconds if self._heard else max(seconds, STARTING_SECONDS)
+            quiet = self._loop.time() - self._last
+            if quiet >= allowed:
+                return
+            await asyncio.sleep(min(allowed - quiet, 1.0) + 0.01)
 
     def close(self) -> None:
         if self._listening:

@@ -4,6 +4,7 @@ vanish mid-flight, receivers slower than a lease."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from interlock.services.sync import JobDone
 from interlock.worker.engine import WorkerSettings
 from interlock.worker.tool_http import AiohttpToolHttp
 from tests.conftest import make_key
+from tests.integration.test_concurrency import VIEWER
 from tests.integration.test_worker import declare_many, endpoint_for
 from tests.support.fake_jira import FakeJira
 from tests.support.receiver import Receiver, hang
@@ -110,3 +112,33 @@ def test_a_slow_receiver_gets_each_message_once_and_freshly_signed(hub: Containe
         age = request.at - time.monotonic() + time.time() - int(
             request.headers["webhook-timestamp"])
         assert age < 2, f"signed {age:.1f} s before it was sent"
+
+
+def test_deliveries_left_behind_by_a_full_lane_go_as_it_empties(hub: Container) -> None:
+    """A claim skips an endpoint whose lane is full; as its sends finish, the worker
+    claims again for what it left behind, without waiting for a poll (a minute here).
+    Recording a send no longer always starts a claim round (most found nothing)."""
+    with Receiver(hang(0.1)) as receiver:
+        hub.endpoints.create(EndpointSpec(url=receiver.url))
+        with BackgroundWorker(hub, WorkerSettings(poll_interval=60, per_endpoint=1,
+                                                  gather=0.0)):
+            declare_many(hub, 4)  # the lane's capacity: four times its one connection
+            time.sleep(0.05)  # claimed, and the lane full
+            declare_many(hub, 12)  # each wakes a round, which skips the full lane
+            assert len(receiver.wait_for(16, timeout=15)) == 16
+
+
+def test_an_incidents_next_message_goes_once_the_one_before_is_recorded(
+        hub: Container) -> None:
+    """One incident's messages to an endpoint go one after another: each waits until
+    the one before is recorded, and then goes at once, without waiting for a poll (a
+    minute here)."""
+    with Receiver(hang(0.05)) as receiver:
+        hub.endpoints.create(EndpointSpec(url=receiver.url))
+        with BackgroundWorker(hub, WorkerSettings(poll_interval=60, gather=0.0)):
+            (incident_id,) = declare_many(hub, 1)
+            for n in range(4):
+                hub.incidents.comment(VIEWER, incident_id, f"update {n}")
+            received = receiver.wait_for(5, timeout=15)
+    types = [json.loads(request.body)["type"] for request in received]
+    assert types == ["incident.created", *["incident.comment_added"] * 4]

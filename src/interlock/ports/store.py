@@ -227,6 +227,16 @@ class Outcome:
     incident_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Completed:
+    """What writing outcomes did beyond the outcomes themselves."""
+
+    #: Outcomes not written: their endpoint was deleted meanwhile.
+    dropped: int
+    #: Deliveries that were waiting behind a finished one and are due now.
+    made_due: int
+
+
 class DeliveryRepository(Protocol):
     def insert_many(self, deliveries: Sequence[Delivery], *,
                     lease: tuple[str, datetime] | None = None) -> None:
@@ -274,11 +284,11 @@ class DeliveryRepository(Protocol):
         """Give up these pending deliveries handed to ``owner``, to be claimed again."""
         ...
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> Completed:
         """Write attempts and delivery states, and make due the next delivery waiting
         behind each one that finished. A delivery whose lease another worker holds now
         keeps its state (the attempt is still recorded). Outcomes for endpoints deleted
-        meanwhile are dropped; returns how many were."""
+        meanwhile are dropped."""
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...

@@ -304,21 +304,24 @@ class DeliveryService:
         return template
 
     def record(self, owner: str, finished: Sequence[Finished],
-               released: Sequence[str] = ()) -> None:
+               released: Sequence[str] = ()) -> bool:
         """Write every attempt and the next step for each delivery; update endpoint
         health, disabling an endpoint that has failed without a success for too long.
         ``released``: deliveries handed to ``owner`` that it had no room for, to be
-        claimed again."""
+        claimed again. True when that left deliveries to claim now: those released, or
+        ones that waited behind a finished one."""
         if not finished and not released:
-            return
+            return False
         now = self._clock.now()
         outcomes = [self._outcome(item, now) for item in finished]
         with self._store.transaction(write=True) as tx:
             tx.deliveries.release(owner, released)
-            dropped = tx.deliveries.complete(owner, outcomes, now)
+            completed = tx.deliveries.complete(owner, outcomes, now)
             self._update_health(tx, finished, now)
-        if dropped:
-            log.info("attempts for deleted endpoints not recorded", dropped=dropped)
+        if completed.dropped:
+            log.info("attempts for deleted endpoints not recorded",
+                     dropped=completed.dropped)
+        return bool(released) or completed.made_due > 0
 
     def _outcome(self, item: Finished, now: datetime) -> Outcome:
         delivery, result = item.claim.delivery, item.result

@@ -20,7 +20,7 @@ from interlock.domain.delivery import (
     FailureKind,
     Trigger,
 )
-from interlock.ports.store import Claim, Outcome
+from interlock.ports.store import Claim, Completed, Outcome
 from interlock.store import bulk
 from interlock.store.endpoints import from_row as endpoint_from_row
 from interlock.store.queues import (
@@ -242,10 +242,10 @@ class SqlDeliveries:
         return {(row[0], row[1]) for row in self._connection.execute(
             query, {"p_incidents": sorted(incident_ids)})}
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> Completed:
         kept = self._of_live_endpoints(outcomes)
-        self._complete(owner, kept, at)
-        return len(outcomes) - len(kept)
+        return Completed(dropped=len(outcomes) - len(kept),
+                         made_due=self._complete(owner, kept, at))
 
     def _of_live_endpoints(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
         """The outcomes whose endpoint still exists (deleting one deletes its deliveries),
@@ -258,9 +258,10 @@ class SqlDeliveries:
         ).scalars())
         return [outcome for outcome in outcomes if outcome.attempt.endpoint_id in live]
 
-    def _complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> None:
+    def _complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> int:
+        """Write ``outcomes``; how many waiting deliveries that made due."""
         if not outcomes:
-            return
+            return 0
         time = bulk.Prebuilt.time(self._connection.dialect)
         _INSERT_ATTEMPTS.executemany(self._connection, [
             _attempt_row(outcome.attempt, time) for outcome in outcomes])
@@ -284,6 +285,7 @@ class SqlDeliveries:
                       for lane, incident in finished if (lane, incident) in waiting]
         if promotions:
             self._connection.execute(_PROMOTE, promotions)
+        return len(promotions)
 
     def get(self, delivery_id: str) -> Delivery | None:
         row = self._connection.execute(

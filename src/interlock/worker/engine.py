@@ -125,6 +125,9 @@ class DeliveryWorker:
         self._handed_after: int | None = None
         self._results_ready = asyncio.Event()
         self._idle = True
+        #: Whether the last claim round left due deliveries behind for want of room (in
+        #: flight, or in full lanes): a finished send makes room for them.
+        self._room_short = False
         #: Read by whoever supervises this worker (see worker.loops.Health).
         self.health = Health()
 
@@ -197,9 +200,11 @@ class DeliveryWorker:
     async def _round(self) -> bool:
         room = self._settings.max_in_flight - self._in_flight
         if room <= 0:
+            self._room_short = True
             await asyncio.to_thread(self._service.dispatch)
             return False
         full = [endpoint_id for endpoint_id, lane in self._lanes.items() if lane.full]
+        self._room_short = bool(full)
         dispatched, claims = await asyncio.to_thread(
             self._service.dispatch_and_claim, self.name, min(self._settings.batch, room), full
         )
@@ -317,13 +322,22 @@ class DeliveryWorker:
             batch, self._finished = self._finished, []
             released, self._released = self._released, []
             if batch or released:
-                await self._record(batch, released)
+                # Claim again if there is something to claim now: the next delivery of
+                # an incident, one handed here that found no room, or room for those
+                # the last claim left behind.
+                if await self._record(batch, released) or self._room_short:
+                    self._wakeup.notify()
                 self._held.difference_update(item.claim.delivery.id for item in batch)
-                self._wakeup.notify()  # the next delivery of the same incident may go now
             if ended.is_set() and not self._tasks and not self._finished:
                 return
 
-    async def _record(self, batch: list[Finished], released: list[str]) -> None:
+    async def _record(self, batch: list[Finished], released: list[str]) -> bool:
+        """Write what ``batch`` did; whether that left deliveries to claim now. In a
+        storm most records leave none, and a claim round sent looking after each one
+        took SQLite's write lock to find nothing (613 rounds of 825 in a 30 s storm)."""
+        claimable: list[bool] = []
         # If this fails, the leases lapse and the deliveries go out again: at least once.
-        await record_with_retries(lambda: self._service.record(self.name, batch, released),
-                                  "attempts", self.health, count=len(batch))
+        await record_with_retries(
+            lambda: claimable.append(self._service.record(self.name, batch, released)),
+            "attempts", self.health, count=len(batch))
+        return any(claimable)

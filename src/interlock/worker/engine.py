@@ -125,8 +125,9 @@ class DeliveryWorker:
         self._handed_after: int | None = None
         self._results_ready = asyncio.Event()
         self._idle = True
-        #: Whether the last claim round left due deliveries behind for want of room (in
-        #: flight, or in full lanes): a finished send makes room for them.
+        #: Whether due deliveries may have been left behind for want of room (in flight,
+        #: or in a lane that is or was full since the last claim round): a finished send
+        #: makes room for them, so recording it starts a claim round.
         self._room_short = False
         #: Read by whoever supervises this worker (see worker.loops.Health).
         self.health = Health()
@@ -260,6 +261,8 @@ class DeliveryWorker:
     def _start(self, claim: Claim, prepared: Prepared) -> None:
         lane = self._lane(claim)
         lane.queued += 1
+        if lane.full:  # deliveries due for its endpoint wait for room from now on
+            self._room_short = True
         self._in_flight += 1
         self._held.add(claim.delivery.id)
         lane.waiting.append((claim, prepared))

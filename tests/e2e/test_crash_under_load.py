@@ -26,7 +26,7 @@ import pytest
 from tests.support.ingest import am_alert, am_payload, basic
 from tests.support.server import KEY_LINE, Server, serving
 from tests.support.waiting import eventually
-from tests.support.worker import start_worker_process
+from tests.support.worker import alert_worker, start_worker_process
 
 GROUPS = 30
 ALERTS_PER_GROUP = 8
@@ -127,15 +127,6 @@ def _assert_applied_once(api: httpx.Client, *, in_order: bool = True) -> None:
         next(iter(ids)) for ids in incident_of_group.values()}
 
 
-def _alert_worker(api: httpx.Client, other_than: set[int]) -> int | None:
-    """The process of a worker reporting alert processing running, other than those
-    given (a killed worker stays listed until its last report is 30 s old)."""
-    workers = api.get("/readyz").json().get("workers", [])
-    pids = [int(worker["name"].split(":")[1]) for worker in workers
-            if worker["tasks"].get("alerts") == "ok"]
-    return next((pid for pid in pids if pid not in other_than), None)
-
-
 def test_alerts_posted_while_the_alert_worker_is_killed_are_each_applied_once(
         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'interlock.db'}"
@@ -145,7 +136,7 @@ def test_alerts_posted_while_the_alert_worker_is_killed_are_each_applied_once(
                           ).json()
         bodies = _reports()
         killed: set[int] = set()
-        worker = eventually(lambda: _alert_worker(api, killed), "the alert worker",
+        worker = eventually(lambda: alert_worker(api, killed), "the alert worker",
                             timeout=30)
         assert worker != server.process.pid
 
@@ -159,13 +150,13 @@ def test_alerts_posted_while_the_alert_worker_is_killed_are_each_applied_once(
         assert killed, "the worker was killed while alerts poured in"
         # Whatever worker serve started next, killed in turn while it works off the
         # backlog the first one left.
-        second = eventually(lambda: _alert_worker(api, killed), "a new alert worker",
+        second = eventually(lambda: alert_worker(api, killed), "a new alert worker",
                             timeout=60)
         os.kill(second, signal.SIGKILL)
         killed.add(second)
         _wait_until_processed(api, source["id"])
         _assert_applied_once(api)
-        assert eventually(lambda: _alert_worker(api, killed), "a third alert worker")
+        assert eventually(lambda: alert_worker(api, killed), "a third alert worker")
 
 
 def test_payloads_accepted_before_serve_is_killed_are_processed_after_it_restarts(
@@ -207,8 +198,8 @@ def test_alerts_shared_by_two_workers_one_killed_are_each_applied_once(
                                         worker_poll_seconds="0.2", worker_lease_seconds="5")
                    for n in range(2)]
         try:
-            eventually(lambda: len({pid for pid in (_alert_worker(api, set()),
-                                                   _alert_worker(api, {workers[0].pid}))
+            eventually(lambda: len({pid for pid in (alert_worker(api, set()),
+                                                   alert_worker(api, {workers[0].pid}))
                                     if pid}) == 2, "both workers processing alerts",
                        timeout=30)
             bodies = _reports()

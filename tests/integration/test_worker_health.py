@@ -21,6 +21,7 @@ from interlock.worker import runner
 from tests.support.ingest import am_alert, am_payload, basic, create_source
 from tests.support.server import KEY_LINE, serving
 from tests.support.waiting import eventually
+from tests.support.worker import alert_worker
 
 
 class BrokenProcessor:
@@ -111,18 +112,11 @@ def test_serve_restarts_its_worker_process_when_it_dies(tmp_path: Path) -> None:
         ingest = f"/ingest/{source['id']}"
         auth = basic(source["token"])
 
-        def processing_alerts(other_than: int = 0) -> int | None:
-            """The process of a worker reporting alert processing running, if any. (The
-            one killed is still listed until its last report is 30 s old.)"""
-            ready = api.get("/readyz").json()
-            pids = [int(worker["name"].split(":")[1]) for worker in ready.get("workers", [])
-                    if worker["tasks"].get("alerts") == "ok"]
-            return next((pid for pid in pids if pid != other_than), None)
-
-        first = eventually(processing_alerts, "serve's alert worker reporting", timeout=30)
+        first = eventually(lambda: alert_worker(api), "serve's alert worker reporting",
+                           timeout=30)
         assert first != server.process.pid, "the worker runs in a process of its own"
         os.kill(first, signal.SIGKILL)
-        eventually(lambda: processing_alerts(other_than=first), "a new worker process",
+        eventually(lambda: alert_worker(api, other_than={first}), "a new worker process",
                    timeout=60)
         assert api.post(ingest, headers=auth,
                         content=json.dumps(am_payload(am_alert("CPUHot")))).status_code == 202

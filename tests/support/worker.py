@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Collection
 from pathlib import Path
+
+import httpx
 
 from interlock.domain.targets import parse_allowed_networks
 from interlock.ports.store import Work
@@ -86,3 +89,12 @@ def start_worker_process(database_url: str, log: Path, **settings: str) -> subpr
             [sys.executable, "-m", "interlock.cli.main", "worker"],
             stdout=output, stderr=subprocess.STDOUT, env=env,
         )
+
+
+def alert_worker(api: httpx.Client, other_than: Collection[int] = ()) -> int | None:
+    """The process of a worker that /readyz says is processing alerts, other than those
+    given (a killed worker stays listed until its last report is 30 s old)."""
+    workers = api.get("/readyz").json().get("workers", [])
+    pids = [int(worker["name"].split(":")[1]) for worker in workers
+            if worker["tasks"].get("alerts") == "ok"]
+    return next((pid for pid in pids if pid not in other_than), None)

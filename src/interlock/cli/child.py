@@ -114,7 +114,6 @@ class Heard:
         self._loop = asyncio.get_running_loop()
         self._last = self._loop.time()
         self._write_end_here = True
-        self._listening = False
         self._heard = False
 
     def listen(self) -> None:
@@ -122,7 +121,6 @@ class Heard:
         os.close(self.write_fd)
         self._write_end_here = False
         self._loop.add_reader(self._read_fd, self._read)
-        self._listening = True
 
     def _read(self) -> None:
         try:
@@ -134,7 +132,6 @@ class Heard:
             self._heard = True
         else:  # the worker's end closed: it exited, and its exit is handled as such
             self._loop.remove_reader(self._read_fd)
-            self._listening = False
 
     async def silence(self, seconds: float) -> None:
         """Return once nothing was heard for ``seconds``; before the worker's first
@@ -148,9 +145,7 @@ class Heard:
             await asyncio.sleep(min(allowed - quiet, 1.0) + 0.01)
 
     def close(self) -> None:
-        if self._listening:
-            self._loop.remove_reader(self._read_fd)
-            self._listening = False
+        self._loop.remove_reader(self._read_fd)  # if still reading: nothing otherwise
         if self._write_end_here:  # the worker never started
             os.close(self.write_fd)
             self._write_end_here = False

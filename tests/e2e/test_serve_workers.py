@@ -14,12 +14,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from interlock.services.workers import SILENT_AFTER
 from tests.support.ingest import am_alert, am_payload, basic
+from tests.support.receiver import Receiver, hang, ok
 from tests.support.server import (
     KEY_LINE,
     START_TIMEOUT,
@@ -147,4 +150,31 @@ def test_a_frozen_worker_is_killed_and_another_started(tmp_path: Path) -> None:
         finally:
             if _alive(frozen):
                 os.kill(frozen, signal.SIGKILL)
+        server.stop()
+
+
+def test_what_a_worker_that_died_was_sending_goes_out_again_at_once(tmp_path: Path) -> None:
+    """The delivery worker dies (SIGKILL) while a receiver holds its request: serve
+    hands the delivery back as it starts another worker, which sends it within seconds,
+    not once its lease lapses (two minutes) or another worker finds the dead one silent
+    (30 s)."""
+    with Receiver(hang(3)) as receiver, serving(
+            f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path, "serve",
+            {"INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8",
+             "INTERLOCK_WORKER_POLL_SECONDS": "0.2"}) as server:
+        (secret,) = KEY_LINE.findall(server.output())
+        api = httpx.Client(base_url=server.base_url, timeout=10,
+                           headers={"Authorization": f"Bearer {secret}"})
+        assert api.post("/api/v1/endpoints", json={"url": receiver.url}).status_code == 201
+        workers = {_tasks_of(pid): pid for pid in _reported_workers(server)}
+        assert api.post("/api/v1/incidents", json={
+            "title": "Checkout down", "severity": "high"}).status_code == 201
+        [held] = receiver.wait_for(1, timeout=20)
+        receiver.behaviour = ok
+        os.kill(workers["deliveries,sync"], signal.SIGKILL)
+        killed = time.monotonic()
+        again = receiver.wait_for(2, timeout=SILENT_AFTER.total_seconds())[1]
+        assert again.headers["webhook-id"] == held.headers["webhook-id"]
+        assert again.at - killed < SILENT_AFTER.total_seconds() / 2, server.output()
+        assert "handed back the work of a worker process that died" in server.output()
         server.stop()

@@ -121,7 +121,8 @@ async def _serve(container: Container) -> None:
         worker = asyncio.create_task(
             run_worker(container, stop) if in_memory
             else run_child_workers(loaded.database_url, stop,
-                                   watchdog=loaded.worker_watchdog_seconds))
+                                   watchdog=loaded.worker_watchdog_seconds,
+                                   take_over=container.workers.take_over))
     try:
         await server.serve()  # returns on SIGINT / SIGTERM
     finally:
@@ -148,6 +149,10 @@ def worker_command(
         "--alive-fd", hidden=True, metavar="FD",
         help="Write a byte to FD every second while the event loop runs (serve's watchdog)")
     ] = None,
+    tag: Annotated[str | None, typer.Option(
+        "--tag", hidden=True, metavar="TAG",
+        help="The end of this worker's name (serve's worker: serve knows it by it)")
+    ] = None,
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
@@ -164,7 +169,7 @@ def worker_command(
     if not quiet:
         stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
         sys.stdout.flush()
-    _run(_work(container, parent=parent, alive_fd=alive_fd, tasks=chosen))
+    _run(_work(container, parent=parent, alive_fd=alive_fd, tasks=chosen, tag=tag))
 
 
 #: The interpreter's switch interval in Interlock's processes (Python's default 0.005 s).
@@ -222,7 +227,9 @@ def _tune_gc() -> None:
 
 async def _work(container: Container, *, parent: int | None = None,
                 alive_fd: int | None = None,
-                tasks: Collection[str] = ("alerts", "deliveries", "sync")) -> None:
+                tasks: Collection[str] = ("alerts", "deliveries", "sync"),
+                tag: str | None = None) -> None:
+    from interlock.worker.engine import worker_name
     from interlock.worker.runner import run_worker
 
     _tune_gc()
@@ -235,7 +242,7 @@ async def _work(container: Container, *, parent: int | None = None,
     watch = (asyncio.create_task(_answer_to_parent(stop, parent, alive_fd))
              if parent else None)
     try:
-        await run_worker(container, stop, tasks)
+        await run_worker(container, stop, tasks, name=worker_name(tag))
     finally:
         if watch is not None:
             watch.cancel()

@@ -95,6 +95,16 @@ class ConcurrentUpdate(InterlockError):
     retryable = True
 
 
+class LeaseLost(InterlockError):
+    """Work a worker leased was handed to another worker, because this one was not
+    heard from for too long (frozen, or unable to write its reports). What it was
+    writing is undone: the other worker does it, once."""
+
+    status = 409
+    title = "Lease lost"
+    slug = "lease-lost"
+
+
 class StoreUnavailable(InterlockError):
     """The database could not be reached or refused the operation for a transient reason."""
 

@@ -643,7 +643,14 @@ class WorkerRepository(Protocol):
 
     def seen_since(self, since: datetime) -> list[WorkerBeat]: ...
 
-    def purge(self, older_than: datetime) -> int: ...
+    def silent(self, before: datetime) -> list[str]:
+        """The workers last heard from before ``before``."""
+        ...
+
+    def take_over(self, names: Sequence[str]) -> dict[str, int]:
+        """Free at once what these workers lease (payloads, deliveries, sync jobs,
+        mail) and forget their reports; how many of each kind."""
+        ...
 
 
 class StatusPageRepository(Protocol):

@@ -29,6 +29,7 @@ Several workers (PostgreSQL) may process payloads of one source at once:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -55,6 +56,7 @@ from interlock.domain.errors import (
     ConcurrentUpdate,
     Conflict,
     InterlockError,
+    LeaseLost,
     PreconditionFailed,
 )
 from interlock.domain.events import Origin, OriginKind
@@ -217,6 +219,9 @@ class AlertProcessor:
         try:
             self._apply_with_retries(parsed, owner)
             self._adapt(len(parsed), time.monotonic() - started)
+        except LeaseLost as lost:  # another worker has them: undone here, done there
+            log.warning("batch not applied: its payloads were taken over", owner=owner,
+                        payloads=len(parsed), detail=lost.detail)
         except Exception as error:  # applied again one by one just below
             log.warning("batch failed; processing one payload at a time",
                         payloads=len(parsed), error=repr(error)[:300])
@@ -296,6 +301,9 @@ class AlertProcessor:
         payload = item.payload
         try:
             self._apply_with_retries([item], owner)
+        except LeaseLost:
+            log.warning("payload not applied: it was taken over", payload=payload.id,
+                        owner=owner)
         except Exception as error:  # recorded on the payload, never lost
             reason = error.detail if isinstance(error, InterlockError) else repr(error)
             log.error("payload processing failed", payload=payload.id,
@@ -304,7 +312,7 @@ class AlertProcessor:
                 return  # the lease lapses and it is tried again
             failed = _failed(payload, self._clock.now(),
                              f"gave up after {payload.attempts} attempts: {reason}")
-            with self._store.transaction(write=True) as tx:
+            with contextlib.suppress(LeaseLost), self._store.transaction(write=True) as tx:
                 tx.payloads.finish_many([failed], owner)
 
     def _apply(self, tx: Transaction, items: Sequence[Parsed],
@@ -375,7 +383,10 @@ class AlertProcessor:
         key = (source.id, signal.fingerprint)
         existing = batch.alerts.get(key)
         if existing is not None and existing.payload_position > payload.position:
-            return  # an older report applied after a newer one: the newer one stands
+            # An older report applied after a newer one (a worker that claimed it died,
+            # or was slower): the newer one stands, and the report is counted.
+            batch.put_alert(key, evolve(existing, count=existing.count + 1))
+            return
         alert = _remember(existing, signal, source, batch.now, payload.position)
         if window is not None:
             counts.suppressed += 1

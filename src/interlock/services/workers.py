@@ -4,14 +4,23 @@ background tasks is doing; any API process answers ``/readyz`` from those report
 A task that fails is restarted by its supervisor and reported as failing (with the
 error) until it has run cleanly again, so a dead loop is never silent: it is in the log,
 in the report, and ``/readyz`` says which worker and which task.
+
+A worker that falls silent (killed, crashed, its machine gone) leaves what it leased
+behind: payloads, deliveries, sync jobs, mail. The next report of any other worker
+hands that work back, to be claimed at once, instead of when each lease lapses (two
+minutes by default: in a storm, two minutes' delay for the alerts a dead worker had
+claimed). A worker that was only frozen finds, when it wakes, that its leases are
+gone: what it was applying is undone (``LeaseLost``), and deliveries it was sending go
+out twice at most, as at-least-once allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.store import Store, WorkerBeat
 
@@ -20,6 +29,7 @@ BEAT_SECONDS = 5.0
 #: A worker silent this long is gone (crashed, or stopped without saying so).
 SILENT_AFTER = timedelta(seconds=30)
 OK = "ok"
+log = get_logger(__name__)
 #: A task another worker process is doing, which this one takes over if that one stops
 #: (alert processing on SQLite: one writer at a time).
 STANDBY = "standby"
@@ -64,10 +74,22 @@ class WorkerRegistry:
         self._clock = clock
 
     def beat(self, name: str, started_at: datetime, tasks: TaskStates) -> None:
+        """Record this worker's report, and take over the work of any worker silent
+        for SILENT_AFTER."""
         now = self._clock.now()
         with self._store.transaction(write=True) as tx:
             tx.workers.beat(name, started_at, now, dict(tasks.states))
-            tx.workers.purge(now - SILENT_AFTER * 20)
+            silent = tx.workers.silent(now - SILENT_AFTER)
+            taken = tx.workers.take_over(silent) if silent else {}
+        if any(taken.values()):
+            log.warning("took over the work of workers not heard from", worker=name,
+                        silent=silent, seconds=SILENT_AFTER.seconds, **taken)
+
+    def take_over(self, names: Sequence[str]) -> dict[str, int]:
+        """Free what these workers lease now (serve, when a worker process it started
+        has died)."""
+        with self._store.transaction(write=True) as tx:
+            return tx.workers.take_over(names)
 
     def leave(self, name: str) -> None:
         with self._store.transaction(write=True) as tx:

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
-from interlock.domain.errors import ConcurrentUpdate
+from interlock.domain.errors import ConcurrentUpdate, LeaseLost
 from interlock.domain.evolve import evolve
 from interlock.domain.incidents import Severity
 from interlock.ports.store import Work
@@ -181,7 +181,9 @@ class SqlPayloads:
 
     def finish_many(self, items: Sequence[ReceivedPayload], owner: str | None) -> None:
         """Record outcomes of payloads this owner still leases (one statement); owner
-        None for payloads applied as they were stored, never leased."""
+        None for payloads applied as they were stored, never leased. LeaseLost if the
+        owner no longer leases them all (another worker took them over): the caller's
+        transaction, which applied them, is then undone."""
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
@@ -190,8 +192,12 @@ class SqlPayloads:
                 for payload in items]
         if owner is None:
             _FINISH_UNLEASED.executemany(self._connection, rows)
-        else:
-            _FINISH_PAYLOAD.executemany(self._connection, [(*row, owner) for row in rows])
+            return
+        finished = _FINISH_PAYLOAD.executemany(self._connection,
+                                               [(*row, owner) for row in rows])
+        if 0 <= finished < len(rows):
+            raise LeaseLost(f"{len(rows) - finished} of {len(rows)} payloads leased by "
+                            f"{owner} were taken over by another worker")
 
     def position(self, payload_id: str) -> int | None:
         found: int | None = self._connection.execute(

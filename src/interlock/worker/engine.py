@@ -46,8 +46,9 @@ class WorkerSettings:
     gather: float = 0.005
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+def worker_name(tag: str | None = None) -> str:
+    """This process's name as a worker: host, pid and ``tag`` (random if not given)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{tag or uuid.uuid4().hex[:6]}"
 
 
 #: The longest a lane waits for one rate-limit slot, whatever the stored rate says.

@@ -36,9 +36,10 @@ TASKS = ("alerts", "deliveries", "sync")
 
 
 async def run_worker(container: Container, stop: asyncio.Event,
-                     tasks: Collection[str] = TASKS) -> None:
+                     tasks: Collection[str] = TASKS, *, name: str | None = None) -> None:
     """Process alerts, deliver webhooks and sync connectors (or those of them named in
-    ``tasks``) until ``stop`` is set."""
+    ``tasks``) until ``stop`` is set; ``name``: what this worker leases under and
+    reports as (engine.worker_name by default)."""
     settings = container.settings
     wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
     handed_wakeup = Wakeup()
@@ -61,7 +62,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
             poll_interval=settings.worker_poll_seconds,
             gather=settings.worker_gather_ms / 1000,
         ),
-        handed=handed_wakeup,
+        handed=handed_wakeup, name=name,
     )
     tool_http = AiohttpToolHttp(allowed_networks=parse_allowed_networks(settings.allowed_targets),
                                 timeout=settings.connector_timeout)

@@ -95,3 +95,19 @@ def test_a_report_overtaken_by_a_later_one_is_counted_and_the_later_one_stands(
     assert alert is not None and alert.status.value == "resolved"
     assert alert.count == 2
     assert payload is not None and payload.status is PayloadStatus.PROCESSED
+
+
+def test_a_worker_that_stops_hands_back_what_it_did_not_send(
+        hub_client: TestClient, hub: Container, manager: Headers) -> None:
+    """A stop (a deploy's SIGTERM) that leaves deliveries unsent: the next worker sends
+    them now, not two minutes later."""
+    add_endpoint(hub_client, manager, "http://127.0.0.1:9/hook")
+    declare(hub_client, manager)
+    _beat(hub, "stopping")
+    _, held = hub.deliveries.dispatch_and_claim("stopping", 50)
+    assert len(held) == 1
+    assert hub.deliveries.dispatch_and_claim("next", 50) == (0, [])
+    hub.workers.leave("stopping")
+    _, taken = hub.deliveries.dispatch_and_claim("next", 50)
+    assert [claim.delivery.id for claim in taken] == [held[0].delivery.id]
+    assert hub.workers.readiness().workers == []

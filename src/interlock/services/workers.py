@@ -92,8 +92,12 @@ class WorkerRegistry:
             return tx.workers.take_over(names)
 
     def leave(self, name: str) -> None:
-        with self._store.transaction(write=True) as tx:
-            tx.workers.leave(name)
+        """This worker stops: its report goes, and what it still holds (deliveries it
+        had no time to send) is handed back, for the next worker to take now."""
+        taken = self.take_over([name])
+        if any(taken.values()):
+            log.info("handed back the work this worker did not finish", worker=name,
+                     **taken)
 
     def readiness(self) -> Readiness:
         """The workers heard from recently, and any of their tasks that are failing."""

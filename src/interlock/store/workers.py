@@ -31,9 +31,6 @@ class SqlWorkers:
             self._connection.execute(workers.insert(), {
                 "name": name, "started_at": started_at, "beat_at": at, "tasks": dict(tasks)})
 
-    def leave(self, name: str) -> None:
-        self._connection.execute(workers.delete().where(workers.c.name == name))
-
     def seen_since(self, since: datetime) -> list[WorkerBeat]:
         query = sa.select(workers).where(workers.c.beat_at >= since).order_by(workers.c.name)
         return [WorkerBeat(row["name"], row["started_at"], row["beat_at"], row["tasks"])

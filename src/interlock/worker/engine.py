@@ -185,11 +185,11 @@ class DeliveryWorker:
         for task in late:
             task.cancel()
         await asyncio.wait(late)
-        for lane in self._lanes.values():  # what no runner took: its leases lapse
+        for lane in self._lanes.values():  # what no runner took: handed back (runner)
             self._in_flight -= len(lane.waiting)
             lane.queued -= len(lane.waiting)
             lane.waiting.clear()
-        log.warning("stopped with deliveries unsent; they go out after their leases lapse",
+        log.warning("stopped with deliveries unsent; the next worker sends them",
                     unsent=unsent)
 
     async def _step(self) -> bool:

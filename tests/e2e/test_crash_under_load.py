@@ -206,11 +206,11 @@ def test_alerts_shared_by_two_workers_one_killed_are_each_applied_once(
             statuses = _post_all(server, source, bodies, kill_one_once_a_third_is_posted)
             assert statuses == {202: len(bodies)}
             assert workers[0].wait(timeout=15) == -signal.SIGKILL
+            # Within DRAIN_TIMEOUT, under the default lease: what the dead one held was
+            # taken over, not waited out.
             _wait_until_processed(api, source["id"])
             _assert_applied_once(api)
-            log = (tmp_path / "worker-1.log").read_text()
-            assert workers[1].poll() is None, log
-            assert "took over the work of workers not heard from" in log
+            assert workers[1].poll() is None, (tmp_path / "worker-1.log").read_text()
         finally:
             for worker in workers:
                 if worker.poll() is None:

@@ -24,12 +24,13 @@ from interlock.logs import get_logger
 from interlock.ports.clock import Clock
 from interlock.ports.store import Store, WorkerBeat
 
+log = get_logger(__name__)
+
 #: How often a worker reports.
 BEAT_SECONDS = 5.0
 #: A worker silent this long is gone (crashed, or stopped without saying so).
 SILENT_AFTER = timedelta(seconds=30)
 OK = "ok"
-log = get_logger(__name__)
 #: A task another worker process is doing, which this one takes over if that one stops
 #: (alert processing on SQLite: one writer at a time).
 STANDBY = "standby"

@@ -36,7 +36,6 @@ class SqlWorkers:
         return [WorkerBeat(row["name"], row["started_at"], row["beat_at"], row["tasks"])
                 for row in self._connection.execute(query).mappings()]
 
-
     def silent(self, before: datetime) -> list[str]:
         """The workers last heard from before ``before``."""
         return list(self._connection.execute(

@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from interlock.logs import get_logger
+from interlock.services.workers import worker_name
 from interlock.waits import wait_a_while
 
 log = get_logger(__name__)
@@ -101,8 +101,7 @@ async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str, *
             log.error("worker process exited; restarting", code=process.returncode,
                       pause=pause)
             if take_over is not None:
-                # The worker names itself so (engine.worker_name, with --tag).
-                await _hand_back(take_over, f"{socket.gethostname()}:{process.pid}:{tag}")
+                await _hand_back(take_over, worker_name(tag, process.pid))
             await wait_a_while(stop, pause)
             continue
         if not exited.done():

@@ -229,7 +229,7 @@ async def _work(container: Container, *, parent: int | None = None,
                 alive_fd: int | None = None,
                 tasks: Collection[str] = ("alerts", "deliveries", "sync"),
                 tag: str | None = None) -> None:
-    from interlock.worker.engine import worker_name
+    from interlock.services.workers import worker_name
     from interlock.worker.runner import run_worker
 
     _tune_gc()

@@ -16,6 +16,9 @@ out twice at most, as at-least-once allows.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +28,13 @@ from interlock.ports.clock import Clock
 from interlock.ports.store import Store, WorkerBeat
 
 log = get_logger(__name__)
+
+
+def worker_name(tag: str | None = None, pid: int | None = None) -> str:
+    """A worker process's name, which it leases and reports under: the host, its pid
+    (this process's by default) and ``tag`` (random if not given). serve tags the
+    workers it starts, to know each one's name should it die."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}:{tag or uuid.uuid4().hex[:6]}"
 
 #: How often a worker reports.
 BEAT_SECONDS = 5.0

@@ -11,10 +11,7 @@ starts them without waiting for the write lock (DeliveryService.hand_off).
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 
@@ -24,6 +21,7 @@ from interlock.logs import get_logger
 from interlock.ports.sender import Sender
 from interlock.ports.store import Claim
 from interlock.services.deliveries import DISPATCH_BATCH, DeliveryService, Finished, Prepared
+from interlock.services.workers import worker_name
 from interlock.worker.loops import Health, record_with_retries, run_rounds
 from interlock.worker.wakeup import Wakeup
 
@@ -44,11 +42,6 @@ class WorkerSettings:
     #: steady trickle (200 changes/s through the API) every commit woke a round of its
     #: own, two write transactions for a handful of deliveries.
     gather: float = 0.005
-
-
-def worker_name(tag: str | None = None) -> str:
-    """This process's name as a worker: host, pid and ``tag`` (random if not given)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{tag or uuid.uuid4().hex[:6]}"
 
 
 #: The longest a lane waits for one rate-limit slot, whatever the stored rate says.
@@ -185,7 +178,7 @@ class DeliveryWorker:
         for task in late:
             task.cancel()
         await asyncio.wait(late)
-        for lane in self._lanes.values():  # what no runner took: handed back (runner)
+        for lane in self._lanes.values():  # what no runner took: handed back on leaving
             self._in_flight -= len(lane.waiting)
             lane.queued -= len(lane.waiting)
             lane.waiting.clear()

@@ -39,7 +39,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
                      tasks: Collection[str] = TASKS, *, name: str | None = None) -> None:
     """Process alerts, deliver webhooks and sync connectors (or those of them named in
     ``tasks``) until ``stop`` is set; ``name``: what this worker leases under and
-    reports as (engine.worker_name by default)."""
+    reports as (services.workers.worker_name by default)."""
     settings = container.settings
     wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
     handed_wakeup = Wakeup()

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from interlock.clock import ManualClock
+from interlock.domain.endpoints import Endpoint
 from interlock.domain.incidents import Severity
 from interlock.services.container import Container
 from interlock.services.endpoints import EndpointService, EndpointSpec
@@ -183,6 +184,37 @@ def test_a_worker_that_keeps_up_holds_what_it_fans_out_and_no_other_worker_takes
         "http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
     assert {claim.event.incident_id for claim in mine} == {incident["id"]}
     assert hub.deliveries.dispatch_and_claim("worker-2", 50) == (0, [])
+
+
+def test_each_claim_sends_with_the_endpoint_as_it_is_now(
+    hub_client: TestClient, hub: Container, manager: dict[str, str],
+) -> None:
+    """Claims reuse the endpoints they decoded before while their columns are the same
+    (store.endpoints.read_many): the endpoint's health as recorded since, and a changed
+    URL or a rotated secret, are in the very next claim, within one tick of the clock."""
+    endpoint = add_endpoint(hub_client, manager, "http://127.0.0.1:9/old")
+
+    def claimed(title: str) -> Endpoint:
+        declare(hub_client, manager, title=title)
+        _, [claim] = hub.deliveries.dispatch_and_claim("worker-1", 50)
+        return claim.endpoint
+
+    first = claimed("First")
+    assert (first.url, first.last_success_at) == ("http://127.0.0.1:9/old", None)
+    with hub.store.transaction(write=True) as tx:
+        tx.endpoints.mark_succeeded([endpoint["id"]], hub.clock.now())
+    assert claimed("Second").last_success_at == hub.clock.now()
+
+    changed = hub_client.patch(f"/api/v1/endpoints/{endpoint['id']}", headers=manager,
+                               json={"url": "http://127.0.0.1:9/new"})
+    assert changed.status_code == 200
+    rotated = hub_client.post(f"/api/v1/endpoints/{endpoint['id']}/rotate-secret",
+                              headers=manager)
+    assert rotated.status_code == 200
+    third = claimed("Third")
+    assert third.url == "http://127.0.0.1:9/new"
+    assert third.secrets[0].value == rotated.json()["secret"]
+    assert third.secrets != first.secrets
 
 
 def test_a_worker_without_room_for_a_fan_out_takes_the_oldest_first(

@@ -239,10 +239,14 @@ class Completed:
 
 class DeliveryRepository(Protocol):
     def insert_many(self, deliveries: Sequence[Delivery], *,
-                    lease: tuple[str, datetime] | None = None) -> None:
+                    lease: tuple[str, datetime] | None = None,
+                    claim: tuple[str, datetime, Collection[str]] | None = None) -> None:
         """``lease``: (owner, until) for the deliveries that are due: handed to that
         worker as they are made, leased in its name for what is handed (apart from
-        what it claims); the others are inserted unleased."""
+        what it claims); the others are inserted unleased. ``claim``: (owner, until,
+        ids): these due deliveries are inserted leased to that worker as :meth:`claim`
+        would lease them (the worker fanning out claims what it made without writing
+        each row twice)."""
         ...
 
     def pending_pairs(self, incident_ids: Collection[str]) -> set[tuple[str, str]]:
@@ -258,10 +262,13 @@ class DeliveryRepository(Protocol):
         older one of the same incident to the same endpoint have no due time yet.)"""
         ...
 
-    def claims(self, leased: Sequence[Delivery]) -> list[Claim]:
+    def claims(self, leased: Sequence[Delivery], events: Collection[Event] = ()
+               ) -> list[Claim]:
         """Leased deliveries with their events and endpoints, in event order: a read,
         for after the transaction that leased them, which on SQLite holds the one write
-        lock. A delivery whose endpoint or event is gone meanwhile is left out."""
+        lock. ``events``: those already in hand (events never change), not read again;
+        endpoints are always read. A delivery whose endpoint or event is gone meanwhile
+        is left out."""
         ...
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:

@@ -129,6 +129,27 @@ class HandOff:
         return self._owners[self._turn]
 
 
+@dataclass(frozen=True)
+class _Claiming:
+    """A delivery worker's claim made while it fans out (DeliveryService._dispatch_in)."""
+
+    owner: str
+    until: datetime
+    limit: int
+    #: Endpoints whose lanes are full in that worker.
+    full: frozenset[str]
+
+    def takes(self, endpoint_id: str, claimed: Sequence[Delivery]) -> bool:
+        return len(claimed) < self.limit and endpoint_id not in self.full
+
+
+@dataclass(frozen=True)
+class _FannedOut:
+    events: list[Event]
+    #: The deliveries made that were claimed as they were made (_Claiming).
+    claimed: list[Delivery]
+
+
 class DeliveryService:
     def __init__(
         self, store: Store, clock: Clock, *, policy: RetryPolicy | None = None,
@@ -159,7 +180,7 @@ class DeliveryService:
     def dispatch(self, limit: int = DISPATCH_BATCH) -> int:
         """Turn the oldest undispatched events into deliveries; returns events handled."""
         with self._store.transaction(write=True) as tx:
-            return self._dispatch_in(tx, self._clock.now(), limit)
+            return len(self._dispatch_in(tx, self._clock.now(), limit).events)
 
     def hand_off(self, tx: Transaction) -> None:
         """Fan out the events of ``tx`` (alert processing's) before it commits, leasing
@@ -170,24 +191,34 @@ class DeliveryService:
             return
         now = self._clock.now()
         owner = self._handing.owner(tx, now)
-        dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH,
-                                       lease=(owner, now + self._lease) if owner else None)
-        if owner and dispatched < DISPATCH_BATCH:
+        fanned = self._dispatch_in(tx, now, DISPATCH_BATCH,
+                                   lease=(owner, now + self._lease) if owner else None)
+        if owner and len(fanned.events) < DISPATCH_BATCH:
             # Nothing is left to fan out: the delivery worker's claim loop need not wake
             # (it would wait for the write lock to find nothing), only its reader.
             tx.events.fanned_out()
 
     def _dispatch_in(self, tx: Transaction, now: datetime, limit: int,
-                     lease: tuple[str, datetime] | None = None) -> int:
-        pending = tx.events.undispatched(limit)
+                     lease: tuple[str, datetime] | None = None) -> _FannedOut:
+        """Fan out up to ``limit`` events. ``lease``: hand what is due to that worker
+        (see insert_many)."""
+        return self._fan_out(tx, tx.events.undispatched(limit), now, lease=lease)
+
+    def _fan_out(self, tx: Transaction, pending: list[Event], now: datetime, *,
+                 lease: tuple[str, datetime] | None = None, claim: _Claiming | None = None
+                 ) -> _FannedOut:
+        """Deliveries for ``pending`` (undispatched events). ``claim``: lease what is due
+        to the worker fanning out, as its claim would, up to the claim's limit and apart
+        from its full lanes."""
         if not pending:
-            return 0
+            return _FannedOut([], [])
         routes = self._routes_in(tx)
         # One incident's messages to one endpoint go in order: a delivery queued behind
         # a pending one waits (no due time) until that one finishes.
         queued = tx.deliveries.pending_pairs(
             {event.incident_id for event in pending if event.incident_id})
-        created = []
+        created: list[Delivery] = []
+        claimed: list[Delivery] = []
         for event in pending:
             for endpoint, where in routes:
                 if not _routes_to(event, endpoint, where):
@@ -195,13 +226,17 @@ class DeliveryService:
                 pair = (endpoint.id, event.incident_id or "")
                 waits = event.incident_id is not None and pair in queued
                 queued.add(pair)
-                created.append(_new_delivery(event, endpoint, now, Trigger.SCHEDULED,
-                                             waiting=waits))
-        tx.deliveries.insert_many(created, lease=lease)
+                delivery = _new_delivery(event, endpoint, now, Trigger.SCHEDULED,
+                                         waiting=waits)
+                created.append(delivery)
+                if claim is not None and not waits and claim.takes(endpoint.id, claimed):
+                    claimed.append(delivery)
+        tx.deliveries.insert_many(created, lease=lease, claim=None if claim is None else (
+            claim.owner, claim.until, {delivery.id for delivery in claimed}))
         for fan_out in self._fan_outs:
             fan_out(tx, pending, now)
         tx.events.mark_dispatched([event.sequence for event in pending], now)
-        return len(pending)
+        return _FannedOut(pending, claimed)
 
     def _routes_in(self, tx: Transaction) -> list[tuple[Endpoint, Filter]]:
         """The enabled endpoints with their filters. While changes trickle in, a fan-out
@@ -230,14 +265,23 @@ class DeliveryService:
         commit, without the write lock (about half the claim's work, and people's
         writes wait for it on SQLite)."""
         now = self._clock.now()
+        until = now + self._lease
         with self._store.transaction(write=True) as tx:
-            dispatched = self._dispatch_in(tx, now, DISPATCH_BATCH)
-            leased = tx.deliveries.claim(owner, now, now + self._lease, limit,
-                                         exclude_endpoints)
+            # In this order: on PostgreSQL reading the events takes the fan-out's turn
+            # before the claim locks rows (the fan-out of another worker, holding the
+            # turn, locks pending rows too); and what has been due longest is claimed
+            # first, so what keeps arriving never overtakes a backlog.
+            pending = tx.events.undispatched(DISPATCH_BATCH)
+            leased = tx.deliveries.claim(owner, now, until, limit, exclude_endpoints)
+            # What the fan-out makes is claimed as it is made, with what room is left:
+            # each row written once, its event in hand.
+            fanned = self._fan_out(tx, pending, now, claim=_Claiming(
+                owner, until, limit - len(leased), frozenset(exclude_endpoints)))
+            leased += fanned.claimed
         if not leased:
-            return dispatched, []
+            return len(fanned.events), []
         with self._store.transaction() as tx:
-            return dispatched, tx.deliveries.claims(leased)
+            return len(fanned.events), tx.deliveries.claims(leased, fanned.events)
 
     @property
     def handing_off(self) -> bool:

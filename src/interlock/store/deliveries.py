@@ -20,9 +20,10 @@ from interlock.domain.delivery import (
     FailureKind,
     Trigger,
 )
+from interlock.domain.events import Event
 from interlock.ports.store import Claim, Completed, Outcome
 from interlock.store import bulk
-from interlock.store.endpoints import from_row as endpoint_from_row
+from interlock.store.endpoints import read_many as read_endpoints
 from interlock.store.queues import (
     DELIVERIES_FAN_OUT,
     lanes_with_waiting,
@@ -78,8 +79,6 @@ _HANDED = (
            deliveries.c.lease_expires_at > sa.bindparam("h_now"))
     .order_by(deliveries.c.position).limit(sa.bindparam("h_limit"))
 )
-_ENDPOINTS_BY_ID = sa.select(endpoints).where(
-    endpoints.c.id.in_(sa.bindparam("c_ids", expanding=True)))
 _LIVE_ENDPOINTS = sa.select(endpoints.c.id).where(
     endpoints.c.id.in_(sa.bindparam("c_ids", expanding=True)))
 _LIVE_ENDPOINTS_LOCKED = _LIVE_ENDPOINTS.with_for_update(key_share=True)
@@ -139,20 +138,22 @@ class SqlDeliveries:
         #: Whether this transaction handed deliveries to a worker (to signal it).
         self.handed = False
 
-    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None
-                    ) -> None:
+    def insert_many(self, items: Sequence[Delivery], *, lease: tuple[str, datetime] | None = None,
+                    claim: tuple[str, datetime, Collection[str]] | None = None) -> None:
         if not items:
             return
         time = bulk.Prebuilt.time(self._connection.dialect)
-        owner, until = (handed_to(lease[0]), lease[1]) if lease is not None else (None, None)
+        unleased = (None, None)
+        handed = (handed_to(lease[0]), time(lease[1])) if lease is not None else unleased
         if lease is not None and any(item.next_attempt_at is not None for item in items):
             self.handed = True
-        leased_until = time(until)
+        claimer, claimed = ((claim[0], time(claim[1])), claim[2]) if claim else (unleased, ())
         _INSERT_DELIVERIES.executemany(self._connection, [
             (item.id, item.event_id, item.event_sequence, item.endpoint_id, item.incident_id,
              item.status.value, item.attempts, time(item.next_attempt_at), item.trigger.value,
              time(item.created_at), time(item.created_at),
-             *((owner, leased_until) if item.next_attempt_at is not None else (None, None)))
+             *(unleased if item.next_attempt_at is None
+               else claimer if item.id in claimed else handed))
             for item in items
         ])
 
@@ -201,19 +202,18 @@ class SqlDeliveries:
                                           deliveries.c.status == _PENDING)
                 .values(lease_owner=None, lease_expires_at=None))
 
-    def claims(self, leased: Sequence[Delivery]) -> list[Claim]:
+    def claims(self, leased: Sequence[Delivery], events: Collection[Event] = ()
+               ) -> list[Claim]:
         if not leased:
             return []
         # An event usually goes to several endpoints: read and decode each one once.
-        decode = bulk.decoders(self._connection.dialect)
-        by_sequence = {event.sequence: event for event in read_events(
-            self._connection, f"sequence{decode.in_list}",
-            (decode.any_of(sorted({item.event_sequence for item in leased})),))}
-        by_id = {
-            row["id"]: endpoint_from_row(row)
-            for row in self._connection.execute(_ENDPOINTS_BY_ID, {
-                "c_ids": sorted({item.endpoint_id for item in leased})}).mappings()
-        }
+        by_sequence = {event.sequence: event for event in events}
+        unread = sorted({item.event_sequence for item in leased} - by_sequence.keys())
+        if unread:
+            decode = bulk.decoders(self._connection.dialect)
+            by_sequence.update((event.sequence, event) for event in read_events(
+                self._connection, f"sequence{decode.in_list}", (decode.any_of(unread),)))
+        by_id = read_endpoints(self._connection, {item.endpoint_id for item in leased})
         claims = [
             Claim(item, by_sequence[item.event_sequence], by_id[item.endpoint_id])
             for item in leased

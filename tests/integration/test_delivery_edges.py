@@ -217,6 +217,38 @@ def test_each_claim_sends_with_the_endpoint_as_it_is_now(
     assert third.secrets != first.secrets
 
 
+def test_a_transaction_fans_out_its_own_events_as_they_are_read_back(
+    hub: Container, manual_clock: ManualClock,
+) -> None:
+    """A transaction that appends events and fans them out (alert processing on SQLite,
+    DeliveryService.hand_off) takes them from what it wrote instead of reading them
+    back: each must be the event the database holds, in the same order, with events
+    of other transactions read between them."""
+    incidents = hub.incidents
+    with hub.store.transaction(write=True) as tx:
+        [earlier] = incidents.declare_many_in(tx, VIEWER, [Declaration("Earlier", Severity.MEDIUM)])
+    manual_clock.advance(timedelta(milliseconds=1))
+    with hub.store.transaction(write=True) as tx:
+        opened = incidents.declare_many_in(tx, VIEWER, [
+            Declaration("Checkout down", Severity.CRITICAL, summary="p99 > 2 s",
+                        service="checkout", labels={"team": "payments", "région": "eu"},
+                        alerts=[{"id": "alt_1", "fingerprint": "a1", "title": "Down",
+                                 "severity": "critical", "labels": {"alertname": "Down"},
+                                 "starts_at": manual_clock.now().isoformat(),
+                                 "ends_at": None, "value": 1.5, "count": 2}],
+                        alert_count=3),
+            Declaration("Disk full", Severity.LOW)])
+        incidents.change_status_in(tx, VIEWER, earlier.id, "acknowledge")
+        incidents.comment_in(tx, VIEWER, opened[1].id, "looking ✓")
+        in_hand = tx.events.undispatched(500)
+    with hub.store.transaction() as tx:
+        read_back = tx.events.undispatched(500)
+    assert [event.type.value for event in read_back] == [
+        "incident.created", "incident.created", "incident.created",
+        "incident.acknowledged", "incident.comment_added"]
+    assert in_hand == read_back
+
+
 def test_a_worker_without_room_for_a_fan_out_takes_the_oldest_first(
     hub_client: TestClient, hub: Container, manager: dict[str, str],
 ) -> None:

@@ -73,7 +73,7 @@ class SqlIncidents:
             time(incident.acknowledged_at), time(incident.resolved_at),
         ) for incident in items])
         decode = bulk.decoders(dialect)
-        numbers = dict(self._connection.exec_driver_sql(
+        numbers: dict[str, int] = dict(self._connection.exec_driver_sql(
             f"SELECT id, number FROM incidents WHERE id{decode.in_list}",
             (decode.any_of([incident.id for incident in items]),)).all())
         return [_replace_number(incident, numbers[incident.id]) for incident in items]

@@ -100,7 +100,9 @@ def processes_run(url: str, processes: int, args: argparse.Namespace) -> dict[st
         workers_cpu = [cpu_seconds(worker.pid) or 0.0 for worker in workers]
         database_cpu = postgres_cpu(url) if args.db else 0.0
         busy, total = machine_cpu()
-        pending = "SELECT count(*) FROM payloads WHERE status = 'pending'"
+        # Whether any is left, not how many: counting them every 20 ms cost PostgreSQL
+        # 1.3 ms a time, 5 % of a core of the database CPU this benchmark measures.
+        pending = "SELECT EXISTS (SELECT 1 FROM payloads WHERE status = 'pending')"
         while scalar(container, pending):
             if time.monotonic() - started > 1800:
                 raise SystemExit("the backlog did not drain within 30 minutes")

@@ -291,13 +291,11 @@ class DeliveryRepository(Protocol):
         """Give up these pending deliveries handed to ``owner``, to be claimed again."""
         ...
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime,
-                 released: Sequence[str] = ()) -> Completed:
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> Completed:
         """Write attempts and delivery states, and make due the next delivery waiting
         behind each one that finished. A delivery whose lease another worker holds now
         keeps its state (the attempt is still recorded). Outcomes for endpoints deleted
-        meanwhile are dropped. ``released``: as :meth:`release`, in the same turn at the
-        rows' locks."""
+        meanwhile are dropped."""
         ...
 
     def get(self, delivery_id: str) -> Delivery | None: ...

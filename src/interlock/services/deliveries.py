@@ -359,7 +359,8 @@ class DeliveryService:
         now = self._clock.now()
         outcomes = [self._outcome(item, now) for item in finished]
         with self._store.transaction(write=True) as tx:
-            completed = tx.deliveries.complete(owner, outcomes, now, released)
+            tx.deliveries.release(owner, released)
+            completed = tx.deliveries.complete(owner, outcomes, now)
             self._update_health(tx, finished, now)
         if completed.dropped:
             log.info("attempts for deleted endpoints not recorded",

@@ -293,10 +293,7 @@ class SqlSyncJobs:
             sync_jobs.c.status == _PENDING,
         )
         if self._postgres:
-            # In lane order, as complete takes the jobs it finishes and those waiting
-            # behind them: two workers locking them in different orders deadlock.
-            query = query.order_by(sync_jobs.c.connector_id, sync_jobs.c.incident_id,
-                                   sync_jobs.c.position).with_for_update()
+            query = query.with_for_update()
         return {(row[0], row[1]) for row in self._connection.execute(query)}
 
     def unstarted_pairs(self, connector_ids: Collection[str], incident_ids: Collection[str],
@@ -358,9 +355,6 @@ class SqlSyncJobs:
     def complete(self, owner: str, outcomes: Sequence[JobOutcome], at: datetime) -> None:
         if not outcomes:
             return
-        # In lane order, as pending_pairs locks them on PostgreSQL.
-        outcomes = sorted(outcomes, key=lambda outcome: (
-            outcome.job.connector_id, outcome.job.incident_id, outcome.job.id))
         self._connection.execute(
             sync_jobs.update()
             .where(sync_jobs.c.id == sa.bindparam("b_id"),

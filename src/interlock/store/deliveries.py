@@ -70,16 +70,7 @@ _PENDING_PAIRS = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).w
     deliveries.c.incident_id.in_(sa.bindparam("p_incidents", expanding=True)),
     deliveries.c.status == _PENDING,
 )
-#: On PostgreSQL the fan-out locks them in lane order (endpoint, incident, event), as a
-#: record locks the rows it finishes and then those waiting behind them (complete): two
-#: workers taking them in different orders deadlocked.
-_LANE_ORDER = (deliveries.c.endpoint_id, deliveries.c.incident_id, deliveries.c.event_sequence)
-_PENDING_PAIRS_LOCKED = _PENDING_PAIRS.order_by(*_LANE_ORDER).with_for_update()
-_LOCKED_IN_LANE_ORDER = (
-    sa.select(deliveries.c.id)
-    .where(deliveries.c.id.in_(sa.bindparam("l_ids", expanding=True)))
-    .order_by(*_LANE_ORDER).with_for_update(key_share=True)  # FOR NO KEY UPDATE
-)
+_PENDING_PAIRS_LOCKED = _PENDING_PAIRS.with_for_update()
 _HANDED = (
     sa.select(deliveries)
     .where(deliveries.c.position > sa.bindparam("h_after"),
@@ -251,16 +242,8 @@ class SqlDeliveries:
         return {(row[0], row[1]) for row in self._connection.execute(
             query, {"p_incidents": sorted(incident_ids)})}
 
-    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime,
-                 released: Sequence[str] = ()) -> Completed:
+    def complete(self, owner: str, outcomes: Sequence[Outcome], at: datetime) -> Completed:
         kept = self._of_live_endpoints(outcomes)
-        if self._postgres and (kept or released):
-            # Every row this changes, first and in lane order, as the fan-out locks them
-            # (_PENDING_PAIRS_LOCKED); the rows waiting behind come after (_complete).
-            # The attempts are still written in the order they were made, the log's.
-            self._connection.execute(_LOCKED_IN_LANE_ORDER, {"l_ids": sorted(
-                {*released, *(outcome.attempt.delivery_id for outcome in kept)})})
-        self.release(owner, released)
         return Completed(dropped=len(outcomes) - len(kept),
                          made_due=self._complete(owner, kept, at))
 
@@ -299,7 +282,7 @@ class SqlDeliveries:
         # Each finished row makes due the next one waiting in its lane, if there is one.
         waiting = lanes_with_waiting(self._connection, _WAITING, finished)
         promotions = [{"p_lane": lane, "p_incident": incident, "p_at": at}
-                      for lane, incident in sorted(finished) if (lane, incident) in waiting]
+                      for lane, incident in finished if (lane, incident) in waiting]
         if promotions:
             self._connection.execute(_PROMOTE, promotions)
         return len(promotions)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -35,11 +34,8 @@ async def _listen(other: Container, heard: asyncio.Queue[Work], stop: asyncio.Ev
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(other.store.listen_for_work(
         lambda work: loop.call_soon_threadsafe(heard.put_nowait, work), stop))
-    if dialect == "postgresql":
-        # It says Work.ALL once connected (whatever was committed while it was away).
-        assert await asyncio.wait_for(heard.get(), 10) == Work.ALL
-    else:
-        await asyncio.sleep(0.2)  # binding its socket takes one turn of the loop
+    # It says Work.ALL once it listens (whatever was committed while it was away).
+    assert await asyncio.wait_for(heard.get(), 10) == Work.ALL
     return task
 
 
@@ -117,27 +113,101 @@ def test_events_wake_the_sync_loop_only_once_a_connector_has_jobs(hub: Container
     assert heard == ["sync"]
 
 
-def test_a_worker_listening_where_nobody_was_hears_signals_again_after_the_pause(
+def test_a_worker_listening_where_nobody_was_is_told_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(signals, "VACANT_SECONDS", 0.3)
+    """A sender that found a slot vacant leaves it alone for a while (a refused send
+    per commit cost the API 6 % of its samples), but not once a worker has bound it:
+    serve's delivery worker, starting a moment after the alert worker had first found
+    its slot vacant, missed the new incidents of the next second until it polled (a
+    minute, polling set so; tests/e2e/test_wake_ups.py). Once bound, a worker also
+    hears of everything it wants, for what was committed before."""
+    monkeypatch.setattr(signals, "VACANT_SECONDS", 60.0)
     database = str(tmp_path / "interlock.db")
     sender = WorkSignals(database)
     sender.send(Work.PAYLOADS)  # nobody listens anywhere: every slot is found vacant
 
-    async def listen() -> tuple[list[Work], float]:
+    async def listen() -> list[Work]:
+        heard: list[Work] = []
+        stop = asyncio.Event()
+        listener = asyncio.create_task(WorkSignals(database).receive(
+            heard.append, stop, wanted=Work.EVENTS | Work.SYNC))
+        await asyncio.sleep(0.05)  # bound to the first slot
+        sender.send(Work.EVENTS)
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(listener, 5.0)
+        return heard
+
+    assert asyncio.run(listen()) == [Work.EVENTS | Work.SYNC, Work.EVENTS]
+
+
+def test_a_listener_that_says_what_it_wants_is_told_each_kind_once_until_it_looks(
+        tmp_path: Path) -> None:
+    """A storm's API commits hundreds of times a second; each datagram woke the
+    listener's process. A listener that names what it wants hears nothing else, and of
+    each kind one signal until it takes that kind (just before it looks for it); then
+    the next commit tells it again."""
+    database = str(tmp_path / "interlock.db")
+    sender = WorkSignals(database)
+    listening = WorkSignals(database)
+
+    async def scenario() -> list[list[int]]:
+        datagrams: list[int] = []
+        stop = asyncio.Event()
+        listener = asyncio.create_task(listening.receive(
+            lambda work: datagrams.append(work.value), stop,
+            wanted=Work.PAYLOADS | Work.EVENTS))
+        await asyncio.sleep(0.05)  # bound
+        assert datagrams == [(Work.PAYLOADS | Work.EVENTS).value]  # what it missed
+        datagrams.clear()
+        seen: list[list[int]] = []
+
+        async def after(*sends: Work) -> None:
+            for work in sends:
+                sender.send(work)
+            await asyncio.sleep(0.1)
+            seen.append(list(datagrams))
+            datagrams.clear()
+
+        try:
+            await after(Work.SYNC, Work.MAIL)  # not wanted
+            await after(*[Work.PAYLOADS] * 20)
+            await after(Work.PAYLOADS | Work.EVENTS, Work.EVENTS)
+            listening.taken(Work.PAYLOADS)
+            await after(Work.PAYLOADS, Work.PAYLOADS | Work.EVENTS)
+            listening.taken(Work.PAYLOADS | Work.EVENTS)
+            await after(Work.ALL)
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, 5.0)
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        [],
+        [Work.PAYLOADS.value],
+        [Work.EVENTS.value],
+        [Work.PAYLOADS.value],
+        [(Work.PAYLOADS | Work.EVENTS).value],
+    ]
+
+
+def test_a_listener_that_does_not_say_what_it_wants_hears_every_commit(
+        tmp_path: Path) -> None:
+    database = str(tmp_path / "interlock.db")
+    sender = WorkSignals(database)
+
+    async def scenario() -> list[Work]:
         heard: list[Work] = []
         stop = asyncio.Event()
         listener = asyncio.create_task(WorkSignals(database).receive(heard.append, stop))
-        await asyncio.sleep(0.05)  # bound to the first slot
-        started = time.monotonic()
-        deadline = started + 5.0
-        while not heard and time.monotonic() < deadline:
-            sender.send(Work.EVENTS)
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(listener, 5.0)
-        return heard, time.monotonic() - started
+        await asyncio.sleep(0.05)
+        try:
+            for _ in range(3):
+                sender.send(Work.SYNC)
+                await asyncio.sleep(0.05)  # each read on its own
+        finally:
+            stop.set()
+            await asyncio.wait_for(listener, 5.0)
+        return heard
 
-    heard, waited = asyncio.run(listen())
-    assert heard and heard[0] == Work.EVENTS
-    assert waited < 1.0, "the slot is tried again once the pause is over"
+    assert asyncio.run(scenario()) == [Work.ALL] + [Work.SYNC] * 3

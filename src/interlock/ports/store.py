@@ -882,10 +882,16 @@ class Store(Protocol):
         """Release connections; the store is not used again."""
         ...
 
-    async def listen_for_work(self, wake: Callable[[Work], None], stop: asyncio.Event
-                              ) -> None:
+    async def listen_for_work(self, wake: Callable[[Work], None], stop: asyncio.Event,
+                              wanted: Work | None = None) -> None:
         """Call ``wake`` with what another process committed, whenever it does, until
-        ``stop``."""
+        ``stop``. With ``wanted``, the listener promises to call ``work_taken`` before
+        each look for a kind of work in it, and may be told of each kind only once
+        until then; without, it may be told of every commit."""
+        ...
+
+    def work_taken(self, work: Work) -> None:
+        """This process is about to look for ``work`` (see listen_for_work)."""
         ...
 
     def take_turn(self, task: str, holder: str) -> bool:

@@ -229,16 +229,20 @@ class SqlStore:
         with self._listeners_lock:
             self._listeners = [*self._listeners, (work, callback)]
 
-    async def listen_for_work(self, wake: Callable[[Work], None], stop: asyncio.Event
-                              ) -> None:
+    async def listen_for_work(self, wake: Callable[[Work], None], stop: asyncio.Event,
+                              wanted: Work | None = None) -> None:
         """Call ``wake`` with what another process committed, until ``stop``."""
         if self.dialect == "postgresql":
             url = self.engine.url.render_as_string(hide_password=False)
             await listen_postgres(url, EVENTS_CHANNEL, wake, stop)
         elif self.signals is not None:
-            await self.signals.receive(wake, stop)
+            await self.signals.receive(wake, stop, wanted)
         else:
             await stop.wait()  # in memory: there is no other process
+
+    def work_taken(self, work: Work) -> None:
+        if self.signals is not None:
+            self.signals.taken(work)
 
     def take_turn(self, task: str, holder: str) -> bool:
         """Whether this process (``holder``) is the one doing ``task`` now. Where

@@ -41,12 +41,23 @@ async def run_worker(container: Container, stop: asyncio.Event,
     ``tasks``) until ``stop`` is set; ``name``: what this worker leases under and
     reports as (services.workers.worker_name by default)."""
     settings = container.settings
-    wakeup, alerts_wakeup, sync_wakeup, mail_wakeup = Wakeup(), Wakeup(), Wakeup(), Wakeup()
-    handed_wakeup = Wakeup()
+    store = container.store
+
+    def waking_for(work: Work) -> Wakeup:
+        return Wakeup(lambda: store.work_taken(work))
+
+    wakeup, alerts_wakeup, sync_wakeup, mail_wakeup, handed_wakeup = (
+        waking_for(work) for work in (Work.EVENTS, Work.PAYLOADS, Work.SYNC, Work.MAIL,
+                                      Work.HANDED))
     # Each loop wakes for its own work only: in a storm, payload commits come by the
     # hundred per second and must not send deliveries, sync and mail looking for events.
     wakeups = {alerts_wakeup: Work.PAYLOADS, wakeup: Work.EVENTS, sync_wakeup: Work.SYNC,
                mail_wakeup: Work.MAIL, handed_wakeup: Work.HANDED}
+    # Other processes tell this one only of the work its loops look for, each kind once
+    # until a loop looks again (its wait ends: Wakeup's ``taken``).
+    wanted = ((Work.PAYLOADS if "alerts" in tasks else Work(0))
+              | (Work.EVENTS | Work.HANDED | Work.MAIL if "deliveries" in tasks else Work(0))
+              | (Work.SYNC if "sync" in tasks else Work(0)))
     for each, work in wakeups.items():
         container.store.on_work_committed(each.notify, work)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
@@ -100,7 +111,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
     parts = {name: run for name, run in every.items() if name in tasks}
     if "deliveries" in tasks:
         parts["mail"] = lambda: mailer.run(stop)
-    parts["listen"] = lambda: container.store.listen_for_work(wake, stop)
+    parts["listen"] = lambda: store.listen_for_work(wake, stop, wanted)
     registry = container.workers
     started = container.clock.now()
 

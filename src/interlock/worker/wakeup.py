@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from interlock.logs import get_logger
 from interlock.waits import wait_a_while
@@ -19,9 +19,12 @@ log = get_logger(__name__)
 
 
 class Wakeup:
-    def __init__(self) -> None:
+    def __init__(self, taken: Callable[[], None] | None = None) -> None:
+        """``taken``: called each time a wait ends, before the loop looks for work (the
+        store's work_taken, for a listener that asked to be told once per look)."""
         self._event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._taken = taken
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -44,6 +47,8 @@ class Wakeup:
     async def wait(self, timeout: float) -> None:
         await wait_a_while(self._event, timeout)
         self._event.clear()
+        if self._taken is not None:
+            self._taken()
 
     @contextlib.contextmanager
     def waiting_until(self, stop: asyncio.Event) -> Iterator[None]:

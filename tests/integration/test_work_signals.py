@@ -28,8 +28,8 @@ from tests.integration.test_sync_claims import jira_connector  # noqa: F401 (a f
 from tests.support.ingest import am_alert, am_payload
 
 
-async def _listen(other: Container, heard: asyncio.Queue[Work], stop: asyncio.Event,
-                  dialect: str) -> asyncio.Task[None]:
+async def _listen(other: Container, heard: asyncio.Queue[Work], stop: asyncio.Event
+                  ) -> asyncio.Task[None]:
     """Start ``other``'s listener; return once it listens."""
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(other.store.listen_for_work(
@@ -59,7 +59,7 @@ def test_payloads_wake_alert_processing_and_events_wake_the_rest(
     async def scenario() -> tuple[Work, Work]:
         heard: asyncio.Queue[Work] = asyncio.Queue()
         stop = asyncio.Event()
-        listener = await _listen(other, heard, stop, container.store.dialect)
+        listener = await _listen(other, heard, stop)
         try:
             body = json.dumps(am_payload(am_alert("DiskFull"))).encode()
             await asyncio.to_thread(container.intake.store, [

@@ -54,6 +54,8 @@ STOP_CHECK_SECONDS = 1.0
 #: byte per kind of work (by bit): told and not yet taken.
 STRIDE = 8
 _WANTED, _BOUND, _KINDS = 0, 1, 2
+#: Each kind of work's bit, and the offset of its byte in a slot's record.
+_KIND_BYTES = tuple((1 << index, _KINDS + index) for index in range(STRIDE - _KINDS))
 
 
 class _Board:
@@ -83,13 +85,11 @@ class _Board:
         if not wanted:
             return work
         left = work & wanted
-        told, bit, at = 0, 1, base + _KINDS
-        while bit <= left:
-            if left & bit and not board[at]:
-                board[at] = 1
+        told = 0
+        for bit, offset in _KIND_BYTES:
+            if left & bit and not board[base + offset]:
+                board[base + offset] = 1
                 told |= bit
-            bit <<= 1
-            at += 1
         return told
 
     def listen(self, slot: int, wanted: Work | None) -> None:
@@ -105,12 +105,10 @@ class _Board:
 
     def taken(self, slot: int, work: Work) -> None:
         board = self._map
-        bit, at = 1, slot * STRIDE + _KINDS
-        while bit <= work.value:
+        base = slot * STRIDE
+        for bit, offset in _KIND_BYTES:
             if work.value & bit:
-                board[at] = 0
-            bit <<= 1
-            at += 1
+                board[base + offset] = 0
 
     def leave(self, slot: int) -> None:
         self._map[slot * STRIDE + _WANTED] = 0

@@ -46,26 +46,23 @@ async def run_worker(container: Container, stop: asyncio.Event,
     def waking_for(work: Work) -> Wakeup:
         return Wakeup(lambda: store.work_taken(work))
 
-    wakeup, alerts_wakeup, sync_wakeup, mail_wakeup, handed_wakeup = (
-        waking_for(work) for work in (Work.EVENTS, Work.PAYLOADS, Work.SYNC, Work.MAIL,
-                                      Work.HANDED))
     # Each loop wakes for its own work only: in a storm, payload commits come by the
     # hundred per second and must not send deliveries, sync and mail looking for events.
-    wakeups = {alerts_wakeup: Work.PAYLOADS, wakeup: Work.EVENTS, sync_wakeup: Work.SYNC,
-               mail_wakeup: Work.MAIL, handed_wakeup: Work.HANDED}
+    wakeups = {work: waking_for(work) for work in (Work.PAYLOADS, Work.EVENTS, Work.SYNC,
+                                                   Work.MAIL, Work.HANDED)}
     # Other processes tell this one only of the work its loops look for, each kind once
     # until a loop looks again (its wait ends: Wakeup's ``taken``).
     wanted = ((Work.PAYLOADS if "alerts" in tasks else Work(0))
               | (Work.EVENTS | Work.HANDED | Work.MAIL if "deliveries" in tasks else Work(0))
               | (Work.SYNC if "sync" in tasks else Work(0)))
-    for each, work in wakeups.items():
-        container.store.on_work_committed(each.notify, work)
+    for work, each in wakeups.items():
+        store.on_work_committed(each.notify, work)
     # Fairness is per endpoint (each has its own lane); a per-host cap would let one
     # hanging endpoint starve others that share its host, so there is none.
     sender = WebhookSender(allowed_networks=parse_allowed_networks(settings.allowed_targets),
                            limit=settings.worker_max_in_flight, limit_per_host=0)
     worker = DeliveryWorker(
-        container.deliveries, sender, wakeup,
+        container.deliveries, sender, wakeups[Work.EVENTS],
         WorkerSettings(
             batch=settings.worker_batch,
             max_in_flight=settings.worker_max_in_flight,
@@ -73,22 +70,23 @@ async def run_worker(container: Container, stop: asyncio.Event,
             poll_interval=settings.worker_poll_seconds,
             gather=settings.worker_gather_ms / 1000,
         ),
-        handed=handed_wakeup, name=name,
+        handed=wakeups[Work.HANDED], name=name,
     )
     tool_http = AiohttpToolHttp(allowed_networks=parse_allowed_networks(settings.allowed_targets),
                                 timeout=settings.connector_timeout)
-    syncer = SyncWorker(container.sync, tool_http, sync_wakeup, worker.name,
+    syncer = SyncWorker(container.sync, tool_http, wakeups[Work.SYNC], worker.name,
                         SyncSettings(poll_interval=settings.worker_poll_seconds,
                                      reconcile_check=min(30.0, settings.reconcile_seconds)))
     # Mail goes out with the webhooks (the "deliveries" task): both are messages to
     # subscribers, and both wait for their peer rather than for the database.
-    mailer = MailWorker(container.mail, SmtpTransport(smtp_settings(settings)), mail_wakeup,
-                        worker.name, poll_interval=settings.worker_poll_seconds)
+    mailer = MailWorker(container.mail, SmtpTransport(smtp_settings(settings)),
+                        wakeups[Work.MAIL], worker.name,
+                        poll_interval=settings.worker_poll_seconds)
     states = TaskStates()
 
     def wake(work: Work) -> None:
-        for each, wanted in wakeups.items():
-            if wanted & work:
+        for kind, each in wakeups.items():
+            if kind & work:
                 each.notify()
 
     async def alerts_in_turn() -> None:
@@ -96,7 +94,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
                                    stop, states):
             return
         try:
-            await process_alerts(container.alerts, alerts_wakeup, stop, worker.name,
+            await process_alerts(container.alerts, wakeups[Work.PAYLOADS], stop, worker.name,
                                  settings.worker_poll_seconds)
         finally:
             # Before this worker signs off: /readyz never sees the turn held by a

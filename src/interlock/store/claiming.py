@@ -24,10 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from interlock.domain.alerts import PayloadStatus
-from interlock.store.tables import payloads
+from interlock.store.tables import is_pending, payloads
 
-_PENDING = PayloadStatus.PENDING.value
 #: The first key of the two-key advisory locks on sources being claimed. The one-key
 #: locks (migrations, fan-outs) are another key space: they cannot collide.
 CLAIM_LOCK_CLASS = 0x696C_7301
@@ -45,7 +43,7 @@ def oldest_free(now: datetime, limit: int, source_id: str | None = None
                 ) -> sa.Select[Any]:
     """The positions of the oldest free pending payloads (of one source, if given)."""
     query = (sa.select(payloads.c.position)
-             .where(payloads.c.status == _PENDING, _free(now))
+             .where(is_pending(payloads), _free(now))
              .order_by(payloads.c.position).limit(limit))
     if source_id is not None:
         query = query.where(payloads.c.source_id == source_id)
@@ -59,7 +57,7 @@ def claim_positions(connection: sa.Connection, owner: str, now: datetime, limit:
         sa.select(payloads.c.source_id,
                   sa.func.min(payloads.c.position).filter(_free(now)).label("head"),
                   sa.func.bool_or(_held_by_others(owner, now)).label("held"))
-        .where(payloads.c.status == _PENDING)
+        .where(is_pending(payloads))
         .group_by(payloads.c.source_id)).all()
     waiting = sorted((head, source_id) for source_id, head, held in heads
                      if head is not None and not held)
@@ -87,7 +85,7 @@ def _hold(connection: sa.Connection, source_id: str, owner: str, now: datetime) 
         return False
     taken = connection.execute(
         sa.select(payloads.c.position)
-        .where(payloads.c.status == _PENDING, payloads.c.source_id == source_id,
+        .where(is_pending(payloads), payloads.c.source_id == source_id,
                _held_by_others(owner, now))
         .limit(1)).first()
     return taken is None

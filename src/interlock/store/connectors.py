@@ -38,6 +38,7 @@ from interlock.store.tables import (
     hook_receipts,
     incident_links,
     incidents,
+    is_pending,
     sync_jobs,
 )
 
@@ -61,8 +62,7 @@ _ANY_DUE = sa.select(sa.literal(1)).where(
     connectors.c.id.not_in(sa.bindparam("excluded", expanding=True)),
     sa.exists().where(
         sync_jobs.c.connector_id == connectors.c.id,
-        # Written out, not bound, so that SQLite can use the partial index.
-        sync_jobs.c.status == sa.literal_column(f"'{_PENDING}'"),
+        is_pending(sync_jobs),
         sync_jobs.c.next_attempt_at <= sa.bindparam("now"),
         sa.or_(sync_jobs.c.lease_expires_at.is_(None),
                sync_jobs.c.lease_expires_at <= sa.bindparam("now")))).limit(1)
@@ -324,7 +324,7 @@ class SqlSyncJobs:
         due = (
             sa.select(sync_jobs.c.position)
             .where(
-                sync_jobs.c.status == _PENDING,
+                is_pending(sync_jobs),
                 sync_jobs.c.next_attempt_at <= now,
                 sa.or_(sync_jobs.c.lease_expires_at.is_(None),
                        sync_jobs.c.lease_expires_at <= now),

@@ -12,9 +12,7 @@ import sqlalchemy as sa
 from interlock.domain.mail import MailKind, MailOutcome, MailStatus, OutgoingMail
 from interlock.ports.store import Work
 from interlock.store.signals import notify_at_commit
-from interlock.store.tables import outgoing_mail
-
-_PENDING = MailStatus.PENDING.value
+from interlock.store.tables import is_pending, outgoing_mail
 
 _COMPLETE = (
     outgoing_mail.update()
@@ -54,7 +52,7 @@ class SqlMail:
               ) -> list[OutgoingMail]:
         due = (
             sa.select(outgoing_mail.c.position)
-            .where(outgoing_mail.c.status == _PENDING,
+            .where(is_pending(outgoing_mail),
                    outgoing_mail.c.next_attempt_at <= now,
                    sa.or_(outgoing_mail.c.lease_expires_at.is_(None),
                           outgoing_mail.c.lease_expires_at <= now))
@@ -72,7 +70,7 @@ class SqlMail:
 
     def any_due(self, now: datetime) -> bool:
         query = sa.select(outgoing_mail.c.position).where(
-            outgoing_mail.c.status == _PENDING, outgoing_mail.c.next_attempt_at <= now
+            is_pending(outgoing_mail), outgoing_mail.c.next_attempt_at <= now
         ).limit(1)
         return self._connection.execute(query).first() is not None
 

@@ -580,3 +580,13 @@ status_maintenances = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Index(None, "page_id", "scheduled_for"),
 )
+
+
+def is_pending(table: sa.Table) -> sa.ColumnElement[bool]:
+    """``status = 'pending'`` with the word written into the SQL, as the queues' partial
+    indexes are defined: a bound value matches none of them. SQLite's planner cannot use
+    a partial index for ``status = ?``; nor can PostgreSQL's generic plan, which it
+    settles on for a statement the driver has prepared (psycopg, after five runs). The
+    payloads' claim then walked every payload of a source ever processed, in order: 6 ms
+    for 10,000, growing with the queue's history (EXPLAIN, bench/storm.py)."""
+    return table.c.status == sa.literal_column("'pending'")

@@ -16,7 +16,7 @@ from interlock.domain.incidents import Severity
 from interlock.ports.store import Work
 from interlock.store import bulk
 from interlock.store.claiming import claim_positions, oldest_free
-from interlock.store.signals import notify_at_commit
+from interlock.store.signals import notification, notify_at_commit
 from interlock.store.tables import alerts, correlations, is_pending, payloads
 
 # Built once: correlation runs these for every alert of every payload.
@@ -44,6 +44,8 @@ _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
 _PAYLOAD_COLUMNS = ("id", "source_id", "received_at", "content_type", "body", "status",
                     "error", "alerts", "dropped", "suppressed", "attempts", "processed_at")
 _INSERT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS)
+#: One payload's row in a multi-row VALUES (SqlPayloads.store_received; PostgreSQL).
+_PAYLOAD_ROW = "(" + ", ".join(["%s"] * len(_PAYLOAD_COLUMNS)) + ")"
 #: Moving payloads from the ingest spool (store.spool): one moved before is left as is.
 _ADMIT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS, sqlite_or_ignore=True)
 #: A batch's alerts of one source, and alerts by id (a digest's), read by the driver:
@@ -129,10 +131,21 @@ class SqlPayloads:
             notify_at_commit(self._connection, Work.PAYLOADS)
         self.inserted = self.inserted or wake
         time = bulk.Prebuilt.time(self._connection.dialect)
-        (_ADMIT_PAYLOADS if moved else _INSERT_PAYLOADS).executemany(self._connection, [
-            (item.id, item.source_id, time(item.received_at), item.content_type, item.body,
-             item.status.value, item.error, item.alerts, item.dropped, item.suppressed,
-             item.attempts, time(item.processed_at)) for item in items])
+        (_ADMIT_PAYLOADS if moved else _INSERT_PAYLOADS).executemany(
+            self._connection, [_payload_values(item, time) for item in items])
+
+    def store_received(self, items: Sequence[ReceivedPayload]) -> None:
+        """PostgreSQL, on a connection that commits each statement: store ``items`` and
+        tell the workers at that commit, in one statement."""
+        if not items:
+            return
+        values = ", ".join([_PAYLOAD_ROW] * len(items))
+        self._connection.exec_driver_sql(
+            f"WITH stored AS (INSERT INTO payloads ({', '.join(_PAYLOAD_COLUMNS)}) "
+            f"VALUES {values}) SELECT {notification(Work.PAYLOADS)}",
+            tuple(value for item in items for value in _payload_values(
+                item, bulk.Prebuilt.time(self._connection.dialect))))
+        self.inserted = True
 
     def store_new(self, items: Sequence[ReceivedPayload]) -> list[ReceivedPayload]:
         """Store those of ``items`` not stored already, to be applied and finished in this
@@ -457,3 +470,10 @@ def _each_source(keys: Collection[tuple[str, str]]) -> Iterator[dict[str, Any]]:
     for source_id in sorted(by_source):
         for chunk in bulk.chunks(sorted(by_source[source_id])):
             yield {"source": source_id, "keys": chunk}
+
+
+def _payload_values(item: ReceivedPayload, time: bulk.TimeParam) -> tuple[Any, ...]:
+    """A payload's values in _PAYLOAD_COLUMNS' order, its times passed through ``time``."""
+    return (item.id, item.source_id, time(item.received_at), item.content_type, item.body,
+            item.status.value, item.error, item.alerts, item.dropped, item.suppressed,
+            item.attempts, time(item.processed_at))

@@ -230,6 +230,12 @@ def notify_at_commit(connection: sa.Connection, work: Work) -> None:
     connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}, '{work.value}'")
 
 
+def notification(work: Work) -> str:
+    """A SQL expression telling PostgreSQL workers of ``work`` when the transaction of
+    the statement holding it commits (NOTIFY as a function, to go inside a statement)."""
+    return f"pg_notify('{EVENTS_CHANNEL}', '{work.value}')"
+
+
 async def listen_postgres(database_url: str, channel: str, wake: Callable[[Work], None],
                           stop: asyncio.Event) -> None:
     """Call ``wake`` with the work of every notification on ``channel`` until

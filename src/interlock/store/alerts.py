@@ -16,7 +16,7 @@ from interlock.domain.incidents import Severity
 from interlock.ports.store import Work
 from interlock.store import bulk
 from interlock.store.claiming import claim_positions, oldest_free
-from interlock.store.signals import notification, notify_at_commit
+from interlock.store.signals import notification
 from interlock.store.tables import alerts, correlations, is_pending, payloads
 
 # Built once: correlation runs these for every alert of every payload.
@@ -127,8 +127,6 @@ class SqlPayloads:
         skipped. ``wake``: tell the workers at commit that there is work."""
         if not items:
             return
-        if wake and self._postgres and not self.inserted:
-            notify_at_commit(self._connection, Work.PAYLOADS)
         self.inserted = self.inserted or wake
         time = bulk.Prebuilt.time(self._connection.dialect)
         (_ADMIT_PAYLOADS if moved else _INSERT_PAYLOADS).executemany(

@@ -28,10 +28,9 @@ from interlock.domain.connectors import (
     Owner,
     SyncJob,
 )
-from interlock.ports.store import JobOutcome, StoredConnector, Work
+from interlock.ports.store import JobOutcome, StoredConnector
 from interlock.store import bulk
 from interlock.store.queues import SYNC_JOBS_FAN_OUT, promote_next, serialise_fan_out
-from interlock.store.signals import notify_at_commit
 from interlock.store.tables import (
     connector_activity,
     connectors,
@@ -271,8 +270,6 @@ class SqlSyncJobs:
 
     def insert_many(self, jobs: Sequence[SyncJob]) -> None:
         if jobs:
-            if self._postgres and not self.inserted:
-                notify_at_commit(self._connection, Work.SYNC)
             self.inserted = True
             time = bulk.Prebuilt.time(self._connection.dialect)
             _INSERT_JOBS.executemany(self._connection, [

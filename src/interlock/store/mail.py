@@ -10,8 +10,6 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from interlock.domain.mail import MailKind, MailOutcome, MailStatus, OutgoingMail
-from interlock.ports.store import Work
-from interlock.store.signals import notify_at_commit
 from interlock.store.tables import is_pending, outgoing_mail
 
 _COMPLETE = (
@@ -35,8 +33,6 @@ class SqlMail:
     def insert_many(self, items: Sequence[OutgoingMail]) -> None:
         if not items:
             return
-        if self._postgres and not self.inserted:
-            notify_at_commit(self._connection, Work.MAIL)
         self.inserted = True
         self._connection.execute(outgoing_mail.insert(), [
             {"id": mail.id, "recipient": mail.recipient, "subject": mail.subject,

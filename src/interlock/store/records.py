@@ -11,10 +11,8 @@ import sqlalchemy as sa
 
 from interlock.domain.events import Event, EventType, Origin
 from interlock.domain.timeline import TimelineEntry
-from interlock.ports.store import Work
 from interlock.store import bulk
 from interlock.store.queues import DELIVERIES_FAN_OUT, serialise_fan_out
-from interlock.store.signals import notify_at_commit
 from interlock.store.tables import events, timeline_entries
 
 # Prebuilt (store.bulk): every change of an incident writes an event and a timeline
@@ -72,7 +70,7 @@ class SqlEvents:
         self.settled = True
 
     def append(self, event: Event) -> Event:
-        self._notify()
+        self.appended = True
         dialect = self._connection.dialect
         result = _INSERT_EVENT.execute(self._connection, _event_row(
             event, bulk.Prebuilt.time(dialect), bulk.Prebuilt.json(dialect)))
@@ -82,18 +80,12 @@ class SqlEvents:
     def append_many(self, items: Sequence[Event]) -> None:
         """Append events in one statement, in order (their sequences follow it)."""
         if items:
-            self._notify()
+            self.appended = True
             dialect = self._connection.dialect
             time, json = bulk.Prebuilt.time(dialect), bulk.Prebuilt.json(dialect)
             _INSERT_EVENTS.executemany(self._connection,
                                        [_event_row(event, time, json) for event in items])
             self._written.update((event.id, event) for event in items)
-
-    def _notify(self) -> None:
-        if not self.appended and self._connection.dialect.name == "postgresql":
-            # Delivered at commit, to every listening worker process.
-            notify_at_commit(self._connection, Work.EVENTS)
-        self.appended = True
 
     def for_incident(self, incident_id: str) -> list[Event]:
         query = (

@@ -32,8 +32,6 @@ import socket
 import time
 from collections.abc import Callable
 
-import sqlalchemy as sa
-
 from interlock.logs import get_logger
 from interlock.ports.store import Work
 from interlock.waits import wait_a_while
@@ -223,11 +221,6 @@ def _work(value: int) -> Work:
         return Work(value) or Work.ALL
     except ValueError:
         return Work.ALL
-
-
-def notify_at_commit(connection: sa.Connection, work: Work) -> None:
-    """Tell PostgreSQL workers of ``work`` when this transaction commits."""
-    connection.exec_driver_sql(f"NOTIFY {EVENTS_CHANNEL}, '{work.value}'")
 
 
 def notification(work: Work) -> str:

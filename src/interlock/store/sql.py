@@ -34,7 +34,12 @@ from interlock.store.incidents import SqlIncidents
 from interlock.store.locks import Role, Turn, WriteLock, turn_holder
 from interlock.store.mail import SqlMail
 from interlock.store.records import SqlEvents, SqlTimeline
-from interlock.store.signals import EVENTS_CHANNEL, WorkSignals, listen_postgres
+from interlock.store.signals import (
+    EVENTS_CHANNEL,
+    WorkSignals,
+    listen_postgres,
+    notification,
+)
 from interlock.store.sources import SqlMaintenance, SqlSources
 from interlock.store.spool import IngestSpool
 from interlock.store.status_pages import SqlStatusPages
@@ -105,6 +110,25 @@ class SqlTransaction:
         """The repository ``name`` if this transaction used it, else None."""
         return self.__dict__.get(name)
 
+    def work(self) -> Work:
+        """The work for workers this transaction made."""
+        work = Work(0)
+        payloads, events, sync_jobs, mail, deliveries = (
+            self.made("payloads"), self.made("events"), self.made("sync_jobs"),
+            self.made("mail"), self.made("deliveries"))
+        if payloads is not None and payloads.inserted:
+            work |= Work.PAYLOADS
+        if events is not None and events.appended and not events.settled:
+            work |= Work.EVENTS
+        if sync_jobs is not None and sync_jobs.inserted:
+            work |= Work.SYNC
+        if mail is not None and mail.inserted:
+            work |= Work.MAIL
+        if (deliveries is not None and deliveries.handed) or (
+                events is not None and events.appended and events.settled):
+            work |= Work.HANDED
+        return work
+
 
 class SqlStore:
     def __init__(self, engine: Engine, role: Role = Role.ALONE, *,
@@ -115,6 +139,7 @@ class SqlStore:
         self.engine = engine
         self._listeners: list[tuple[Work, Callable[[], None]]] = []
         self._serialise_writes = engine.dialect.name == "sqlite"
+        self._postgres = engine.dialect.name == "postgresql"
         self._listeners_lock = threading.Lock()
         path = sqlite_file(engine)
         self._write_lock = WriteLock(path, role)
@@ -143,21 +168,7 @@ class SqlStore:
             if write and self._serialise_writes:
                 locks.enter_context(self._write_lock.hold(priority_after=priority_after))
             tx = yield from self._transaction(write)
-        work = Work(0)
-        payloads, events, sync_jobs, mail, deliveries = (
-            tx.made("payloads"), tx.made("events"), tx.made("sync_jobs"), tx.made("mail"),
-            tx.made("deliveries"))
-        if payloads is not None and payloads.inserted:
-            work |= Work.PAYLOADS
-        if events is not None and events.appended and not events.settled:
-            work |= Work.EVENTS
-        if sync_jobs is not None and sync_jobs.inserted:
-            work |= Work.SYNC
-        if mail is not None and mail.inserted:
-            work |= Work.MAIL
-        if (deliveries is not None and deliveries.handed) or (
-                events is not None and events.appended and events.settled):
-            work |= Work.HANDED
+        work = tx.work()
         if work:
             self._committed(work)
 
@@ -228,6 +239,11 @@ class SqlStore:
                 with connection.begin():
                     tx = SqlTransaction(connection)
                     yield tx
+                    if self._postgres and (work := tx.work()):
+                        # One notification of all it made, delivered at commit to every
+                        # listening worker process (was a NOTIFY per kind of work, each
+                        # a round trip, sent at the first insert of each kind).
+                        connection.exec_driver_sql(f"SELECT {notification(work)}")
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             if getattr(error.orig, "sqlstate", None) in _RETRY_STATES:
                 # PostgreSQL chose this transaction to undo (a deadlock, a

@@ -127,6 +127,21 @@ def test_accepted_means_stored_before_processing(hub_client: TestClient, admin_k
     assert (payload["status"], payload["alerts"]) == ("processed", 1)
 
 
+@pytest.mark.parametrize("count", [1, 3, 6_000])
+def test_payloads_stored_together_are_all_stored(hub_client: TestClient, admin_key: Headers,
+                                                 hub: Container, count: int) -> None:
+    """However many arrive together (the API gathers concurrent requests' payloads into
+    one commit; PostgreSQL stores a few in one statement, of at most 65,535 parameters)."""
+    source = create_source(hub_client, admin_key)
+    stored = hub.sources.get(source["id"])
+    body = json.dumps(am_payload(am_alert("DiskFull"))).encode()
+    received = [hub.intake.received(stored, body, "application/json") for _ in range(count)]
+    hub.intake.store(received)
+    with hub.store.transaction() as tx:
+        ids = set(tx.connection.execute(sa.select(payloads.c.id)).scalars())
+    assert ids == {payload.id for payload in received}
+
+
 def test_unparseable_payloads_are_kept_with_their_error(
     hub_client: TestClient, admin_key: Headers, hub: Container
 ) -> None:

@@ -25,6 +25,8 @@ COLUMNS = ("id", "delivery_id", "endpoint_id", "event_id", "event_type", "number
            "trigger", "at", "duration_ms", "status_code", "response_body", "failure",
            "detail", "next_attempt_at")
 PREBUILT = bulk.insert(attempts, COLUMNS)
+_EVENTS = bulk.insert(events, ("id", "type", "occurred_at", "origin", "incident_id",
+                               "incident_version", "data"))
 
 
 def test_prebuilt_rows_read_back_as_sqlalchemy_rows_do(hub: Container) -> None:
@@ -61,6 +63,39 @@ def test_prebuilt_rows_read_back_as_sqlalchemy_rows_do(hub: Container) -> None:
             raw = dict(connection.exec_driver_sql("SELECT id, at FROM attempts").all())
             assert raw["atm_1"] == raw["sa_1"] == "2026-03-01 12:00:00.000000"
             assert raw["atm_2"] == raw["sa_2"] == "2026-03-01 12:00:00.123456"
+
+
+def test_rows_inserted_together_read_back_in_order_with_their_values(hub: Container) -> None:
+    """Several rows at once (on PostgreSQL one statement over one array per column):
+    each as written, nulls, non-ASCII and nested JSON too, their sequences in the rows'
+    order; on PostgreSQL a value too long for its column is refused, never cut to fit."""
+    plain = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    east = timezone(timedelta(hours=5))
+    rows = [(f"evt_{n}", "incident.updated", [plain, datetime(2026, 3, 1, 17, 0, 1, 5,
+                                                               tzinfo=east)][n % 2],
+             {"kind": "system"} if n % 2 else {"kind": "api_key", "name": "Ünïcode"},
+             None if n % 3 == 0 else f"inc_{n}", None if n % 3 == 0 else n,
+             {"incident": {"title": "Zürich ✓", "tags": [], "n": 2**40}} if n % 2 else {})
+            for n in range(7)]
+    engine = hub.store.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        time = bulk.Prebuilt.time(connection.dialect)
+        as_json = bulk.Prebuilt.json(connection.dialect)
+        written = _EVENTS.executemany(connection, [
+            (id_, kind, time(at), as_json(origin), incident, version, as_json(data))
+            for id_, kind, at, origin, incident, version, data in rows])
+        assert written == len(rows)
+        read = connection.execute(sa.select(
+            events.c.id, events.c.type, events.c.occurred_at, events.c.origin,
+            events.c.incident_id, events.c.incident_version, events.c.data,
+        ).order_by(events.c.sequence)).all()
+    assert [tuple(row) for row in read] == rows
+    if engine.dialect.name == "sqlite":
+        return  # SQLite keeps text of any length
+    with pytest.raises(sa.exc.DBAPIError), engine.begin() as connection:
+        _EVENTS.executemany(connection, [
+            (f"evt_long_{n}", "x" * 100, time(plain), as_json({}), None, None, as_json({}))
+            for n in range(3)])
 
 
 def test_a_naive_time_is_refused_as_by_the_column_type(hub: Container) -> None:

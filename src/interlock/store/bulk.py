@@ -60,9 +60,14 @@ class Prebuilt:
     """An INSERT or UPDATE whose parameters are the bind parameters ``names``, in that
     order. Build it at import time; use it from any connection."""
 
-    def __init__(self, statement: sa.Insert | sa.Update, names: Sequence[str]) -> None:
+    def __init__(self, statement: sa.Insert | sa.Update, names: Sequence[str], *,
+                 columns: Sequence[sa.Column[Any]] = ()) -> None:
+        """``columns``: an INSERT's columns, in the order of ``names``: on PostgreSQL
+        its rows are then inserted by one statement (see :meth:`executemany`)."""
         self._statement = statement
         self.names = tuple(names)
+        self._columns = tuple(columns)
+        self._unnest: str | None = None
         #: By dialect name and whether for executemany: the SQL, and for positional
         #: drivers the order of the row's values in it (None: the row's own order).
         self._compiled: dict[tuple[str, bool], tuple[str, tuple[int, ...] | None, bool]] = {}
@@ -85,7 +90,19 @@ class Prebuilt:
 
     def executemany(self, connection: sa.Connection, rows: Iterable[Sequence[Any]]) -> int:
         """Run the statement for every row; returns the rows it matched, as the driver
-        counts them (-1: not counted)."""
+        counts them (-1: not counted).
+
+        On PostgreSQL an INSERT of several rows is one statement whose parameters are
+        one array per column (``INSERT ... SELECT * FROM unnest(...)``), inserted in
+        their order: psycopg's executemany sends them together but the server runs the
+        statement once per row, and in a storm those runs were most of its CPU for the
+        worker (pg_stat_statements, bench/storm.py)."""
+        if self._columns and connection.dialect.name == "postgresql":
+            rows = list(rows)
+            if len(rows) > 1:
+                arrays = tuple(list(column) for column in zip(*rows, strict=True))
+                return connection.exec_driver_sql(self._unnest_sql(connection.dialect),
+                                                  arrays).rowcount
         sql, order, positional = self._compile(connection.dialect)
         params = [self._params(row, order, positional) for row in rows]
         if not params:
@@ -98,6 +115,16 @@ class Prebuilt:
         time: SQLAlchemy's own execution costs more than SQLite's for such a row."""
         sql, order, positional = self._compile(connection.dialect, many=False)
         return connection.exec_driver_sql(sql, self._params(row, order, positional))
+
+    def _unnest_sql(self, dialect: Dialect) -> str:
+        if self._unnest is None:
+            table = self._columns[0].table
+            arrays = ", ".join(f"%s::{_array_type(column, dialect)}"
+                               for column in self._columns)
+            self._unnest = (
+                f"INSERT INTO {table.name} ({', '.join(c.name for c in self._columns)}) "
+                f"SELECT * FROM unnest({arrays})")
+        return self._unnest
 
     def _params(self, row: Sequence[Any], order: tuple[int, ...] | None, positional: bool
                 ) -> Any:
@@ -138,7 +165,15 @@ def insert(table: sa.Table, columns: Sequence[str], *, sqlite_or_ignore: bool = 
         statement = statement.returning(returning)
     return Prebuilt(statement.values(
         {column: sa.bindparam(name) for column, name in zip(columns, names, strict=True)}),
-        names)
+        names, columns=[table.c[column] for column in columns])
+
+
+def _array_type(column: sa.Column[Any], dialect: Dialect) -> str:
+    """The array type of ``column``'s values: text for any string (a cast to
+    ``varchar(n)`` would cut longer values where the column refuses them)."""
+    if isinstance(column.type, sa.String):
+        return "text[]"
+    return f"{column.type.compile(dialect=dialect)}[]"
 
 
 def _sqlite_read_moment(value: str) -> datetime:

@@ -22,23 +22,22 @@ from interlock.store.tables import alerts, correlations, is_pending, payloads
 # Built once: correlation runs these for every alert of every payload.
 _FIND_ALERT = sa.select(alerts).where(alerts.c.source_id == sa.bindparam("b_source"),
                                       alerts.c.fingerprint == sa.bindparam("b_fingerprint"))
-_SAVE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
 #: Statements run for every alert or payload (see store.bulk); rows in this order.
-_INSERT_ALERTS = bulk.insert(alerts, (
-    "id", "source_id", "fingerprint", "status", "title", "severity", "name", "service",
-    "summary", "labels", "annotations", "url", "starts_at", "ends_at", "first_seen_at",
-    "last_seen_at", "count", "incident_id", "group_key", "suppressed_by",
-    "payload_position"))
-_OUTCOME: dict[str, Any] = {column: sa.bindparam(f"b_{column}") for column in (
-    "status", "error", "alerts", "dropped", "suppressed", "processed_at")}
+#: An alert's columns after its key (_alert_values).
+_ALERT_STATE = (
+    "status", "title", "severity", "name", "service", "summary", "labels", "annotations",
+    "url", "starts_at", "ends_at", "first_seen_at", "last_seen_at", "count", "incident_id",
+    "group_key", "suppressed_by", "payload_position")
+_INSERT_ALERTS = bulk.insert(alerts, ("id", "source_id", "fingerprint", *_ALERT_STATE))
+_SAVE_ALERTS = bulk.update(alerts, _ALERT_STATE, ["id"])
+_OUTCOME = ("status", "error", "alerts", "dropped", "suppressed", "processed_at")
 _OUTCOME_NAMES = [f"b_{column}" for column in _OUTCOME]
-_FINISH_PAYLOAD = bulk.Prebuilt(payloads.update().where(
-    payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner == sa.bindparam("b_owner")
-).values(lease_owner=sa.null(), lease_expires_at=sa.null(), **_OUTCOME),
-    [*_OUTCOME_NAMES, "b_id", "b_owner"])
+_FINISH_PAYLOAD = bulk.update(payloads, _OUTCOME, ["id", "lease_owner"],
+                              nulls=["lease_owner", "lease_expires_at"])
 _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
     payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None)
-).values(**_OUTCOME), [*_OUTCOME_NAMES, "b_id"])
+).values({column: sa.bindparam(f"b_{column}") for column in _OUTCOME}),
+    [*_OUTCOME_NAMES, "b_id"])
 #: Ingest stores every payload with it: prebuilt, so a row skips SQLAlchemy's per-row
 #: parameter processing (store.bulk) on the path that answers senders.
 _PAYLOAD_COLUMNS = ("id", "source_id", "received_at", "content_type", "body", "status",
@@ -310,13 +309,9 @@ class SqlAlerts:
         time = bulk.Prebuilt.time(self._connection.dialect)
         as_json = bulk.Prebuilt.json(self._connection.dialect)
         try:
-            _INSERT_ALERTS.executemany(self._connection, [(
-                alert.id, alert.source_id, alert.fingerprint, alert.status.value, alert.title,
-                alert.severity.value, alert.name, alert.service, alert.summary,
-                as_json(dict(alert.labels)), as_json(dict(alert.annotations)), alert.url,
-                time(alert.starts_at), time(alert.ends_at), time(alert.first_seen_at),
-                time(alert.last_seen_at), alert.count, alert.incident_id, alert.group_key,
-                alert.suppressed_by, alert.payload_position) for alert in items])
+            _INSERT_ALERTS.executemany(self._connection, [
+                (alert.id, alert.source_id, alert.fingerprint,
+                 *_alert_values(alert, time, as_json)) for alert in items])
         except sa.exc.IntegrityError as error:
             raise ConcurrentUpdate("an alert was stored by another worker") from error
 
@@ -326,13 +321,10 @@ class SqlAlerts:
     def save_many(self, items: Sequence[Alert]) -> None:
         if not items:
             return
-        rows = []
-        for alert in items:
-            values = _alert_row(alert)
-            del values["source_id"], values["fingerprint"]
-            values["b_id"] = values.pop("id")
-            rows.append(values)
-        self._connection.execute(_SAVE_ALERT, rows)
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        as_json = bulk.Prebuilt.json(self._connection.dialect)
+        _SAVE_ALERTS.executemany(self._connection, [
+            (*_alert_values(alert, time, as_json), alert.id) for alert in items])
 
     def firing_counts(self, incident_ids: Collection[str]) -> dict[str, tuple[int, int]]:
         """Per incident: (alerts firing, alerts in all), in one query per chunk."""
@@ -446,11 +438,14 @@ def _payload(row: sa.RowMapping) -> ReceivedPayload:
 _ALERT_FIELDS = tuple(field.name for field in dataclasses.fields(Alert))
 
 
-def _alert_row(alert: Alert) -> dict[str, Any]:
-    row = {name: getattr(alert, name) for name in _ALERT_FIELDS}
-    row.update(status=alert.status.value, severity=alert.severity.value,
-               labels=dict(alert.labels), annotations=dict(alert.annotations))
-    return row
+def _alert_values(alert: Alert, time: bulk.TimeParam, as_json: bulk.JsonParam
+                  ) -> tuple[Any, ...]:
+    """An alert's values in _ALERT_STATE's order, as the driver takes them."""
+    return (alert.status.value, alert.title, alert.severity.value, alert.name, alert.service,
+            alert.summary, as_json(dict(alert.labels)), as_json(dict(alert.annotations)),
+            alert.url, time(alert.starts_at), time(alert.ends_at), time(alert.first_seen_at),
+            time(alert.last_seen_at), alert.count, alert.incident_id, alert.group_key,
+            alert.suppressed_by, alert.payload_position)
 
 
 def _alert(row: sa.RowMapping) -> Alert:

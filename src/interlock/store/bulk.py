@@ -61,13 +61,14 @@ class Prebuilt:
     order. Build it at import time; use it from any connection."""
 
     def __init__(self, statement: sa.Insert | sa.Update, names: Sequence[str], *,
-                 columns: Sequence[sa.Column[Any]] = ()) -> None:
-        """``columns``: an INSERT's columns, in the order of ``names``: on PostgreSQL
-        its rows are then inserted by one statement (see :meth:`executemany`)."""
+                 by_arrays: Callable[[Dialect], str] | None = None) -> None:
+        """``by_arrays``: the statement on PostgreSQL over one array per parameter, in
+        the order of ``names`` (see :meth:`executemany`; :func:`insert`, :func:`update`
+        make it)."""
         self._statement = statement
         self.names = tuple(names)
-        self._columns = tuple(columns)
-        self._unnest: str | None = None
+        self._by_arrays = by_arrays
+        self._arrays_sql: str | None = None
         #: By dialect name and whether for executemany: the SQL, and for positional
         #: drivers the order of the row's values in it (None: the row's own order).
         self._compiled: dict[tuple[str, bool], tuple[str, tuple[int, ...] | None, bool]] = {}
@@ -92,21 +93,22 @@ class Prebuilt:
         """Run the statement for every row; returns the rows it matched, as the driver
         counts them (-1: not counted).
 
-        On PostgreSQL an INSERT of several rows is one statement whose parameters are
-        one array per column (``INSERT ... SELECT * FROM unnest(...)``), inserted in
-        their order: psycopg's executemany sends them together, but the server runs
-        the statement once per row, and the worker's per-row INSERTs and UPDATEs were
-        the largest share of the server's time in a storm (pg_stat_statements,
-        bench/storm.py). The arrays go in binary: in text, psycopg quotes every element
-        with a regular expression, and the worker's CPU per payload rose a fifth
-        (bench/processing.py); in binary it fell (6-8 µs a row in a microbenchmark,
-        against 26-34 for executemany)."""
-        if self._columns and connection.dialect.name == "postgresql":
+        On PostgreSQL several rows are one statement whose parameters are one array
+        per column (``INSERT ... SELECT * FROM unnest(...)``, inserted in their order,
+        or ``UPDATE ... FROM unnest(...)``): psycopg's executemany sends the rows
+        together, but the server runs the statement once per row, and the worker's
+        per-row INSERTs and UPDATEs were the largest share of the server's time in a
+        storm (pg_stat_statements, bench/storm.py). The arrays go in binary: in text,
+        psycopg quotes every element with a regular expression, and the worker's CPU
+        per payload rose a fifth (bench/processing.py); in binary it fell (6-8 µs a row
+        in a microbenchmark, against 26-34 for executemany)."""
+        if self._by_arrays is not None and connection.dialect.name == "postgresql":
             rows = list(rows)
             if len(rows) > 1:
+                if self._arrays_sql is None:
+                    self._arrays_sql = self._by_arrays(connection.dialect)
                 arrays = tuple(list(column) for column in zip(*rows, strict=True))
-                return connection.exec_driver_sql(self._unnest_sql(connection.dialect),
-                                                  arrays).rowcount
+                return connection.exec_driver_sql(self._arrays_sql, arrays).rowcount
         sql, order, positional = self._compile(connection.dialect)
         params = [self._params(row, order, positional) for row in rows]
         if not params:
@@ -119,16 +121,6 @@ class Prebuilt:
         time: SQLAlchemy's own execution costs more than SQLite's for such a row."""
         sql, order, positional = self._compile(connection.dialect, many=False)
         return connection.exec_driver_sql(sql, self._params(row, order, positional))
-
-    def _unnest_sql(self, dialect: Dialect) -> str:
-        if self._unnest is None:
-            table = self._columns[0].table
-            arrays = ", ".join(f"%b::{_array_type(column, dialect)}"
-                               for column in self._columns)
-            self._unnest = (
-                f"INSERT INTO {table.name} ({', '.join(c.name for c in self._columns)}) "
-                f"SELECT * FROM unnest({arrays})")
-        return self._unnest
 
     def _params(self, row: Sequence[Any], order: tuple[int, ...] | None, positional: bool
                 ) -> Any:
@@ -167,17 +159,46 @@ def insert(table: sa.Table, columns: Sequence[str], *, sqlite_or_ignore: bool = 
         statement = statement.prefix_with("OR IGNORE", dialect="sqlite")
     if returning is not None:
         statement = statement.returning(returning)
+
+    def by_arrays(dialect: Dialect) -> str:
+        return (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                f"SELECT * FROM unnest({_arrays(table, columns, dialect)})")
+
     return Prebuilt(statement.values(
         {column: sa.bindparam(name) for column, name in zip(columns, names, strict=True)}),
-        names, columns=[table.c[column] for column in columns])
+        names, by_arrays=by_arrays)
 
 
-def _array_type(column: sa.Column[Any], dialect: Dialect) -> str:
-    """The array type of ``column``'s values: text for any string (a cast to
-    ``varchar(n)`` would cut longer values where the column refuses them)."""
-    if isinstance(column.type, sa.String):
-        return "text[]"
-    return f"{column.type.compile(dialect=dialect)}[]"
+def update(table: sa.Table, columns: Sequence[str], keys: Sequence[str], *,
+           nulls: Sequence[str] = ()) -> Prebuilt:
+    """UPDATE of ``columns`` (and ``nulls`` set to NULL) of the row of ``table`` whose
+    ``keys`` equal the values given; a row holds the columns' values, then the keys'.
+    One row per key: on PostgreSQL the rows are joined to the table in one statement."""
+    names = [*(f"b_{column}" for column in columns), *(f"w_{key}" for key in keys)]
+    statement = (table.update()
+                 .where(*(table.c[key] == sa.bindparam(f"w_{key}") for key in keys))
+                 .values({**{column: sa.bindparam(f"b_{column}") for column in columns},
+                          **{column: sa.null() for column in nulls}}))
+
+    def by_arrays(dialect: Dialect) -> str:
+        sets = [*(f"{column} = given.b_{column}" for column in columns),
+                *(f"{column} = NULL" for column in nulls)]
+        where = " AND ".join(f"{table.name}.{key} = given.w_{key}" for key in keys)
+        return (f"UPDATE {table.name} SET {', '.join(sets)} "
+                f"FROM unnest({_arrays(table, [*columns, *keys], dialect)}) "
+                f"AS given({', '.join(names)}) WHERE {where}")
+
+    return Prebuilt(statement, names, by_arrays=by_arrays)
+
+
+def _arrays(table: sa.Table, columns: Sequence[str], dialect: Dialect) -> str:
+    """Parameters, one array per column in binary (psycopg quotes each element of an
+    array in text with a regular expression), cast to the columns' types: strings as
+    text (a cast to ``varchar(n)`` would cut longer values where the column refuses
+    them)."""
+    return ", ".join(
+        "%b::text[]" if isinstance(table.c[column].type, sa.String)
+        else f"%b::{table.c[column].type.compile(dialect=dialect)}[]" for column in columns)
 
 
 def _sqlite_read_moment(value: str) -> datetime:

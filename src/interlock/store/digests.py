@@ -22,10 +22,7 @@ from interlock.store.tables import alert_digests
 
 _COLUMNS = ("last_event_at", "waiting", "alert_ids", "source_id", "due_at")
 #: Written for every incident a batch touches (see store.bulk); rows in this order.
-_SAVE = bulk.Prebuilt(
-    alert_digests.update().where(alert_digests.c.incident_id == sa.bindparam("b_id"))
-    .values({column: sa.bindparam(f"b_{column}") for column in _COLUMNS}),
-    [*(f"b_{column}" for column in _COLUMNS), "b_id"])
+_SAVE = bulk.update(alert_digests, _COLUMNS, ["incident_id"])
 _INSERT = bulk.insert(alert_digests, (*_COLUMNS, "incident_id"))
 
 

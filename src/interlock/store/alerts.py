@@ -43,8 +43,6 @@ _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
 _PAYLOAD_COLUMNS = ("id", "source_id", "received_at", "content_type", "body", "status",
                     "error", "alerts", "dropped", "suppressed", "attempts", "processed_at")
 _INSERT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS)
-#: One payload's row in a multi-row VALUES (SqlPayloads.store_received; PostgreSQL).
-_PAYLOAD_ROW = "(" + ", ".join(["%s"] * len(_PAYLOAD_COLUMNS)) + ")"
 #: Moving payloads from the ingest spool (store.spool): one moved before is left as is.
 _ADMIT_PAYLOADS = bulk.insert(payloads, _PAYLOAD_COLUMNS, sqlite_or_ignore=True)
 #: A batch's alerts of one source, and alerts by id (a digest's), read by the driver:
@@ -136,12 +134,12 @@ class SqlPayloads:
         tell the workers at that commit, in one statement."""
         if not items:
             return
-        values = ", ".join([_PAYLOAD_ROW] * len(items))
+        dialect = self._connection.dialect
+        time = bulk.Prebuilt.time(dialect)
         self._connection.exec_driver_sql(
-            f"WITH stored AS (INSERT INTO payloads ({', '.join(_PAYLOAD_COLUMNS)}) "
-            f"VALUES {values}) SELECT {notification(Work.PAYLOADS)}",
-            tuple(value for item in items for value in _payload_values(
-                item, bulk.Prebuilt.time(self._connection.dialect))))
+            f"WITH stored AS ({_INSERT_PAYLOADS.by_arrays(dialect)}) "
+            f"SELECT {notification(Work.PAYLOADS)}",
+            bulk.arrays([_payload_values(item, time) for item in items]))
         self.inserted = True
 
     def store_new(self, items: Sequence[ReceivedPayload]) -> list[ReceivedPayload]:

@@ -105,15 +105,21 @@ class Prebuilt:
         if self._by_arrays is not None and connection.dialect.name == "postgresql":
             rows = list(rows)
             if len(rows) > 1:
-                if self._arrays_sql is None:
-                    self._arrays_sql = self._by_arrays(connection.dialect)
-                arrays = tuple(list(column) for column in zip(*rows, strict=True))
-                return connection.exec_driver_sql(self._arrays_sql, arrays).rowcount
+                return connection.exec_driver_sql(self.by_arrays(connection.dialect),
+                                                  arrays(rows)).rowcount
         sql, order, positional = self._compile(connection.dialect)
         params = [self._params(row, order, positional) for row in rows]
         if not params:
             return 0
         return connection.exec_driver_sql(sql, params).rowcount
+
+    def by_arrays(self, dialect: Dialect) -> str:
+        """The statement over one array per parameter (PostgreSQL), for :func:`arrays`
+        of its rows."""
+        if self._arrays_sql is None:
+            assert self._by_arrays is not None, "built without an array form"
+            self._arrays_sql = self._by_arrays(dialect)
+        return self._arrays_sql
 
     def execute(self, connection: sa.Connection, row: Sequence[Any]) -> sa.CursorResult[Any]:
         """Run the statement once, for one row; its RETURNING columns, if it has any,
@@ -167,6 +173,11 @@ def insert(table: sa.Table, columns: Sequence[str], *, sqlite_or_ignore: bool = 
     return Prebuilt(statement.values(
         {column: sa.bindparam(name) for column, name in zip(columns, names, strict=True)}),
         names, by_arrays=by_arrays)
+
+
+def arrays(rows: Sequence[Sequence[Any]]) -> tuple[list[Any], ...]:
+    """The parameters of a statement :meth:`Prebuilt.by_arrays`: one list per column."""
+    return tuple(list(column) for column in zip(*rows, strict=True))
 
 
 def update(table: sa.Table, columns: Sequence[str], keys: Sequence[str], *,

@@ -130,11 +130,6 @@ class SqlTransaction:
         return work
 
 
-#: Received payloads stored in one statement at most (SqlStore._receive_at_once; a
-#: statement takes 65,535 parameters); more are stored in a transaction.
-RECEIVED_AT_ONCE = 1_000
-
-
 class SqlStore:
     def __init__(self, engine: Engine, role: Role = Role.ALONE, *,
                  sqlite_synchronous: str = "NORMAL") -> None:
@@ -188,7 +183,7 @@ class SqlStore:
                 ) -> None:
         if self.spool is not None:
             self.spool.append(payloads)
-        elif self.dialect == "postgresql" and len(payloads) <= RECEIVED_AT_ONCE:
+        elif self.dialect == "postgresql":
             self._receive_at_once(payloads)
         else:
             with self.transaction(write=True, priority_after=priority_after) as tx:

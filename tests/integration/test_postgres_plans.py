@@ -27,6 +27,7 @@ from interlock.config import load
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload, SourceKind
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Severity
+from interlock.domain.sources import Source
 from interlock.ports.store import Transaction
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
@@ -65,6 +66,11 @@ def generic(postgres_database: str) -> Iterator[SqlStore]:
     engine.dispose()
 
 
+@pytest.fixture
+def source(hub: Container) -> Source:
+    return hub.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+
+
 def _rows_read(tx: Transaction, table: str) -> int:
     """Rows of ``table`` the server has read in this transaction, by any scan."""
     return int(tx.connection.exec_driver_sql(
@@ -73,8 +79,7 @@ def _rows_read(tx: Transaction, table: str) -> int:
 
 
 def test_claiming_reads_the_pending_payloads_not_every_one_processed_before(
-        hub: Container, generic: SqlStore) -> None:
-    source = hub.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+        hub: Container, generic: SqlStore, source: Source) -> None:
     now = SystemClock().now()
 
     def payload(status: PayloadStatus) -> ReceivedPayload:
@@ -97,8 +102,7 @@ def test_claiming_reads_the_pending_payloads_not_every_one_processed_before(
 
 
 def test_a_batch_looks_up_its_alerts_without_reading_the_sources_others(
-        hub: Container, generic: SqlStore) -> None:
-    source = hub.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+        hub: Container, generic: SqlStore, source: Source) -> None:
     now = SystemClock().now()
 
     def alert(fingerprint: str) -> Alert:

@@ -191,8 +191,8 @@ class SqlStore:
 
     def _receive_at_once(self, payloads: Sequence[ReceivedPayload]) -> None:
         """PostgreSQL: store received payloads and tell the workers in one statement,
-        committed as it runs (SqlPayloads.store_received): one round trip for a POST
-        where a transaction took four (BEGIN, INSERT, NOTIFY, COMMIT)."""
+        committed as it runs (SqlPayloads.store_received): one round trip for a group
+        commit of POSTs, where a transaction took four (BEGIN, INSERT, NOTIFY, COMMIT)."""
         try:
             with self.engine.connect() as connection:
                 connection = connection.execution_options(isolation_level="AUTOCOMMIT")

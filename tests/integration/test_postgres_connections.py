@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from interlock.store import engine as engines
-from interlock.store.engine import create_engine
+from interlock.store.engine import create_engine, normalise_url
 from interlock.store.sql import SqlStore
 from tests.conftest import _truncate_postgres
 
@@ -31,8 +31,7 @@ def _backends(store: SqlStore) -> set[int]:
 
 
 def _kill(postgres_database: str, pids: set[int]) -> None:
-    admin = sa.create_engine(postgres_database.replace("postgresql://",
-                                                       "postgresql+psycopg://", 1))
+    admin = sa.create_engine(normalise_url(postgres_database))
     with admin.begin() as connection:
         for pid in pids:
             assert connection.exec_driver_sql(

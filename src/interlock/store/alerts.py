@@ -140,7 +140,6 @@ class SqlPayloads:
             f"WITH stored AS ({_INSERT_PAYLOADS.by_arrays(dialect)}) "
             f"SELECT {notification(Work.PAYLOADS)}",
             bulk.arrays([_payload_values(item, time) for item in items]))
-        self.inserted = True
 
     def store_new(self, items: Sequence[ReceivedPayload]) -> list[ReceivedPayload]:
         """Store those of ``items`` not stored already, to be applied and finished in this
@@ -249,7 +248,6 @@ class SqlPayloads:
 class SqlAlerts:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
-        self._postgres = connection.dialect.name == "postgresql"
         self._decode = bulk.decoders(connection.dialect)
 
     def find(self, source_id: str, fingerprint: str) -> Alert | None:

@@ -293,6 +293,50 @@ def test_without_a_digest_window_every_batch_is_told(
         container.close()
 
 
+def test_a_batch_from_several_sources_tells_each_incident_from_its_own_source(
+        settings: Settings, manual_clock: ManualClock) -> None:
+    """One batch opens incidents, and tells incidents of alerts, for three sources at
+    once (their rows written together): each event and timeline entry names the source
+    whose alerts it tells of, and each incident holds only its source's alerts."""
+    container = _with_clock(settings, manual_clock, alert_digest_seconds=0)
+    try:
+        sources = [_source(container, f"am{i}") for i in range(3)]
+        for round_ in range(2):  # the first opens the incidents, the second tells them
+            for source in sources:
+                _store(container, source, *[
+                    am_payload(am_alert(f"Down{group}", instance=f"{source.name}-{round_}"))
+                    for group in range(4)])
+            assert container.alerts.process("worker") == 12, "one batch, every source"
+            manual_clock.advance(timedelta(seconds=1))
+        names = {source.id: source.name for source in sources}
+        query = (sa.select(events.c.type, events.c.origin, events.c.incident_id,
+                           events.c.data)
+                 .where(events.c.type.in_(["incident.created", "incident.alert_attached"])))
+        with container.store.transaction() as tx:
+            told = tx.connection.execute(query).all()
+            sources_of = dict(tx.connection.execute(
+                sa.select(alerts.c.incident_id, sa.func.min(alerts.c.source_id))
+                .group_by(alerts.c.incident_id)
+                .having(sa.func.count(sa.distinct(alerts.c.source_id)) == 1)).all())
+            entries = tx.connection.execute(
+                sa.select(timeline_entries.c.incident_id, timeline_entries.c.origin)
+                .where(timeline_entries.c.kind == "incident.alert_attached")).all()
+        assert sorted(type_ for type_, *_ in told).count("incident.created") == 12
+        assert len(told) == 24, "each incident opened once and told once"
+        assert len(sources_of) == 12, "no incident holds alerts of two sources"
+        for _, origin, incident_id, data in told:
+            origin = json.loads(origin) if isinstance(origin, str) else origin
+            assert origin["id"] == sources_of[incident_id]
+            assert origin["name"] == names[sources_of[incident_id]]
+            assert all(alert["labels"]["instance"].startswith(names[origin["id"]])
+                       for alert in data["alerts"])
+        for incident_id, origin in entries:
+            origin = json.loads(origin) if isinstance(origin, str) else origin
+            assert origin["id"] == sources_of[incident_id]
+    finally:
+        container.close()
+
+
 def test_two_workers_at_once_open_one_incident_per_group_and_store_each_alert_once(
         container: Container) -> None:
     sources = [_source(container, f"am{i}") for i in range(2)]

@@ -226,18 +226,20 @@ def test_a_transaction_fans_out_its_own_events_as_they_are_read_back(
     of other transactions read between them."""
     incidents = hub.incidents
     with hub.store.transaction(write=True) as tx:
-        [earlier] = incidents.declare_many_in(tx, VIEWER, [Declaration("Earlier", Severity.MEDIUM)])
+        [earlier] = incidents.declare_many_in(
+            tx, [(VIEWER, Declaration("Earlier", Severity.MEDIUM))])
     manual_clock.advance(timedelta(milliseconds=1))
     with hub.store.transaction(write=True) as tx:
-        opened = incidents.declare_many_in(tx, VIEWER, [
-            Declaration("Checkout down", Severity.CRITICAL, summary="p99 > 2 s",
-                        service="checkout", labels={"team": "payments", "région": "eu"},
-                        alerts=[{"id": "alt_1", "fingerprint": "a1", "title": "Down",
-                                 "severity": "critical", "labels": {"alertname": "Down"},
-                                 "starts_at": manual_clock.now().isoformat(),
-                                 "ends_at": None, "value": 1.5, "count": 2}],
-                        alert_count=3),
-            Declaration("Disk full", Severity.LOW)])
+        opened = incidents.declare_many_in(tx, [
+            (VIEWER, Declaration(
+                "Checkout down", Severity.CRITICAL, summary="p99 > 2 s", service="checkout",
+                labels={"team": "payments", "région": "eu"},
+                alerts=[{"id": "alt_1", "fingerprint": "a1", "title": "Down",
+                         "severity": "critical", "labels": {"alertname": "Down"},
+                         "starts_at": manual_clock.now().isoformat(),
+                         "ends_at": None, "value": 1.5, "count": 2}],
+                alert_count=3)),
+            (VIEWER, Declaration("Disk full", Severity.LOW))])
         incidents.change_status_in(tx, VIEWER, earlier.id, "acknowledge")
         incidents.comment_in(tx, VIEWER, opened[1].id, "looking ✓")
         in_hand = tx.events.undispatched(500)

@@ -132,43 +132,45 @@ class IncidentService:
         _record(tx, Transition(incident, EventType.INCIDENT_CREATED, {}), viewer.origin, now)
         return incident
 
-    def declare_many_in(self, tx: Transaction, viewer: Viewer,
-                        declarations: Sequence[Declaration], *,
+    def declare_many_in(self, tx: Transaction,
+                        declarations: Sequence[tuple[Viewer, Declaration]], *,
                         ids: Sequence[str] | None = None) -> Sequence[Incident]:
-        """Declare public incidents in a few statements, whatever their number (alert
-        correlation opens one per new group; a storm brings hundreds at once). ``ids``
-        lets the caller refer to them before they exist."""
+        """Declare public incidents, each by its own viewer (the origin of its events),
+        in a few statements whatever their number and origins (alert correlation opens
+        one per new group; a storm brings hundreds at once, from several sources).
+        ``ids`` lets the caller refer to them before they exist."""
         now = self._clock.now()
         ids = ids or [new_id("inc", now) for _ in declarations]
         made = tx.incidents.insert_many([rules.declare(
             incident_id=incident_id, title=item.title, severity=item.severity,
             summary=item.summary, service=item.service, assignee=item.assignee,
             labels=item.labels, visibility=Visibility.PUBLIC, now=now,
-        ) for incident_id, item in zip(ids, declarations, strict=True)])
+        ) for incident_id, (_, item) in zip(ids, declarations, strict=True)])
         _record_many(tx, [_written(
             Transition(incident, EventType.INCIDENT_CREATED, {}), viewer.origin, now,
             message=_declared_message(item),
             extra={"alerts": [dict(alert) for alert in item.alerts],
                    "alert_count": item.alert_count} if item.alert_count else None,
-        ) for incident, item in zip(made, declarations, strict=True)])
+        ) for incident, (viewer, item) in zip(made, declarations, strict=True)])
         return made
 
-    def attach_many_in(self, tx: Transaction, viewer: Viewer,
-                       attachments: Sequence[Attachment]) -> Sequence[Incident]:
+    def attach_many_in(self, tx: Transaction,
+                       attachments: Sequence[tuple[Viewer, Attachment]]) -> Sequence[Incident]:
         """Record, per incident, that ``count`` alerts joined it: one
-        ``incident.alert_attached`` event each, listing the first of them. Each incident
-        is saved only if still at the version given (ConcurrentUpdate otherwise)."""
+        ``incident.alert_attached`` event each, listing the first of them, from its own
+        viewer. Each incident is saved only if still at the version given
+        (ConcurrentUpdate otherwise)."""
         now = self._clock.now()
         transitions = [rules.attach_alert(item.incident, item.severity, now)
-                       for item in attachments]
+                       for _, item in attachments]
         tx.incidents.save_many([(transition.incident, item.incident.version)
-                                for transition, item in zip(transitions, attachments,
-                                                            strict=True)])
+                                for transition, (_, item) in zip(transitions, attachments,
+                                                                 strict=True)])
         _record_many(tx, [_written(
             transition, viewer.origin, now, message=_attached_message(item, transition),
             extra={"alerts": [dict(alert) for alert in item.alerts],
                    "alert_count": item.count},
-        ) for transition, item in zip(transitions, attachments, strict=True)])
+        ) for transition, (viewer, item) in zip(transitions, attachments, strict=True)])
         return [transition.incident for transition in transitions]
 
     def update(
@@ -258,8 +260,8 @@ class IncidentService:
         """Record that ``count`` alerts joined the incident, in one
         ``incident.alert_attached`` event listing the first of them."""
         incident = _visible(tx, viewer, key, for_update=True)
-        return self.attach_many_in(tx, viewer, [Attachment(incident, alerts, count,
-                                                           severity)])[0]
+        return self.attach_many_in(tx, [(viewer, Attachment(incident, alerts, count,
+                                                            severity))])[0]
 
     def note_in(self, tx: Transaction, incident_id: str, origin: Origin, message: str, *,
                 kind: str = "connector.note") -> None:

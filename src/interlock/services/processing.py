@@ -152,16 +152,21 @@ class AlertProcessor:
         per transaction, so one bad payload cannot hold back others."""
         now = self._clock.now()
         limit = limit or self._limit
-        # A read first: on SQLite a write transaction would queue behind (and in front
-        # of) people's requests for nothing.
-        with self._store.transaction() as tx:
-            if not tx.payloads.any_free(now):
-                return self._process_spooled(limit)
+        if self._decide_first:
+            # A read first: on SQLite a write transaction would queue behind (and in
+            # front of) people's requests for nothing. On PostgreSQL the claim is the
+            # look: each transaction is round trips, milliseconds each on a busy machine.
+            with self._store.transaction() as tx:
+                if not tx.payloads.any_free(now):
+                    return self._process_spooled(limit)
         with self._store.transaction(write=True) as tx:
             claimed = tx.payloads.claim(owner, now, now + self._lease, limit)
+            sources = (tx.sources.get_many({payload.source_id for payload in claimed})
+                       if claimed else {})
         self._behind = len(claimed) >= limit
-        if claimed:
-            self.process_claimed(claimed, owner)
+        if not claimed:
+            return 0 if self._decide_first else self._process_spooled(limit)
+        self.process_claimed(claimed, owner, sources)
         return len(claimed)
 
     def _process_spooled(self, limit: int) -> int:
@@ -208,10 +213,13 @@ class AlertProcessor:
         self._store.forget_received(waiting[-1][0])
         return len(waiting)
 
-    def process_claimed(self, claimed: Sequence[ReceivedPayload], owner: str) -> None:
-        """Parse and apply payloads this owner has leased."""
-        with self._store.transaction() as tx:
-            sources = tx.sources.get_many({payload.source_id for payload in claimed})
+    def process_claimed(self, claimed: Sequence[ReceivedPayload], owner: str,
+                        sources: dict[str, Source] | None = None) -> None:
+        """Parse and apply payloads this owner has leased (``sources``: theirs, if read
+        with the claim)."""
+        if sources is None:
+            with self._store.transaction() as tx:
+                sources = tx.sources.get_many({payload.source_id for payload in claimed})
         readers = self._readers(sources)
         parsed = [self.parse(payload, sources.get(payload.source_id),
                              readers.get(payload.source_id)) for payload in claimed]
@@ -509,18 +517,19 @@ class AlertProcessor:
         missing = {telling.source_id for telling, _ in tellings} - sources.keys()
         if missing:
             sources = {**sources, **tx.sources.get_many(missing)}
-        grouped: dict[str, tuple[Source, list[Attachment]]] = {}
-        # In incident order, the order other workers lock incidents in
+        attachments: list[tuple[Viewer, Attachment]] = []
+        # In incident order, the order other workers lock incidents in; every source's
+        # in the same few statements.
         for telling, severity in sorted(tellings, key=lambda told: told[0].incident_id):
             source = sources.get(telling.source_id)
             if source is None:
                 continue
-            grouped.setdefault(source.id, (source, []))[1].append(Attachment(
+            attachments.append((_viewer(source), Attachment(
                 incidents[telling.incident_id],
                 [alerts[alert_id] for alert_id in telling.alert_ids if alert_id in alerts],
-                count=telling.count, severity=severity))
-        for source, attachments in grouped.values():
-            self._incidents.attach_many_in(tx, _viewer(source), attachments)
+                count=telling.count, severity=severity)))
+        if attachments:
+            self._incidents.attach_many_in(tx, attachments)
 
     def _write(self, tx: Transaction, batch: _Batch) -> None:
         for incident_id, reopening in batch.reopening.items():
@@ -530,9 +539,11 @@ class AlertProcessor:
                     expected_version=reopening.version, note=reopening.note)
             except PreconditionFailed as error:  # a person changed it since the batch read it
                 raise ConcurrentUpdate(str(error)) from error
-        for source, ids in batch.declarations_by_source():
+        if batch.declared:
+            ids = list(batch.declared)
             made = self._incidents.declare_many_in(
-                tx, _viewer(source), [batch.opened(each) for each in ids], ids=ids)
+                tx, [(_viewer(batch.declared[each][0]), batch.opened(each)) for each in ids],
+                ids=ids)
             batch.incidents.update((incident.id, incident) for incident in made)
         tx.correlations.put_many([(source_id, key, incident_id) for (source_id, key),
                                   incident_id in batch.correlated.items()],
@@ -706,14 +717,6 @@ class _Batch:
                      suppressed: int = 0) -> None:
         before = self.window_counts.get(window.id, (0, 0))
         self.window_counts[window.id] = (before[0] + dropped, before[1] + suppressed)
-
-    def declarations_by_source(self) -> list[tuple[Source, list[str]]]:
-        """New incidents' ids, grouped by the source whose alert opens them (the origin
-        of their events)."""
-        grouped: dict[str, tuple[Source, list[str]]] = {}
-        for incident_id, (source, _) in self.declared.items():
-            grouped.setdefault(source.id, (source, []))[1].append(incident_id)
-        return list(grouped.values())
 
     def join_digests(self, window: timedelta
                      ) -> tuple[list[tuple[Telling, Severity]], list[Digest]]:

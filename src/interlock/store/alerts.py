@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
 from interlock.domain.errors import ConcurrentUpdate, LeaseLost
@@ -34,6 +35,21 @@ _OUTCOME = ("status", "error", "alerts", "dropped", "suppressed", "processed_at"
 _OUTCOME_NAMES = [f"b_{column}" for column in _OUTCOME]
 _FINISH_PAYLOAD = bulk.update(payloads, _OUTCOME, ["id", "lease_owner"],
                               nulls=["lease_owner", "lease_expires_at"])
+
+
+def _claiming(positions: sa.ColumnElement[bool]) -> sa.Update:
+    return (payloads.update().where(positions)
+            .values(lease_owner=sa.bindparam("owner"), lease_expires_at=sa.bindparam("until"),
+                    attempts=payloads.c.attempts + 1)
+            .returning(*payloads.c))
+
+
+#: Lease claimed payloads. On PostgreSQL one statement text for any number: an
+#: expanding IN list was a new statement for each length, converted by psycopg and
+#: planned by the server afresh (18-38 ms for a storm's batch of 200-370).
+_CLAIM = _claiming(payloads.c.position.in_(sa.bindparam("positions", expanding=True)))
+_CLAIM_ANY = _claiming(payloads.c.position == sa.any_(
+    sa.bindparam("positions", type_=postgresql.ARRAY(sa.BigInteger))))
 _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
     payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None)
 ).values({column: sa.bindparam(f"b_{column}") for column in _OUTCOME}),
@@ -60,6 +76,9 @@ class _Reads:
     of_source: str
     #: Locked in key order on PostgreSQL.
     of_source_locked: str
+    #: PostgreSQL: parameters the sources and the fingerprints, one pair per alert; in
+    #: key order, locked.
+    of_keys_locked: str | None = None
 
 
 _READS: dict[str, _Reads] = {}
@@ -85,13 +104,22 @@ def _reads(decode: bulk.Decoders) -> _Reads:
                 f"{decode.param} AND fingerprint = wanted.fingerprint OFFSET 0) AS a "
                 "ORDER BY a.fingerprint")
             locked = f"{of_source} FOR UPDATE OF a"
+            # The same for a batch's alerts of every source at once: a statement (a round
+            # trip, milliseconds each on a busy machine) per source was one per source too
+            # many in a storm from several.
+            of_keys: str | None = (
+                f"SELECT a.* FROM unnest({decode.param}::text[], {decode.param}::text[]) "
+                f"AS wanted(source_id, fingerprint) CROSS JOIN LATERAL (SELECT {columns} "
+                "FROM alerts WHERE source_id = wanted.source_id AND fingerprint = "
+                "wanted.fingerprint OFFSET 0) AS a ORDER BY a.source_id, a.fingerprint "
+                "FOR UPDATE OF a")
         else:
             of_source = (f"{select}fingerprint{decode.in_list} AND source_id = "
                          f"{decode.param} ORDER BY fingerprint")
-            locked = of_source
+            locked, of_keys = of_source, None
         reads = _READS[decode.dialect] = _Reads(
             by_id=f"{select}id{decode.in_list}", of_source=of_source,
-            of_source_locked=locked)
+            of_source_locked=locked, of_keys_locked=of_keys)
     return reads
 
 
@@ -102,13 +130,23 @@ _GROUPS_OF = (sa.select(correlations.c.group_key, correlations.c.incident_id).wh
     correlations.c.source_id == sa.bindparam("source"),
     correlations.c.group_key.in_(sa.bindparam("keys", expanding=True)))
     .order_by(correlations.c.group_key))
-_GROUPS_OF_LOCKED = _GROUPS_OF.with_for_update()
+#: PostgreSQL: a batch's groups of every source, one probe of the key each (as the
+#: alerts' of_keys_locked), locked in key order; parameters the sources and the keys.
+_GROUPS_LOCKED_PG = (
+    "SELECT c.source_id, c.group_key, c.incident_id FROM unnest(%s::text[], %s::text[]) "
+    "AS wanted(source_id, group_key) CROSS JOIN LATERAL (SELECT source_id, group_key, "
+    "incident_id FROM correlations WHERE source_id = wanted.source_id AND group_key = "
+    "wanted.group_key OFFSET 0) AS c ORDER BY c.source_id, c.group_key FOR UPDATE OF c")
 _FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("b_source"),
     correlations.c.group_key == sa.bindparam("b_key"))
-_SAVE_CORRELATION = correlations.update().where(
-    correlations.c.source_id == sa.bindparam("b_source"),
-    correlations.c.group_key == sa.bindparam("b_key"))
+#: A batch's groups pointed at incidents: one statement on PostgreSQL (store.bulk); a
+#: storm's first batches insert hundreds, which psycopg's executemany had the server
+#: run one by one (30-40 ms a batch of 250, bench/storm.py). Rows: incident, time, key.
+_INSERT_CORRELATIONS = bulk.insert(correlations,
+                                   ("incident_id", "updated_at", "source_id", "group_key"))
+_SAVE_CORRELATIONS = bulk.update(correlations, ("incident_id", "updated_at"),
+                                 ("source_id", "group_key"))
 
 
 class SqlPayloads:
@@ -184,12 +222,9 @@ class SqlPayloads:
                 oldest_free(now, limit)).scalars())
         if not positions:
             return []
-        rows = self._connection.execute(
-            payloads.update().where(payloads.c.position.in_(positions))
-            .values(lease_owner=owner, lease_expires_at=lease_until,
-                    attempts=payloads.c.attempts + 1)
-            .returning(*payloads.c)
-        ).mappings().all()
+        rows = self._connection.execute(_CLAIM_ANY if self._postgres else _CLAIM, {
+            "positions": positions, "owner": owner, "until": lease_until,
+        }).mappings().all()
         return sorted((_payload(row) for row in rows), key=lambda payload: payload.position)
 
     def any_free(self, now: datetime) -> bool:
@@ -258,15 +293,22 @@ class SqlAlerts:
 
     def find_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                   ) -> dict[tuple[str, str], Alert]:
-        """The alerts with these (source id, fingerprint) keys, one query per source.
-        ``for_update`` locks them on PostgreSQL in key order, so concurrent workers
-        wait for each other instead of deadlocking."""
+        """The alerts with these (source id, fingerprint) keys, one query per source
+        (locked: one query on PostgreSQL). ``for_update`` locks them on PostgreSQL in
+        key order, so concurrent workers wait for each other instead of deadlocking."""
+        reads = _reads(self._decode)
+        found: dict[tuple[str, str], Alert] = {}
+        if for_update and reads.of_keys_locked is not None:
+            ordered = sorted(set(keys))
+            for alert in self._read(reads.of_keys_locked,
+                                    ([source for source, _ in ordered],
+                                     [fingerprint for _, fingerprint in ordered])):
+                found[(alert.source_id, alert.fingerprint)] = alert
+            return found
         by_source: dict[str, list[str]] = {}
         for source_id, fingerprint in keys:
             by_source.setdefault(source_id, []).append(fingerprint)
-        reads = _reads(self._decode)
         sql = reads.of_source_locked if for_update else reads.of_source
-        found: dict[tuple[str, str], Alert] = {}
         for source_id in sorted(by_source):
             for alert in self._read(sql, (self._decode.any_of(by_source[source_id]), source_id)):
                 found[(alert.source_id, alert.fingerprint)] = alert
@@ -370,8 +412,15 @@ class SqlCorrelations:
     def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                  ) -> dict[tuple[str, str], str]:
         """Incident ids by (source id, group key); locked in key order when asked."""
-        query = _GROUPS_OF_LOCKED if for_update and self._postgres else _GROUPS_OF
         found: dict[tuple[str, str], str] = {}
+        if for_update and self._postgres:
+            ordered = sorted(set(keys))
+            for source_id, group_key, incident_id in self._connection.exec_driver_sql(
+                    _GROUPS_LOCKED_PG, ([source for source, _ in ordered],
+                                        [key for _, key in ordered])):
+                found[(source_id, group_key)] = incident_id
+            return found
+        query = _GROUPS_OF
         for params in _each_source(keys):
             for group_key, incident_id in self._connection.execute(query, params):
                 found[(params["source"], group_key)] = incident_id
@@ -381,18 +430,15 @@ class SqlCorrelations:
                  existing: Collection[tuple[str, str]]) -> None:
         """Point groups at incidents: rows in ``existing`` are updated, the rest
         inserted. A group another worker inserted meanwhile is a ConcurrentUpdate."""
-        updates = [{"b_source": source_id, "b_key": key, "incident_id": incident_id,
-                    "updated_at": at}
-                   for source_id, key, incident_id in items if (source_id, key) in existing]
-        inserts = [{"source_id": source_id, "group_key": key, "incident_id": incident_id,
-                    "updated_at": at}
-                   for source_id, key, incident_id in items
-                   if (source_id, key) not in existing]
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        rows = [(incident_id, time(at), source_id, key) for source_id, key, incident_id in items]
+        updates = [row for row in rows if (row[2], row[3]) in existing]
+        inserts = [row for row in rows if (row[2], row[3]) not in existing]
         if updates:
-            self._connection.execute(_SAVE_CORRELATION, updates)
+            _SAVE_CORRELATIONS.executemany(self._connection, updates)
         if inserts:
             try:
-                self._connection.execute(correlations.insert(), inserts)
+                _INSERT_CORRELATIONS.executemany(self._connection, inserts)
             except sa.exc.IntegrityError as error:
                 raise ConcurrentUpdate("a group was correlated by another worker") from error
 
@@ -403,13 +449,10 @@ class SqlCorrelations:
         return found
 
     def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None:
-        updated = self._connection.execute(_SAVE_CORRELATION, {
-            "b_source": source_id, "b_key": group_key, "incident_id": incident_id,
-            "updated_at": at}).rowcount
-        if not updated:
-            self._connection.execute(correlations.insert(), {
-                "source_id": source_id, "group_key": group_key, "incident_id": incident_id,
-                "updated_at": at})
+        time = bulk.Prebuilt.time(self._connection.dialect)
+        row = (incident_id, time(at), source_id, group_key)
+        if not _SAVE_CORRELATIONS.executemany(self._connection, [row]):
+            _INSERT_CORRELATIONS.executemany(self._connection, [row])
 
 
 def _payload(row: sa.RowMapping) -> ReceivedPayload:

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 
 from interlock.domain import json_codec
 
@@ -283,3 +284,71 @@ def chunks(values: list[str]) -> Iterator[list[str]]:
     """``values`` in lists of at most CHUNK, for ``IN`` lists of any length."""
     for start in range(0, len(values), CHUNK):
         yield values[start:start + CHUNK]
+
+
+class _Values(sa.types.TypeDecorator[Collection[Any]]):
+    """The parameter of :func:`one_of`: the values as an array (PostgreSQL) or as JSON
+    text (SQLite's json_each)."""
+
+    impl = sa.String
+    cache_ok = True
+    #: The array's element type on PostgreSQL.
+    item: sa.types.TypeEngine[Any] = sa.String()
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            return dialect.type_descriptor(ARRAY(self.item))
+        return dialect.type_descriptor(sa.String())
+
+    def process_bind_param(self, value: Collection[Any] | None, dialect: Dialect) -> Any:
+        values = list(value or ())
+        return values if dialect.name == "postgresql" else json_codec.dumps(values)
+
+
+class _IntegerValues(_Values):
+    cache_ok = True
+    item = sa.BigInteger()
+
+
+class _OneOf(sa.sql.expression.ColumnElement[bool]):
+    """``column`` IN the values bound to ``parameter``: see :func:`one_of`."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    #: A comparison: SQLite's WHERE takes it as it is, not "(...) = 1".
+    _is_implicitly_boolean = True
+    _traverse_internals = [
+        ("column", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+        ("parameter", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any], parameter: sa.BindParameter[Any]) -> None:
+        self.column = column
+        self.parameter = parameter
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_postgresql(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return (f"{compiler.process(element.column, **kw)} = "
+            f"ANY({compiler.process(element.parameter, **kw)})")
+
+
+@compiles(_OneOf)
+def _one_of_sqlite(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return (f"{compiler.process(element.column, **kw)} IN "
+            f"(SELECT value FROM json_each({compiler.process(element.parameter, **kw)}))")
+
+
+def one_of(column: sa.ColumnElement[Any], name: str, values: Collection[Any] | None = None
+           ) -> sa.ColumnElement[bool]:
+    """``column`` is one of the values bound to ``name`` (any collection): one parameter
+    and one statement text for any number of values. An expanding IN list is a new
+    statement for each length: SQLAlchemy renders it, psycopg converts it without its
+    cache, and PostgreSQL plans it afresh (its planning was ~4 % of the server's time
+    in a storm, the rendering and converting ~5 % of the worker's; pg_stat_statements
+    and py-spy, bench/storm.py). ``values``: bound now (else at execution)."""
+    integers = isinstance(column.type, sa.Integer)
+    return _OneOf(column, sa.bindparam(name, values,
+                                       type_=_IntegerValues() if integers else _Values()))

@@ -285,8 +285,8 @@ class SqlSyncJobs:
         serialise_fan_out(self._connection, SYNC_JOBS_FAN_OUT)
         # Both keys: the (connector, incident, ...) index is searched, not read whole.
         query = sa.select(sync_jobs.c.connector_id, sync_jobs.c.incident_id).where(
-            sync_jobs.c.connector_id.in_(sorted(connector_ids)),
-            sync_jobs.c.incident_id.in_(sorted(incident_ids)),
+            bulk.one_of(sync_jobs.c.connector_id, "connectors", sorted(connector_ids)),
+            bulk.one_of(sync_jobs.c.incident_id, "incidents", sorted(incident_ids)),
             sync_jobs.c.status == _PENDING,
         )
         if self._postgres:

@@ -67,7 +67,7 @@ _COMPLETE = bulk.Prebuilt(
 #: The statements of every claim, fan-out and record, built once (see store.records:
 #: building a statement cost several times what running it did).
 _PENDING_PAIRS = sa.select(deliveries.c.endpoint_id, deliveries.c.incident_id).where(
-    deliveries.c.incident_id.in_(sa.bindparam("p_incidents", expanding=True)),
+    bulk.one_of(deliveries.c.incident_id, "p_incidents"),
     deliveries.c.status == _PENDING,
 )
 _PENDING_PAIRS_LOCKED = _PENDING_PAIRS.with_for_update()
@@ -80,7 +80,7 @@ _HANDED = (
     .order_by(deliveries.c.position).limit(sa.bindparam("h_limit"))
 )
 _LIVE_ENDPOINTS = sa.select(endpoints.c.id).where(
-    endpoints.c.id.in_(sa.bindparam("c_ids", expanding=True)))
+    bulk.one_of(endpoints.c.id, "c_ids"))
 _LIVE_ENDPOINTS_LOCKED = _LIVE_ENDPOINTS.with_for_update(key_share=True)
 _DISABLED_ENDPOINTS = sa.select(endpoints.c.id).where(endpoints.c.enabled.is_(False))
 
@@ -224,7 +224,7 @@ class SqlDeliveries:
 
     def extend_leases(self, owner: str, delivery_ids: Sequence[str], until: datetime) -> int:
         result = self._connection.execute(
-            deliveries.update().where(deliveries.c.id.in_(list(delivery_ids)),
+            deliveries.update().where(bulk.one_of(deliveries.c.id, "e_ids", delivery_ids),
                                       deliveries.c.lease_owner.in_([owner, handed_to(owner)]),
                                       deliveries.c.status == _PENDING)
             .values(lease_expires_at=until))

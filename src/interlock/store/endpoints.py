@@ -18,7 +18,7 @@ from interlock.store.tables import endpoints
 _ENABLED = sa.select(endpoints).where(endpoints.c.enabled.is_(True))
 #: Run by every record of attempts.
 _SUCCEEDED = (endpoints.update()
-              .where(endpoints.c.id.in_(sa.bindparam("s_ids", expanding=True)))
+              .where(bulk.one_of(endpoints.c.id, "s_ids"))
               .values(failing_since=None, last_success_at=sa.bindparam("s_at")))
 _ROUTING = (sa.select(endpoints.c.id, endpoints.c.event_types, endpoints.c.filter)
             .where(endpoints.c.enabled.is_(True)).order_by(endpoints.c.id))

@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from interlock.store import bulk
+
 #: PostgreSQL advisory lock keys, one per queue: see serialise_fan_out.
 DELIVERIES_FAN_OUT = 0x696C_6401
 SYNC_JOBS_FAN_OUT = 0x696C_6402
@@ -53,8 +55,8 @@ def waiting_lanes(table: sa.Table, lane: str) -> sa.Select[Any]:
     the lanes ``:w_lanes`` and the incidents ``:w_incidents``: build it once, for
     :func:`lanes_with_waiting`."""
     return sa.select(table.c[lane], table.c.incident_id).where(
-        table.c[lane].in_(sa.bindparam("w_lanes", expanding=True)),
-        table.c.incident_id.in_(sa.bindparam("w_incidents", expanding=True)),
+        bulk.one_of(table.c[lane], "w_lanes"),
+        bulk.one_of(table.c.incident_id, "w_incidents"),
         table.c.status == "pending",
         table.c.next_attempt_at.is_(None),
     ).distinct()

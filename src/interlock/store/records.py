@@ -31,7 +31,7 @@ _INSERT_LINES = bulk.insert(timeline_entries, (
 #: built each time, ~55 µs prebuilt), and while changes trickle in, a fan-out runs every
 #: few milliseconds for an event or two.
 _MARK_DISPATCHED = (events.update()
-                    .where(events.c.sequence.in_(sa.bindparam("m_sequences", expanding=True)))
+                    .where(bulk.one_of(events.c.sequence, "m_sequences"))
                     .values(dispatched_at=sa.bindparam("m_at")))
 
 

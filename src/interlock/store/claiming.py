@@ -61,9 +61,15 @@ def claim_positions(connection: sa.Connection, owner: str, now: datetime, limit:
         .group_by(payloads.c.source_id)).all()
     waiting = sorted((head, source_id) for source_id, head, held in heads
                      if head is not None and not held)
+    # Whether another worker is claiming at all: while none held a source a moment
+    # ago, looking again for each source (a scan of the pending payloads that finds
+    # nothing) only guards against one that has just started. Two workers then share a
+    # source for a batch, which costs speed, not correctness (see above); the looks
+    # cost the server 0.4-2 ms each in a storm (pg_stat_statements, bench/storm.py).
+    others = any(held for _, _, held in heads)
     positions: list[int] = []
     for _, source_id in waiting:
-        if not _hold(connection, source_id, owner, now):
+        if not _hold(connection, source_id, owner, now, look=others):
             continue
         positions += connection.execute(
             oldest_free(now, limit - len(positions), source_id)
@@ -76,13 +82,15 @@ def claim_positions(connection: sa.Connection, owner: str, now: datetime, limit:
         oldest_free(now, limit).with_for_update(skip_locked=True)).scalars())
 
 
-def _hold(connection: sa.Connection, source_id: str, owner: str, now: datetime) -> bool:
-    """Take the source for this claim, unless another worker is claiming it now or has
-    claimed it since the caller looked (a new statement sees what committed since)."""
+def _hold(connection: sa.Connection, source_id: str, owner: str, now: datetime, *,
+          look: bool = True) -> bool:
+    """Take the source for this claim, unless another worker is claiming it now or
+    (``look``) has claimed it since the caller looked (a new statement sees what
+    committed since)."""
     locked = connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(
         CLAIM_LOCK_CLASS, sa.func.hashtext(source_id)))).scalar_one()
-    if not locked:
-        return False
+    if not locked or not look:
+        return bool(locked)
     taken = connection.execute(
         sa.select(payloads.c.position)
         .where(is_pending(payloads), payloads.c.source_id == source_id,

@@ -413,10 +413,6 @@ class AlertRepository(Protocol):
 
 
 class CorrelationRepository(Protocol):
-    def get(self, source_id: str, group_key: str) -> str | None: ...
-
-    def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None: ...
-
     def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                  ) -> dict[tuple[str, str], str]:
         """Incident ids by (source id, group key); ``for_update`` locks them in order."""

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload
 from interlock.domain.errors import ConcurrentUpdate, LeaseLost
@@ -36,20 +35,13 @@ _OUTCOME_NAMES = [f"b_{column}" for column in _OUTCOME]
 _FINISH_PAYLOAD = bulk.update(payloads, _OUTCOME, ["id", "lease_owner"],
                               nulls=["lease_owner", "lease_expires_at"])
 
-
-def _claiming(positions: sa.ColumnElement[bool]) -> sa.Update:
-    return (payloads.update().where(positions)
-            .values(lease_owner=sa.bindparam("owner"), lease_expires_at=sa.bindparam("until"),
-                    attempts=payloads.c.attempts + 1)
-            .returning(*payloads.c))
-
-
-#: Lease claimed payloads. On PostgreSQL one statement text for any number: an
-#: expanding IN list was a new statement for each length, converted by psycopg and
-#: planned by the server afresh (18-38 ms for a storm's batch of 200-370).
-_CLAIM = _claiming(payloads.c.position.in_(sa.bindparam("positions", expanding=True)))
-_CLAIM_ANY = _claiming(payloads.c.position == sa.any_(
-    sa.bindparam("positions", type_=postgresql.ARRAY(sa.BigInteger))))
+#: Lease claimed payloads: one statement text for any number (bulk.one_of; an expanding
+#: IN list was a new statement for each length, converted by psycopg and planned by
+#: PostgreSQL afresh: 18-38 ms for a storm's batch of 200-370).
+_CLAIM = (payloads.update().where(bulk.one_of(payloads.c.position, "positions"))
+          .values(lease_owner=sa.bindparam("owner"), lease_expires_at=sa.bindparam("until"),
+                  attempts=payloads.c.attempts + 1)
+          .returning(*payloads.c))
 _FINISH_UNLEASED = bulk.Prebuilt(payloads.update().where(
     payloads.c.id == sa.bindparam("b_id"), payloads.c.lease_owner.is_(None)
 ).values({column: sa.bindparam(f"b_{column}") for column in _OUTCOME}),
@@ -84,6 +76,23 @@ class _Reads:
 _READS: dict[str, _Reads] = {}
 
 
+def _locked_by_keys(table: str, key: str, columns: str) -> str:
+    """PostgreSQL: ``columns`` of the rows of ``table`` with these (source id, ``key``)
+    pairs, one probe of the table's key each, locked in key order. Parameters: the
+    sources and the keys (:func:`_key_arrays`). OFFSET 0 keeps the planner from folding
+    the probes back into one scan of each source's rows."""
+    return (f"SELECT found.* FROM unnest(%s::text[], %s::text[]) AS wanted(source_id, {key}) "
+            f"CROSS JOIN LATERAL (SELECT {columns} FROM {table} WHERE source_id = "
+            f"wanted.source_id AND {key} = wanted.{key} OFFSET 0) AS found "
+            f"ORDER BY found.source_id, found.{key} FOR UPDATE OF found")
+
+
+def _key_arrays(keys: Collection[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The parameters of a :func:`_locked_by_keys` statement, in key order."""
+    ordered = sorted(set(keys))
+    return [source for source, _ in ordered], [key for _, key in ordered]
+
+
 def _reads(decode: bulk.Decoders) -> _Reads:
     reads = _READS.get(decode.dialect)
     if reads is None:
@@ -107,12 +116,7 @@ def _reads(decode: bulk.Decoders) -> _Reads:
             # The same for a batch's alerts of every source at once: a statement (a round
             # trip, milliseconds each on a busy machine) per source was one per source too
             # many in a storm from several.
-            of_keys: str | None = (
-                f"SELECT a.* FROM unnest({decode.param}::text[], {decode.param}::text[]) "
-                f"AS wanted(source_id, fingerprint) CROSS JOIN LATERAL (SELECT {columns} "
-                "FROM alerts WHERE source_id = wanted.source_id AND fingerprint = "
-                "wanted.fingerprint OFFSET 0) AS a ORDER BY a.source_id, a.fingerprint "
-                "FOR UPDATE OF a")
+            of_keys: str | None = _locked_by_keys("alerts", "fingerprint", columns)
         else:
             of_source = (f"{select}fingerprint{decode.in_list} AND source_id = "
                          f"{decode.param} ORDER BY fingerprint")
@@ -130,16 +134,9 @@ _GROUPS_OF = (sa.select(correlations.c.group_key, correlations.c.incident_id).wh
     correlations.c.source_id == sa.bindparam("source"),
     correlations.c.group_key.in_(sa.bindparam("keys", expanding=True)))
     .order_by(correlations.c.group_key))
-#: PostgreSQL: a batch's groups of every source, one probe of the key each (as the
-#: alerts' of_keys_locked), locked in key order; parameters the sources and the keys.
-_GROUPS_LOCKED_PG = (
-    "SELECT c.source_id, c.group_key, c.incident_id FROM unnest(%s::text[], %s::text[]) "
-    "AS wanted(source_id, group_key) CROSS JOIN LATERAL (SELECT source_id, group_key, "
-    "incident_id FROM correlations WHERE source_id = wanted.source_id AND group_key = "
-    "wanted.group_key OFFSET 0) AS c ORDER BY c.source_id, c.group_key FOR UPDATE OF c")
-_FIND_CORRELATION = sa.select(correlations.c.incident_id).where(
-    correlations.c.source_id == sa.bindparam("b_source"),
-    correlations.c.group_key == sa.bindparam("b_key"))
+#: PostgreSQL: a batch's groups of every source, as the alerts' of_keys_locked.
+_GROUPS_LOCKED_PG = _locked_by_keys("correlations", "group_key",
+                                    "source_id, group_key, incident_id")
 #: A batch's groups pointed at incidents: one statement on PostgreSQL (store.bulk); a
 #: storm's first batches insert hundreds, which psycopg's executemany had the server
 #: run one by one (30-40 ms a batch of 250, bench/storm.py). Rows: incident, time, key.
@@ -222,7 +219,7 @@ class SqlPayloads:
                 oldest_free(now, limit)).scalars())
         if not positions:
             return []
-        rows = self._connection.execute(_CLAIM_ANY if self._postgres else _CLAIM, {
+        rows = self._connection.execute(_CLAIM, {
             "positions": positions, "owner": owner, "until": lease_until,
         }).mappings().all()
         return sorted((_payload(row) for row in rows), key=lambda payload: payload.position)
@@ -299,10 +296,7 @@ class SqlAlerts:
         reads = _reads(self._decode)
         found: dict[tuple[str, str], Alert] = {}
         if for_update and reads.of_keys_locked is not None:
-            ordered = sorted(set(keys))
-            for alert in self._read(reads.of_keys_locked,
-                                    ([source for source, _ in ordered],
-                                     [fingerprint for _, fingerprint in ordered])):
+            for alert in self._read(reads.of_keys_locked, _key_arrays(keys)):
                 found[(alert.source_id, alert.fingerprint)] = alert
             return found
         by_source: dict[str, list[str]] = {}
@@ -414,15 +408,12 @@ class SqlCorrelations:
         """Incident ids by (source id, group key); locked in key order when asked."""
         found: dict[tuple[str, str], str] = {}
         if for_update and self._postgres:
-            ordered = sorted(set(keys))
             for source_id, group_key, incident_id in self._connection.exec_driver_sql(
-                    _GROUPS_LOCKED_PG, ([source for source, _ in ordered],
-                                        [key for _, key in ordered])):
+                    _GROUPS_LOCKED_PG, _key_arrays(keys)):
                 found[(source_id, group_key)] = incident_id
             return found
-        query = _GROUPS_OF
         for params in _each_source(keys):
-            for group_key, incident_id in self._connection.execute(query, params):
+            for group_key, incident_id in self._connection.execute(_GROUPS_OF, params):
                 found[(params["source"], group_key)] = incident_id
         return found
 
@@ -441,18 +432,6 @@ class SqlCorrelations:
                 _INSERT_CORRELATIONS.executemany(self._connection, inserts)
             except sa.exc.IntegrityError as error:
                 raise ConcurrentUpdate("a group was correlated by another worker") from error
-
-    def get(self, source_id: str, group_key: str) -> str | None:
-        found: str | None = self._connection.execute(
-            _FIND_CORRELATION, {"b_source": source_id, "b_key": group_key}
-        ).scalar()
-        return found
-
-    def put(self, source_id: str, group_key: str, incident_id: str, at: datetime) -> None:
-        time = bulk.Prebuilt.time(self._connection.dialect)
-        row = (incident_id, time(at), source_id, group_key)
-        if not _SAVE_CORRELATIONS.executemany(self._connection, [row]):
-            _INSERT_CORRELATIONS.executemany(self._connection, [row])
 
 
 def _payload(row: sa.RowMapping) -> ReceivedPayload:

@@ -372,6 +372,76 @@ def test_two_workers_at_once_open_one_incident_per_group_and_store_each_alert_on
     assert sorted(counts.values()) == [12] * 60
 
 
+class _CountingStore:
+    """A store that counts the write transactions opened through it."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.writes = 0
+
+    def transaction(self, *, write: bool = False, **options: Any) -> Any:
+        self.writes += write
+        return self._store.transaction(write=write, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_batch_meeting_a_group_another_worker_is_opening_joins_it_in_one_go(
+        container: Container) -> None:
+    """Two workers whose batches both bring a new group's first alerts: the second
+    waits for the first to commit and attaches to the incident it opened. It used to
+    decide to open one too, fail on the group's key and run its whole batch again; in a
+    storm with two workers one batch ran seven times over, then one payload at a time,
+    and its alerts waited 6 s (bench/storm.py)."""
+    source = _source(container)
+    _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))
+    holding, release = threading.Event(), threading.Event()
+    first = threading.Thread(target=_held_processor(container, holding, release).process,
+                             args=("w1",))
+    first.start()
+    counting = _CountingStore(container.store)
+    second = AlertProcessor(counting, container.clock, SourceParsers(),
+                            container.incidents, digest_window=timedelta(seconds=10))
+    try:
+        assert holding.wait(10), "the first batch never reached its commit"
+        # The first's alert again (stored by the first, not yet committed), and another.
+        _store(container, source, am_payload(am_alert("DiskFull", instance="host0"),
+                                             am_alert("DiskFull", instance="host1")))
+        joined = threading.Thread(target=second.process, args=("w2",))
+        joined.start()
+        _wait_for_a_lock_wait(container)
+    finally:
+        release.set()
+        first.join(30)
+    joined.join(30)
+    assert not joined.is_alive()
+    incident = _only_incident(container)
+    with container.store.transaction() as tx:
+        stored = tx.alerts.for_incident(incident.id)
+    assert sorted((alert.labels["instance"], alert.count) for alert in stored) == [
+        ("host0", 2), ("host1", 1)]
+    assert counting.writes == 2, "the second batch ran again (a claim and one apply)"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_batch_holds_its_groups_within_postgresqls_lock_table(
+        container: Container) -> None:
+    """Each group a batch looks up is held with an advisory lock until commit; a batch
+    of many groups holds them in at most 1,024 locks, so that a large batch cannot run
+    PostgreSQL's shared lock table (6,400 locks by default) out of room."""
+    held = sa.text("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                   "AND locktype = 'advisory'")
+    for groups, most in ((10, 10), (5000, 1024)):
+        keys = {("src_1", f"svc/Group{i}") for i in range(groups)}
+        with container.store.transaction(write=True) as tx:
+            assert tx.correlations.get_many(keys, for_update=True) == {}
+            locks = tx.connection.execute(held).scalar_one()
+        assert groups >= locks >= most * 0.9
+        assert locks <= most
+
+
 def test_an_earlier_report_applied_later_does_not_overwrite_a_later_one(
         container: Container) -> None:
     source = _source(container)
@@ -543,7 +613,9 @@ def test_a_batch_telling_an_incident_a_person_is_changing_tells_it_as_changed(
         container.alerts.process("worker")
         incident = _only_incident(container)
         manual_clock.advance(timedelta(seconds=11))  # a new alert is told at once
-        _store(container, source, am_payload(am_alert("DiskFull", instance="host1")))
+        # The first's alert again (stored by the first, not yet committed), and another.
+        _store(container, source, am_payload(am_alert("DiskFull", instance="host0"),
+                                             am_alert("DiskFull", instance="host1")))
         person_holding, person_release = threading.Event(), threading.Event()
 
         def person() -> None:  # changes the incident, and commits when told to
@@ -591,7 +663,7 @@ def test_a_batch_telling_an_incident_a_person_is_changing_tells_it_as_changed(
 
 
 def _wait_for_a_lock_wait(container: Container) -> None:
-    """Until some session of the test database waits for a row lock (PostgreSQL)."""
+    """Until some session of the test database waits for a lock (PostgreSQL)."""
     query = sa.text("SELECT count(*) FROM pg_stat_activity "
                     "WHERE wait_event_type = 'Lock' AND datname = current_database()")
     deadline = time.monotonic() + 10

@@ -415,7 +415,10 @@ class AlertRepository(Protocol):
 class CorrelationRepository(Protocol):
     def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                  ) -> dict[tuple[str, str], str]:
-        """Incident ids by (source id, group key); ``for_update`` locks them in order."""
+        """Incident ids by (source id, group key); ``for_update`` locks them in order,
+        and where writers are concurrent holds the groups not found too: a transaction
+        making one of them is waited for, and none is made by another until this one
+        ends."""
         ...
 
     def put_many(self, items: Sequence[tuple[str, str, str]], at: datetime, *,

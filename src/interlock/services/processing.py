@@ -664,8 +664,11 @@ class _Batch:
                 alert_keys.add((item.source.id, signal.fingerprint))
                 if signal.action is SignalAction.FIRING:
                     groups.add((item.source.id, _group_key(item.source, signal)))
-        alerts = tx.alerts.find_many(alert_keys, for_update=True)
+        # Groups first: held (found or not) until commit, they keep two workers whose
+        # batches share a new group from both opening it; the one that waited then reads
+        # the alerts the other stored (those of a group share it).
         correlations = tx.correlations.get_many(groups, for_update=True)
+        alerts = tx.alerts.find_many(alert_keys, for_update=True)
         incident_ids = {alert.incident_id for alert in alerts.values() if alert.incident_id}
         incident_ids.update(correlations.values())
         # With digests kept, the batch holds its incidents' digests (only workers take

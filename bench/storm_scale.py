@@ -30,6 +30,8 @@ KEYS = (
     ("pg_cpu_pct", "PostgreSQL, % of a core", "{:,.0f}"),
     ("machine_busy_pct", "machine busy, % of all cores", "{:,.0f}"),
     ("drain_s", "backlog drained after, s", "{:,.1f}"),
+    ("created_p99_ms", "POST -> incident.created webhook p99, ms", "{:,.0f}"),
+    ("api_p99_ms", "the person's API requests p99, ms", "{:,.0f}"),
 )
 
 

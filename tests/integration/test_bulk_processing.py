@@ -393,7 +393,7 @@ def test_a_batch_meeting_a_group_another_worker_is_opening_joins_it_in_one_go(
     """Two workers whose batches both bring a new group's first alerts: the second
     waits for the first to commit and attaches to the incident it opened. It used to
     decide to open one too, fail on the group's key and run its whole batch again; in a
-    storm with two workers one batch ran seven times over, then one payload at a time,
+    storm with two workers one batch ran six times over, then one payload at a time,
     and its alerts waited 6 s (bench/storm.py)."""
     source = _source(container)
     _store(container, source, am_payload(am_alert("DiskFull", instance="host0")))

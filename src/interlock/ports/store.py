@@ -416,9 +416,9 @@ class CorrelationRepository(Protocol):
     def get_many(self, keys: Collection[tuple[str, str]], *, for_update: bool = False
                  ) -> dict[tuple[str, str], str]:
         """Incident ids by (source id, group key); ``for_update`` locks them in order,
-        and where writers are concurrent holds the groups not found too: a transaction
-        making one of them is waited for, and none is made by another until this one
-        ends."""
+        and where writers are concurrent holds every one of the groups, found or not,
+        until the transaction ends: a transaction making one of them is waited for, and
+        none is made by another meanwhile."""
         ...
 
     def put_many(self, items: Sequence[tuple[str, str, str]], at: datetime, *,

@@ -93,7 +93,7 @@ def _key_arrays(keys: Collection[tuple[str, str]]) -> tuple[list[str], list[str]
     return [source for source, _ in ordered], [key for _, key in ordered]
 
 
-#: The first key of the two-key advisory locks on groups (:meth:`SqlCorrelations.hold`);
+#: The first key of the two-key advisory locks on groups (SqlCorrelations._hold);
 #: the payload claim's on sources are CLAIM_LOCK_CLASS.
 _GROUPS_LOCK_CLASS = 0x696C_7303
 #: A batch with more groups than this holds them in this many stripes (a group's lock
@@ -441,7 +441,7 @@ class SqlCorrelations:
         whose batches both brought a new group's first alerts each decided to open its
         incident; the second's insert waited for the first's commit, failed on the key,
         and the second ran its whole batch again, to meet the first worker's next batch
-        the same way. In a storm with two workers one batch of 252 payloads ran seven
+        the same way. In a storm with two workers one batch of 252 payloads ran six
         times and was then applied one payload at a time: 6 s (bench/storm.py)."""
         if not keys:
             return

@@ -64,10 +64,9 @@ _READ_COLUMNS = ("id", "source_id", "fingerprint", "status", "title", "severity"
 @dataclasses.dataclass(frozen=True)
 class _Reads:
     by_id: str
-    #: Parameters: the fingerprints (Decoders.any_of), the source.
+    #: Parameters: the fingerprints (Decoders.any_of), the source. Unlocked (SQLite
+    #: has no row locks; on PostgreSQL a locked lookup is of_keys_locked).
     of_source: str
-    #: Locked in key order on PostgreSQL.
-    of_source_locked: str
     #: PostgreSQL: parameters the sources and the fingerprints, one pair per alert; in
     #: key order, locked.
     of_keys_locked: str | None = None
@@ -127,7 +126,6 @@ def _reads(decode: bulk.Decoders) -> _Reads:
                 f"CROSS JOIN LATERAL (SELECT {columns} FROM alerts WHERE source_id = "
                 f"{decode.param} AND fingerprint = wanted.fingerprint OFFSET 0) AS a "
                 "ORDER BY a.fingerprint")
-            locked = f"{of_source} FOR UPDATE OF a"
             # The same for a batch's alerts of every source at once: a statement (a round
             # trip, milliseconds each on a busy machine) per source was one per source too
             # many in a storm from several.
@@ -135,16 +133,16 @@ def _reads(decode: bulk.Decoders) -> _Reads:
         else:
             of_source = (f"{select}fingerprint{decode.in_list} AND source_id = "
                          f"{decode.param} ORDER BY fingerprint")
-            locked, of_keys = of_source, None
+            of_keys = None
         reads = _READS[decode.dialect] = _Reads(
-            by_id=f"{select}id{decode.in_list}", of_source=of_source,
-            of_source_locked=locked, of_keys_locked=of_keys)
+            by_id=f"{select}id{decode.in_list}", of_source=of_source, of_keys_locked=of_keys)
     return reads
 
 
-#: A batch's groups of one source, looked up in one statement and locked in key order
-#: on PostgreSQL. Built once: SQLAlchemy's building and cache-key work for a fresh IN
-#: statement cost more than SQLite's running it (~3 ms a batch).
+#: A batch's groups of one source, looked up in one statement (unlocked: on PostgreSQL
+#: a locked lookup is _GROUPS_LOCKED_PG). Built once: SQLAlchemy's building and
+#: cache-key work for a fresh IN statement cost more than SQLite's running it (~3 ms a
+#: batch).
 _GROUPS_OF = (sa.select(correlations.c.group_key, correlations.c.incident_id).where(
     correlations.c.source_id == sa.bindparam("source"),
     correlations.c.group_key.in_(sa.bindparam("keys", expanding=True)))
@@ -317,9 +315,9 @@ class SqlAlerts:
         by_source: dict[str, list[str]] = {}
         for source_id, fingerprint in keys:
             by_source.setdefault(source_id, []).append(fingerprint)
-        sql = reads.of_source_locked if for_update else reads.of_source
         for source_id in sorted(by_source):
-            for alert in self._read(sql, (self._decode.any_of(by_source[source_id]), source_id)):
+            for alert in self._read(reads.of_source,
+                                    (self._decode.any_of(by_source[source_id]), source_id)):
                 found[(alert.source_id, alert.fingerprint)] = alert
         return found
 
@@ -424,9 +422,10 @@ class SqlCorrelations:
         on PostgreSQL the groups held first (:meth:`_hold`), found or not."""
         found: dict[tuple[str, str], str] = {}
         if for_update and self._postgres:
-            self._hold(keys)
+            arrays = _key_arrays(keys)
+            self._hold(*arrays)
             for source_id, group_key, incident_id in self._connection.exec_driver_sql(
-                    _GROUPS_LOCKED_PG, _key_arrays(keys)):
+                    _GROUPS_LOCKED_PG, arrays):
                 found[(source_id, group_key)] = incident_id
             return found
         for params in _each_source(keys):
@@ -434,7 +433,7 @@ class SqlCorrelations:
                 found[(params["source"], group_key)] = incident_id
         return found
 
-    def _hold(self, keys: Collection[tuple[str, str]]) -> None:
+    def _hold(self, sources: list[str], names: list[str]) -> None:
         """PostgreSQL: hold these groups until commit, whether they exist yet or not, so
         that a lookup after this sees every group another transaction made of them, and
         none is made meanwhile. A row lock holds only a row that exists: two workers
@@ -442,11 +441,11 @@ class SqlCorrelations:
         incident; the second's insert waited for the first's commit, failed on the key,
         and the second ran its whole batch again, to meet the first worker's next batch
         the same way. In a storm with two workers one batch of 252 payloads ran six
-        times and was then applied one payload at a time: 6 s (bench/storm.py)."""
-        if not keys:
+        times and was then applied one payload at a time: 6 s (bench/storm.py).
+        ``sources`` and ``names``: the groups' keys, as _key_arrays gives them."""
+        if not names:
             return
-        bits = -1 if len(keys) <= _GROUP_LOCKS_MAX else _GROUP_LOCKS_MAX - 1
-        sources, names = _key_arrays(keys)
+        bits = -1 if len(names) <= _GROUP_LOCKS_MAX else _GROUP_LOCKS_MAX - 1
         self._connection.exec_driver_sql(
             _HOLD_GROUPS, (_GROUPS_LOCK_CLASS, bits, sources, names)).scalar_one()
 

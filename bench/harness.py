@@ -218,6 +218,12 @@ def worker_tasks(pid: int) -> str | None:
     return arguments[arguments.index("--tasks") + 1]
 
 
+def worker_processes(pid: int) -> dict[int, str]:
+    """The ``interlock worker`` processes that ``pid`` started, each with its
+    ``--tasks``."""
+    return {child: tasks for child in children_of(pid) if (tasks := worker_tasks(child))}
+
+
 def process_tree_cpu(pids: list[int]) -> float:
     """CPU seconds of these processes and all their descendants, living or exited
     (Linux /proc): a PostgreSQL backend's CPU counts after its client disconnects."""

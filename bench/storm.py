@@ -61,7 +61,6 @@ from harness import (
     Interlock,
     argument_parser,
     check_db,
-    children_of,
     cpu_seconds,
     interlock_command,
     parse_arguments,
@@ -77,9 +76,9 @@ from harness import (
     stop_interlock,
     temp_dir,
     wait_for_workers,
-    worker_tasks,
+    worker_processes,
 )
-from interlock.cli.child import CHILDREN
+from interlock.cli.child import CHILDREN, children_for
 from interlock.worker.http11 import Http11Client, ResponseBroken
 
 GROUP_TAG = re.compile(r"\[g(\d+)\]")
@@ -445,9 +444,14 @@ async def run(ctx: StormContext, results: Results) -> None:
                          INTERLOCK_SECRET_KEY="storm-bench")
     peers = await start_peers(ctx)
     interlock = await start_interlock(ctx, "storm", worker=not args.workers, connections=8)
+    layout = ("--one-process",) if args.one_process else ()
     workers = [ctx.spawn(f"worker{i}", interlock_command("worker", "--db", interlock.db_url,
-                                                        "--tasks", tasks))
+                                                        "--tasks", tasks, *layout))
                for i, tasks in enumerate(args.worker_tasks)]
+    # How many processes report: `interlock worker` runs alert processing in one of its
+    # own when it has more to do, unless --one-process.
+    processes = sum(1 if args.one_process else len(children_for(tasks.split(","))) or 1
+                    for tasks in args.worker_tasks)
     engine = sa.create_engine(interlock.db_url.replace("postgresql://",
                                                        "postgresql+psycopg://", 1))
     try:
@@ -456,13 +460,14 @@ async def run(ctx: StormContext, results: Results) -> None:
             results.postgres_settings = (f"{settings} "
                                          f"({'durable' if durable else 'NOT durable'})")
         sources = await configure(interlock, peers)
-        await wait_for_workers(interlock, len(workers) or len(CHILDREN))
+        await wait_for_workers(interlock, processes or len(CHILDREN))
         pids = [interlock.proc.popen.pid, *(worker.popen.pid for worker in workers)]
-        # Each worker process measured alone: those started here, or serve's own.
-        measured = ({worker.popen.pid: tasks
-                     for worker, tasks in zip(workers, args.worker_tasks, strict=True)}
-                    or {pid: tasks for pid in children_of(interlock.proc.popen.pid)
-                        if (tasks := worker_tasks(pid))})
+        # Each worker process measured alone: those started here (or the processes
+        # each started), or serve's own.
+        measured = ({pid: tasks for worker, own in zip(workers, args.worker_tasks, strict=True)
+                     for pid, tasks in (worker_processes(worker.popen.pid) or {
+                         worker.popen.pid: own}).items()}
+                    or worker_processes(interlock.proc.popen.pid))
         results.worker_labels = list(measured.values())
         cpu_before = process_tree_cpu(pids)
         api_before = cpu_seconds(interlock.proc.popen.pid) or 0.0
@@ -652,6 +657,9 @@ def main() -> int:
                              "processes (default: serve with its own worker)")
     parser.add_argument("--drain", type=float, default=120,
                         help="seconds to wait for the backlog after the storm")
+    parser.add_argument("--one-process", action="store_true",
+                        help="run each `interlock worker` as one process (--one-process), "
+                             "not alert processing apart from delivery and sync")
     parser.add_argument("--worker-tasks", default=None,
                         help="one worker per ';'-separated task list, e.g. "
                              "'alerts;deliveries,sync' (instead of --workers running all)")

@@ -178,3 +178,113 @@ def test_what_a_worker_that_died_was_sending_goes_out_again_at_once(tmp_path: Pa
         assert again.at - killed < SILENT_AFTER.total_seconds() / 2, server.output()
         assert "handed back the work of a worker process that died" in server.output()
         server.stop()
+
+
+def _worker_processes(database_url: str, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [*interlock_command(), "worker", "--db", database_url, *args],
+            stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env=environment(tmp_path, {"INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8",
+                                       "INTERLOCK_WORKER_POLL_SECONDS": "0.2"}))
+
+
+def _reporting_children(server: Server, supervisor: int) -> dict[str, int]:
+    """The worker processes ``supervisor`` started, by the tasks /readyz says each runs,
+    once both report."""
+    def both() -> dict[str, int] | None:
+        reported = httpx.get(server.base_url + "/readyz", timeout=5.0).json()["workers"]
+        by_pid = {int(worker["name"].split(":")[1]): sorted(worker["tasks"])
+                  for worker in reported}
+        children = {",".join(task for task in by_pid[pid] if task != "listen"): pid
+                    for pid in _workers_of(supervisor) if pid in by_pid}
+        return children if len(children) == 2 else None
+
+    return eventually(both, "the worker's two processes reporting",
+                      timeout=START_TIMEOUT, interval=0.1)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_interlock_worker_processes_alerts_apart_from_delivery_and_restarts_either(
+        database_url: str, tmp_path: Path) -> None:
+    """`interlock worker` runs as serve's workers do: alert processing in one process,
+    delivery and sync in another, so an alert batch never waits for the interpreter
+    lock while webhooks go out. A process that dies is started again; SIGTERM stops
+    all of them."""
+    with Receiver() as receiver, serving(
+            database_url, tmp_path, "serve", {"INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8"},
+            args=("--no-worker",)) as server:
+        (secret,) = KEY_LINE.findall(server.output())
+        api = httpx.Client(base_url=server.base_url, timeout=10,
+                           headers={"Authorization": f"Bearer {secret}"})
+        assert api.post("/api/v1/endpoints", json={
+            "url": receiver.url, "event_types": ["incident.created"]}).status_code == 201
+        source = api.post("/api/v1/sources", json={"name": "am", "kind": "alertmanager"}
+                          ).json()
+        worker = _worker_processes(database_url, tmp_path)
+        try:
+            children = _reporting_children(server, worker.pid)
+            assert set(children) == {"alerts", "deliveries,mail,sync"}
+
+            def alert_told(name: str, count: int) -> None:
+                answer = api.post(f"/ingest/{source['id']}", headers=basic(source["token"]),
+                                  content=json.dumps(am_payload(am_alert(name))))
+                assert answer.status_code == 202
+                told = receiver.wait_for(count, timeout=30)
+                assert json.loads(told[-1].body)["data"]["incident"]["title"].startswith(name)
+
+            alert_told("CPUHot", 1)
+            os.kill(children["alerts"], signal.SIGKILL)
+            again = eventually(lambda: (found := _reporting_children(server, worker.pid))
+                               ["alerts"] != children["alerts"] and found,
+                               "another alert process started", timeout=START_TIMEOUT)
+            assert again["deliveries,mail,sync"] == children["deliveries,mail,sync"]
+            alert_told("DiskFull", 2)
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=90) == 0
+            assert not any(_alive(pid) for pid in again.values())
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=10)
+    output = (tmp_path / "worker.log").read_text()
+    assert "worker process exited; restarting" in output, output
+
+
+def test_interlock_workers_processes_stop_when_it_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives `interlock worker` no chance to stop its processes: they notice and
+    stop by themselves, rather than working on with nobody to stop them."""
+    worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path)
+
+    def started() -> list[int] | None:
+        children = _workers_of(worker.pid)
+        return children if len(children) == 2 else None
+
+    try:
+        children = eventually(started, "the worker's two processes started",
+                              timeout=START_TIMEOUT, interval=0.05)
+        assert sorted(_tasks_of(pid) for pid in children) == ["alerts", "deliveries,sync"]
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    try:
+        eventually(lambda: not any(_alive(pid) for pid in children),
+                   "the worker's processes stopped without it", timeout=START_TIMEOUT)
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_one_process_runs_every_task_itself(tmp_path: Path) -> None:
+    worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path,
+                               "--one-process")
+    try:
+        eventually(lambda: "worker started" in (tmp_path / "worker.log").read_text(),
+                   "the worker started", timeout=START_TIMEOUT)
+        assert _workers_of(worker.pid) == []
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0

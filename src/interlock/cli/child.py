@@ -1,4 +1,5 @@
-"""The workers that ``interlock serve`` runs beside the API, in processes of their own.
+"""The workers that ``interlock serve`` runs beside the API, in processes of their own,
+and that ``interlock worker`` runs as two processes when given alert processing and more.
 
 Separate processes use both cores: the API answers people while one worker processes
 alerts and another delivers and syncs, and none waits for another's interpreter lock.
@@ -46,15 +47,26 @@ CHILDREN = ("alerts", "deliveries,sync")
 TakeOver = Callable[[Sequence[str]], Mapping[str, int]]
 
 
+def children_for(tasks: Sequence[str]) -> tuple[str, ...]:
+    """How ``interlock worker --tasks TASKS`` divides its tasks into processes, as
+    serve does: alert processing in one of its own when there is anything beside it,
+    otherwise everything in one (an empty answer)."""
+    rest = [task for task in tasks if task != "alerts"]
+    if len(rest) == len(tasks) or not rest:
+        return ()
+    return ("alerts", ",".join(rest))
+
+
 async def run_child_workers(database_url: str, stop: asyncio.Event, *,
-                            watchdog: float = 0.0, take_over: TakeOver | None = None
-                            ) -> None:
-    """Keep serve's worker processes running until ``stop`` is set; with ``watchdog``,
-    a worker not heard from for that many seconds is killed and started again; with
-    ``take_over``, what a worker that died had leased is handed back at once."""
+                            children: Sequence[str] = CHILDREN, watchdog: float = 0.0,
+                            take_over: TakeOver | None = None) -> None:
+    """Keep a worker process running for each task list of ``children`` (serve's by
+    default) until ``stop`` is set; with ``watchdog``, a worker not heard from for that
+    many seconds is killed and started again; with ``take_over``, what a worker that
+    died had leased is handed back at once."""
     await asyncio.gather(*(run_child_worker(database_url, stop, tasks, watchdog=watchdog,
                                             take_over=take_over)
-                           for tasks in CHILDREN))
+                           for tasks in children))
 
 
 async def run_child_worker(database_url: str, stop: asyncio.Event, tasks: str, *,

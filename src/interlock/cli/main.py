@@ -9,7 +9,7 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Collection, Coroutine, Iterator
+from collections.abc import Collection, Coroutine, Iterator, Sequence
 from types import FrameType
 from typing import Annotated, Any
 
@@ -153,23 +153,37 @@ def worker_command(
         "--tag", hidden=True, metavar="TAG",
         help="The end of this worker's name (serve's worker: serve knows it by it)")
     ] = None,
+    one_process: Annotated[bool, typer.Option(
+        "--one-process",
+        help="Run every task in this process (by default alert processing runs in a "
+             "process of its own beside delivery and sync, as with serve)")] = False,
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
-    chosen = [task.strip() for task in tasks.split(",") if task.strip()]
+    from interlock.cli.child import children_for
+    from interlock.store.engine import is_in_memory
+
+    chosen = list(dict.fromkeys(task.strip() for task in tasks.split(",") if task.strip()))
     unknown = sorted(set(chosen) - {"alerts", "deliveries", "sync"})
     if unknown or not chosen:
         raise typer.BadParameter(f"unknown task {', '.join(unknown) or '(none)'}; "
                                  "choose from alerts, deliveries, sync", param_hint="--tasks")
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
-    if loaded.worker_batch_scheduling:
+    children = () if one_process or parent is not None or is_in_memory(
+        loaded.database_url) else children_for(chosen)
+    if loaded.worker_batch_scheduling and not children:
         _schedule_as_batch()
     container = _start(loaded, Role.WORKERS)
     if not quiet:
-        stdout.print(f"Interlock worker on {redact(loaded.database_url)}", highlight=False)
+        layout = f" (processes: {'; '.join(children)})" if children else ""
+        stdout.print(f"Interlock worker on {redact(loaded.database_url)}{layout}",
+                     highlight=False)
         sys.stdout.flush()
-    _run(_work(container, parent=parent, alive_fd=alive_fd, tasks=chosen, tag=tag))
+    if children:
+        _run(_supervise(container, children))
+    else:
+        _run(_work(container, parent=parent, alive_fd=alive_fd, tasks=chosen, tag=tag))
 
 
 #: The interpreter's switch interval in Interlock's processes (Python's default 0.005 s).
@@ -246,6 +260,26 @@ async def _work(container: Container, *, parent: int | None = None,
     finally:
         if watch is not None:
             watch.cancel()
+        container.close()
+
+
+async def _supervise(container: Container, children: Sequence[str]) -> None:
+    """``interlock worker`` as serve runs its workers: a process for each of
+    ``children`` (alert processing apart from delivery and sync, so that neither waits
+    for the other's interpreter lock), restarted if it dies or is not heard from, what
+    it had leased handed back at once, and stopped with this one."""
+    from interlock.cli.child import run_child_workers
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    loaded = container.settings
+    try:
+        await run_child_workers(loaded.database_url, stop, children=children,
+                                watchdog=loaded.worker_watchdog_seconds,
+                                take_over=container.workers.take_over)
+    finally:
         container.close()
 
 

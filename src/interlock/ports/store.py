@@ -130,8 +130,10 @@ class EventLog(Protocol):
 
     def get_many(self, event_ids: Collection[str]) -> dict[str, Event]: ...
 
-    def undispatched(self, limit: int) -> list[Event]:
-        """The oldest events not yet fanned out, locked against other dispatchers."""
+    def undispatched(self, limit: int, *, wait: bool = True) -> list[Event]:
+        """The oldest events not yet fanned out, locked against other dispatchers;
+        ``wait=False``: none while another dispatcher is at it (it, or a later round
+        woken by the same commits, fans them out)."""
         ...
 
     def mark_dispatched(self, sequences: Sequence[int], at: datetime) -> None: ...

@@ -271,7 +271,7 @@ class DeliveryService:
             # before the claim locks rows (the fan-out of another worker, holding the
             # turn, locks pending rows too); and what has been due longest is claimed
             # first, so what keeps arriving never overtakes a backlog.
-            pending = tx.events.undispatched(DISPATCH_BATCH)
+            pending = tx.events.undispatched(DISPATCH_BATCH, wait=False)
             leased = tx.deliveries.claim(owner, now, until, limit, exclude_endpoints)
             # What the fan-out makes is claimed as it is made, with what room is left:
             # each row written once, its event in hand.

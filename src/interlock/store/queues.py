@@ -30,6 +30,15 @@ def serialise_fan_out(connection: sa.Connection, key: int) -> None:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
+def try_fan_out_turn(connection: sa.Connection, key: int) -> bool:
+    """Take the fan-out's turn (see :func:`serialise_fan_out`) if nobody holds it;
+    False if another transaction does (PostgreSQL; always True on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        return True
+    return bool(connection.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key)))
+                .scalar_one())
+
+
 def promote_next(table: sa.Table, lane: str, order: str) -> sa.Update:
     """An UPDATE making due the oldest waiting row of ``table`` whose ``lane`` column is
     ``:p_lane`` and ``incident_id`` is ``:p_incident``, at ``:p_at``."""

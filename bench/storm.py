@@ -444,13 +444,13 @@ async def run(ctx: StormContext, results: Results) -> None:
                          INTERLOCK_SECRET_KEY="storm-bench")
     peers = await start_peers(ctx)
     interlock = await start_interlock(ctx, "storm", worker=not args.workers, connections=8)
-    layout = ("--one-process",) if args.one_process else ()
+    layout = ("--split",) if args.split else ()
     workers = [ctx.spawn(f"worker{i}", interlock_command("worker", "--db", interlock.db_url,
                                                         "--tasks", tasks, *layout))
                for i, tasks in enumerate(args.worker_tasks)]
-    # How many processes report: `interlock worker` runs alert processing in one of its
-    # own when it has more to do, unless --one-process.
-    processes = sum(1 if args.one_process else len(children_for(tasks.split(","))) or 1
+    # How many processes report: `interlock worker --split` runs alert processing in
+    # one of its own when it has more to do.
+    processes = sum(len(children_for(tasks.split(","))) or 1 if args.split else 1
                     for tasks in args.worker_tasks)
     engine = sa.create_engine(interlock.db_url.replace("postgresql://",
                                                        "postgresql+psycopg://", 1))
@@ -657,9 +657,9 @@ def main() -> int:
                              "processes (default: serve with its own worker)")
     parser.add_argument("--drain", type=float, default=120,
                         help="seconds to wait for the backlog after the storm")
-    parser.add_argument("--one-process", action="store_true",
-                        help="run each `interlock worker` as one process (--one-process), "
-                             "not alert processing apart from delivery and sync")
+    parser.add_argument("--split", action="store_true",
+                        help="run each `interlock worker` with --split: alert processing "
+                             "in a process of its own beside delivery and sync")
     parser.add_argument("--worker-tasks", default=None,
                         help="one worker per ';'-separated task list, e.g. "
                              "'alerts;deliveries,sync' (instead of --workers running all)")

@@ -190,7 +190,7 @@ def test_alerts_shared_by_two_workers_one_killed_are_each_applied_once(
         source = api.post("/api/v1/sources", json={"name": "am", "kind": "alertmanager"}
                           ).json()
         workers = [start_worker_process(database_url, tmp_path / f"worker-{n}.log",
-                                        "--one-process", worker_poll_seconds="0.2")
+                                        worker_poll_seconds="0.2")
                    for n in range(2)]
         try:
             eventually(lambda: len({pid for pid in (alert_worker(api, set()),

@@ -207,12 +207,12 @@ def _reporting_children(server: Server, supervisor: int) -> dict[str, int]:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_interlock_worker_processes_alerts_apart_from_delivery_and_restarts_either(
+def test_a_split_worker_processes_alerts_apart_from_delivery_and_restarts_either(
         database_url: str, tmp_path: Path) -> None:
-    """`interlock worker` runs as serve's workers do: alert processing in one process,
-    delivery and sync in another, so an alert batch never waits for the interpreter
-    lock while webhooks go out. A process that dies is started again; SIGTERM stops
-    all of them."""
+    """`interlock worker --split` runs as serve's workers do: alert processing in one
+    process, delivery and sync in another, so an alert batch never waits for the
+    interpreter lock while webhooks go out. A process that dies is started again;
+    SIGTERM stops all of them."""
     with Receiver() as receiver, serving(
             database_url, tmp_path, "serve", {"INTERLOCK_ALLOWED_TARGETS": "127.0.0.0/8"},
             args=("--no-worker",)) as server:
@@ -223,7 +223,7 @@ def test_interlock_worker_processes_alerts_apart_from_delivery_and_restarts_eith
             "url": receiver.url, "event_types": ["incident.created"]}).status_code == 201
         source = api.post("/api/v1/sources", json={"name": "am", "kind": "alertmanager"}
                           ).json()
-        worker = _worker_processes(database_url, tmp_path)
+        worker = _worker_processes(database_url, tmp_path, "--split")
         try:
             children = _reporting_children(server, worker.pid)
             assert set(children) == {"alerts", "deliveries,mail,sync"}
@@ -253,10 +253,11 @@ def test_interlock_worker_processes_alerts_apart_from_delivery_and_restarts_eith
     assert "worker process exited; restarting" in output, output
 
 
-def test_interlock_workers_processes_stop_when_it_is_killed(tmp_path: Path) -> None:
-    """SIGKILL gives `interlock worker` no chance to stop its processes: they notice and
-    stop by themselves, rather than working on with nobody to stop them."""
-    worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path)
+def test_a_split_workers_processes_stop_when_it_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives `interlock worker --split` no chance to stop its processes: they
+    notice and stop by themselves, rather than working on with nobody to stop them."""
+    worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path,
+                               "--split")
 
     def started() -> list[int] | None:
         children = _workers_of(worker.pid)
@@ -278,9 +279,8 @@ def test_interlock_workers_processes_stop_when_it_is_killed(tmp_path: Path) -> N
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_one_process_runs_every_task_itself(tmp_path: Path) -> None:
-    worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path,
-                               "--one-process")
+def test_a_worker_without_split_runs_every_task_itself(tmp_path: Path) -> None:
+    worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path)
     try:
         eventually(lambda: "worker started" in (tmp_path / "worker.log").read_text(),
                    "the worker started", timeout=START_TIMEOUT)

@@ -77,8 +77,7 @@ def _send(hub: Container, source: Source, name: str, fingerprint: str) -> None:
 @contextmanager
 def _workers(database_url: str, log: Path, count: int
              ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    workers = [start_worker_process(database_url, log, "--one-process",
-                                    worker_poll_seconds="0.2")
+    workers = [start_worker_process(database_url, log, worker_poll_seconds="0.2")
                for _ in range(count)]
     try:
         yield workers

@@ -74,11 +74,8 @@ class BackgroundWorker:
             await sender.close()
 
 
-def start_worker_process(database_url: str, log: Path, *args: str,
-                         **settings: str) -> subprocess.Popen[bytes]:
-    """`interlock worker ARGS` as a separate process, its output in ``log``. With
-    ``--one-process`` the process is the worker itself (one to kill, say); without, it
-    starts alert processing and delivery in processes of their own."""
+def start_worker_process(database_url: str, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """`interlock worker` as a separate process, its output in ``log``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
     env.update({
         "INTERLOCK_DATABASE_URL": database_url,
@@ -89,7 +86,7 @@ def start_worker_process(database_url: str, log: Path, *args: str,
     })
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "interlock.cli.main", "worker", *args],
+            [sys.executable, "-m", "interlock.cli.main", "worker"],
             stdout=output, stderr=subprocess.STDOUT, env=env,
         )
 

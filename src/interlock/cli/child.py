@@ -1,5 +1,5 @@
-"""The workers that ``interlock serve`` runs beside the API, in processes of their own,
-and that ``interlock worker`` runs as two processes when given alert processing and more.
+"""The workers that ``interlock serve`` runs beside the API, in processes of their own
+(and ``interlock worker --split``, without the API).
 
 Separate processes use both cores: the API answers people while one worker processes
 alerts and another delivers and syncs, and none waits for another's interpreter lock.
@@ -48,8 +48,8 @@ TakeOver = Callable[[Sequence[str]], Mapping[str, int]]
 
 
 def children_for(tasks: Sequence[str]) -> tuple[str, ...]:
-    """How ``interlock worker --tasks TASKS`` divides its tasks into processes, as
-    serve does: alert processing in one of its own when there is anything beside it,
+    """How ``interlock worker --split --tasks TASKS`` divides its tasks into processes,
+    as serve does: alert processing in one of its own when there is anything beside it,
     otherwise everything in one (an empty answer)."""
     rest = [task for task in tasks if task != "alerts"]
     if len(rest) == len(tasks) or not rest:

@@ -153,10 +153,10 @@ def worker_command(
         "--tag", hidden=True, metavar="TAG",
         help="The end of this worker's name (serve's worker: serve knows it by it)")
     ] = None,
-    one_process: Annotated[bool, typer.Option(
-        "--one-process",
-        help="Run every task in this process (by default alert processing runs in a "
-             "process of its own beside delivery and sync, as with serve)")] = False,
+    split: Annotated[bool, typer.Option(
+        "--split",
+        help="Run alert processing in a process of its own beside delivery and sync, as "
+             "serve does: two cores for one worker")] = False,
 ) -> None:
     """Process alerts, deliver webhooks and sync connectors, without serving the API
     (run several, on PostgreSQL)."""
@@ -170,8 +170,8 @@ def worker_command(
                                  "choose from alerts, deliveries, sync", param_hint="--tasks")
     loaded = settings(database_url=db)
     configure_logs(loaded.log_level, loaded.log_format)
-    children = () if one_process or parent is not None or is_in_memory(
-        loaded.database_url) else children_for(chosen)
+    children = children_for(chosen) if split and parent is None and not is_in_memory(
+        loaded.database_url) else ()
     if loaded.worker_batch_scheduling and not children:
         _schedule_as_batch()
     container = _start(loaded, Role.WORKERS)

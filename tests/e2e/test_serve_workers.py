@@ -97,19 +97,26 @@ def test_workers_stop_when_serve_is_killed_while_they_start(tmp_path: Path) -> N
          "--host", "127.0.0.1", "--port", str(free_port())],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
         env=environment(tmp_path))
+    _kill_once_its_workers_exist(serve, "serve's", interval=0.01)
+
+
+def _kill_once_its_workers_exist(parent: subprocess.Popen[bytes], whose: str, *,
+                                 interval: float) -> None:
+    """SIGKILL ``parent`` (no chance to stop its workers) once its two worker processes
+    exist, and wait for them to stop by themselves."""
     def started() -> list[int] | None:
-        workers = _workers_of(serve.pid)
+        workers = _workers_of(parent.pid)
         return workers if len(workers) == 2 else None
 
     try:
-        workers = eventually(started, "serve's two workers started",
-                             timeout=START_TIMEOUT, interval=0.01)
+        workers = eventually(started, f"{whose} two workers started",
+                             timeout=START_TIMEOUT, interval=interval)
     finally:
-        serve.send_signal(signal.SIGKILL)
-        serve.wait(timeout=10)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
     try:
         eventually(lambda: not any(_alive(worker) for worker in workers),
-                   "serve's workers stopped without it", timeout=START_TIMEOUT)
+                   f"{whose} workers stopped without it", timeout=START_TIMEOUT)
     finally:
         for worker in workers:  # leave nothing behind, even when the test fails
             if _alive(worker):
@@ -258,25 +265,7 @@ def test_a_split_workers_processes_stop_when_it_is_killed(tmp_path: Path) -> Non
     notice and stop by themselves, rather than working on with nobody to stop them."""
     worker = _worker_processes(f"sqlite:///{tmp_path / 'interlock.db'}", tmp_path,
                                "--split")
-
-    def started() -> list[int] | None:
-        children = _workers_of(worker.pid)
-        return children if len(children) == 2 else None
-
-    try:
-        children = eventually(started, "the worker's two processes started",
-                              timeout=START_TIMEOUT, interval=0.05)
-        assert sorted(_tasks_of(pid) for pid in children) == ["alerts", "deliveries,sync"]
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
-    try:
-        eventually(lambda: not any(_alive(pid) for pid in children),
-                   "the worker's processes stopped without it", timeout=START_TIMEOUT)
-    finally:
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+    _kill_once_its_workers_exist(worker, "the worker's", interval=0.05)
 
 
 def test_a_worker_without_split_runs_every_task_itself(tmp_path: Path) -> None:

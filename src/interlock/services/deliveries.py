@@ -268,9 +268,10 @@ class DeliveryService:
         until = now + self._lease
         with self._store.transaction(write=True) as tx:
             # In this order: on PostgreSQL reading the events takes the fan-out's turn
-            # before the claim locks rows (the fan-out of another worker, holding the
-            # turn, locks pending rows too); and what has been due longest is claimed
-            # first, so what keeps arriving never overtakes a backlog.
+            # (if it is free; else there is nothing to read) before the claim locks rows
+            # (the fan-out of another worker, holding the turn, locks pending rows too);
+            # and what has been due longest is claimed first, so what keeps arriving
+            # never overtakes a backlog.
             pending = tx.events.undispatched(DISPATCH_BATCH, wait=False)
             leased = tx.deliveries.claim(owner, now, until, limit, exclude_endpoints)
             # What the fan-out makes is claimed as it is made, with what room is left:

@@ -660,6 +660,47 @@ def test_a_batch_telling_an_incident_a_person_is_changing_tells_it_as_changed(
         container.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_telling_leaves_a_digest_another_workers_batch_holds_for_later(
+        container: Container, manual_clock: ManualClock) -> None:
+    """Incidents whose waiting alerts fall due are told between batches of alerts. One
+    whose digest another worker's batch holds is left to that batch (which tells it if
+    due) or to a later telling, not waited for: with two workers in a storm, tellings
+    and batches waited for each other seconds in all (bench/storm.py)."""
+    container = _with_clock(container.settings, manual_clock)
+    try:
+        source = _source(container)
+        for instance in ("a", "b"):  # two incidents, each with an alert waiting
+            _store(container, source, *[am_payload(am_alert(f"Group{group}", instance=instance))
+                                        for group in range(2)])
+            container.alerts.process("worker")
+        manual_clock.advance(timedelta(seconds=11))  # both fall due
+        _store(container, source, am_payload(am_alert("Group0", instance="c")))
+        holding, release = threading.Event(), threading.Event()
+        batch = threading.Thread(target=_held_processor(container, holding, release).process,
+                                 args=("other",))
+        batch.start()
+        told: list[tuple[int, bool]] = []
+        try:
+            assert holding.wait(10), "the batch never reached its commit"
+            telling = threading.Thread(
+                target=lambda: told.append(container.alerts.tell_some_due_digests(10)))
+            telling.start()
+            telling.join(10)
+            assert not telling.is_alive(), "the telling waited for the batch"
+        finally:
+            release.set()
+            batch.join(30)
+        assert told == [(1, False)]  # the incident the batch did not hold
+        assert container.alerts.tell_some_due_digests(10) == (0, False)
+        attached = [(row["alert_count"], sorted(alert["labels"]["instance"]
+                                                for alert in row["alerts"]))
+                    for row in _attached(container)[2:]]
+        assert sorted(attached) == [(1, ["b"]), (2, ["b", "c"])]
+    finally:
+        container.close()
+
+
 def _wait_for_a_lock_wait(container: Container) -> None:
     """Until some session of the test database waits for a lock (PostgreSQL)."""
     query = sa.text("SELECT count(*) FROM pg_stat_activity "

@@ -434,9 +434,10 @@ class DigestRepository(Protocol):
     """Alert digests (domain/digests.py). Write a digest only while holding it (read
     ``for_update`` in the same transaction) or by inserting it."""
 
-    def get_many(self, incident_ids: Collection[str], *, for_update: bool = False
-                 ) -> dict[str, Digest]:
-        """``for_update`` locks them in incident order."""
+    def get_many(self, incident_ids: Collection[str], *, for_update: bool = False,
+                 skip_locked: bool = False) -> dict[str, Digest]:
+        """``for_update`` locks them in incident order; with ``skip_locked``, those
+        another transaction holds are left out rather than waited for."""
         ...
 
     def put_many(self, digests: Sequence[Digest], *, existing: Collection[str]) -> None:

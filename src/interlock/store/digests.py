@@ -30,10 +30,10 @@ class SqlDigests:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
 
-    def get_many(self, incident_ids: Collection[str], *, for_update: bool = False
-                 ) -> dict[str, Digest]:
+    def get_many(self, incident_ids: Collection[str], *, for_update: bool = False,
+                 skip_locked: bool = False) -> dict[str, Digest]:
         """The digests of these incidents; locked in incident order on PostgreSQL when
-        asked."""
+        asked, leaving out those another transaction holds if ``skip_locked``."""
         if not incident_ids:
             return {}
         decode = bulk.decoders(self._connection.dialect)
@@ -41,6 +41,8 @@ class SqlDigests:
                f"FROM alert_digests WHERE incident_id{decode.in_list}")
         if for_update and decode.dialect == "postgresql":
             sql += " ORDER BY incident_id FOR NO KEY UPDATE"
+            if skip_locked:
+                sql += " SKIP LOCKED"
         time, moment, as_json = decode.time, decode.moment, decode.json
         # Read by the driver and decoded here (store.bulk.Decoders), as incidents are:
         # every alert batch reads the digest of every incident its alerts join.

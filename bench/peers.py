@@ -57,6 +57,7 @@ async def main(out_path: Path) -> None:
                           "jira_secret": jira.webhook_secret}), flush=True)
         await stop.wait()
         out.write(json.dumps({"slack_calls": len(slack.calls()),
+                              "slack_rate_limited": slack.rate_limited_answers,
                               "jira_calls": len(jira.calls())}) + "\n")
     await runner.cleanup()
     out.close()

@@ -131,3 +131,24 @@ def test_jobs_of_a_disabled_connector_cost_no_write_to_look_for_more(
                                json={"enabled": True})
     assert changed.status_code == 200, changed.text
     assert len(hub.sync.claim("worker", 10)) == 2
+
+
+def test_a_paced_tools_jobs_are_run_by_one_worker_at_a_time(
+    hub: Container, jira_connector: str, monkeypatch: pytest.MonkeyPatch,
+    manual_clock: ManualClock,
+) -> None:
+    """Each worker keeps a paced tool's pace in its own lane, so two workers running its
+    jobs at once called it twice as fast (Slack answered 429). Another worker leaves
+    the lane to the one holding a job of it, without a write to look, and takes it over
+    once the holder has none leased (it finished them, or died and their leases
+    lapsed)."""
+    declare_many(hub, 3)
+    while hub.deliveries.dispatch():
+        pass
+    assert len(hub.sync.claim("worker-1", 1)) == 1
+    with write_transactions(hub, monkeypatch) as writes:
+        assert hub.sync.claim("worker-2", 10) == []
+    assert writes == []
+    assert len(hub.sync.claim("worker-1", 10)) == 2  # the holder goes on
+    manual_clock.advance(hub.sync.lease + timedelta(seconds=1))  # and dies
+    assert len(hub.sync.claim("worker-2", 10)) == 3

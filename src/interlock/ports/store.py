@@ -568,8 +568,16 @@ class SyncJobRepository(Protocol):
         ...
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int,
-              exclude_connectors: Sequence[str] = ()) -> list[SyncJob]:
-        """Lease due pending jobs, oldest due first, never of a disabled connector."""
+              exclude_connectors: Sequence[str] = (), paced_kinds: Collection[str] = ()
+              ) -> list[SyncJob]:
+        """Lease due pending jobs, oldest due first, never of a disabled connector, nor
+        of a connector of ``paced_kinds`` another worker holds (see
+        :meth:`held_elsewhere`; claims that pass ``paced_kinds`` take turns)."""
+        ...
+
+    def held_elsewhere(self, owner: str, now: datetime, kinds: Collection[str]) -> list[str]:
+        """Enabled connectors of ``kinds`` with a job leased to a worker other than
+        ``owner``: a paced tool's jobs are run by one worker at a time."""
         ...
 
     def any_due(self, now: datetime, exclude_connectors: Sequence[str] = ()) -> bool:

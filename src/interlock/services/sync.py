@@ -136,6 +136,8 @@ class SyncService:
         self._pushers = {kind: driver for kind, driver in self._drivers.items()
                          if isinstance(driver, Push)}
         self._plugins = {kind: connectors.plugin(kind) for kind in connectors.kinds}
+        self._paced_kinds = sorted(kind for kind, plugin in self._plugins.items()
+                                   if plugin is not None and plugin.pace)
         self._incidents = incidents
         self._base_url = base_url.rstrip("/")
         self._reconcile_every = reconcile_every
@@ -249,15 +251,21 @@ class SyncService:
     def claim(self, owner: str, limit: int, exclude_connectors: Sequence[str] = ()
               ) -> list[JobWork]:
         now = self._clock.now()
+        # A paced tool's jobs are run by one worker at a time: each worker keeps the
+        # pace in its own lane, so two running them called the tool twice as fast, and
+        # Slack answered 429 (bench/storm.py with two workers: 10 of 42 calls). Another
+        # worker takes the lane over once the holder has no job leased.
+        paced = self._paced_kinds
         # Every commit of an event wakes this; most find nothing for connectors (or only
-        # jobs already leased, or of lanes that are full), and on SQLite a write
-        # transaction would queue behind (and in front of) real writers.
+        # jobs already leased, or of lanes that are full or another worker's), and on
+        # SQLite a write transaction would queue behind (and in front of) real writers.
         with self._store.transaction() as tx:
-            if not tx.sync_jobs.any_due(now, exclude_connectors):
+            held = tx.sync_jobs.held_elsewhere(owner, now, paced) if paced else []
+            if not tx.sync_jobs.any_due(now, [*exclude_connectors, *held]):
                 return []
         with self._store.transaction(write=True) as tx:
             jobs = tx.sync_jobs.claim(owner, now, now + self._lease, limit,
-                                      exclude_connectors)
+                                      exclude_connectors, paced_kinds=paced)
         if not jobs:
             return []
         # What the jobs need, read after the claim has committed: a handful of queries

@@ -30,7 +30,12 @@ from interlock.domain.connectors import (
 )
 from interlock.ports.store import JobOutcome, StoredConnector
 from interlock.store import bulk
-from interlock.store.queues import SYNC_JOBS_FAN_OUT, promote_next, serialise_fan_out
+from interlock.store.queues import (
+    SYNC_JOBS_CLAIM,
+    SYNC_JOBS_FAN_OUT,
+    promote_next,
+    serialise_fan_out,
+)
 from interlock.store.tables import (
     connector_activity,
     connectors,
@@ -317,7 +322,8 @@ class SqlSyncJobs:
         return self._connection.execute(query).first() is not None
 
     def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int,
-              exclude_connectors: Sequence[str] = ()) -> list[SyncJob]:
+              exclude_connectors: Sequence[str] = (), paced_kinds: Collection[str] = ()
+              ) -> list[SyncJob]:
         due = (
             sa.select(sync_jobs.c.position)
             .where(
@@ -331,7 +337,12 @@ class SqlSyncJobs:
         )
         disabled = self._connection.execute(
             sa.select(connectors.c.id).where(connectors.c.enabled.is_(False))).scalars().all()
-        skipped = sorted({*exclude_connectors, *disabled})
+        held: list[str] = []
+        if paced_kinds:
+            # Two workers claiming at once would each see no lease of the other's.
+            serialise_fan_out(self._connection, SYNC_JOBS_CLAIM)
+            held = self.held_elsewhere(owner, now, paced_kinds)
+        skipped = sorted({*exclude_connectors, *disabled, *held})
         if skipped:
             due = due.where(sync_jobs.c.connector_id.not_in(skipped))
         if self._postgres:
@@ -342,6 +353,20 @@ class SqlSyncJobs:
             .returning(*sync_jobs.c)
         ).mappings().all()
         return sorted((_job(row) for row in rows), key=lambda job: job.created_at)
+
+    def held_elsewhere(self, owner: str, now: datetime, kinds: Collection[str]) -> list[str]:
+        # A leased job was due when it was claimed: each connector's probe walks its
+        # due jobs (ix_sync_jobs_connector_due), its lane's leased ones first.
+        leased = sa.exists().where(
+            sync_jobs.c.connector_id == connectors.c.id,
+            is_pending(sync_jobs),
+            sync_jobs.c.next_attempt_at <= now,
+            sync_jobs.c.lease_owner != owner,
+            sync_jobs.c.lease_expires_at > now)
+        return list(self._connection.execute(
+            sa.select(connectors.c.id).where(connectors.c.enabled.is_(True),
+                                             connectors.c.kind.in_(sorted(kinds)), leased)
+        ).scalars())
 
     def any_due(self, now: datetime, exclude_connectors: Sequence[str] = ()) -> bool:
         # Jobs leased and waiting in a paced lane are due too: without the lease test,

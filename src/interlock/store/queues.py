@@ -18,6 +18,8 @@ from interlock.store import bulk
 #: PostgreSQL advisory lock keys, one per queue: see serialise_fan_out.
 DELIVERIES_FAN_OUT = 0x696C_6401
 SYNC_JOBS_FAN_OUT = 0x696C_6402
+#: Claims of paced connectors' jobs take turns (SqlSyncJobs.claim).
+SYNC_JOBS_CLAIM = 0x696C_6403
 
 
 def serialise_fan_out(connection: sa.Connection, key: int, *, wait: bool = True) -> bool:

@@ -41,6 +41,21 @@ def write_transactions(container: Container, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(store, "transaction", original)
 
 
+def queue_jobs(hub: Container, incidents: int) -> None:
+    """Declare incidents and fan their events out: a job per incident and connector."""
+    declare_many(hub, incidents)
+    while hub.deliveries.dispatch():
+        pass
+
+
+def assert_nothing_claimed_without_a_write(hub: Container, monkeypatch: pytest.MonkeyPatch,
+                                           owner: str, exclude: list[str] | None = None
+                                           ) -> None:
+    with write_transactions(hub, monkeypatch) as writes:
+        assert hub.sync.claim(owner, 10, exclude or []) == []
+    assert writes == []
+
+
 @pytest.fixture
 def jira_connector(hub: Container, hub_client: TestClient) -> Iterator[str]:
     admin = make_key(hub, Scope.ADMIN, name="admin")
@@ -58,13 +73,9 @@ def test_jobs_leased_and_waiting_in_their_lane_cost_no_write_to_look_for_more(
     hub: Container, jira_connector: str, monkeypatch: pytest.MonkeyPatch,
     manual_clock: ManualClock,
 ) -> None:
-    declare_many(hub, 2)
-    while hub.deliveries.dispatch():
-        pass
+    queue_jobs(hub, 2)
     assert len(hub.sync.claim("worker", 10)) == 2
-    with write_transactions(hub, monkeypatch) as writes:
-        assert hub.sync.claim("worker", 10) == []
-    assert writes == []
+    assert_nothing_claimed_without_a_write(hub, monkeypatch, "worker")
     # Once their lease lapses (the worker died), they are claimed again.
     manual_clock.advance(hub.sync.lease + timedelta(seconds=1))
     assert len(hub.sync.claim("other-worker", 10)) == 2
@@ -73,12 +84,8 @@ def test_jobs_leased_and_waiting_in_their_lane_cost_no_write_to_look_for_more(
 def test_jobs_of_a_full_lane_alone_cost_no_write_to_look_for_more(
     hub: Container, jira_connector: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    declare_many(hub, 2)
-    while hub.deliveries.dispatch():
-        pass
-    with write_transactions(hub, monkeypatch) as writes:
-        assert hub.sync.claim("worker", 10, [jira_connector]) == []
-    assert writes == []
+    queue_jobs(hub, 2)
+    assert_nothing_claimed_without_a_write(hub, monkeypatch, "worker", [jira_connector])
     assert len(hub.sync.claim("worker", 10)) == 2
 
 
@@ -118,15 +125,11 @@ def test_jobs_of_a_disabled_connector_cost_no_write_to_look_for_more(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     admin = make_key(hub, Scope.ADMIN, name="admin-disable")
-    declare_many(hub, 2)
-    while hub.deliveries.dispatch():
-        pass
+    queue_jobs(hub, 2)
     changed = hub_client.patch(f"/api/v1/connectors/{jira_connector}", headers=admin,
                                json={"enabled": False})
     assert changed.status_code == 200, changed.text
-    with write_transactions(hub, monkeypatch) as writes:
-        assert hub.sync.claim("worker", 10) == []
-    assert writes == []
+    assert_nothing_claimed_without_a_write(hub, monkeypatch, "worker")
     changed = hub_client.patch(f"/api/v1/connectors/{jira_connector}", headers=admin,
                                json={"enabled": True})
     assert changed.status_code == 200, changed.text
@@ -142,13 +145,9 @@ def test_a_paced_tools_jobs_are_run_by_one_worker_at_a_time(
     the lane to the one holding a job of it, without a write to look, and takes it over
     once the holder has none leased (it finished them, or died and their leases
     lapsed)."""
-    declare_many(hub, 3)
-    while hub.deliveries.dispatch():
-        pass
+    queue_jobs(hub, 3)
     assert len(hub.sync.claim("worker-1", 1)) == 1
-    with write_transactions(hub, monkeypatch) as writes:
-        assert hub.sync.claim("worker-2", 10) == []
-    assert writes == []
+    assert_nothing_claimed_without_a_write(hub, monkeypatch, "worker-2")
     assert len(hub.sync.claim("worker-1", 10)) == 2  # the holder goes on
     manual_clock.advance(hub.sync.lease + timedelta(seconds=1))  # and dies
     assert len(hub.sync.claim("worker-2", 10)) == 3

@@ -136,8 +136,7 @@ class SyncService:
         self._pushers = {kind: driver for kind, driver in self._drivers.items()
                          if isinstance(driver, Push)}
         self._plugins = {kind: connectors.plugin(kind) for kind in connectors.kinds}
-        self._paced_kinds = sorted(kind for kind, plugin in self._plugins.items()
-                                   if plugin is not None and plugin.pace)
+        self._paced_kinds = sorted(kind for kind in self._plugins if self.pace(kind))
         self._incidents = incidents
         self._base_url = base_url.rstrip("/")
         self._reconcile_every = reconcile_every

@@ -339,7 +339,6 @@ class SqlSyncJobs:
             sa.select(connectors.c.id).where(connectors.c.enabled.is_(False))).scalars().all()
         held: list[str] = []
         if paced_kinds:
-            # Two workers claiming at once would each see no lease of the other's.
             serialise_fan_out(self._connection, SYNC_JOBS_CLAIM)
             held = self.held_elsewhere(owner, now, paced_kinds)
         skipped = sorted({*exclude_connectors, *disabled, *held})

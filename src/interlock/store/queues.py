@@ -15,10 +15,12 @@ import sqlalchemy as sa
 
 from interlock.store import bulk
 
-#: PostgreSQL advisory lock keys, one per queue: see serialise_fan_out.
+#: PostgreSQL advisory lock keys, one per kind of transaction that takes turns: see
+#: serialise_fan_out.
 DELIVERIES_FAN_OUT = 0x696C_6401
 SYNC_JOBS_FAN_OUT = 0x696C_6402
-#: Claims of paced connectors' jobs take turns (SqlSyncJobs.claim).
+#: Claims of paced connectors' jobs (SqlSyncJobs.claim): two at once would each miss
+#: the other's uncommitted lease and both start the lane.
 SYNC_JOBS_CLAIM = 0x696C_6403
 
 
@@ -28,8 +30,9 @@ def serialise_fan_out(connection: sa.Connection, key: int, *, wait: bool = True)
     with SKIP LOCKED), so without this each could miss the other's uncommitted pending
     row of the same incident and queue its later version as due now: with two workers
     v2 overtook v1 in 35 of 1,500 incidents. The wait is for the other's few inserts.
-    With ``wait=False`` the turn is taken only if nobody holds it; returns whether this
-    transaction has it."""
+    The same turn, under its own key, keeps paced connectors' claims apart
+    (SYNC_JOBS_CLAIM). With ``wait=False`` the turn is taken only if nobody holds it;
+    returns whether this transaction has it."""
     if connection.dialect.name != "postgresql":
         return True
     if wait:

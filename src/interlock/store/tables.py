@@ -392,6 +392,13 @@ sync_jobs = sa.Table(
         sqlite_where=sa.text("status = 'pending'"),
         postgresql_where=sa.text("status = 'pending'"),
     ),
+    # The jobs leased now, by connector: whether another worker runs a paced
+    # connector's lane (store.connectors.SqlSyncJobs.held_elsewhere).
+    sa.Index(
+        "ix_sync_jobs_leased", "connector_id", "lease_expires_at",
+        sqlite_where=sa.text("status = 'pending' AND lease_expires_at IS NOT NULL"),
+        postgresql_where=sa.text("status = 'pending' AND lease_expires_at IS NOT NULL"),
+    ),
 )
 
 connector_activity = sa.Table(

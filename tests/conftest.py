@@ -82,6 +82,18 @@ def _truncate_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def postgres_hub(postgres_database: str) -> Iterator[Container]:
+    """Interlock on the session's PostgreSQL database, emptied first, on the system
+    clock: for tests of what the server itself does (plans, storage)."""
+    _truncate_postgres(postgres_database)
+    built = build(config.load({"database_url": postgres_database,
+                               "secret_key": TEST_SECRET_KEY}, environ={}),
+                  clock=SystemClock())
+    yield built
+    built.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

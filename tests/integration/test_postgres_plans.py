@@ -26,9 +26,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from interlock.bootstrap import build
 from interlock.clock import SystemClock
-from interlock.config import load
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload, SourceKind
 from interlock.domain.connectors import JobKind, JobStatus, SyncJob
 from interlock.domain.ids import new_id
@@ -40,21 +38,11 @@ from interlock.services.sources import SourceSpec
 from interlock.store.engine import create_engine
 from interlock.store.sql import SqlStore
 from interlock.store.tables import connectors, sync_jobs
-from tests.conftest import TEST_SECRET_KEY, _truncate_postgres
 
 pytestmark = pytest.mark.postgres
 
 #: Rows of history (processed payloads, a source's other alerts) beside those wanted.
 HISTORY = 3_000
-
-
-@pytest.fixture
-def hub(postgres_database: str) -> Iterator[Container]:
-    _truncate_postgres(postgres_database)
-    built = build(load({"database_url": postgres_database, "secret_key": TEST_SECRET_KEY},
-                       environ={}), clock=SystemClock())
-    yield built
-    built.close()
 
 
 @pytest.fixture
@@ -74,8 +62,9 @@ def generic(postgres_database: str) -> Iterator[SqlStore]:
 
 
 @pytest.fixture
-def source(hub: Container) -> Source:
-    return hub.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+def source(postgres_hub: Container) -> Source:
+    return postgres_hub.sources.create(
+        SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
 
 
 def _rows_read(tx: Transaction, table: str) -> int:
@@ -86,7 +75,7 @@ def _rows_read(tx: Transaction, table: str) -> int:
 
 
 def test_claiming_reads_the_pending_payloads_not_every_one_processed_before(
-        hub: Container, generic: SqlStore, source: Source) -> None:
+        postgres_hub: Container, generic: SqlStore, source: Source) -> None:
     now = SystemClock().now()
 
     def payload(status: PayloadStatus) -> ReceivedPayload:
@@ -95,7 +84,7 @@ def test_claiming_reads_the_pending_payloads_not_every_one_processed_before(
                                processed_at=now if status is PayloadStatus.PROCESSED else None)
 
     pending = [payload(PayloadStatus.PENDING) for _ in range(3)]
-    with hub.store.transaction(write=True) as tx:
+    with postgres_hub.store.transaction(write=True) as tx:
         tx.payloads.insert_many([payload(PayloadStatus.PROCESSED) for _ in range(HISTORY)])
         tx.payloads.insert_many(pending)
 
@@ -109,7 +98,7 @@ def test_claiming_reads_the_pending_payloads_not_every_one_processed_before(
 
 
 def test_a_batch_looks_up_its_alerts_without_reading_the_sources_others(
-        hub: Container, generic: SqlStore, source: Source) -> None:
+        postgres_hub: Container, generic: SqlStore, source: Source) -> None:
     now = SystemClock().now()
 
     def alert(fingerprint: str) -> Alert:
@@ -119,7 +108,7 @@ def test_a_batch_looks_up_its_alerts_without_reading_the_sources_others(
                      annotations={}, url=None, starts_at=None, ends_at=None,
                      first_seen_at=now, last_seen_at=now)
 
-    with hub.store.transaction(write=True) as tx:
+    with postgres_hub.store.transaction(write=True) as tx:
         tx.alerts.insert_many([alert(f"old-{number}") for number in range(HISTORY)])
     stored = [f"old-{number}" for number in range(0, HISTORY, 150)]
     unknown = [f"new-{number}" for number in range(20)]
@@ -133,9 +122,9 @@ def test_a_batch_looks_up_its_alerts_without_reading_the_sources_others(
 
 
 def test_the_sync_loops_looks_read_the_lanes_not_every_job_waiting(
-        hub: Container, generic: SqlStore) -> None:
+        postgres_hub: Container, generic: SqlStore) -> None:
     now = SystemClock().now()
-    with hub.store.transaction(write=True) as tx:
+    with postgres_hub.store.transaction(write=True) as tx:
         for name in ("slack", "jira"):
             tx.connection.execute(connectors.insert().values(
                 id=f"con_{name}", name=name, kind=name, settings={}, credentials="sealed",

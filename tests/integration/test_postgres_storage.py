@@ -11,32 +11,18 @@ counts both kinds of update per transaction (``pg_stat_xact_user_tables``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from interlock.bootstrap import build
-from interlock.clock import SystemClock
-from interlock.config import load
 from interlock.domain.alerts import SourceKind
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
-from tests.conftest import TEST_SECRET_KEY, _truncate_postgres
 
 pytestmark = pytest.mark.postgres
 
 PAYLOADS = 300
-
-
-@pytest.fixture
-def hub(postgres_database: str) -> Iterator[Container]:
-    _truncate_postgres(postgres_database)
-    built = build(load({"database_url": postgres_database, "secret_key": TEST_SECRET_KEY},
-                       environ={}), clock=SystemClock())
-    yield built
-    built.close()
 
 
 def _alertmanager_body(number: int) -> bytes:
@@ -58,15 +44,15 @@ def _alertmanager_body(number: int) -> bytes:
                        "alerts": [alert]}).encode()
 
 
-def test_a_claim_rewrites_each_payload_on_its_own_page(hub: Container) -> None:
-    source = hub.sources.create(SourceSpec(name="am", kind=SourceKind.ALERTMANAGER))[0]
-    received = [hub.intake.received(source, _alertmanager_body(number), "application/json")
+def test_a_claim_rewrites_each_payload_on_its_own_page(postgres_hub: Container) -> None:
+    source = postgres_hub.sources.create(SourceSpec(name="am", kind=SourceKind.ALERTMANAGER))[0]
+    received = [postgres_hub.intake.received(source, _alertmanager_body(number), "application/json")
                 for number in range(PAYLOADS)]
     assert all(len(payload.body) > 1_000 for payload in received)
-    hub.intake.store(received)
+    postgres_hub.intake.store(received)
 
-    now = hub.clock.now()
-    with hub.store.transaction(write=True) as tx:
+    now = postgres_hub.clock.now()
+    with postgres_hub.store.transaction(write=True) as tx:
         claimed = tx.payloads.claim("worker-1", now, now + timedelta(minutes=2), PAYLOADS)
         updated, on_their_page = tx.connection.execute(sa.text(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from interlock.domain.alerts import SourceKind
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
+from tests.support.ingest import am_alert, am_payload
 
 pytestmark = pytest.mark.postgres
 
@@ -26,22 +27,15 @@ PAYLOADS = 300
 
 
 def _alertmanager_body(number: int) -> bytes:
-    """An Alertmanager webhook of one firing alert, about as large as a real one."""
-    labels = {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical",
-              "instance": f"web-{number}:9100", "job": "checkout", "namespace": "prod",
-              "pod": f"checkout-7d9f8b6c5-{number:05d}", "cluster": "eu-west-1"}
-    alert = {"status": "firing", "labels": labels,
-             "annotations": {"summary": "5xx above 5% for 5 minutes",
-                             "description": "The checkout service answers " + "x" * 300,
-                             "runbook_url": "https://runbooks.example.com/checkout/5xx"},
-             "startsAt": "2026-12-05T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-             "generatorURL": f"https://prometheus.example.com/graph?g0.expr={number}",
-             "fingerprint": f"{number:016x}"}
-    return json.dumps({"version": "4", "status": "firing", "receiver": "interlock",
-                       "groupKey": f"{{}}:{{alertname=\"HighErrorRate\",n=\"{number}\"}}",
-                       "groupLabels": {"alertname": "HighErrorRate"}, "commonLabels": labels,
-                       "externalURL": "https://alertmanager.example.com",
-                       "alerts": [alert]}).encode()
+    """An Alertmanager webhook of one firing alert, with as many labels as one from a
+    Kubernetes cluster carries: over a kilobyte, as real ones are."""
+    return json.dumps(am_payload(am_alert(
+        "HighErrorRate", instance=f"web-{number}:9100", job="checkout", namespace="prod",
+        pod=f"checkout-7d9f8b6c5-{number:05d}", container="checkout", endpoint="http-metrics",
+        node=f"ip-10-0-3-{number}.eu-west-1.compute.internal", cluster="eu-west-1",
+        team="payments", prometheus="monitoring/k8s", region="eu-west-1",
+        availability_zone="eu-west-1b", deployment="checkout", replicaset="checkout-7d9f8b6c5",
+        runbook_url="https://runbooks.example.com/checkout/5xx"))).encode()
 
 
 def test_a_claim_rewrites_each_payload_on_its_own_page(postgres_hub: Container) -> None:

@@ -206,9 +206,6 @@ sources = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
-#: How full PostgreSQL fills the payloads' pages at insert, in per cent (see below).
-PAYLOADS_FILLFACTOR = 50
-
 payloads = sa.Table(
     "payloads",
     metadata,
@@ -248,7 +245,7 @@ payloads = sa.Table(
     # columns, indexed nowhere) fits on the row's own page, a HOT update that adds no
     # index entries. Full pages made 3,632 of 15,000 claims HOT in a storm (see
     # migration 0014).
-    postgresql_with={"fillfactor": PAYLOADS_FILLFACTOR},
+    postgresql_with={"fillfactor": 50},
 )
 
 alerts = sa.Table(

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from interlock.clock import SystemClock
 from interlock.domain.alerts import Alert, AlertStatus, PayloadStatus, ReceivedPayload, SourceKind
-from interlock.domain.connectors import JobKind, JobStatus, SyncJob
+from interlock.domain.connectors import Connector, FieldMapping, JobKind, JobStatus, SyncJob
 from interlock.domain.ids import new_id
 from interlock.domain.incidents import Severity
 from interlock.domain.sources import Source
@@ -37,7 +37,7 @@ from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
 from interlock.store.engine import create_engine
 from interlock.store.sql import SqlStore
-from interlock.store.tables import connectors, sync_jobs
+from interlock.store.tables import sync_jobs
 
 pytestmark = pytest.mark.postgres
 
@@ -126,9 +126,10 @@ def test_the_sync_loops_looks_read_the_lanes_not_every_job_waiting(
     now = SystemClock().now()
     with postgres_hub.store.transaction(write=True) as tx:
         for name in ("slack", "jira"):
-            tx.connection.execute(connectors.insert().values(
-                id=f"con_{name}", name=name, kind=name, settings={}, credentials="sealed",
-                mapping={}, state={}, enabled=True, created_at=now, updated_at=now))
+            tx.connectors.insert(Connector(
+                id=f"con_{name}", name=name, kind=name, settings={}, credentials={},
+                mapping=FieldMapping(owners={}), filter=None, enabled=True, created_at=now,
+                updated_at=now), sealed_credentials="sealed")
         tx.sync_jobs.insert_many([
             SyncJob(id=new_id("job", now), connector_id=f"con_{name}",
                     incident_id=f"inc_{number}", kind=JobKind.PUSH, status=JobStatus.PENDING,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from interlock import config
 from interlock.bootstrap import build
 from interlock.config import Settings
 from interlock.domain.alerts import SourceKind
@@ -211,3 +212,49 @@ def test_a_listener_that_does_not_say_what_it_wants_hears_every_commit(
         return heard
 
     assert asyncio.run(scenario()) == [Work.ALL] + [Work.SYNC] * 3
+
+
+@pytest.mark.postgres
+def test_a_worker_process_wakes_other_workers_for_payloads_and_not_for_its_own_events(
+        postgres_database: str) -> None:
+    """A second PostgreSQL worker woke for every batch of alerts the first committed and
+    ran a delivery round and a sync round to claim a share of what the first's own
+    loops were claiming already (763 delivery rounds for 521 batches in a 20 s storm).
+    A process whose loops take events leaves them out of its NOTIFY; the API's events
+    still wake every worker."""
+    settings = config.load({"database_url": postgres_database})
+    api, worker, other = build(settings), build(settings), build(settings)
+    source = api.sources.create(SourceSpec(name="prometheus", kind=SourceKind.ALERTMANAGER))[0]
+
+    async def scenario() -> tuple[Work, Work, Work]:
+        heard: asyncio.Queue[Work] = asyncio.Queue()
+        stop = asyncio.Event()
+        listener = await _listen(other, heard, stop)
+        # The worker process listens too, for all it does itself.
+        working = asyncio.create_task(worker.store.listen_for_work(
+            lambda _: None, stop, Work.ALL))
+        try:
+            await asyncio.sleep(0.2)  # listening
+            await asyncio.to_thread(worker.incidents.declare, VIEWER,
+                                    Declaration("Checkout is down", Severity.HIGH))
+            from_worker = await _heard_within(heard, 1.0)
+            await asyncio.to_thread(api.incidents.declare, VIEWER,
+                                    Declaration("Search is slow", Severity.LOW))
+            from_api = await _heard_within(heard, 1.0)
+            body = json.dumps(am_payload(am_alert("DiskFull"))).encode()
+            await asyncio.to_thread(api.intake.store, [
+                api.intake.received(source, body, "application/json")])
+            payloads = await _heard_within(heard, 1.0)
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(listener, working), 10)
+        return from_worker, from_api, payloads
+
+    try:
+        from_worker, from_api, payloads = asyncio.run(scenario())
+    finally:
+        for each in (api, worker, other):
+            each.close()
+    assert from_worker == Work(0)
+    assert from_api == Work.EVENTS
+    assert payloads == Work.PAYLOADS

@@ -897,7 +897,9 @@ class Store(Protocol):
         """Call ``wake`` with what another process committed, whenever it does, until
         ``stop``. With ``wanted``, the listener promises to call ``work_taken`` before
         each look for a kind of work in it, and may be told of each kind only once
-        until then; without, it may be told of every commit."""
+        until then; without, it may be told of every commit. ``wanted`` is also what
+        this process's own loops look for: while it listens, its commits of events,
+        sync jobs and mail may wake only those loops, not other processes'."""
         ...
 
     def work_taken(self, work: Work) -> None:

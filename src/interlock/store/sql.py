@@ -51,6 +51,10 @@ R = TypeVar("R")
 #: SQLSTATEs of transactions PostgreSQL undid and that may succeed again: deadlock
 #: detected, serialization failure.
 _RETRY_STATES = ("40P01", "40001")
+#: Work a worker claims from the shared queues, so that its own loops take what its
+#: own commits made (see SqlStore._for_others). Not payloads (the API's) nor handed
+#: deliveries (handed to a named worker, perhaps in another process).
+CLAIMED_HERE = Work.EVENTS | Work.SYNC | Work.MAIL
 
 
 class _Repository(Generic[R]):
@@ -141,6 +145,10 @@ class SqlStore:
         self._serialise_writes = engine.dialect.name == "sqlite"
         self._postgres = engine.dialect.name == "postgresql"
         self._listeners_lock = threading.Lock()
+        #: The work this process's own worker loops claim (what it listens for, see
+        #: listen_for_work): its commits wake them in-process, and on PostgreSQL
+        #: NOTIFY leaves them out (see _for_others).
+        self._done_here = Work(0)
         path = sqlite_file(engine)
         self._write_lock = WriteLock(path, role)
         self._sqlite_file = path
@@ -239,7 +247,7 @@ class SqlStore:
                 with connection.begin():
                     tx = SqlTransaction(connection)
                     yield tx
-                    if self._postgres and (work := tx.work()):
+                    if self._postgres and (work := self._for_others(tx.work())):
                         # One notification of all it made, delivered at commit to every
                         # listening worker process (was a NOTIFY per kind of work, each
                         # a round trip, sent at the first insert of each kind).
@@ -253,6 +261,17 @@ class SqlStore:
             raise StoreUnavailable(f"the database failed: {_first_line(error)}") from error
         return tx
 
+    def _for_others(self, work: Work) -> Work:
+        """What of ``work`` a commit of this process must wake other processes for:
+        not the events, sync jobs and mail its own loops claim. A second PostgreSQL
+        worker woke for every batch of alerts the first committed, and ran a delivery
+        round and a sync round to claim a share of what the first was claiming anyway
+        (pg_stat_statements, a 20 s storm: 763 delivery rounds for 521 alert batches,
+        against 357 for 354 with one worker; the two waited 1.7 s on each other's
+        locks). Another process still takes its share when it next polls, or when this
+        process's loops stop (they stop listening)."""
+        return work & ~(self._done_here & CLAIMED_HERE)
+
     def on_work_committed(self, callback: Callable[[], None], work: Work = Work.ALL
                           ) -> None:
         with self._listeners_lock:
@@ -263,7 +282,11 @@ class SqlStore:
         """Call ``wake`` with what another process committed, until ``stop``."""
         if self.dialect == "postgresql":
             url = self.engine.url.render_as_string(hide_password=False)
-            await listen_postgres(url, EVENTS_CHANNEL, wake, stop)
+            self._done_here = wanted or Work(0)
+            try:
+                await listen_postgres(url, EVENTS_CHANNEL, wake, stop)
+            finally:
+                self._done_here = Work(0)
         elif self.signals is not None:
             await self.signals.receive(wake, stop, wanted)
         else:

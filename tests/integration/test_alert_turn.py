@@ -18,6 +18,7 @@ from interlock.domain.alerts import SourceKind
 from interlock.domain.sources import Source
 from interlock.services.container import Container
 from interlock.services.sources import SourceSpec
+from interlock.services.workers import OK, STANDBY, TaskStates
 from interlock.store.locks import Role
 from interlock.store.sql import SqlStore
 from interlock.store.tables import workers
@@ -159,3 +160,17 @@ def test_readyz_says_so_when_the_worker_with_the_alert_turn_is_frozen(
 
         eventually(handed_over, "the one standing by takes over", timeout=15, interval=0.02)
         assert not any(seen), seen
+
+
+def test_workers_processing_alerts_are_counted_without_those_standing_by(
+        hub: Container) -> None:
+    """What tells a PostgreSQL worker that it shares the alerts with others (and lets
+    them gather longer, worker.processing): workers standing by on SQLite, failing, or
+    silent too long are not counted."""
+    hub.workers.beat("gone", hub.clock.now(), TaskStates({"alerts": OK}))
+    hub.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    for name, state in (("first", OK), ("second", OK), ("third", STANDBY),
+                        ("fourth", "failing: the database is away")):
+        hub.workers.beat(name, hub.clock.now(), TaskStates({"alerts": state, "deliveries": OK}))
+    assert hub.workers.doing("alerts") == 2
+    assert hub.workers.doing("deliveries") == 4

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from interlock.domain.errors import ConcurrentUpdate
+from interlock.worker import processing
 from interlock.worker.loops import UNDONE_ROUNDS, run_rounds
 from interlock.worker.processing import process_alerts
 from interlock.worker.wakeup import Wakeup
@@ -87,3 +88,50 @@ def test_a_loop_waiting_for_work_stops_at_once_when_told(loop: str) -> None:
         return time.monotonic() - asked
 
     assert asyncio.run(scenario()) < 1.0
+
+
+class _TrickleProcessor:
+    """Stands for AlertProcessor while alerts trickle in: each batch takes 60 payloads,
+    until ``rounds`` batches have been taken."""
+
+    behind = False
+
+    def __init__(self, rounds: int, stop: asyncio.Event) -> None:
+        self.left = rounds
+        self.stop = stop
+
+    def process(self, _name: str) -> int:
+        self.left -= 1
+        if self.left <= 0:
+            self.stop.set()
+        return 60
+
+    def tell_some_due_digests(self, _limit: int, *, late_only: bool) -> tuple[int, bool]:
+        return 0, False
+
+
+@pytest.mark.parametrize(("workers", "gathers"), [
+    (1, []), (2, [processing.SHARED_GATHER_SECONDS] * 4)])
+def test_a_worker_sharing_alerts_with_another_gathers_longer_between_batches(
+        workers: int, gathers: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two PostgreSQL workers each took half of what arrived, in batches half the size at
+    more CPU per alert: while another worker processes alerts too, a batch of 60 (a
+    full one for a worker alone) is followed by a pause to let more gather."""
+    slept: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(seconds: float) -> None:
+        slept.append(seconds)
+        await sleep(0)
+
+    monkeypatch.setattr(processing.asyncio, "sleep", recorded)
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        trickle = _TrickleProcessor(4, stop)
+        await asyncio.wait_for(process_alerts(
+            trickle, Wakeup(), stop, "worker", poll_interval=60,  # type: ignore[arg-type]
+            sharing=lambda: workers), 5)
+
+    asyncio.run(scenario())
+    assert slept == gathers

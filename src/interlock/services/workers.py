@@ -110,6 +110,12 @@ class WorkerRegistry:
             log.info("handed back the work this worker did not finish", worker=name,
                      **taken)
 
+    def doing(self, task: str) -> int:
+        """How many workers heard from lately are doing ``task`` (not standing by)."""
+        with self._store.transaction() as tx:
+            seen = tx.workers.seen_since(self._clock.now() - SILENT_AFTER)
+        return sum(1 for beat in seen if beat.tasks.get(task) == OK)
+
     def readiness(self) -> Readiness:
         """The workers heard from recently, and any of their tasks that are failing."""
         with self._store.transaction() as tx:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from interlock.domain.errors import StoreUnavailable
 from interlock.logs import get_logger
 from interlock.services.processing import TELL_BATCH, AlertProcessor
-from interlock.services.workers import STANDBY, TaskStates
+from interlock.services.workers import BEAT_SECONDS, STANDBY, TaskStates
 from interlock.waits import wait_a_while
 from interlock.worker.wakeup import Wakeup
 
@@ -18,6 +18,16 @@ log = get_logger(__name__)
 #: After a batch smaller than this, wait GATHER_SECONDS for more before the next.
 GATHER_BELOW = 50
 GATHER_SECONDS = 0.05
+#: The same while other worker processes process alerts too (PostgreSQL): each then
+#: takes a share of what arrives, and its batches, gathered as long as one worker's,
+#: were half the size at more CPU per alert. Gathered twice as long, two workers'
+#: storm cost a tenth less CPU per alert in them and in PostgreSQL, and its p99 did
+#: not change (bench/storm.py); one worker alone gathers as before, whose webhooks
+#: came later (docs/performance.md).
+SHARED_GATHER_BELOW = 100
+SHARED_GATHER_SECONDS = 0.1
+#: How often the loop looks how many workers process alerts (they report this often).
+SHARING_CHECK_SECONDS = BEAT_SECONDS
 #: How often alerts waiting in digests are looked at (the wait is at most this much,
 #: or the poll interval when idle, longer than the digest window).
 DIGEST_CHECK_SECONDS = 0.5
@@ -59,23 +69,32 @@ async def wait_for_turn(take_turn: Callable[[], bool], stop: asyncio.Event,
 
 
 async def process_alerts(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,
-                         name: str, poll_interval: float = 1.0) -> None:
+                         name: str, poll_interval: float = 1.0,
+                         sharing: Callable[[], int] | None = None) -> None:
     """Process payloads as they arrive until ``stop``; a batch in progress finishes.
+    ``sharing``: how many worker processes process alerts now (this one included).
 
     The worker runs in its own process (``serve`` starts one), so processing no longer
     competes with the API for one interpreter lock, and needs no pause to let it accept.
     """
     with wakeup.waiting_until(stop):
-        await _process(processor, wakeup, stop, name, poll_interval)
+        await _process(processor, wakeup, stop, name, poll_interval, sharing)
 
 
 async def _process(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Event,
-                   name: str, poll_interval: float) -> None:
+                   name: str, poll_interval: float, sharing: Callable[[], int] | None
+                   ) -> None:
     loop = asyncio.get_running_loop()
-    next_digests = 0.0
+    next_digests = next_sharing_check = 0.0
+    gather_below, gather_seconds = GATHER_BELOW, GATHER_SECONDS
     while not stop.is_set():
         more_due = False
         try:
+            if sharing is not None and loop.time() >= next_sharing_check:
+                next_sharing_check = loop.time() + SHARING_CHECK_SECONDS
+                shared = await asyncio.to_thread(sharing) > 1
+                gather_below, gather_seconds = ((SHARED_GATHER_BELOW, SHARED_GATHER_SECONDS)
+                                                if shared else (GATHER_BELOW, GATHER_SECONDS))
             claimed = await asyncio.to_thread(processor.process, name)
             if loop.time() >= next_digests:
                 _, more_due = await asyncio.to_thread(
@@ -89,8 +108,8 @@ async def _process(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Even
         if not claimed:
             if not more_due:
                 await wakeup.wait(poll_interval)
-        elif claimed < GATHER_BELOW:
+        elif claimed < gather_below:
             # Alerts are arriving, a few at a time: let more gather, so one transaction
             # (and one incident.alert_attached per incident) covers many. Applying each
             # single-alert payload alone cost several times the CPU per alert.
-            await asyncio.sleep(GATHER_SECONDS)
+            await asyncio.sleep(gather_seconds)

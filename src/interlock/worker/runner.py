@@ -95,7 +95,8 @@ async def run_worker(container: Container, stop: asyncio.Event,
             return
         try:
             await process_alerts(container.alerts, wakeups[Work.PAYLOADS], stop, worker.name,
-                                 settings.worker_poll_seconds)
+                                 settings.worker_poll_seconds,
+                                 sharing=lambda: container.workers.doing("alerts"))
         finally:
             # Before this worker signs off: /readyz never sees the turn held by a
             # worker it no longer hears from unless that worker is frozen.

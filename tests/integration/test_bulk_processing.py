@@ -190,9 +190,9 @@ def test_incidents_falling_due_together_do_not_hold_up_the_alerts_behind_them(
         class Streaming:
             """The real processor, with a new alert arriving before each batch."""
 
-            def process(self, name: str, limit: int | None = None, workers: int = 1) -> int:
+            def process(self, name: str) -> int:
                 _store(container, source, am_payload(am_alert(f"New{next(arriving)}")))
-                return processor.process(name, limit, workers)
+                return processor.process(name)
 
             behind = False  # one new alert a batch
 
@@ -250,8 +250,8 @@ def test_while_the_worker_is_behind_alerts_go_first_and_digests_wait_a_window_at
             def behind(self) -> bool:
                 return processor.behind
 
-            def process(self, name: str, _limit: int | None = None, workers: int = 1) -> int:
-                claimed = processor.process(name, 5, workers)
+            def process(self, name: str) -> int:
+                claimed = processor.process(name, limit=5)
                 processed[0] += claimed
                 return claimed
 
@@ -492,29 +492,6 @@ def test_workers_claim_different_sources_while_there_are_free_ones(
     assert len(extra) == 3 * 20 - 3 * 8
     claimed = [payload.id for claim in [*claims, extra] for payload in claim]
     assert len(set(claimed)) == 60
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_worker_sharing_alerts_leaves_the_other_workers_their_share_of_sources(
-        container: Container) -> None:
-    """In a storm each batch is small, and the first of two workers to claim topped up
-    from every source; the second found them all held and took payloads of the same
-    sources, whose new groups then waited for the first worker's commit. Told that two
-    workers process alerts, a worker takes at most two of three sources, and the other
-    takes the third, each batch its own sources' rows."""
-    sources = [_source(container, f"am{i}") for i in range(3)]
-    for source in sources:
-        _store(container, source, *[am_payload(am_alert("A", instance=f"h{i}"))
-                                    for i in range(5)])
-    now = container.clock.now()
-    lease = now + timedelta(minutes=5)
-    with container.store.transaction(write=True) as tx:
-        first = tx.payloads.claim("w1", now, lease, 100, workers=2)
-    with container.store.transaction(write=True) as tx:
-        second = tx.payloads.claim("w2", now, lease, 100, workers=2)
-    assert {payload.source_id for payload in first} == {sources[0].id, sources[1].id}
-    assert {payload.source_id for payload in second} == {sources[2].id}
-    assert len(first) + len(second) == 15
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -55,7 +55,7 @@ class _IdleProcessor:
     def __init__(self) -> None:
         self.rounds = 0
 
-    def process(self, _name: str, _limit: int | None = None, _workers: int = 1) -> int:
+    def process(self, _name: str) -> int:
         self.rounds += 1
         return 0
 
@@ -100,7 +100,7 @@ class _TrickleProcessor:
         self.left = rounds
         self.stop = stop
 
-    def process(self, _name: str, _limit: int | None = None, _workers: int = 1) -> int:
+    def process(self, _name: str) -> int:
         self.left -= 1
         if self.left <= 0:
             self.stop.set()

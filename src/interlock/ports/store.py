@@ -347,12 +347,11 @@ class SourceRepository(Protocol):
 class PayloadRepository(Protocol):
     def insert_many(self, items: Sequence[ReceivedPayload]) -> None: ...
 
-    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int,
-              workers: int = 1) -> list[ReceivedPayload]:
+    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
+              ) -> list[ReceivedPayload]:
         """Lease up to ``limit`` free pending payloads, oldest first; concurrent claims
         take disjoint sets (on PostgreSQL, of sources no other worker holds while there
-        are such sources with work, and of no more than a share of them: ``workers``
-        process alerts)."""
+        are such sources with work)."""
         ...
 
     def finish(self, payload: ReceivedPayload, owner: str) -> None:

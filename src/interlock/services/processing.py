@@ -145,11 +145,9 @@ class AlertProcessor:
         self._window = digest_window
         self._decide_first = decide_first
 
-    def process(self, owner: str, limit: int | None = None, workers: int = 1) -> int:
+    def process(self, owner: str, limit: int | None = None) -> int:
         """Claim, parse and apply a batch of pending payloads (or, once none is free,
-        of those waiting in the ingest spool); returns how many were taken. ``workers``:
-        how many worker processes process alerts now (PayloadRepository.claim takes a
-        share of the sources for this one). If the batch
+        of those waiting in the ingest spool); returns how many were taken. If the batch
         fails for a reason that is not a conflict, its payloads are applied again one
         per transaction, so one bad payload cannot hold back others."""
         now = self._clock.now()
@@ -162,7 +160,7 @@ class AlertProcessor:
                 if not tx.payloads.any_free(now):
                     return self._process_spooled(limit)
         with self._store.transaction(write=True) as tx:
-            claimed = tx.payloads.claim(owner, now, now + self._lease, limit, workers)
+            claimed = tx.payloads.claim(owner, now, now + self._lease, limit)
             sources = (tx.sources.get_many({payload.source_id for payload in claimed})
                        if claimed else {})
         self._behind = len(claimed) >= limit

@@ -212,8 +212,8 @@ class SqlPayloads:
             f"SELECT id, position FROM payloads WHERE id{decode.in_list}",
             (decode.any_of(ids),)).all())
 
-    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int,
-              workers: int = 1) -> list[ReceivedPayload]:
+    def claim(self, owner: str, now: datetime, lease_until: datetime, limit: int
+              ) -> list[ReceivedPayload]:
         """Lease up to ``limit`` of the oldest pending payloads.
 
         On PostgreSQL the rows are locked with SKIP LOCKED, so workers claiming at the
@@ -226,7 +226,7 @@ class SqlPayloads:
         grow with the payloads processed.
         """
         if self._postgres:
-            positions = claim_positions(self._connection, owner, now, limit, workers)
+            positions = claim_positions(self._connection, owner, now, limit)
         else:
             positions = list(self._connection.execute(
                 oldest_free(now, limit)).scalars())

@@ -10,13 +10,6 @@ source makes two workers claiming at the same moment pick different ones. The ba
 the oldest free payloads of the free source whose oldest payload waited longest, topped
 up from the next free sources when that one has fewer than the batch.
 
-A worker told how many workers process alerts (``workers``) takes no more than its
-share of the sources with work, rounded up, when it tops up: in a storm of three
-sources, each batch small, the first worker to claim took all three, and the second
-found every source held and took payloads of the same sources, whose new groups then
-waited on the first worker's locks (1.3 to 1.7 s of lock waits in a 20 s storm,
-pg_stat_statements).
-
 When every source with work is held (fewer sources than workers, or one worker has
 everything in flight) a worker takes the oldest free payloads of any source, as before:
 it helps rather than idles, and what keeps that correct (locks in key order, unique
@@ -57,10 +50,9 @@ def oldest_free(now: datetime, limit: int, source_id: str | None = None
     return query
 
 
-def claim_positions(connection: sa.Connection, owner: str, now: datetime, limit: int,
-                    workers: int = 1) -> list[int]:
-    """Positions of payloads for ``owner`` to lease, locked until commit (PostgreSQL);
-    of at most its share of the sources with work, ``workers`` sharing them."""
+def claim_positions(connection: sa.Connection, owner: str, now: datetime, limit: int
+                    ) -> list[int]:
+    """Positions of payloads for ``owner`` to lease, locked until commit (PostgreSQL)."""
     heads = connection.execute(
         sa.select(payloads.c.source_id,
                   sa.func.min(payloads.c.position).filter(_free(now)).label("head"),
@@ -75,16 +67,10 @@ def claim_positions(connection: sa.Connection, owner: str, now: datetime, limit:
     # source for a batch, which costs speed, not correctness (see above); the looks
     # cost the server 0.4-2 ms each in a storm (pg_stat_statements, bench/storm.py).
     others = any(held for _, _, held in heads)
-    share = -(-sum(1 for _, head, held in heads if head is not None or held)
-              // max(1, workers))
     positions: list[int] = []
-    taken = 0
     for _, source_id in waiting:
-        if taken >= share:
-            return positions
         if not _hold(connection, source_id, owner, now, look=others):
             continue
-        taken += 1
         positions += connection.execute(
             oldest_free(now, limit - len(positions), source_id)
             .with_for_update(skip_locked=True)).scalars()

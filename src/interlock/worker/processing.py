@@ -86,18 +86,16 @@ async def _process(processor: AlertProcessor, wakeup: Wakeup, stop: asyncio.Even
                    ) -> None:
     loop = asyncio.get_running_loop()
     next_digests = next_sharing_check = 0.0
-    workers = 1
     gather_below, gather_seconds = GATHER_BELOW, GATHER_SECONDS
     while not stop.is_set():
         more_due = False
         try:
             if sharing is not None and loop.time() >= next_sharing_check:
                 next_sharing_check = loop.time() + SHARING_CHECK_SECONDS
-                workers = max(1, await asyncio.to_thread(sharing))
+                shared = await asyncio.to_thread(sharing) > 1
                 gather_below, gather_seconds = ((SHARED_GATHER_BELOW, SHARED_GATHER_SECONDS)
-                                                if workers > 1
-                                                else (GATHER_BELOW, GATHER_SECONDS))
-            claimed = await asyncio.to_thread(processor.process, name, None, workers)
+                                                if shared else (GATHER_BELOW, GATHER_SECONDS))
+            claimed = await asyncio.to_thread(processor.process, name)
             if loop.time() >= next_digests:
                 _, more_due = await asyncio.to_thread(
                     processor.tell_some_due_digests,

@@ -55,9 +55,12 @@ class Settings(BaseModel):
     worker_batch: int = Field(200, ge=1, le=5000)
     worker_max_in_flight: int = Field(1024, ge=1)
     worker_per_endpoint: int = Field(32, ge=1)
-    #: Milliseconds the delivery worker lets new deliveries and finished attempts gather
-    #: before it claims or records them (fewer, larger write transactions); 0: at once.
+    #: Milliseconds the delivery worker lets new deliveries gather before it claims
+    #: them (fewer, larger write transactions); 0: at once.
     worker_gather_ms: float = Field(5.0, ge=0, le=1000)
+    #: Milliseconds finished attempts wait to be written together (an incident's next
+    #: message waits on that write only ``worker_gather_ms``); 0: at once.
+    worker_record_ms: float = Field(50.0, ge=0, le=1000)
     #: Received payloads a worker claims and applies in one transaction, at most.
     worker_alert_batch: int = Field(500, ge=1, le=5000)
     #: On SQLite, the milliseconds a processing transaction aims to hold the one write

@@ -142,3 +142,37 @@ def test_an_incidents_next_message_goes_once_the_one_before_is_recorded(
             received = receiver.wait_for(5, timeout=15)
     types = [json.loads(request.body)["type"] for request in received]
     assert types == ["incident.created", *["incident.comment_added"] * 4]
+
+
+def test_attempts_that_finish_close_together_are_written_together(hub: Container) -> None:
+    """Finished attempts wait up to ``record_every`` to be written in one transaction:
+    three incidents' webhooks arrive well within it, and the log shows none of them
+    until it shows all three."""
+    with Receiver() as receiver:
+        endpoint = endpoint_for(hub, receiver.url)
+        with BackgroundWorker(hub, WorkerSettings(poll_interval=60, gather=0.0,
+                                                  record_every=2.0)):
+            for _ in range(3):
+                declare_many(hub, 1)
+                time.sleep(0.1)
+            receiver.wait_for(3, timeout=10)
+            assert hub.endpoints.counts(endpoint.id)["succeeded"] == 0
+            eventually(lambda: hub.endpoints.counts(endpoint.id)["succeeded"] == 3,
+                       timeout=10)
+
+
+def test_an_incidents_run_of_messages_is_not_held_back_by_writes_made_together(
+        hub: Container) -> None:
+    """Each of one incident's messages waits for the write of the one before. After a
+    write that left the next one due, the worker writes the next results at once, not
+    ``record_every`` later: five messages here would take 8 s at 2 s a write."""
+    with Receiver() as receiver:
+        hub.endpoints.create(EndpointSpec(url=receiver.url))
+        with BackgroundWorker(hub, WorkerSettings(poll_interval=60, gather=0.0,
+                                                  record_every=2.0)):
+            (incident_id,) = declare_many(hub, 1)
+            for n in range(4):
+                hub.incidents.comment(VIEWER, incident_id, f"update {n}")
+            received = receiver.wait_for(5, timeout=6)
+    types = [json.loads(request.body)["type"] for request in received]
+    assert types == ["incident.created", *["incident.comment_added"] * 4]

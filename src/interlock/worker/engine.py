@@ -38,10 +38,17 @@ class WorkerSettings:
     #: take before they are cancelled (their leases lapse; they are sent again later).
     shutdown_grace: float = 10.0
     #: Seconds to let work gather: a round woken from idle waits this long before it
-    #: claims, and results are written at most this often unless a batch is full. At a
-    #: steady trickle (200 changes/s through the API) every commit woke a round of its
-    #: own, two write transactions for a handful of deliveries.
+    #: claims. At a steady trickle (200 changes/s through the API) every commit woke a
+    #: round of its own, two write transactions for a handful of deliveries.
     gather: float = 0.005
+    #: Seconds finished attempts wait to be written together, unless a batch of them is
+    #: full. Nothing waits on the write but an incident's next message to the same
+    #: endpoint (it goes once the one before is recorded): after a write that left
+    #: such messages due, the next waits only ``gather``, so a run of one incident's
+    #: changes is not held back this long per message. At 200 changes/s to 10
+    #: endpoints, writing every 5 ms cost the worker a quarter more CPU per delivery
+    #: (bench/delivery.py, docs/performance.md).
+    record_every: float = 0.05
 
 
 #: The longest a lane waits for one rate-limit slot, whatever the stored rate says.
@@ -123,6 +130,9 @@ class DeliveryWorker:
         #: or in a lane that is or was full since the last claim round): a finished send
         #: makes room for them, so recording it starts a claim round.
         self._room_short = False
+        #: Whether the last write of results left deliveries due (an incident's next
+        #: message, or handed ones released): then results are written sooner.
+        self._chained = False
         #: Read by whoever supervises this worker (see worker.loops.Health).
         self.health = Health()
 
@@ -313,16 +323,17 @@ class DeliveryWorker:
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
-            if (self._settings.gather and len(self._finished) < self._settings.batch
-                    and not ended.is_set()):
-                await asyncio.sleep(self._settings.gather)
+            wait = self._settings.gather if self._chained else self._settings.record_every
+            if wait and len(self._finished) < self._settings.batch and not ended.is_set():
+                await asyncio.sleep(wait)
             batch, self._finished = self._finished, []
             released, self._released = self._released, []
             if batch or released:
                 # Claim again if there is something to claim now: the next delivery of
                 # an incident, one handed here that found no room, or room for those
                 # the last claim left behind.
-                if await self._record(batch, released) or self._room_short:
+                self._chained = await self._record(batch, released)
+                if self._chained or self._room_short:
                     self._wakeup.notify()
                 self._held.difference_update(item.claim.delivery.id for item in batch)
             if ended.is_set() and not self._tasks and not self._finished:

@@ -69,6 +69,7 @@ async def run_worker(container: Container, stop: asyncio.Event,
             per_endpoint=settings.worker_per_endpoint,
             poll_interval=settings.worker_poll_seconds,
             gather=settings.worker_gather_ms / 1000,
+            record_every=settings.worker_record_ms / 1000,
         ),
         handed=wakeups[Work.HANDED], name=name,
     )

@@ -133,15 +133,23 @@ def test_an_incidents_next_message_goes_once_the_one_before_is_recorded(
     """One incident's messages to an endpoint go one after another: each waits until
     the one before is recorded, and then goes at once, without waiting for a poll (a
     minute here)."""
-    with Receiver(hang(0.05)) as receiver:
+    types = _one_incidents_messages(hub, WorkerSettings(poll_interval=60, gather=0.0),
+                                    receiver_delay=0.05, timeout=15)
+    assert types == ["incident.created", *["incident.comment_added"] * 4]
+
+
+def _one_incidents_messages(hub: Container, settings: WorkerSettings,
+                            receiver_delay: float, timeout: float) -> list[str]:
+    """Declare an incident and comment on it four times, with one endpoint; the types
+    of the five messages it received within ``timeout``, in order."""
+    with Receiver(hang(receiver_delay)) as receiver:
         hub.endpoints.create(EndpointSpec(url=receiver.url))
-        with BackgroundWorker(hub, WorkerSettings(poll_interval=60, gather=0.0)):
+        with BackgroundWorker(hub, settings):
             (incident_id,) = declare_many(hub, 1)
             for n in range(4):
                 hub.incidents.comment(VIEWER, incident_id, f"update {n}")
-            received = receiver.wait_for(5, timeout=15)
-    types = [json.loads(request.body)["type"] for request in received]
-    assert types == ["incident.created", *["incident.comment_added"] * 4]
+            received = receiver.wait_for(5, timeout=timeout)
+    return [json.loads(request.body)["type"] for request in received]
 
 
 def test_attempts_that_finish_close_together_are_written_together(hub: Container) -> None:
@@ -166,13 +174,7 @@ def test_an_incidents_run_of_messages_is_not_held_back_by_writes_made_together(
     """Each of one incident's messages waits for the write of the one before. After a
     write that left the next one due, the worker writes the next results at once, not
     ``record_every`` later: five messages here would take 8 s at 2 s a write."""
-    with Receiver() as receiver:
-        hub.endpoints.create(EndpointSpec(url=receiver.url))
-        with BackgroundWorker(hub, WorkerSettings(poll_interval=60, gather=0.0,
-                                                  record_every=2.0)):
-            (incident_id,) = declare_many(hub, 1)
-            for n in range(4):
-                hub.incidents.comment(VIEWER, incident_id, f"update {n}")
-            received = receiver.wait_for(5, timeout=6)
-    types = [json.loads(request.body)["type"] for request in received]
+    types = _one_incidents_messages(
+        hub, WorkerSettings(poll_interval=60, gather=0.0, record_every=2.0),
+        receiver_delay=0.0, timeout=6)
     assert types == ["incident.created", *["incident.comment_added"] * 4]

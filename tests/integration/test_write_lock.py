@@ -153,8 +153,11 @@ def test_workers_still_get_turns_while_people_write_without_pause(
     # 0.1 s: about 60 writes in the worker's 2 s (49 seen on a loaded machine). Starved
     # people would write a handful.
     assert written[0] > 25
-    # At least a turn per budget-long hold; alone it would have written ~20 times.
-    assert done >= 4, (done, INTENT_BUDGET)
+    # About a turn per budget-long hold (12-17 seen), where alone it would have written
+    # ~20 times. A worker that gave the lock back to every person who began to wait
+    # while it waited for the file got 3-10: people rest from the intent for less
+    # than one of their writes lasts.
+    assert done >= 8, (done, INTENT_BUDGET)
 
 
 

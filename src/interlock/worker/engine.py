@@ -46,8 +46,8 @@ class WorkerSettings:
     #: endpoint (it goes once the one before is recorded): after a write that left
     #: such messages due, the next waits only ``gather``, so a run of one incident's
     #: changes is not held back this long per message. At 200 changes/s to 10
-    #: endpoints, writing every 5 ms cost the worker a quarter more CPU per delivery
-    #: (bench/delivery.py, docs/performance.md).
+    #: endpoints, writing every 5 ms cost the worker about a fifth more CPU per
+    #: delivery (bench/delivery.py, docs/performance.md).
     record_every: float = 0.05
 
 

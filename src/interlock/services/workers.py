@@ -112,19 +112,21 @@ class WorkerRegistry:
 
     def doing(self, task: str) -> int:
         """How many workers heard from lately are doing ``task`` (not standing by)."""
-        with self._store.transaction() as tx:
-            seen = tx.workers.seen_since(self._clock.now() - SILENT_AFTER)
-        return sum(1 for beat in seen if beat.tasks.get(task) == OK)
+        return sum(1 for beat in self._heard_from() if beat.tasks.get(task) == OK)
 
     def readiness(self) -> Readiness:
         """The workers heard from recently, and any of their tasks that are failing."""
-        with self._store.transaction() as tx:
-            seen = tx.workers.seen_since(self._clock.now() - SILENT_AFTER)
+        seen = self._heard_from()
         problems = {f"{beat.name} / {task}": str(state)
                     for beat in seen for task, state in beat.tasks.items()
                     if state not in HEALTHY}
         problems.update(self._turns_held_by_the_silent(seen))
         return Readiness(seen, problems)
+
+    def _heard_from(self) -> list[WorkerBeat]:
+        """The workers' reports of the last SILENT_AFTER."""
+        with self._store.transaction() as tx:
+            return tx.workers.seen_since(self._clock.now() - SILENT_AFTER)
 
     def _turns_held_by_the_silent(self, seen: list[WorkerBeat]) -> dict[str, str]:
         """Tasks every worker heard from stands by for, while the turn is held by a

@@ -14,8 +14,9 @@ Everything runs on this machine, on 127.0.0.1, as real processes:
 * ``interlock serve`` with its embedded worker, on a fresh database, with one
   Alertmanager source created through the API.
 
-Throughput, for each shape (``--shapes``; by default one alert per POST over 16
-connections, as Grafana, Datadog and PagerDuty send, and 10 per POST over 64): wrk
+Throughput, for each shape (``--shapes``, or one: ``--batch 1 --concurrency 16``; by
+default one alert per POST over 16 connections, as Grafana, Datadog and PagerDuty
+send, and 10 per POST over 64): wrk
 (Debian's, from ``scripts/wrk.sh ensure``; one C thread, so the client is not the
 bottleneck) posts distinct alerts (labels alertname, service, instance, severity;
 annotation summary; one group per POST) for ``--seconds`` to each: to Alertmanager as
@@ -805,10 +806,16 @@ def print_summary(ctx: IngestContext, results: Results) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__)
-    parser.add_argument("--shapes", default="1x16,10x64",
+    parser.add_argument("--shapes", default=None,
                         help="throughput runs as ALERTS_PER_POSTxCONNECTIONS, comma-separated "
                              "(default 1x16,10x64: single-alert payloads as Grafana, Datadog "
                              "and PagerDuty send them, and Alertmanager's groups)")
+    parser.add_argument("--batch", type=int, default=None, metavar="ALERTS",
+                        help="one throughput run of ALERTS per POST instead of --shapes' "
+                             "(with --concurrency; alone, 16 connections for 1 alert per "
+                             "POST and 64 for more, as in the default run)")
+    parser.add_argument("--concurrency", type=int, default=None, metavar="CONNECTIONS",
+                        help="the connections of that run (alone: 1 alert per POST)")
     parser.add_argument("--seconds", type=float, default=15.0,
                         help="seconds wrk posts to each, per shape (default 15)")
     parser.add_argument("--groups", type=int, default=1000,
@@ -832,6 +839,14 @@ def parse_args() -> argparse.Namespace:
                              "then `interlock worker` alone processes the backlog (default: "
                              "the embedded worker processes while alerts arrive)")
     args = parse_arguments(parser, skips=("throughput", "scale"))
+    if args.batch is not None or args.concurrency is not None:
+        if args.shapes is not None:
+            parser.error("--batch and --concurrency name one run, --shapes several: give "
+                         "one or the other")
+        batch = 1 if args.batch is None else args.batch
+        args.shapes = f"{batch}x{args.concurrency or (16 if batch == 1 else 64)}"
+    elif args.shapes is None:
+        args.shapes = "1x16,10x64"
     try:
         args.shapes = [tuple(int(x) for x in shape.split("x")) for shape in
                        args.shapes.split(",")]

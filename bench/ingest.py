@@ -87,6 +87,7 @@ from harness import (
     stop_interlock,
     temp_dir,
     verdict,
+    worker_processes,
     wrk_binary,
 )
 from interlock.domain.ids import new_id
@@ -270,6 +271,9 @@ class Wrk:
     latency: dict[str, float]
     cpu: float | None = None  # CPU seconds of the server (its process tree) meanwhile
     own_cpu: float | None = None  # of which the server's own process (the API's, all threads)
+    #: By process: the share of the middle of the run it spent on a core, and ready to
+    #: run but waiting for one (see scheduler_shares).
+    cores: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -329,8 +333,10 @@ def wrk_template(kind: str, batch: int, external: str) -> str:
 
 async def wrk_drive(ctx: IngestContext, url: str, template: str, *, batch: int,
                     connections: int, seconds: float, auth: str = "",
-                    pids: list[int] | None = None) -> Wrk:
-    """``wrk -t1`` POSTing distinct alerts to ``url`` for ``seconds``."""
+                    pids: list[int] | None = None,
+                    watch: dict[str, int] | None = None) -> Wrk:
+    """``wrk -t1`` POSTing distinct alerts to ``url`` for ``seconds``; with ``watch``
+    (names of processes), how those and wrk shared the cores in the middle of the run."""
     script = ctx.tmp / "bench.lua"
     script.write_text(WRK_SCRIPT)
     body = ctx.tmp / f"body-{abs(hash(template))}.json"
@@ -342,6 +348,10 @@ async def wrk_drive(ctx: IngestContext, url: str, template: str, *, batch: int,
     process = await asyncio.create_subprocess_exec(
         ctx.wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
         url, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    cores: dict[str, tuple[float, float]] = {}
+    if watch:
+        cores = await scheduler_shares({**watch, "wrk": process.pid},
+                                       seconds * 0.25, seconds * 0.6)
     output = (await process.communicate())[0].decode()
     cpu = process_tree_cpu(pids) - cpu_before if pids and cpu_before is not None else None
     own_after = cpu_seconds(pids[0]) if pids else None
@@ -357,7 +367,47 @@ async def wrk_drive(ctx: IngestContext, url: str, template: str, *, batch: int,
                re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)}
     return Wrk(int(found.group(1)), int(non_2xx.group(1)) if non_2xx else 0,
                sum(int(x) for x in errors.groups()) if errors else 0, took, batch,
-               latency, cpu, own)
+               latency, cpu, own, cores)
+
+
+def _schedstat(pid: int) -> tuple[int, int] | None:
+    """Nanoseconds that process ``pid``'s threads have run on a core, and waited ready to
+    run for one (Linux ``/proc/PID/task/*/schedstat``); None once it is gone."""
+    ran = waited = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                on_core, waiting, _ = task.joinpath("schedstat").read_text().split()
+                ran, waited = ran + int(on_core), waited + int(waiting)
+    except OSError:
+        return None
+    return ran, waited
+
+
+async def scheduler_shares(processes: dict[str, int], after: float, span: float
+                           ) -> dict[str, tuple[float, float]]:
+    """For each named process, over ``span`` seconds starting ``after`` seconds from now:
+    the share of one core it ran, and the share it was ready to run but waited for a
+    core, from the kernel's scheduler statistics. A process ready to run most of the
+    time that waits for much of it is held back by the others, not by itself."""
+    await asyncio.sleep(after)
+    before = {name: _schedstat(pid) for name, pid in processes.items()}
+    started = time.perf_counter()
+    await asyncio.sleep(span)
+    elapsed = (time.perf_counter() - started) * 1e9
+    shares = {}
+    for name, pid in processes.items():
+        first, last = before[name], _schedstat(pid)
+        if first is not None and last is not None:
+            shares[name] = ((last[0] - first[0]) / elapsed, (last[1] - first[1]) / elapsed)
+    return shares
+
+
+def cores_line(result: Wrk) -> str:
+    return ("    the cores in the middle of the run (the kernel's scheduler; on a core / ready "
+            "but waiting for one, in % of a core): "
+            + "; ".join(f"{name} {ran:.0%} / {waited:.0%}"
+                        for name, (ran, waited) in result.cores.items()))
 
 
 def _ms(value: str, unit: str) -> float:
@@ -475,8 +525,10 @@ async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession, batc
         am_result = await wrk_drive(ctx, am.base + "/api/v2/alerts",
                                     wrk_template("alertmanager", batch, am.base), batch=batch,
                                     connections=connections, seconds=args.seconds,
-                                    pids=[am.proc.popen.pid])
+                                    pids=[am.proc.popen.pid],
+                                    watch={"Alertmanager": am.proc.popen.pid})
         print(wrk_line("Alertmanager POST /api/v2/alerts (in memory)", am_result), flush=True)
+        print(cores_line(am_result), flush=True)
         template = wrk_template("webhook", batch, am.base)
         warm = await wrk_drive(ctx, ingest_url, template, batch=batch, connections=connections,
                                seconds=2, auth=auth)
@@ -486,11 +538,14 @@ async def throughput_phase(ctx: IngestContext, http: aiohttp.ClientSession, batc
         pids = [interlock.proc.popen.pid]
         cpu_before = process_tree_cpu(pids)
         first_post = time.perf_counter()
+        watch = {"the API process": pids[0]} | {
+            f"worker ({tasks})": pid for pid, tasks in worker_processes(pids[0]).items()}
         il_result = await wrk_drive(ctx, ingest_url, template, batch=batch,
                                     connections=connections, seconds=args.seconds, auth=auth,
-                                    pids=pids)
+                                    pids=pids, watch=watch)
         last_answer = time.perf_counter()
         print(wrk_line("Interlock POST /ingest/{source} (durable)", il_result), flush=True)
+        print(cores_line(il_result), flush=True)
         result = Throughput(batch, connections, am_result, il_result)
         counts = await asyncio.to_thread(payload_counts, engine, source_id)
         result.backlog_at_end = counts.get("pending", {}).get("payloads", 0)
@@ -775,6 +830,10 @@ def print_summary(ctx: IngestContext, results: Results) -> None:
                      f"{t.interlock.rate:,.0f} alerts/s", "", ""))
         rows.append(("  Interlock / Alertmanager", f"{t.ratio:.2f}",
                      f">= {TARGET_RATIO:.2f} (goal 1)", verdict(t.ratio >= TARGET_RATIO)))
+        api = t.interlock.cores.get("the API process")
+        if api is not None:
+            rows.append(("  the API process on a core / waiting for one",
+                         f"{api[0]:.0%} / {api[1]:.0%}", "", ""))
         rows.append(("  Interlock non-2xx answers or socket errors",
                      f"{t.interlock.non_2xx + t.interlock.errors:,}", "0",
                      verdict(not t.interlock.non_2xx and not t.interlock.errors)))

@@ -11,6 +11,7 @@ starts them without waiting for the write lock (DeliveryService.hand_off).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -61,8 +62,8 @@ class _Lane:
     waiting at a semaphore: asyncio's Semaphore looks through all its waiters on every
     acquire, and hundreds waited per lane."""
 
-    __slots__ = ("capacity", "concurrency", "next_slot", "queued", "rate_limit", "runners",
-                 "waiting")
+    __slots__ = ("capacity", "concurrency", "last_start", "next_slot", "queued", "rate_limit",
+                 "runners", "waiting")
 
     def __init__(self, concurrency: int, rate_limit: float | None) -> None:
         self.concurrency = concurrency
@@ -75,6 +76,8 @@ class _Lane:
         self.queued = 0
         self.runners = 0
         self.next_slot = 0.0
+        #: When the last send with the rate limit went out (time.monotonic()).
+        self.last_start = -math.inf
 
     @property
     def full(self) -> bool:
@@ -89,14 +92,23 @@ class _Lane:
             self.capacity = max(1, min(self.capacity, int(rate_limit * 10)))
 
     async def take_slot(self) -> None:
-        """Wait for the rate limit's next slot (a token bucket of one)."""
+        """Wait for the rate limit's next slot (a token bucket of one). Runners are given
+        slots 1/rate apart as they ask, and a send also waits until 1/rate after the one
+        before it went out: when the event loop stalls past several slots (a long garbage
+        collection, a busy machine), the sends that fell due meanwhile go out one slot
+        apart, not together. Before that, a stall of 0.44 s as the first send fell due
+        let three arrive at once, 11 in 1.56 s at 5 a second."""
         if not self.rate_limit:
             return
+        interval = min(1.0 / self.rate_limit, MAX_SLOT_WAIT)
         now = time.monotonic()
         slot = min(max(self.next_slot, now), now + MAX_SLOT_WAIT)
-        self.next_slot = slot + min(1.0 / self.rate_limit, MAX_SLOT_WAIT)
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self.next_slot = slot + interval
+        while (due := max(slot, self.last_start + interval)) > now:
+            await asyncio.sleep(due - now)
+            now = time.monotonic()
+        self.last_start = now
+        self.next_slot = max(self.next_slot, now + interval)
 
 
 class DeliveryWorker:

@@ -96,8 +96,8 @@ class _Lane:
         slots 1/rate apart as they ask, and a send also waits until 1/rate after the one
         before it went out: when the event loop stalls past several slots (a long garbage
         collection, a busy machine), the sends that fell due meanwhile go out one slot
-        apart, not together. Before that, a stall of 0.44 s as the first send fell due
-        let three arrive at once, 11 in 1.56 s at 5 a second."""
+        apart, not together. Before that, 11 sends at 5 a second once arrived in 1.56 s
+        rather than 2, as a stall of about 0.44 s at the first slot makes them."""
         if not self.rate_limit:
             return
         interval = min(1.0 / self.rate_limit, MAX_SLOT_WAIT)
